@@ -1,0 +1,53 @@
+"""mistral_lite: a small, fast, table-driven client for the Mistral AI API.
+
+    >>> from mistral_lite import Client
+    >>> client = Client()                       # MISTRAL_API_KEY from the environment
+    >>> client.chat(model="mistral-small-latest", messages=[{"role": "user", "content": "Hi"}])
+
+Every operation is a row of ``endpoints.toml``; ``client.call("chat", ...)`` and the generated
+``client.chat(...)`` go through the same dispatcher.
+"""
+
+__version__ = "0.1.0"
+
+from ._streaming import Stream, collect_completion  # noqa: E402
+from .client import Client  # noqa: E402
+from .exceptions import (  # noqa: E402
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    MistralError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    StreamError,
+    UnknownOperationError,
+    UnprocessableEntityError,
+    ValidationError,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConflictError",
+    "InternalServerError",
+    "MistralError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Stream",
+    "StreamError",
+    "UnknownOperationError",
+    "UnprocessableEntityError",
+    "ValidationError",
+    "__version__",
+    "collect_completion",
+]

@@ -1,0 +1,120 @@
+"""The response cache: opt-in, TTL-bound, keyed so that nothing leaks between API keys.
+
+Only rows the table marks ``cache = true`` are cached, and only their successful, non-streamed
+responses. The key covers the operation, the base URL, a fingerprint of the API key (a salted
+hash, never the key), the path parameters and the canonical JSON of the query and body. A hit
+returns a fresh copy, so a caller who mutates a result cannot change the next hit. A write
+through the client drops the cached reads the table lists in its ``invalidates`` field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
+
+__all__ = ["MISS", "ResponseCache", "key_fingerprint"]
+
+MISS: Any = object()
+Copier = Callable[[], Any]
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A stable, one-way fingerprint of an API key for cache keys."""
+    return hashlib.sha256(b"mistral-lite-cache:" + api_key.encode()).hexdigest()[:32]
+
+
+def _copier(value: Any) -> Copier | None:
+    """A function that returns a fresh deep copy of a JSON value (None: immutable)."""
+    kind = type(value)
+    if kind is list:
+        subs = [_copier(v) for v in value]
+        if not any(subs):
+            return value.copy  # type: ignore[no-any-return]
+        pairs = list(zip(subs, value))
+        return lambda: [c() if c is not None else v for c, v in pairs]
+    if kind is dict:
+        items = [(k, _copier(v), v) for k, v in value.items()]
+        if not any(c for _, c, _ in items):
+            return value.copy  # type: ignore[no-any-return]
+        return lambda: {k: (c() if c is not None else v) for k, c, v in items}
+    return None
+
+
+class ResponseCache:
+    """A thread-safe TTL cache of decoded responses (cachetools underneath by default)."""
+
+    def __init__(
+        self,
+        store: MutableMapping[Any, Any] | None = None,
+        *,
+        ttl: float = 300.0,
+        maxsize: int = 1024,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if store is None:
+            from cachetools import TTLCache
+
+            store = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
+        self.store = store
+        self.ttl = ttl
+        self.timer = timer
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def make_key(
+        operation: str, base_url: str, fingerprint: str, path: Mapping[str, str],
+        query: Any, body: Any,
+    ) -> tuple[Any, ...]:
+        rest = json.dumps([query, body], sort_keys=True, separators=(",", ":"), default=str)
+        return (operation, base_url, fingerprint, tuple(sorted(path.items())), rest)
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        with self._lock:
+            entry = self.store.get(key)
+            if entry is not None and entry[0] < self.timer():
+                del self.store[key]
+                entry = None
+            if entry is None:
+                self.misses += 1
+                return MISS
+            self.hits += 1
+        copier = entry[2]
+        return copier() if copier is not None else entry[1]
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        copier = _copier(value)
+        entry = (self.timer() + self.ttl, copier() if copier else value, None)
+        entry = (entry[0], entry[1], _copier(entry[1]))
+        with self._lock:
+            self.store[key] = entry
+
+    def invalidate(self, operations: tuple[str, ...], path: Mapping[str, str]) -> int:
+        """Drop the entries of ``operations`` whose shared path parameters match ``path``."""
+        if not operations:
+            return 0
+        wanted = set(operations)
+        with self._lock:
+            doomed = [
+                key for key in list(self.store)
+                if isinstance(key, tuple) and key and key[0] in wanted
+                and all(path.get(name, value) == value for name, value in key[3])
+            ]
+            for key in doomed:
+                self.store.pop(key, None)
+        return len(doomed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.store.clear()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Hits, misses and current size."""
+        with self._lock:
+            return {"hits": self.hits, "misses": self.misses, "size": len(self.store)}

@@ -1,0 +1,159 @@
+"""File transfer: streamed multipart bodies for uploads and atomic downloads to a path.
+
+``MultipartBody`` is a file-like object with a known length, so requests sends it with a
+``Content-Length`` and urllib3 streams it in blocks: memory does not grow with the file's size.
+A file part may be a path, bytes, a binary file object, or a ``(filename, bytes-or-file)``
+tuple. ``save_atomically`` writes a response body to a temporary file beside the target and
+renames it into place only when the whole body arrived, so a failed download leaves nothing at
+the target path.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["MultipartBody", "is_file_value", "save_atomically"]
+
+_BLOCK = 1 << 16
+
+
+def is_file_value(value: Any) -> bool:
+    """Whether ``value`` is something :class:`MultipartBody` can send as a file part."""
+    if isinstance(value, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return True
+    if isinstance(value, tuple):
+        return len(value) == 2 and isinstance(value[0], str) and (
+            isinstance(value[1], (bytes, bytearray, memoryview)) or hasattr(value[1], "read")
+        )
+    return hasattr(value, "read")
+
+
+def _quote(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+class _Part:
+    def __init__(self, header: bytes, source: Any, size: int, start: int = 0) -> None:
+        self.header, self.source, self.size, self.start = header, source, size, start
+
+
+class MultipartBody(io.RawIOBase):
+    """A ``multipart/form-data`` body read part by part, never held in memory whole."""
+
+    def __init__(self, fields: Mapping[str, Any], files: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.boundary = "mistral-lite-" + secrets.token_hex(12)
+        self.content_type = f"multipart/form-data; boundary={self.boundary}"
+        self._opened: list[IO[bytes]] = []
+        self._parts: list[_Part] = []
+        for name, value in fields.items():
+            data = value if isinstance(value, str) else str(value)
+            header = (
+                f'--{self.boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"\r\n\r\n'
+            ).encode()
+            encoded = data.encode()
+            self._parts.append(_Part(header, encoded, len(encoded)))
+        for name, value in files.items():
+            filename, source, size, start = self._file_source(value)
+            header = (
+                f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"{_quote(name)}\"; "
+                f"filename=\"{_quote(filename)}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            self._parts.append(_Part(header, source, size, start))
+        self._trailer = f"--{self.boundary}--\r\n".encode()
+        self.length = sum(len(p.header) + p.size + 2 for p in self._parts) + len(self._trailer)
+        self._reader = self._generate()
+        self._pending = b""
+
+    def _file_source(self, value: Any) -> tuple[str, Any, int, int]:
+        filename = None
+        if isinstance(value, tuple):
+            filename, value = value
+        if isinstance(value, (str, os.PathLike)):
+            path = Path(value)
+            handle = open(path, "rb")  # noqa: SIM115 - closed by close()
+            self._opened.append(handle)
+            return filename or path.name, handle, os.fstat(handle.fileno()).st_size, 0
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            data = bytes(value)
+            return filename or "upload.bin", data, len(data), 0
+        name = filename or os.path.basename(str(getattr(value, "name", "") or "")) or "upload.bin"
+        start = value.tell()
+        value.seek(0, os.SEEK_END)
+        size = value.tell() - start
+        value.seek(start)
+        return name, value, size, start
+
+    def __len__(self) -> int:
+        return self.length
+
+    def readable(self) -> bool:
+        return True
+
+    def _generate(self) -> Iterator[bytes]:
+        for part in self._parts:
+            yield part.header
+            if isinstance(part.source, bytes):
+                yield part.source
+            else:
+                part.source.seek(part.start)
+                left = part.size
+                while left > 0:
+                    block = part.source.read(min(_BLOCK, left))
+                    if not block:
+                        raise OSError("the file shrank while it was being uploaded")
+                    left -= len(block)
+                    yield block
+            yield b"\r\n"
+        yield self._trailer
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join([self._pending, *self._reader])
+        out = self._pending
+        while len(out) < size:
+            try:
+                out += next(self._reader)
+            except StopIteration:
+                break
+        self._pending = out[size:]
+        return out[:size]
+
+    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
+        while True:
+            block = self.read(_BLOCK)
+            if not block:
+                return
+            yield block
+
+    def close(self) -> None:
+        for handle in self._opened:
+            handle.close()
+        self._opened.clear()
+        super().close()
+
+
+def save_atomically(chunks: Iterable[bytes], target: str | os.PathLike[str]) -> Path:
+    """Write ``chunks`` to ``target`` through a temporary file and an atomic rename."""
+    path = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

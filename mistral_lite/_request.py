@@ -1,0 +1,150 @@
+"""Request building: an endpoint row plus validated options become method, URL, headers, body.
+
+Path parameters are percent-encoded so that ``/``, ``?``, ``#`` and dot segments cannot change
+the path. Query values follow the API's conventions: arrays as repeated keys, objects (such as
+``metadata`` filters) JSON-encoded, booleans as ``true``/``false``. The body is compact JSON,
+or a streamed multipart body when the row says ``body = "multipart"``. ``extra_query``,
+``extra_body`` and ``extra_headers`` are merged after validation. Nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from ._files import MultipartBody, is_file_value
+from ._spec import Endpoint
+from .exceptions import ValidationError
+
+__all__ = ["Built", "build_request", "dumps", "encode_path_value", "loads"]
+
+try:  # the optional "fast" extra
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
+
+def _dumps_std(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _dumps_fast(value: Any) -> bytes:
+    try:
+        return _orjson.dumps(value)  # type: ignore[no-any-return,union-attr]
+    except TypeError:
+        return _dumps_std(value)
+
+
+dumps: Callable[[Any], bytes] = _dumps_fast if _orjson is not None else _dumps_std
+loads: Callable[[bytes | str], Any] = _orjson.loads if _orjson is not None else json.loads
+
+
+def encode_path_value(value: Any) -> str:
+    """Percent-encode one path segment; ``.`` and ``..`` are encoded too."""
+    text = quote(str(value), safe=":@")
+    if text in (".", ".."):
+        text = text.replace(".", "%2E")
+    return text
+
+
+def _query_value(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
+
+
+def _query_pairs(query: Mapping[str, Any]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for name, value in query.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            pairs.extend((name, _query_value(v)) for v in value)
+        else:
+            pairs.append((name, _query_value(value)))
+    return pairs
+
+
+@dataclass(slots=True)
+class Built:
+    """A request ready to send: everything but the transport."""
+
+    method: str
+    url: str
+    path: str
+    path_params: dict[str, str]
+    query: dict[str, Any]
+    headers: dict[str, str]
+    body: Any  # bytes, a MultipartBody, or None
+    json_body: Any  # the body as data (for the cache key), or None
+    client_options: dict[str, Any]
+
+
+def build_request(
+    endpoint: Endpoint,
+    base_url: str,
+    options: Mapping[str, Any],
+    *,
+    stream: bool = False,
+    extra_query: Mapping[str, Any] | None = None,
+    extra_body: Mapping[str, Any] | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Built:
+    """Sort validated ``options`` into path, query, body and client-only parts."""
+    path_params: dict[str, str] = {}
+    query: dict[str, Any] = {}
+    body: dict[str, Any] = {}
+    client: dict[str, Any] = {}
+    path_names, query_names, client_names = endpoint.path_params, endpoint.query, endpoint.client
+    for name, value in options.items():
+        if name in path_names:
+            path_params[name] = str(value)
+        elif name in query_names:
+            query[name] = value
+        elif name in client_names:
+            client[name] = value
+        else:
+            body[name] = value
+    path = endpoint.path
+    for name, value in path_params.items():
+        path = path.replace("{" + name + "}", encode_path_value(value))
+    if extra_query:
+        query.update(extra_query)
+    url = base_url + path
+    pairs = _query_pairs(query)
+    if pairs:
+        url += "?" + urlencode(pairs)
+    headers: dict[str, str] = {"Accept": "text/event-stream" if stream else "application/json"}
+    payload: Any = None
+    json_body: Any = None
+    if endpoint.body == "json" or (extra_body and endpoint.body == "none"):
+        if extra_body:
+            body.update(extra_body)
+        if body or endpoint.body == "json":
+            json_body = body
+            payload = dumps(body)
+            headers["Content-Type"] = "application/json"
+    elif endpoint.body == "multipart":
+        if extra_body:
+            body.update(extra_body)
+        files = {k: v for k, v in body.items() if endpoint.options.get(k, {}).get("x-file")}
+        bad = [(k, "expected a path, bytes, a binary file object or a (filename, data) tuple")
+               for k, v in files.items() if not is_file_value(v)]
+        if bad:
+            raise ValidationError(endpoint.name, bad)
+        fields = {k: _query_value(v) for k, v in body.items() if k not in files}
+        multipart = MultipartBody(fields, files)
+        payload = multipart
+        json_body = fields
+        headers["Content-Type"] = multipart.content_type
+        headers["Content-Length"] = str(multipart.length)
+    if extra_headers:
+        headers.update(extra_headers)
+    return Built(endpoint.method, url, path, path_params, query, headers, payload, json_body, client)

@@ -1,0 +1,106 @@
+"""Retry: one loop around every attempt, configured by the table's retry classes.
+
+Classes (a row's ``retry`` field):
+
+* ``idempotent``: GET, PUT, DELETE and side-effect-free POSTs. Retried on the statuses in
+  ``[defaults.retry] idempotent_statuses`` (408, 429, 500, 502, 503, 504), on connection
+  errors and on timeouts.
+* ``create``: POSTs that create or change state. Retried only on ``create_statuses`` (429) and
+  on failures where the request provably never reached the server: connection refused, name
+  resolution, connect timeout.
+* ``never``: no retry.
+
+Backoff is full jitter, ``rand() * min(cap, base * 2**n)`` for retry ``n`` (0-based), unless
+the caller gives ``retry_delay(n)``. ``Retry-After`` (seconds or an HTTP date) and
+``retry-after-ms`` on 429 and 503 replace the delay, up to ``max_retry_after``; a server that
+asks for longer gets the error at once, carrying the delay it asked for. Sleep and random are
+injected so that tests never wait. No urllib3 ``Retry`` runs underneath this loop.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["RetryPolicy", "backoff", "parse_retry_after"]
+
+logger = logging.getLogger("mistral_lite")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Everything the retry loop needs; built once per client from the table and options."""
+
+    enabled: bool = True
+    max_retries: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    max_retry_after: float = 60.0
+    idempotent_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+    create_statuses: frozenset[int] = frozenset({429})
+    retry_after_statuses: frozenset[int] = frozenset({429, 503})
+    retry_delay: Callable[[int], float] | None = None
+    log_level: int | bool = logging.WARNING
+    sleep: Callable[[float], None] = time.sleep
+    rand: Callable[[], float] = __import__("random").random
+
+    def retries_status(self, retry_class: str, status: int) -> bool:
+        if not self.enabled or retry_class == "never":
+            return False
+        statuses = self.create_statuses if retry_class == "create" else self.idempotent_statuses
+        return status in statuses
+
+    def retries_error(self, retry_class: str, reached_server: bool) -> bool:
+        if not self.enabled or retry_class == "never":
+            return False
+        return retry_class == "idempotent" or not reached_server
+
+    def delay(self, retry_number: int) -> float:
+        if self.retry_delay is not None:
+            return max(0.0, float(self.retry_delay(retry_number)))
+        return backoff(retry_number, self.base_delay, self.max_delay, self.rand)
+
+    def log(self, operation: str, retry_number: int, reason: str, delay: float) -> None:
+        if self.log_level is False or self.log_level is True:
+            level = logging.WARNING if self.log_level is True else None
+        else:
+            level = int(self.log_level)
+        if level is not None and logger.isEnabledFor(level):
+            logger.log(
+                level, "retrying %s (retry %d of %d) after %s in %.2fs",
+                operation, retry_number + 1, self.max_retries, reason, delay,
+            )
+
+
+def backoff(retry_number: int, base: float, cap: float, rand: Callable[[], float]) -> float:
+    """Full jitter: a uniform delay in ``[0, min(cap, base * 2**retry_number)]``."""
+    return rand() * min(cap, base * (2 ** min(retry_number, 62)))
+
+
+def parse_retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """Seconds the server asks to wait, from ``retry-after-ms`` or ``Retry-After``."""
+    value: Any = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now())

@@ -1,0 +1,281 @@
+"""Server-sent events: a buffered parser, and the stream objects the client returns.
+
+The parser follows the SSE format: an event ends at a blank line; lines end with CRLF, CR or
+LF; several ``data:`` lines are joined with ``\\n``; ``event:`` names the event; ``:`` comments
+and ``id:``/``retry:`` fields are ignored; a leading BOM is dropped; an event may be split
+across network reads at any byte. It works on bytes and decodes JSON straight from them.
+
+Two kinds of stream come from the table's ``stream`` field:
+
+* ``completion`` (chat, fim, agent_completion): data-only events, ending at ``data: [DONE]``;
+* ``conversation``: ``event:`` + ``data:`` pairs whose dicts carry ``type``; the stream ends
+  when the server closes after ``conversation.response.done``; an error event raises.
+
+A stream never ends silently: a stall longer than the stream timeout raises
+:class:`APITimeoutError`, a cut before the end raises :class:`APIConnectionError`, and a
+malformed event raises :class:`StreamError` showing the raw data. Reading to the end returns
+the connection to the pool; ``close()`` releases it early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+from .exceptions import APIConnectionError, APITimeoutError, StreamError
+
+__all__ = ["SSEParser", "Stream", "collect_completion", "iter_sse"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class SSEParser:
+    """Incremental SSE parser: ``feed(bytes)`` returns the completed ``(event, data)`` pairs."""
+
+    __slots__ = ("_buf", "_cr", "_started")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._cr = False
+        self._started = False
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
+        if not self._started:
+            if len(self._buf) + len(chunk) < 3 and _BOM.startswith(self._buf + chunk):
+                self._buf += chunk
+                return []
+            chunk = self._buf + chunk
+            self._buf = b""
+            self._started = True
+            if chunk.startswith(_BOM):
+                chunk = chunk[3:]
+        if self._cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        if b"\r" in chunk:
+            self._cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        else:
+            self._cr = False
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\n\n" not in buf:
+            self._buf = buf
+            return []
+        blocks = buf.split(b"\n\n")
+        self._buf = blocks.pop()
+        out: list[tuple[str | None, bytes]] = []
+        for block in blocks:
+            if block[:6] == b"data: " and b"\n" not in block:
+                out.append((None, block[6:]))  # the common case: one data line
+                continue
+            event = _parse_block(block)
+            if event is not None:
+                out.append(event)
+        return out
+
+    def flush(self) -> tuple[str | None, bytes] | None:
+        """The event left unterminated at the end of the stream, if any."""
+        rest, self._buf = self._buf, b""
+        return _parse_block(rest.rstrip(b"\n")) if rest.strip() else None
+
+
+def _parse_block(block: bytes) -> tuple[str | None, bytes] | None:
+    name: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line[:1] == b":":
+            continue
+        field, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        if field == b"data":
+            data.append(value)
+        elif field == b"event":
+            name = value.decode("utf-8", "replace")
+        # id, retry and unknown fields are ignored
+    if not data:
+        return None
+    return name, b"\n".join(data)
+
+
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[tuple[str | None, bytes]]:
+    """Parse an iterable of byte chunks into ``(event, data)`` pairs."""
+    parser = SSEParser()
+    for chunk in chunks:
+        if chunk:
+            yield from parser.feed(chunk)
+    last = parser.flush()
+    if last is not None:
+        yield last
+
+
+class Stream(Iterator[dict[str, Any]]):
+    """The events of a streamed response: an iterator and a context manager.
+
+    ``response`` is the underlying HTTP response (status, headers); ``request_id`` its
+    ``x-request-id``. Iterate to the end, or call ``close()`` (or leave the ``with`` block) to
+    release the connection early.
+    """
+
+    def __init__(
+        self,
+        response: Any,
+        *,
+        kind: str,
+        operation: str,
+        loads: Callable[[bytes], Any],
+        chunk_size: int = 65536,
+    ) -> None:
+        self.response = response
+        self.operation = operation
+        self.kind = kind
+        self.request_id: str | None = response.headers.get("x-request-id")
+        self._loads = loads
+        self._chunk_size = chunk_size
+        self._events = self._iterate()
+
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._events)
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading and release the connection."""
+        self._events.close()
+        self.response.close()
+
+    def _chunks(self) -> Iterator[bytes]:
+        raw = self.response.raw
+        size = self._chunk_size
+        read1 = getattr(raw, "read1", None)
+        try:
+            if read1 is None:  # a non-urllib3 body (tests, adapters): iterate what it gives
+                yield from self.response.iter_content(size)
+                return
+            while True:
+                data = read1(size)
+                if not data:
+                    return
+                yield data
+        except Exception as exc:  # urllib3/http.client/socket errors: the one translation point
+            raise _transport_error(exc, self.operation) from None
+
+    def _iterate(self) -> Iterator[dict[str, Any]]:
+        ended = False
+        loads = self._loads
+        conversation = self.kind == "conversation"
+        try:
+            for name, data in iter_sse(self._chunks()):
+                if ended:
+                    continue  # drain what follows the end so the connection is reusable
+                if not conversation:
+                    if data == b"[DONE]":
+                        ended = True
+                        continue
+                    yield self._decode(data, loads)
+                    continue
+                event = self._decode(data, loads)
+                if "type" not in event and name:
+                    event["type"] = name
+                kind = event.get("type")
+                if kind == "conversation.response.error":
+                    raise StreamError(
+                        f"{self.operation}: the server reported an error in the stream: "
+                        f"{event.get('message', event)}",
+                        operation=self.operation, event=event,
+                    )
+                if kind == "conversation.response.done":
+                    ended = True
+                yield event
+            if not ended:
+                end = "[DONE]" if not conversation else "conversation.response.done"
+                raise APIConnectionError(
+                    f"{self.operation}: the stream was cut before its end ({end} never came)",
+                    operation=self.operation,
+                )
+        finally:
+            if not ended:
+                self.response.close()
+
+    def _decode(self, data: bytes, loads: Callable[[bytes], Any]) -> dict[str, Any]:
+        try:
+            value = loads(data)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raw = data[:300].decode("utf-8", "replace")
+            raise StreamError(
+                f"{self.operation}: malformed event data: {raw!r}", operation=self.operation, event=data
+            )
+        return value
+
+
+def _transport_error(exc: BaseException, operation: str) -> APIConnectionError:
+    name = type(exc).__name__
+    text = str(exc)
+    if "timeout" in name.lower() or "timed out" in text.lower():
+        return APITimeoutError(
+            f"{operation}: no data arrived within the stream timeout ({name})", operation=operation
+        )
+    return APIConnectionError(f"{operation}: the stream was cut: {name}: {text}", operation=operation)
+
+
+def collect_completion(chunks: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Turn completion chunks into the equivalent non-streamed response.
+
+    Content is joined per choice, tool calls merged by index (arguments concatenated), and
+    the finish reason, usage, id, model and created time kept.
+    """
+    result: dict[str, Any] = {"object": "chat.completion"}
+    choices: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for key in ("id", "model", "created"):
+            if key in chunk and key not in result:
+                result[key] = chunk[key]
+        if chunk.get("usage"):
+            result["usage"] = chunk["usage"]
+        for delta_choice in chunk.get("choices", ()):
+            index = delta_choice.get("index", 0)
+            choice = choices.setdefault(
+                index, {"index": index, "message": {"role": "assistant", "content": ""}, "finish_reason": None}
+            )
+            delta = delta_choice.get("delta") or {}
+            message = choice["message"]
+            if delta.get("role"):
+                message["role"] = delta["role"]
+            content = delta.get("content")
+            if isinstance(content, str):
+                message["content"] += content
+            elif isinstance(content, list):
+                message["content"] += "".join(
+                    part.get("text", "") for part in content if isinstance(part, dict)
+                )
+            for call in delta.get("tool_calls") or ():
+                calls = message.setdefault("tool_calls", [])
+                slot = call.get("index", len(calls))
+                while len(calls) <= slot:
+                    calls.append({"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+                merged = calls[slot]
+                if call.get("id"):
+                    merged["id"] = call["id"]
+                fn = call.get("function") or {}
+                if fn.get("name"):
+                    merged["function"]["name"] = fn["name"]
+                args = fn.get("arguments")
+                if isinstance(args, str):
+                    merged["function"]["arguments"] += args
+                elif args is not None:
+                    merged["function"]["arguments"] = args
+            if delta_choice.get("finish_reason"):
+                choice["finish_reason"] = delta_choice["finish_reason"]
+    result["choices"] = [choices[i] for i in sorted(choices)]
+    return result

@@ -1,0 +1,149 @@
+"""Sending: one attempt over requests, the retry loop around it, and error translation.
+
+This is the one place where exceptions of requests and urllib3 become mistral_lite's own, and
+where an error status becomes a typed :class:`~mistral_lite.exceptions.APIStatusError`. Each
+attempt builds a fresh prepared request, so streamed upload bodies are re-read from the start.
+Observers registered as ``hooks={"request": [...], "response": [...]}`` see every attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import requests
+
+from ._request import Built, loads
+from ._retry import RetryPolicy, logger, parse_retry_after
+from .exceptions import APIConnectionError, APIStatusError, APITimeoutError, MistralError, error_for_status
+
+__all__ = ["Transport", "status_error"]
+
+Hook = Callable[..., Any]
+
+
+def _reached_server(exc: requests.RequestException) -> bool:
+    """False only when the request provably never reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ProxyError)):
+        return False
+    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
+        reason = exc.args[0] if exc.args else None
+        inner = getattr(reason, "reason", reason)
+        names = {type(inner).__name__, type(reason).__name__}
+        if names & {"NewConnectionError", "NameResolutionError", "ConnectTimeoutError"}:
+            return False
+        if isinstance(inner, ConnectionRefusedError):
+            return False
+    return True
+
+
+def _describe(exc: BaseException) -> str:
+    reason = exc.args[0] if exc.args else exc
+    inner = getattr(reason, "reason", None)
+    text = str(inner or reason)
+    return f"{type(exc).__name__}: {text}"
+
+
+def status_error(
+    response: requests.Response, operation: str, method: str, path: str, attempts: int,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """The typed exception for an error response (its body is read here)."""
+    content = response.content
+    body: Any
+    try:
+        body = loads(content) if content else None
+    except ValueError:
+        body = content.decode("utf-8", "replace")
+    cls = error_for_status(response.status_code)
+    return cls(
+        status_code=response.status_code, body=body, headers=response.headers, operation=operation,
+        method=method, path=path, attempts=attempts, retry_after=retry_after,
+    )
+
+
+class Transport:
+    """A session plus the settings every send needs; shared by a client and its copies."""
+
+    def __init__(self, session: requests.Session, send_kwargs: Mapping[str, Any],
+                 hooks: Mapping[str, Sequence[Hook]] | None = None) -> None:
+        self.session = session
+        self.send_kwargs = dict(send_kwargs)
+        self.hooks = {k: list(v) for k, v in (hooks or {}).items()}
+
+    def send(
+        self,
+        built: Built,
+        *,
+        operation: str,
+        retry_class: str,
+        policy: RetryPolicy,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+        stream: bool,
+        rebuild: Callable[[], Built] | None = None,
+    ) -> requests.Response:
+        """Send with retries; return a 2xx response or raise a mistral_lite exception."""
+        retry = 0
+        session = self.session
+        while True:
+            attempt_headers = dict(headers)
+            attempt_headers.update(built.headers)
+            request = requests.Request(built.method, built.url, headers=attempt_headers, data=built.body)
+            prepared = session.prepare_request(request)
+            for hook in self.hooks.get("request", ()):
+                hook(prepared)
+            try:
+                response = session.send(prepared, stream=stream, timeout=timeout, **self.send_kwargs)
+            except requests.RequestException as exc:
+                reached = _reached_server(exc)
+                timed_out = isinstance(exc, requests.Timeout)
+                if retry < policy.max_retries and policy.retries_error(retry_class, reached):
+                    delay = policy.delay(retry)
+                    policy.log(operation, retry, _describe(exc), delay)
+                    policy.sleep(delay)
+                    retry += 1
+                    built = rebuild() if rebuild is not None else built
+                    continue
+                cls = APITimeoutError if timed_out else APIConnectionError
+                tries = f" after {retry + 1} attempts" if retry else ""
+                raise cls(
+                    f"{operation} ({built.method} {built.path}){tries}: {_describe(exc)}",
+                    operation=operation, attempts=retry + 1,
+                ) from None
+            for hook in self.hooks.get("response", ()):
+                hook(response)
+            status = response.status_code
+            if status < 400:
+                return response
+            retry_after = (
+                parse_retry_after(response.headers) if status in policy.retry_after_statuses else None
+            )
+            if retry < policy.max_retries and policy.retries_status(retry_class, status):
+                if retry_after is not None and retry_after > policy.max_retry_after:
+                    raise status_error(response, operation, built.method, built.path, retry + 1, retry_after)
+                delay = retry_after if retry_after is not None else policy.delay(retry)
+                response.close()
+                policy.log(operation, retry, f"HTTP {status}", delay)
+                policy.sleep(delay)
+                retry += 1
+                built = rebuild() if rebuild is not None else built
+                continue
+            raise status_error(response, operation, built.method, built.path, retry + 1, retry_after)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def wrap_read_error(exc: BaseException, operation: str) -> MistralError:
+    """Translate an error raised while reading a body after the response started."""
+    if isinstance(exc, requests.Timeout) or "timeout" in type(exc).__name__.lower():
+        return APITimeoutError(f"{operation}: timed out reading the response: {_describe(exc)}", operation=operation)
+    return APIConnectionError(f"{operation}: the connection broke while reading: {_describe(exc)}", operation=operation)
+
+
+if logger.level == logging.NOTSET:  # quiet unless the application configures logging
+    logger.addHandler(logging.NullHandler())

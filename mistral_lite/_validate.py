@@ -1,0 +1,352 @@
+"""Validation of keyword options against each operation's JSON Schema.
+
+Two validators sit behind one function, :func:`validate`:
+
+* a fast path: each schema is compiled once into nested Python closures that answer
+  "valid or not" for the subset of Draft 2020-12 the schemas use (see ``docs/table.md``). A
+  valid call never imports ``jsonschema``, which keeps import time and per-call cost low;
+* the report: when the fast path says "invalid", ``jsonschema`` (loaded then, once) walks the
+  same schema with ``iter_errors`` and every problem is reported at once, with its path, in a
+  single :class:`~mistral_lite.exceptions.ValidationError`.
+
+jsonschema stays the judge: if it finds nothing wrong, the options pass. A schema that uses a
+keyword the compiler does not know is validated by jsonschema alone (and the table's lint test
+fails, so this never ships).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._spec import Endpoint, Spec, load_spec
+from .exceptions import ValidationError
+
+__all__ = ["UnsupportedKeyword", "compile_schema", "error_report", "validate", "validator_for"]
+
+Check = Callable[[Any], bool]
+
+#: Keywords that never constrain a value.
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$defs", "$comment", "description", "default", "title", "examples",
+     "deprecated", "format", "readOnly", "writeOnly", "contentMediaType", "contentEncoding"}
+)
+
+
+class UnsupportedKeyword(Exception):
+    """The fast compiler met a keyword it does not implement."""
+
+
+_TYPES: dict[str, Check] = {
+    "string": lambda v: type(v) is str,
+    "integer": lambda v: type(v) is int or (type(v) is float and v.is_integer()),
+    "number": lambda v: type(v) is int or type(v) is float,
+    "boolean": lambda v: type(v) is bool,
+    "object": lambda v: type(v) is dict,
+    "array": lambda v: type(v) is list,
+    "null": lambda v: v is None,
+}
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """JSON equality as jsonschema sees it: booleans are not numbers."""
+    if type(a) is bool or type(b) is bool:
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+class _Compiler:
+    """Compiles schemas from one registry of files; ``$ref`` targets are compiled once."""
+
+    def __init__(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        self.schemas = schemas
+        self.refs: dict[str, Check] = {}
+
+    def ref(self, ref: str, current: str) -> Check:
+        file, _, pointer = ref.partition("#")
+        file = file or current
+        key = f"{file}#{pointer}"
+        if key not in self.refs:
+            holder: list[Check] = []
+            self.refs[key] = lambda v: holder[0](v)  # placeholder for recursive refs
+            target: Any = self.schemas[file]
+            for part in [p for p in pointer.split("/") if p]:
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            holder.append(self.compile(target, file))
+            self.refs[key] = holder[0]
+        return self.refs[key]
+
+    def compile(self, schema: Any, current: str) -> Check:
+        if schema is True or schema == {}:
+            return lambda v: True
+        if schema is False:
+            return lambda v: False
+        checks: list[Check] = []
+        for key, arg in schema.items():
+            if key in _ANNOTATIONS or key.startswith("x-"):
+                continue
+            maker = getattr(self, "k_" + key.lstrip("$"), None)
+            if maker is None:
+                if key in ("properties", "required", "additionalProperties", "items", "prefixItems"):
+                    continue
+                raise UnsupportedKeyword(key)
+            checks.append(maker(arg, schema, current))
+        if any(k in schema for k in ("properties", "required", "additionalProperties")):
+            checks.append(self.object_check(schema, current))
+        if "items" in schema or "prefixItems" in schema:
+            checks.append(self.items_check(schema, current))
+        if not checks:
+            return lambda v: True
+        if len(checks) == 1:
+            return checks[0]
+        return lambda v: all(c(v) for c in checks)
+
+    # -- keywords ----------------------------------------------------------------------------
+    def k_ref(self, arg: str, schema: Any, current: str) -> Check:
+        return self.ref(arg, current)
+
+    def k_type(self, arg: Any, schema: Any, current: str) -> Check:
+        names = [arg] if isinstance(arg, str) else list(arg)
+        checks = [_TYPES[n] for n in names]
+        if len(checks) == 1:
+            return checks[0]
+        return lambda v: any(c(v) for c in checks)
+
+    def k_enum(self, arg: Sequence[Any], schema: Any, current: str) -> Check:
+        if all(type(x) is str for x in arg):
+            allowed = frozenset(arg)
+            return lambda v: type(v) is str and v in allowed
+        return lambda v: any(_equal(v, x) for x in arg)
+
+    def k_const(self, arg: Any, schema: Any, current: str) -> Check:
+        if type(arg) is str:
+            return lambda v: type(v) is str and v == arg
+        return lambda v: _equal(v, arg)
+
+    def k_minimum(self, arg: float, schema: Any, current: str) -> Check:
+        return lambda v: not _num(v) or v >= arg
+
+    def k_maximum(self, arg: float, schema: Any, current: str) -> Check:
+        return lambda v: not _num(v) or v <= arg
+
+    def k_exclusiveMinimum(self, arg: float, schema: Any, current: str) -> Check:
+        return lambda v: not _num(v) or v > arg
+
+    def k_exclusiveMaximum(self, arg: float, schema: Any, current: str) -> Check:
+        return lambda v: not _num(v) or v < arg
+
+    def k_minLength(self, arg: int, schema: Any, current: str) -> Check:
+        return lambda v: type(v) is not str or len(v) >= arg
+
+    def k_maxLength(self, arg: int, schema: Any, current: str) -> Check:
+        return lambda v: type(v) is not str or len(v) <= arg
+
+    def k_pattern(self, arg: str, schema: Any, current: str) -> Check:
+        rx = re.compile(arg)
+        return lambda v: type(v) is not str or rx.search(v) is not None
+
+    def k_minItems(self, arg: int, schema: Any, current: str) -> Check:
+        return lambda v: type(v) is not list or len(v) >= arg
+
+    def k_maxItems(self, arg: int, schema: Any, current: str) -> Check:
+        return lambda v: type(v) is not list or len(v) <= arg
+
+    def k_uniqueItems(self, arg: bool, schema: Any, current: str) -> Check:
+        if not arg:
+            return lambda v: True
+
+        def unique(v: Any) -> bool:
+            if type(v) is not list:
+                return True
+            return not any(_equal(v[i], v[j]) for i in range(len(v)) for j in range(i + 1, len(v)))
+
+        return unique
+
+    def k_minProperties(self, arg: int, schema: Any, current: str) -> Check:
+        return lambda v: type(v) is not dict or len(v) >= arg
+
+    def k_maxProperties(self, arg: int, schema: Any, current: str) -> Check:
+        return lambda v: type(v) is not dict or len(v) <= arg
+
+    def k_anyOf(self, arg: Sequence[Any], schema: Any, current: str) -> Check:
+        checks = [self.compile(s, current) for s in arg]
+        return lambda v: any(c(v) for c in checks)
+
+    def k_oneOf(self, arg: Sequence[Any], schema: Any, current: str) -> Check:
+        checks = [self.compile(s, current) for s in arg]
+        return lambda v: sum(1 for c in checks if c(v)) == 1
+
+    def k_allOf(self, arg: Sequence[Any], schema: Any, current: str) -> Check:
+        checks = [self.compile(s, current) for s in arg]
+        return lambda v: all(c(v) for c in checks)
+
+    def k_not(self, arg: Any, schema: Any, current: str) -> Check:
+        check = self.compile(arg, current)
+        return lambda v: not check(v)
+
+    def object_check(self, schema: Mapping[str, Any], current: str) -> Check:
+        props = {k: self.compile(s, current) for k, s in schema.get("properties", {}).items()}
+        required = tuple(schema.get("required", ()))
+        extra = schema.get("additionalProperties", True)
+        extra_check = None if extra is True or extra is False else self.compile(extra, current)
+        closed = extra is False
+
+        def check(v: Any) -> bool:
+            if type(v) is not dict:
+                return True
+            for name in required:
+                if name not in v:
+                    return False
+            for name, value in v.items():
+                c = props.get(name)
+                if c is not None:
+                    if not c(value):
+                        return False
+                elif closed:
+                    return False
+                elif extra_check is not None and not extra_check(value):
+                    return False
+            return True
+
+        return check
+
+    def items_check(self, schema: Mapping[str, Any], current: str) -> Check:
+        prefix = [self.compile(s, current) for s in schema.get("prefixItems", ())]
+        items = schema.get("items", True)
+        item_check = self.compile(items, current)
+        n = len(prefix)
+
+        def check(v: Any) -> bool:
+            if type(v) is not list:
+                return True
+            for c, item in zip(prefix, v):
+                if not c(item):
+                    return False
+            return all(item_check(item) for item in v[n:])
+
+        return check
+
+
+def _num(v: Any) -> bool:
+    return (type(v) is int or type(v) is float) and type(v) is not bool
+
+
+_lock = threading.Lock()
+_compilers: dict[int, _Compiler] = {}
+_validators: dict[tuple[int, str], Check | None] = {}
+
+
+def compile_schema(spec: Spec, schema_name: str) -> Check:
+    """Compile ``schemas/<schema_name>`` of ``spec`` (raises :class:`UnsupportedKeyword`)."""
+    compiler = _compilers.get(id(spec))
+    if compiler is None:
+        compiler = _compilers.setdefault(id(spec), _Compiler(spec.schemas))
+    return compiler.compile(spec.schemas[schema_name], schema_name)
+
+
+def validator_for(spec: Spec, endpoint: Endpoint) -> Check | None:
+    """The compiled fast check of an endpoint (None when only jsonschema can judge it)."""
+    key = (id(spec), endpoint.name)
+    try:
+        return _validators[key]
+    except KeyError:
+        pass
+    with _lock:
+        if key not in _validators:
+            try:
+                _validators[key] = compile_schema(spec, endpoint.schema_name)
+            except UnsupportedKeyword:
+                _validators[key] = None
+        return _validators[key]
+
+
+def validate(endpoint: Endpoint, options: Mapping[str, Any], spec: Spec | None = None) -> None:
+    """Raise one ValidationError listing every problem with ``options``; return if valid."""
+    spec = spec or load_spec()
+    check = validator_for(spec, endpoint)
+    if check is not None and check(options):
+        return
+    errors = error_report(spec, endpoint, options)
+    if errors:
+        raise ValidationError(endpoint.name, errors)
+
+
+# -- the report (jsonschema, loaded lazily) ---------------------------------------------------
+_registries: dict[int, Any] = {}
+
+
+def _jsonschema_validator(spec: Spec, schema_name: str) -> Any:
+    import referencing
+    import referencing.jsonschema
+    from jsonschema import Draft202012Validator
+
+    registry = _registries.get(id(spec))
+    if registry is None:
+        registry = referencing.Registry().with_resources(
+            (name, referencing.Resource.from_contents(
+                contents, default_specification=referencing.jsonschema.DRAFT202012))
+            for name, contents in spec.schemas.items()
+        )
+        _registries[id(spec)] = registry
+    return Draft202012Validator(spec.schemas[schema_name], registry=registry)
+
+
+def _path(parts: Sequence[Any]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def error_report(spec: Spec, endpoint: Endpoint, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every problem with ``options`` as ``(path, message)`` pairs, sorted by path."""
+    validator = _jsonschema_validator(spec, endpoint.schema_name)
+    out: list[tuple[str, str]] = []
+    for err in validator.iter_errors(dict(options)):
+        out.extend(_describe(err, top=endpoint))
+    return sorted(set(out))
+
+
+def _describe(err: Any, top: Endpoint) -> list[tuple[str, str]]:
+    path = list(err.absolute_path)
+    where = _path(path)
+    kind = err.validator
+    if kind == "required":
+        name = err.message.split("'")[1] if "'" in err.message else err.message
+        noun = "option" if not path else "field"
+        return [(_path([*path, name]), f"required {noun} is missing")]
+    if kind == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = sorted(err.schema.get("properties", {}))
+        extras = [k for k in err.instance if k not in allowed]
+        noun = "option" if not path else "field"
+        valid = ", ".join(allowed) if allowed else "none"
+        return [(_path([*path, k]), f"unknown {noun}; valid {noun}s: {valid}") for k in extras]
+    if kind == "type":
+        expected = err.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return [(where, f"expected {expected}, got {type(err.instance).__name__} {_short(err.instance)}")]
+    if kind == "enum":
+        return [(where, f"must be one of {', '.join(repr(x) for x in err.validator_value)}; got {_short(err.instance)}")]
+    if kind in ("anyOf", "oneOf") and err.context:
+        # Name the closest alternative's problems rather than "not valid under any of ...".
+        from jsonschema.exceptions import best_match
+
+        best = best_match(err.context)
+        if best is not None and not (best.validator == "type" and list(best.absolute_path) == path):
+            return _describe(best, top)
+        return [(where, f"{_short(err.instance)} matches none of the allowed forms")]
+    message = err.message
+    if len(message) > 200:
+        message = message[:199] + "…"
+    return [(where, message)]

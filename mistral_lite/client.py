@@ -1,0 +1,368 @@
+"""The client: configuration, the connection pool, and the one dispatcher ``call``.
+
+``Client`` holds the settings (API key, base URL, timeouts, retry policy, cache), owns a
+``requests.Session`` unless one is passed in, and dispatches every operation the same way::
+
+    look up the row → bind path arguments → fill required defaults → validate (all problems at
+    once, before any I/O) → build the request → cache lookup → send with retries → typed error
+    or decoded result → cache store / invalidation
+
+The operation methods (``client.chat(...)`` and the 47 others) are generated from the table in
+:mod:`mistral_lite._operations`; they call the same dispatcher.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import logging
+import os
+import platform
+import random
+import time
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from . import __version__
+from ._cache import MISS, ResponseCache, key_fingerprint
+from ._files import save_atomically
+from ._operations import Operations
+from ._request import Built, build_request, loads
+from ._retry import RetryPolicy
+from ._spec import CALL_KEYWORDS, Endpoint, Spec, load_spec
+from ._streaming import Stream
+from ._transport import Transport, wrap_read_error
+from ._validate import validate
+from .exceptions import MistralError, UnknownOperationError
+
+__all__ = ["Client"]
+
+USER_AGENT = f"mistral-lite/{__version__} python/{platform.python_version()}"
+_NOT_SET: Any = object()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Settings:
+    """What ``with_options`` may change; shared read-only by a client and its copies."""
+
+    base_url: str
+    headers: Mapping[str, str]
+    timeout: tuple[float, float]
+    stream_timeout: float
+    policy: RetryPolicy
+    use_cache: bool
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _timeout(value: Any) -> tuple[float, float]:
+    if isinstance(value, (tuple, list)):
+        connect, read = value
+        return float(connect), float(read)
+    return float(value), float(value)
+
+
+class Client(Operations):
+    """A Mistral API client.
+
+    Args:
+        api_key: the API key; defaults to the ``MISTRAL_API_KEY`` environment variable.
+        base_url: defaults to ``MISTRAL_BASE_URL``, then ``https://api.mistral.ai``.
+        timeout: seconds, a number or ``(connect, read)``; default ``(10, 120)``.
+        stream_timeout: seconds without a byte before a stream raises; default 30.
+        headers: extra headers sent with every request.
+        session: a ``requests.Session`` to use; it is never mutated or closed by the client.
+        max_retries, retry, retry_delay, retry_log_level, max_retry_after: see the README's
+            retry section; ``retry=False`` disables retries.
+        cache: ``True`` for a private TTL cache, or a mutable mapping shared between clients.
+        cache_ttl, cache_maxsize: the private cache's size and entry lifetime (seconds).
+        allow_insecure_http: allow sending the key over plain http to a non-loopback host.
+        hooks: ``{"request": [fn, ...], "response": [fn, ...]}`` observers of every attempt.
+        sleep, rand, clock: injectable time and randomness (tests).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        stream_timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        session: requests.Session | None = None,
+        max_retries: int | None = None,
+        retry: bool = True,
+        retry_delay: Callable[[int], float] | None = None,
+        retry_log_level: int | bool = logging.WARNING,
+        max_retry_after: float | None = None,
+        cache: bool | MutableMapping[Any, Any] = False,
+        cache_ttl: float | None = None,
+        cache_maxsize: int | None = None,
+        allow_insecure_http: bool = False,
+        hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+        spec: Spec | None = None,
+    ) -> None:
+        self._spec = spec or load_spec()
+        defaults = self._spec.defaults
+        key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
+        if not key:
+            raise MistralError(
+                "no API key: pass Client(api_key=...) or set the MISTRAL_API_KEY environment variable"
+            )
+        url = (base_url or os.environ.get("MISTRAL_BASE_URL") or defaults["base_url"]).rstrip("/")
+        if url.endswith("/v1"):
+            url = url[:-3]
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise MistralError(f"base_url must be an http(s) URL, got {url!r}")
+        if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+            raise MistralError(
+                f"refusing to send the API key over plain http to {parts.hostname}; use https "
+                "or pass allow_insecure_http=True"
+            )
+        retry_defaults = defaults.get("retry", {})
+        policy = RetryPolicy(
+            enabled=retry,
+            max_retries=retry_defaults.get("max_retries", 3) if max_retries is None else max_retries,
+            base_delay=float(retry_defaults.get("base_delay", 1.0)),
+            max_delay=float(retry_defaults.get("max_delay", 60.0)),
+            max_retry_after=float(
+                retry_defaults.get("max_retry_after", 60.0) if max_retry_after is None else max_retry_after
+            ),
+            idempotent_statuses=frozenset(retry_defaults.get("idempotent_statuses", (408, 429, 500, 502, 503, 504))),
+            create_statuses=frozenset(retry_defaults.get("create_statuses", (429,))),
+            retry_after_statuses=frozenset(retry_defaults.get("retry_after_statuses", (429, 503))),
+            retry_delay=retry_delay,
+            log_level=retry_log_level,
+            sleep=sleep,
+            rand=rand,
+        )
+        base_headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
+        base_headers.update(headers or {})
+        self._settings = _Settings(
+            base_url=url,
+            headers=base_headers,
+            timeout=_timeout(timeout) if timeout is not None else (
+                float(defaults.get("connect_timeout", 10.0)), float(defaults.get("read_timeout", 120.0))
+            ),
+            stream_timeout=float(stream_timeout if stream_timeout is not None else defaults.get("stream_timeout", 30.0)),
+            policy=policy,
+            use_cache=True,
+        )
+        self._owns_session = session is None
+        own = session if session is not None else requests.Session()
+        send_kwargs = own.merge_environment_settings(url, {}, None, None, None)
+        send_kwargs.pop("stream", None)
+        self._transport = Transport(own, send_kwargs, hooks)
+        self._fingerprint = key_fingerprint(key)
+        cache_defaults = defaults.get("cache", {})
+        self._cache: ResponseCache | None = None
+        if cache is True:
+            self._cache = ResponseCache(
+                ttl=float(cache_ttl if cache_ttl is not None else cache_defaults.get("ttl", 300.0)),
+                maxsize=int(cache_maxsize if cache_maxsize is not None else cache_defaults.get("maxsize", 1024)),
+                timer=clock,
+            )
+        elif cache is not False and cache is not None:
+            self._cache = ResponseCache(
+                cache, ttl=float(cache_ttl if cache_ttl is not None else cache_defaults.get("ttl", 300.0)), timer=clock
+            )
+        self._endpoints = self._spec.endpoints
+
+    # -- configuration -----------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return self._settings.timeout
+
+    @property
+    def max_retries(self) -> int:
+        return self._settings.policy.max_retries
+
+    @property
+    def session(self) -> requests.Session:
+        return self._transport.session
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache (``stats`` gives hits, misses and size), or None."""
+        return self._cache
+
+    @property
+    def operations(self) -> Mapping[str, Endpoint]:
+        """Every operation of the table by name."""
+        return self._endpoints
+
+    def with_options(
+        self,
+        *,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        stream_timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_retries: int | None = None,
+        retry: bool | None = None,
+        retry_delay: Callable[[int], float] | None = _NOT_SET,
+        retry_log_level: int | bool | None = None,
+        max_retry_after: float | None = None,
+        cache: bool | None = None,
+    ) -> Client:
+        """A copy with some settings changed, sharing this client's pool and cache."""
+        s = self._settings
+        policy_changes: dict[str, Any] = {}
+        if max_retries is not None:
+            policy_changes["max_retries"] = max_retries
+        if retry is not None:
+            policy_changes["enabled"] = retry
+        if retry_delay is not _NOT_SET:
+            policy_changes["retry_delay"] = retry_delay
+        if retry_log_level is not None:
+            policy_changes["log_level"] = retry_log_level
+        if max_retry_after is not None:
+            policy_changes["max_retry_after"] = float(max_retry_after)
+        merged_headers = dict(s.headers)
+        merged_headers.update(headers or {})
+        settings = _Settings(
+            base_url=base_url.rstrip("/") if base_url else s.base_url,
+            headers=merged_headers,
+            timeout=_timeout(timeout) if timeout is not None else s.timeout,
+            stream_timeout=float(stream_timeout) if stream_timeout is not None else s.stream_timeout,
+            policy=dataclasses.replace(s.policy, **policy_changes) if policy_changes else s.policy,
+            use_cache=s.use_cache if cache is None else cache,
+        )
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._settings = settings
+        clone._owns_session = False  # the original owns the pool
+        return clone
+
+    def close(self) -> None:
+        """Close the connection pool, if this client created it."""
+        if self._owns_session:
+            self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<mistral_lite.Client base_url={self._settings.base_url!r}>"
+
+    # -- the dispatcher ----------------------------------------------------------------------
+    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        endpoint = self._endpoints.get(operation)
+        if endpoint is None:
+            close = difflib.get_close_matches(operation, list(self._endpoints), n=3, cutoff=0.5)
+            raise UnknownOperationError(operation, close)
+        if args:
+            _bind(endpoint, args, options)
+        extras: dict[str, Any] = {}
+        if not CALL_KEYWORDS.isdisjoint(options):
+            extras = {k: options.pop(k) for k in CALL_KEYWORDS if k in options}
+        for name, value in endpoint.fill.items():
+            if options.get(name) is None:
+                options[name] = value
+        if None in options.values():
+            options = {k: v for k, v in options.items() if v is not None}
+        validate(endpoint, options, self._spec)
+        s = self._settings
+        stream = endpoint.stream != "none" and options.get("stream") is True
+
+        def build() -> Built:
+            return build_request(
+                endpoint, s.base_url, options, stream=stream,
+                extra_query=extras.get("extra_query"), extra_body=extras.get("extra_body"),
+                extra_headers=extras.get("extra_headers"),
+            )
+
+        built = build()
+        cache = self._cache if endpoint.cache and s.use_cache else None
+        key: tuple[Any, ...] | None = None
+        if cache is not None:
+            key = cache.make_key(operation, s.base_url, self._fingerprint, built.path_params, built.query, built.json_body)
+            hit = cache.get(key)
+            if hit is not MISS:
+                return hit
+        timeout = s.timeout
+        if extras.get("timeout") is not None:
+            timeout = _timeout(extras["timeout"])
+        to = built.client_options.get("to")
+        if stream:
+            stream_timeout = extras.get("stream_timeout")
+            timeout = (timeout[0], float(stream_timeout if stream_timeout is not None else s.stream_timeout))
+        response = self._transport.send(
+            built, operation=operation, retry_class=endpoint.retry, policy=s.policy, headers=s.headers,
+            timeout=timeout, stream=stream or to is not None,
+            rebuild=build if endpoint.body == "multipart" else None,
+        )
+        if stream:
+            return Stream(response, kind=endpoint.stream, operation=operation, loads=loads)
+        result = self._decode(endpoint, response, to)
+        if cache is not None and key is not None:
+            cache.put(key, result)
+        if endpoint.invalidates and self._cache is not None:
+            self._cache.invalidate(endpoint.invalidates, built.path_params)
+        return result
+
+    def _decode(self, endpoint: Endpoint, response: requests.Response, to: Any) -> Any:
+        kind = endpoint.response
+        if to is not None:
+            try:
+                with response:
+                    return save_atomically(response.iter_content(1 << 16), to)
+            except requests.RequestException as exc:
+                raise wrap_read_error(exc, endpoint.name) from None
+        content = response.content
+        if kind == "bytes":
+            return content
+        if kind == "empty" or not content:
+            return {}
+        try:
+            return loads(content)
+        except ValueError:
+            rid = response.headers.get("x-request-id")
+            raise MistralError(
+                f"{endpoint.name}: the server sent a body that is not JSON"
+                + (f" [request id {rid}]" if rid else ""),
+                operation=endpoint.name,
+            ) from None
+
+
+def _bind(endpoint: Endpoint, args: tuple[Any, ...], options: dict[str, Any]) -> None:
+    names = endpoint.path_params
+    if len(args) > len(names):
+        raise TypeError(
+            f"{endpoint.name}() takes {len(names)} positional argument(s) "
+            f"({', '.join(names) or 'none'}) but {len(args)} were given; options are keyword-only"
+        )
+    for name, value in zip(names, args):
+        if name in options:
+            raise TypeError(f"{endpoint.name}() got multiple values for argument {name!r}")
+        options[name] = value
+
+
+# keep Path importable for annotations in generated docs
+_ = Path

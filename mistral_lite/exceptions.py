@@ -1,0 +1,257 @@
+"""Every exception mistral_lite raises, and the one place HTTP errors become them.
+
+The hierarchy::
+
+    MistralError                      base of everything raised here
+    ├── ValidationError (ValueError)  bad options, raised before any network I/O
+    ├── UnknownOperationError (AttributeError)
+    │                                 an operation name the table does not have
+    ├── StreamError                   a malformed event or an error event in a stream
+    ├── APIConnectionError            the server could not be reached or the connection broke
+    │   └── APITimeoutError           connect, read or stream-stall timeout
+    └── APIStatusError                the server answered with a 4xx or 5xx status
+        ├── BadRequestError               400
+        ├── AuthenticationError           401
+        ├── PermissionDeniedError         403
+        ├── NotFoundError                 404
+        ├── ConflictError                 409
+        ├── UnprocessableEntityError      422
+        ├── RateLimitError                429
+        └── InternalServerError           5xx
+
+No exception type of requests, urllib3 or jsonschema escapes the public API: the client turns
+them into these. Messages never contain the API key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InternalServerError",
+    "MistralError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "StreamError",
+    "UnknownOperationError",
+    "UnprocessableEntityError",
+    "ValidationError",
+    "error_for_status",
+    "server_message",
+]
+
+
+class MistralError(Exception):
+    """Base class of every error raised by mistral_lite."""
+
+    def __init__(self, message: str, *, operation: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls: type[MistralError], state: dict[str, Any]) -> MistralError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class ValidationError(MistralError, ValueError):
+    """The options do not match the operation's schema; nothing was sent.
+
+    ``errors`` lists every problem as ``(path, message)``, ``path`` being a dotted option path
+    such as ``messages[0].role``.
+    """
+
+    def __init__(self, operation: str, errors: Sequence[tuple[str, str]]) -> None:
+        self.errors = list(errors)
+        lines = "\n".join(f"  - {path or '<options>'}: {msg}" for path, msg in self.errors)
+        count = len(self.errors)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"invalid options for {operation} ({count} {noun}):\n{lines}", operation=operation)
+
+
+class UnknownOperationError(MistralError, AttributeError):
+    """The operation name is not in the endpoint table."""
+
+    def __init__(self, name: str, suggestions: Sequence[str]) -> None:
+        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown operation {name!r}{hint}", operation=name)
+        self.suggestions = list(suggestions)
+
+
+class StreamError(MistralError):
+    """A stream carried a malformed event or an error event (``event`` holds it)."""
+
+    def __init__(self, message: str, *, operation: str | None = None, event: Any = None) -> None:
+        super().__init__(message, operation=operation)
+        self.event = event
+
+
+class APIConnectionError(MistralError):
+    """The request could not be completed: connection refused, reset, cut mid-stream."""
+
+    def __init__(self, message: str, *, operation: str | None = None, attempts: int = 1) -> None:
+        super().__init__(message, operation=operation)
+        self.attempts = attempts
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read or stream-stall timeout."""
+
+
+class APIStatusError(MistralError):
+    """The server answered with an error status.
+
+    Attributes: ``status_code``, ``body`` (decoded JSON, or text), ``headers``, ``request_id``
+    (from ``x-request-id``), ``operation``, ``method``, ``path``, ``server_message``, ``type``,
+    ``code``, ``attempts``, and for rate limits ``retry_after`` (seconds, or None).
+    """
+
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        body: Any,
+        headers: Mapping[str, str],
+        operation: str | None,
+        method: str,
+        path: str,
+        attempts: int = 1,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.headers = dict(headers)
+        self.request_id = _header(headers, "x-request-id")
+        self.method = method
+        self.path = path
+        self.attempts = attempts
+        self.retry_after = retry_after
+        self.server_message, self.type, self.code = server_message(body, status_code)
+        where = f"{operation} ({method} {path})" if operation else f"{method} {path}"
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        rid = f" [request id {self.request_id}]" if self.request_id else ""
+        super().__init__(
+            f"HTTP {status_code} from {where}{tries}: {self.server_message}{rid}", operation=operation
+        )
+
+
+class BadRequestError(APIStatusError):
+    """400 Bad Request."""
+
+
+class AuthenticationError(APIStatusError):
+    """401 Unauthorized: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403 Forbidden."""
+
+
+class NotFoundError(APIStatusError):
+    """404 Not Found."""
+
+
+class ConflictError(APIStatusError):
+    """409 Conflict."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422 Unprocessable Entity: the server rejected the request's fields."""
+
+
+class RateLimitError(APIStatusError):
+    """429 Too Many Requests (``retry_after`` holds the delay the server asked for)."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(status_code: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status (botocore's ``from_code``)."""
+    if status_code >= 500:
+        return InternalServerError
+    return _BY_STATUS.get(status_code, APIStatusError)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        value = lowered.get(name)
+    return value
+
+
+def server_message(body: Any, status_code: int) -> tuple[str, str | None, str | None]:
+    """The server's own message, type and code from any of the API's error body shapes.
+
+    Tried in order: ``message`` (a string, or an object with ``detail``), ``detail`` (a string
+    or a list of ``{loc, msg}``), OpenAI-style ``error.message``; non-JSON bodies (gateway
+    pages) give their first line of text.
+    """
+    if isinstance(body, Mapping):
+        etype = _opt_str(body.get("type"))
+        code = _opt_str(body.get("code"))
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message, etype, code
+        if isinstance(message, Mapping) and "detail" in message:
+            return _detail_text(message["detail"]), etype, code
+        if "detail" in body:
+            return _detail_text(body["detail"]), etype, code
+        err = body.get("error")
+        if isinstance(err, Mapping):
+            return str(err.get("message") or f"HTTP {status_code}"), _opt_str(err.get("type")), _opt_str(err.get("code"))
+        if isinstance(err, str) and err:
+            return err, etype, code
+        if message is not None:
+            return json.dumps(message), etype, code
+        return f"HTTP {status_code}", etype, code
+    if isinstance(body, str) and body.strip():
+        text = " ".join(body.split())
+        return (text[:200] + "…" if len(text) > 200 else text), None, None
+    return f"HTTP {status_code} (empty body)", None, None
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, Mapping):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                msg = item.get("msg", "")
+                parts.append(f"{loc}: {msg}" if loc else str(msg))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts) or "validation error"
+    return str(detail)
