@@ -94,6 +94,7 @@ class Transport:
             attempt_headers.update(built.headers)
             request = requests.Request(built.method, built.url, headers=attempt_headers, data=built.body)
             prepared = session.prepare_request(request)
+            prepared.url = built.url  # already encoded; requests' requoting would undo %2E
             for hook in self.hooks.get("request", ()):
                 hook(prepared)
             try:

@@ -339,14 +339,61 @@ def _describe(err: Any, top: Endpoint) -> list[tuple[str, str]]:
     if kind == "enum":
         return [(where, f"must be one of {', '.join(repr(x) for x in err.validator_value)}; got {_short(err.instance)}")]
     if kind in ("anyOf", "oneOf") and err.context:
-        # Name the closest alternative's problems rather than "not valid under any of ...".
-        from jsonschema.exceptions import best_match
-
-        best = best_match(err.context)
-        if best is not None and not (best.validator == "type" and list(best.absolute_path) == path):
-            return _describe(best, top)
-        return [(where, f"{_short(err.instance)} matches none of the allowed forms")]
+        return _describe_alternatives(err, path, top)
     message = err.message
     if len(message) > 200:
         message = message[:199] + "…"
     return [(where, message)]
+
+
+_DISCRIMINATORS = ("type", "role", "object")
+
+
+def _describe_alternatives(err: Any, path: list[Any], top: Endpoint) -> list[tuple[str, str]]:
+    """Explain an anyOf/oneOf failure by the alternative the value was meant to be.
+
+    An alternative whose discriminator (``type``/``role``) or JSON type did not match is set
+    aside; if one alternative remains, its own problems are reported. Otherwise the message
+    names the expected JSON types or discriminator values.
+    """
+    where = _path(path)
+    branches: dict[Any, list[Any]] = {}
+    for sub in err.context:
+        branches.setdefault(sub.relative_schema_path[0] if sub.relative_schema_path else 0, []).append(sub)
+    depth = len(path)
+    wanted_types: list[str] = []
+    wanted_tags: dict[str, list[Any]] = {}
+    candidates = []
+    missing: str | None = None
+    for errors in branches.values():
+        mismatch = False
+        for e in errors:
+            epath = list(e.absolute_path)
+            if e.validator == "type" and epath == path:
+                value = e.validator_value
+                wanted_types.extend(v for v in ([value] if isinstance(value, str) else value) if v not in wanted_types)
+                mismatch = True
+            elif (e.validator in ("const", "enum") and len(epath) == depth + 1
+                  and epath[-1] in _DISCRIMINATORS):
+                value = e.validator_value
+                tags = wanted_tags.setdefault(epath[-1], [])
+                tags.extend(v for v in ([value] if e.validator == "const" else value) if v not in tags)
+                mismatch = True
+            elif e.validator == "required" and epath == path and e.message.split("'")[1:2] and \
+                    e.message.split("'")[1] in _DISCRIMINATORS:
+                missing = e.message.split("'")[1]
+                mismatch = True
+        if not mismatch:
+            candidates.append(errors)
+    if len(candidates) == 1:
+        return [d for e in candidates[0] for d in _describe(e, top)]
+    if missing is not None and not candidates and isinstance(err.instance, dict) and missing not in err.instance:
+        return [(_path([*path, missing]), "required field is missing")]
+    if wanted_tags and isinstance(err.instance, dict):
+        field, tags = next(iter(wanted_tags.items()))
+        got = err.instance.get(field, "<missing>")
+        return [(_path([*path, field]), f"must be one of {', '.join(repr(t) for t in tags)}; got {_short(got)}")]
+    if wanted_types and not candidates:
+        got = f"{type(err.instance).__name__} {_short(err.instance)}"
+        return [(where, f"expected {' or '.join(wanted_types)}, got {got}")]
+    return [(where, f"{_short(err.instance)} matches none of the allowed forms")]

@@ -1,0 +1,105 @@
+"""Typed errors from every error body shape the API is known to send."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import pytest
+import responses
+
+import mistral_lite
+from conftest import API_KEY, BASE
+from mistral_lite import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    ConflictError,
+    InternalServerError,
+    MistralError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+
+URL = f"{BASE}/v1/models/m1"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls", "message", "etype", "code"),
+    [
+        (400, {"object": "error", "message": "Invalid model", "type": "invalid_request_error",
+               "param": None, "code": None}, BadRequestError, "Invalid model", "invalid_request_error", None),
+        (422, {"object": "error", "message": {"detail": [{"type": "extra_forbidden", "loc": ["body", "safe_mode"],
+               "msg": "Extra inputs are not permitted"}]}, "type": "invalid_request_error", "param": None,
+               "code": None}, UnprocessableEntityError, "safe_mode: Extra inputs are not permitted",
+         "invalid_request_error", None),
+        (422, {"detail": [{"loc": ["body", "messages", 0, "role"], "msg": "Input should be 'user'",
+                           "type": "literal_error"}]},
+         UnprocessableEntityError, "messages.0.role: Input should be 'user'", None, None),
+        (429, {"object": "error", "message": "Rate limit exceeded", "type": "rate_limited", "param": None,
+               "code": "1300", "raw_status_code": 429}, RateLimitError, "Rate limit exceeded", "rate_limited", "1300"),
+        (401, {"message": "Unauthorized", "request_id": "abc"}, AuthenticationError, "Unauthorized", None, None),
+        (401, {"detail": "Unauthorized"}, AuthenticationError, "Unauthorized", None, None),
+        (403, {"error": {"type": "forbidden", "message": "No access"}}, PermissionDeniedError, "No access",
+         "forbidden", None),
+        (404, {"object": "error", "message": "Not found", "type": "not_found"}, NotFoundError, "Not found",
+         "not_found", None),
+        (409, {"message": "Conflict"}, ConflictError, "Conflict", None, None),
+        (502, "<html><body><h1>502 Bad Gateway</h1></body></html>", InternalServerError,
+         "<html><body><h1>502 Bad Gateway</h1></body></html>", None, None),
+        (503, "", InternalServerError, "HTTP 503 (empty body)", None, None),
+        (418, {"message": "teapot"}, APIStatusError, "teapot", None, None),
+    ],
+)
+def test_error_shapes(mock: responses.RequestsMock, status: int, body: Any, cls: type[APIStatusError],
+                      message: str, etype: str | None, code: str | None) -> None:
+    client = Client(API_KEY, retry=False)
+    kwargs: dict[str, Any] = {"json": body} if not isinstance(body, str) else {"body": body}
+    mock.get(URL, status=status, headers={"x-request-id": "req-42"}, **kwargs)
+    with pytest.raises(cls) as info:
+        client.get_model("m1")
+    err = info.value
+    assert type(err) is cls
+    assert err.status_code == status
+    assert err.request_id == "req-42"
+    assert err.server_message == message
+    assert err.type == etype and err.code == code
+    assert err.operation == "get_model" and err.method == "GET" and err.path == "/v1/models/m1"
+    assert str(err) == f"HTTP {status} from get_model (GET /v1/models/m1): {message} [request id req-42]"
+    assert err.body == body if body != "" else err.body is None
+    assert API_KEY not in str(err) and API_KEY not in repr(err.__dict__)
+
+
+def test_errors_pickle_and_keep_their_fields(mock: responses.RequestsMock) -> None:
+    mock.get(URL, status=404, json={"message": "nope"}, headers={"x-request-id": "r1"})
+    with pytest.raises(NotFoundError) as info:
+        Client(API_KEY).get_model("m1")
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is NotFoundError and str(copy) == str(info.value) and copy.request_id == "r1"
+
+
+def test_hierarchy() -> None:
+    assert issubclass(mistral_lite.ValidationError, ValueError)
+    assert issubclass(mistral_lite.APITimeoutError, mistral_lite.APIConnectionError)
+    for cls in (BadRequestError, AuthenticationError, PermissionDeniedError, NotFoundError, ConflictError,
+                UnprocessableEntityError, RateLimitError, InternalServerError):
+        assert issubclass(cls, APIStatusError) and issubclass(cls, MistralError)
+
+
+def test_non_json_success_body_is_a_clear_error(mock: responses.RequestsMock) -> None:
+    mock.get(URL, body="<html>oops</html>", headers={"x-request-id": "r9"})
+    with pytest.raises(MistralError, match=r"not JSON \[request id r9\]"):
+        Client(API_KEY).get_model("m1")
+
+
+def test_transport_exceptions_never_escape(mock: responses.RequestsMock) -> None:
+    import requests
+
+    mock.get(URL, body=requests.exceptions.InvalidHeader("bad header"))
+    with pytest.raises(mistral_lite.APIConnectionError) as info:
+        Client(API_KEY, retry=False).get_model("m1")
+    assert "InvalidHeader" in str(info.value)
+    assert not isinstance(info.value, requests.RequestException)
