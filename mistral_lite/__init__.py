@@ -10,9 +10,9 @@ Every operation is a row of ``endpoints.toml``; ``client.call("chat", ...)`` and
 
 __version__ = "0.1.0"
 
-from ._streaming import Stream, collect_completion  # noqa: E402
-from .client import Client  # noqa: E402
-from .exceptions import (  # noqa: E402
+from ._streaming import Stream, collect_completion
+from .client import Client
+from .exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,

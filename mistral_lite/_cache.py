@@ -34,7 +34,7 @@ def _copier(value: Any) -> Copier | None:
         subs = [_copier(v) for v in value]
         if not any(subs):
             return value.copy  # type: ignore[no-any-return]
-        pairs = list(zip(subs, value))
+        pairs = list(zip(subs, value, strict=True))
         return lambda: [c() if c is not None else v for c, v in pairs]
     if kind is dict:
         items = [(k, _copier(v), v) for k, v in value.items()]
@@ -64,6 +64,7 @@ class ResponseCache:
         self.timer = timer
         self.hits = 0
         self.misses = 0
+        self._puts = 0
         self._lock = threading.Lock()
 
     @staticmethod
@@ -89,10 +90,18 @@ class ResponseCache:
 
     def put(self, key: tuple[Any, ...], value: Any) -> None:
         copier = _copier(value)
-        entry = (self.timer() + self.ttl, copier() if copier else value, None)
-        entry = (entry[0], entry[1], _copier(entry[1]))
+        stored = copier() if copier is not None else value  # detached from the caller's copy
+        entry = (self.timer() + self.ttl, stored, _copier(stored))
         with self._lock:
             self.store[key] = entry
+            self._puts += 1
+            if self._puts % 64 == 0 and not hasattr(self.store, "expire"):
+                self._sweep()  # a shared plain mapping has no eviction of its own
+
+    def _sweep(self) -> None:
+        now = self.timer()
+        for old in [k for k, v in list(self.store.items()) if isinstance(v, tuple) and v and v[0] < now]:
+            self.store.pop(old, None)
 
     def invalidate(self, operations: tuple[str, ...], path: Mapping[str, str]) -> int:
         """Drop the entries of ``operations`` whose shared path parameters match ``path``."""

@@ -10,6 +10,7 @@ the target path.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -70,6 +71,7 @@ class MultipartBody(io.RawIOBase):
         self.length = sum(len(p.header) + p.size + 2 for p in self._parts) + len(self._trailer)
         self._reader = self._generate()
         self._pending = b""
+        self._position = 0
 
     def _file_source(self, value: Any) -> tuple[str, Any, int, int]:
         filename = None
@@ -96,6 +98,10 @@ class MultipartBody(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def tell(self) -> int:
+        """Bytes read so far (requests reads the length as ``len - tell``)."""
+        return self._position
+
     def _generate(self) -> Iterator[bytes]:
         for part in self._parts:
             yield part.header
@@ -115,7 +121,10 @@ class MultipartBody(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
-            return b"".join([self._pending, *self._reader])
+            rest = b"".join([self._pending, *self._reader])
+            self._pending = b""
+            self._position += len(rest)
+            return rest
         out = self._pending
         while len(out) < size:
             try:
@@ -123,9 +132,11 @@ class MultipartBody(io.RawIOBase):
             except StopIteration:
                 break
         self._pending = out[size:]
-        return out[:size]
+        block = out[:size]
+        self._position += len(block)
+        return block
 
-    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[bytes]:
         while True:
             block = self.read(_BLOCK)
             if not block:
@@ -151,9 +162,7 @@ def save_atomically(chunks: Iterable[bytes], target: str | os.PathLike[str]) -> 
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     return path

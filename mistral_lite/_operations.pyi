@@ -11,150 +11,1419 @@ FileInput = str | PathLike[str] | bytes | IO[bytes] | tuple[str, bytes | IO[byte
 
 
 class Operations:
-    def chat(self, *, model: str, messages: list[dict[str, Any]], temperature: float | None = ..., top_p: float | None = ..., max_tokens: int | None = ..., stream: bool | None = ..., stop: str | list[str] | None = ..., random_seed: int | None = ..., metadata: dict[str, Any] | None = ..., response_format: dict[str, Any] | None = ..., tools: list[dict[str, Any]] | None = ..., tool_choice: Literal['auto', 'none', 'any', 'required'] | dict[str, Any] | None = ..., presence_penalty: float | None = ..., frequency_penalty: float | None = ..., n: int | None = ..., prediction: dict[str, Any] | None = ..., parallel_tool_calls: bool | None = ..., reasoning_effort: Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] | None = ..., prompt_mode: Literal['reasoning'] | None = ..., guardrails: list[dict[str, Any]] | None = ..., prompt_cache_key: str | None = ..., service_tier: Literal['auto', 'standard_only'] | None = ..., safe_prompt: bool | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
-    def fim(self, *, model: str, prompt: str, temperature: float | None = ..., top_p: float | None = ..., max_tokens: int | None = ..., stream: bool | None = ..., stop: str | list[str] | None = ..., random_seed: int | None = ..., metadata: dict[str, Any] | None = ..., suffix: str | None = ..., min_tokens: int | None = ..., prompt_cache_key: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
-    def agent_completion(self, *, agent_id: str, messages: list[dict[str, Any]], max_tokens: int | None = ..., stream: bool | None = ..., stop: str | list[str] | None = ..., random_seed: int | None = ..., metadata: dict[str, Any] | None = ..., response_format: dict[str, Any] | None = ..., tools: list[dict[str, Any]] | None = ..., tool_choice: Literal['auto', 'none', 'any', 'required'] | dict[str, Any] | None = ..., presence_penalty: float | None = ..., frequency_penalty: float | None = ..., n: int | None = ..., prediction: dict[str, Any] | None = ..., parallel_tool_calls: bool | None = ..., reasoning_effort: Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] | None = ..., prompt_mode: Literal['reasoning'] | None = ..., guardrails: list[dict[str, Any]] | None = ..., prompt_cache_key: str | None = ..., service_tier: Literal['auto', 'standard_only'] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
-    def embed(self, *, input: str | list[str], model: str = ..., metadata: dict[str, Any] | None = ..., output_dimension: int | None = ..., output_dtype: Literal['float', 'int8', 'uint8', 'binary', 'ubinary'] | None = ..., encoding_format: Literal['float', 'base64'] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def classify(self, *, model: str, input: str | list[str], metadata: dict[str, Any] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def classify_chat(self, *, model: str, input: dict[str, Any] | list[dict[str, Any]], extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def moderate(self, *, model: str, input: str | list[str], metadata: dict[str, Any] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def moderate_chat(self, *, input: list[dict[str, Any]] | list[list[dict[str, Any]]], model: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def ocr(self, *, model: str | None, document: dict[str, Any], id: str | None = ..., pages: str | list[int] | None = ..., include_image_base64: bool | None = ..., image_limit: int | None = ..., image_min_size: int | None = ..., bbox_annotation_format: dict[str, Any] | None = ..., document_annotation_format: dict[str, Any] | None = ..., document_annotation_prompt: str | None = ..., table_format: str | None = ..., extract_header: bool | None = ..., extract_footer: bool | None = ..., include_blocks: bool | None = ..., confidence_scores_granularity: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def list_models(self, *, provider: str | None = ..., model: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def get_model(self, model_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def delete_model(self, model_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def update_fine_tuned_model(self, model_id: str, *, name: str | None = ..., description: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def archive_fine_tuned_model(self, model_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def unarchive_fine_tuned_model(self, model_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def upload_file(self, *, file: FileInput, purpose: Literal['fine-tune', 'batch', 'ocr'] | None = ..., expiry: int | None = ..., visibility: Literal['workspace', 'user'] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def list_files(self, *, page: int | None = ..., page_size: int | None = ..., include_total: bool | None = ..., sample_type: list[Literal['pretrain', 'instruct', 'batch_request', 'batch_result', 'batch_error']] | None = ..., source: list[Literal['upload', 'repository', 'mistral']] | None = ..., search: str | None = ..., purpose: str | None = ..., mimetypes: list[str] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def get_file(self, file_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def delete_file(self, file_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def download_file(self, file_id: str, *, to: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> bytes | Path: ...
-    def get_file_url(self, file_id: str, *, expiry: int | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def create_batch_job(self, *, endpoint: Literal['/v1/chat/completions', '/v1/embeddings', '/v1/fim/completions', '/v1/moderations', '/v1/chat/moderations', '/v1/ocr', '/v1/classifications', '/v1/chat/classifications', '/v1/conversations', '/v1/audio/transcriptions'], input_files: list[str] | None = ..., requests: list[dict[str, Any]] | None = ..., model: str | None = ..., agent_id: str | None = ..., metadata: dict[str, Any] | None = ..., timeout_hours: int | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def list_batch_jobs(self, *, page: int | None = ..., page_size: int | None = ..., model: str | None = ..., agent_id: str | None = ..., metadata: dict[str, Any] | None = ..., created_after: str | None = ..., created_by_me: bool | None = ..., status: list[Literal['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT_EXCEEDED', 'CANCELLATION_REQUESTED', 'CANCELLED']] | None = ..., order_by: Literal['created', '-created'] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def get_batch_job(self, job_id: str, *, inline: bool | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def cancel_batch_job(self, job_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def create_fine_tuning_job(self, *, model: str, hyperparameters: dict[str, Any], training_files: list[dict[str, Any]] | None = ..., validation_files: list[str] | None = ..., suffix: str | None = ..., integrations: list[dict[str, Any]] | None = ..., auto_start: bool | None = ..., invalid_sample_skip_percentage: float | None = ..., job_type: str | None = ..., repositories: list[dict[str, Any]] | None = ..., classifier_targets: list[dict[str, Any]] | None = ..., dry_run: bool | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def list_fine_tuning_jobs(self, *, page: int | None = ..., page_size: int | None = ..., model: str | None = ..., created_after: str | None = ..., created_before: str | None = ..., created_by_me: bool | None = ..., status: str | None = ..., wandb_project: str | None = ..., wandb_name: str | None = ..., suffix: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def get_fine_tuning_job(self, job_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def start_fine_tuning_job(self, job_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def cancel_fine_tuning_job(self, job_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def create_agent(self, *, model: str, name: str, instructions: str | None = ..., tools: list[dict[str, Any]] | None = ..., completion_args: dict[str, Any] | None = ..., guardrails: list[dict[str, Any]] | None = ..., description: str | None = ..., handoffs: list[str] | None = ..., metadata: dict[str, Any] | None = ..., version_message: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def list_agents(self, *, page: int | None = ..., page_size: int | None = ..., deployment_chat: bool | None = ..., sources: list[Literal['api', 'playground', 'agent_builder_v1']] | None = ..., name: str | None = ..., search: str | None = ..., id: str | None = ..., metadata: dict[str, Any] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def get_agent(self, agent_id: str, *, agent_version: int | str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def update_agent(self, agent_id: str, *, model: str | None = ..., name: str | None = ..., instructions: str | None = ..., tools: list[dict[str, Any]] | None = ..., completion_args: dict[str, Any] | None = ..., guardrails: list[dict[str, Any]] | None = ..., description: str | None = ..., handoffs: list[str] | None = ..., deployment_chat: bool | None = ..., metadata: dict[str, Any] | None = ..., version_message: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def delete_agent(self, agent_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def get_agent_version(self, agent_id: str, version: str | int, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def list_agent_versions(self, agent_id: str, *, page: int | None = ..., page_size: int | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def update_agent_version(self, agent_id: str, *, version: int, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def create_or_update_agent_alias(self, agent_id: str, *, alias: str, version: int, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def list_agent_aliases(self, agent_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def create_conversation(self, *, inputs: str | list[dict[str, Any]], stream: bool | None = ..., store: bool | None = ..., handoff_execution: Literal['client', 'server'] | None = ..., instructions: str | None = ..., tools: list[dict[str, Any]] | None = ..., completion_args: dict[str, Any] | None = ..., guardrails: list[dict[str, Any]] | None = ..., name: str | None = ..., description: str | None = ..., metadata: dict[str, Any] | None = ..., agent_id: str | None = ..., agent_version: str | int | None = ..., model: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
-    def append_conversation(self, conversation_id: str, *, inputs: str | list[dict[str, Any]] | None = ..., stream: bool | None = ..., store: bool | None = ..., handoff_execution: Literal['client', 'server'] | None = ..., completion_args: dict[str, Any] | None = ..., tool_confirmations: list[dict[str, Any]] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
-    def restart_conversation(self, conversation_id: str, *, from_entry_id: str, inputs: str | list[dict[str, Any]] | None = ..., stream: bool | None = ..., store: bool | None = ..., handoff_execution: Literal['client', 'server'] | None = ..., completion_args: dict[str, Any] | None = ..., guardrails: list[dict[str, Any]] | None = ..., metadata: dict[str, Any] | None = ..., agent_version: str | int | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
-    def list_conversations(self, *, page: int | None = ..., page_size: int | None = ..., metadata: dict[str, Any] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def get_conversation(self, conversation_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def get_conversation_history(self, conversation_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def get_conversation_messages(self, conversation_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
-    def delete_conversation(self, conversation_id: str, *, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def chat(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        temperature: float | None = ...,
+        top_p: float | None = ...,
+        max_tokens: int | None = ...,
+        stream: bool | None = ...,
+        stop: str | list[str] | None = ...,
+        random_seed: int | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        response_format: dict[str, Any] | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        tool_choice: Literal['auto', 'none', 'any', 'required'] | dict[str, Any] | None = ...,
+        presence_penalty: float | None = ...,
+        frequency_penalty: float | None = ...,
+        n: int | None = ...,
+        prediction: dict[str, Any] | None = ...,
+        parallel_tool_calls: bool | None = ...,
+        reasoning_effort: Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] | None = ...,
+        prompt_mode: Literal['reasoning'] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        prompt_cache_key: str | None = ...,
+        service_tier: Literal['auto', 'standard_only'] | None = ...,
+        safe_prompt: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
+    def fim(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        temperature: float | None = ...,
+        top_p: float | None = ...,
+        max_tokens: int | None = ...,
+        stream: bool | None = ...,
+        stop: str | list[str] | None = ...,
+        random_seed: int | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        suffix: str | None = ...,
+        min_tokens: int | None = ...,
+        prompt_cache_key: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
+    def agent_completion(
+        self,
+        *,
+        agent_id: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int | None = ...,
+        stream: bool | None = ...,
+        stop: str | list[str] | None = ...,
+        random_seed: int | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        response_format: dict[str, Any] | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        tool_choice: Literal['auto', 'none', 'any', 'required'] | dict[str, Any] | None = ...,
+        presence_penalty: float | None = ...,
+        frequency_penalty: float | None = ...,
+        n: int | None = ...,
+        prediction: dict[str, Any] | None = ...,
+        parallel_tool_calls: bool | None = ...,
+        reasoning_effort: Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] | None = ...,
+        prompt_mode: Literal['reasoning'] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        prompt_cache_key: str | None = ...,
+        service_tier: Literal['auto', 'standard_only'] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
+    def embed(
+        self,
+        *,
+        input: str | list[str],
+        model: str = ...,
+        metadata: dict[str, Any] | None = ...,
+        output_dimension: int | None = ...,
+        output_dtype: Literal['float', 'int8', 'uint8', 'binary', 'ubinary'] | None = ...,
+        encoding_format: Literal['float', 'base64'] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def classify(
+        self,
+        *,
+        model: str,
+        input: str | list[str],
+        metadata: dict[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def classify_chat(
+        self,
+        *,
+        model: str,
+        input: dict[str, Any] | list[dict[str, Any]],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def moderate(
+        self,
+        *,
+        model: str,
+        input: str | list[str],
+        metadata: dict[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def moderate_chat(
+        self,
+        *,
+        input: list[dict[str, Any]] | list[list[dict[str, Any]]],
+        model: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def ocr(
+        self,
+        *,
+        model: str | None,
+        document: dict[str, Any],
+        id: str | None = ...,
+        pages: str | list[int] | None = ...,
+        include_image_base64: bool | None = ...,
+        image_limit: int | None = ...,
+        image_min_size: int | None = ...,
+        bbox_annotation_format: dict[str, Any] | None = ...,
+        document_annotation_format: dict[str, Any] | None = ...,
+        document_annotation_prompt: str | None = ...,
+        table_format: str | None = ...,
+        extract_header: bool | None = ...,
+        extract_footer: bool | None = ...,
+        include_blocks: bool | None = ...,
+        confidence_scores_granularity: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_models(
+        self,
+        *,
+        provider: str | None = ...,
+        model: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_model(
+        self,
+        model_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_model(
+        self,
+        model_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_fine_tuned_model(
+        self,
+        model_id: str,
+        *,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def archive_fine_tuned_model(
+        self,
+        model_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def unarchive_fine_tuned_model(
+        self,
+        model_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def upload_file(
+        self,
+        *,
+        file: FileInput,
+        purpose: Literal['fine-tune', 'batch', 'ocr'] | None = ...,
+        expiry: int | None = ...,
+        visibility: Literal['workspace', 'user'] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_files(
+        self,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        include_total: bool | None = ...,
+        sample_type: list[Literal['pretrain', 'instruct', 'batch_request', 'batch_result', 'batch_error']] | None = ...,
+        source: list[Literal['upload', 'repository', 'mistral']] | None = ...,
+        search: str | None = ...,
+        purpose: str | None = ...,
+        mimetypes: list[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_file(
+        self,
+        file_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_file(
+        self,
+        file_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def download_file(
+        self,
+        file_id: str,
+        *,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> bytes | Path: ...
+    def get_file_url(
+        self,
+        file_id: str,
+        *,
+        expiry: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_batch_job(
+        self,
+        *,
+        endpoint: Literal['/v1/chat/completions', '/v1/embeddings', '/v1/fim/completions', '/v1/moderations', '/v1/chat/moderations', '/v1/ocr', '/v1/classifications', '/v1/chat/classifications', '/v1/conversations', '/v1/audio/transcriptions'],
+        input_files: list[str] | None = ...,
+        requests: list[dict[str, Any]] | None = ...,
+        model: str | None = ...,
+        agent_id: str | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        timeout_hours: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_batch_jobs(
+        self,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        model: str | None = ...,
+        agent_id: str | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        created_after: str | None = ...,
+        created_by_me: bool | None = ...,
+        status: list[Literal['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT_EXCEEDED', 'CANCELLATION_REQUESTED', 'CANCELLED']] | None = ...,
+        order_by: Literal['created', '-created'] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_batch_job(
+        self,
+        job_id: str,
+        *,
+        inline: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def cancel_batch_job(
+        self,
+        job_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_fine_tuning_job(
+        self,
+        *,
+        model: str,
+        hyperparameters: dict[str, Any],
+        training_files: list[dict[str, Any]] | None = ...,
+        validation_files: list[str] | None = ...,
+        suffix: str | None = ...,
+        integrations: list[dict[str, Any]] | None = ...,
+        auto_start: bool | None = ...,
+        invalid_sample_skip_percentage: float | None = ...,
+        job_type: str | None = ...,
+        repositories: list[dict[str, Any]] | None = ...,
+        classifier_targets: list[dict[str, Any]] | None = ...,
+        dry_run: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_fine_tuning_jobs(
+        self,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        model: str | None = ...,
+        created_after: str | None = ...,
+        created_before: str | None = ...,
+        created_by_me: bool | None = ...,
+        status: str | None = ...,
+        wandb_project: str | None = ...,
+        wandb_name: str | None = ...,
+        suffix: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_fine_tuning_job(
+        self,
+        job_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def start_fine_tuning_job(
+        self,
+        job_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def cancel_fine_tuning_job(
+        self,
+        job_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_agent(
+        self,
+        *,
+        model: str,
+        name: str,
+        instructions: str | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        description: str | None = ...,
+        handoffs: list[str] | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        version_message: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_agents(
+        self,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        deployment_chat: bool | None = ...,
+        sources: list[Literal['api', 'playground', 'agent_builder_v1']] | None = ...,
+        name: str | None = ...,
+        search: str | None = ...,
+        id: str | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_agent(
+        self,
+        agent_id: str,
+        *,
+        agent_version: int | str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_agent(
+        self,
+        agent_id: str,
+        *,
+        model: str | None = ...,
+        name: str | None = ...,
+        instructions: str | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        description: str | None = ...,
+        handoffs: list[str] | None = ...,
+        deployment_chat: bool | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        version_message: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_agent(
+        self,
+        agent_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_agent_version(
+        self,
+        agent_id: str,
+        version: str | int,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_agent_versions(
+        self,
+        agent_id: str,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_agent_version(
+        self,
+        agent_id: str,
+        *,
+        version: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_or_update_agent_alias(
+        self,
+        agent_id: str,
+        *,
+        alias: str,
+        version: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_agent_aliases(
+        self,
+        agent_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_conversation(
+        self,
+        *,
+        inputs: str | list[dict[str, Any]],
+        stream: bool | None = ...,
+        store: bool | None = ...,
+        handoff_execution: Literal['client', 'server'] | None = ...,
+        instructions: str | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        name: str | None = ...,
+        description: str | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        agent_id: str | None = ...,
+        agent_version: str | int | None = ...,
+        model: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
+    def append_conversation(
+        self,
+        conversation_id: str,
+        *,
+        inputs: str | list[dict[str, Any]] | None = ...,
+        stream: bool | None = ...,
+        store: bool | None = ...,
+        handoff_execution: Literal['client', 'server'] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        tool_confirmations: list[dict[str, Any]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
+    def restart_conversation(
+        self,
+        conversation_id: str,
+        *,
+        from_entry_id: str,
+        inputs: str | list[dict[str, Any]] | None = ...,
+        stream: bool | None = ...,
+        store: bool | None = ...,
+        handoff_execution: Literal['client', 'server'] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        agent_version: str | int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
+    def list_conversations(
+        self,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_conversation(
+        self,
+        conversation_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_conversation_history(
+        self,
+        conversation_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_conversation_messages(
+        self,
+        conversation_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_conversation(
+        self,
+        conversation_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["chat"], /, *, model: str, messages: list[dict[str, Any]], temperature: float | None = ..., top_p: float | None = ..., max_tokens: int | None = ..., stream: bool | None = ..., stop: str | list[str] | None = ..., random_seed: int | None = ..., metadata: dict[str, Any] | None = ..., response_format: dict[str, Any] | None = ..., tools: list[dict[str, Any]] | None = ..., tool_choice: Literal['auto', 'none', 'any', 'required'] | dict[str, Any] | None = ..., presence_penalty: float | None = ..., frequency_penalty: float | None = ..., n: int | None = ..., prediction: dict[str, Any] | None = ..., parallel_tool_calls: bool | None = ..., reasoning_effort: Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] | None = ..., prompt_mode: Literal['reasoning'] | None = ..., guardrails: list[dict[str, Any]] | None = ..., prompt_cache_key: str | None = ..., service_tier: Literal['auto', 'standard_only'] | None = ..., safe_prompt: bool | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
+    def call(
+        self,
+        operation: Literal["chat"],
+        /,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        temperature: float | None = ...,
+        top_p: float | None = ...,
+        max_tokens: int | None = ...,
+        stream: bool | None = ...,
+        stop: str | list[str] | None = ...,
+        random_seed: int | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        response_format: dict[str, Any] | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        tool_choice: Literal['auto', 'none', 'any', 'required'] | dict[str, Any] | None = ...,
+        presence_penalty: float | None = ...,
+        frequency_penalty: float | None = ...,
+        n: int | None = ...,
+        prediction: dict[str, Any] | None = ...,
+        parallel_tool_calls: bool | None = ...,
+        reasoning_effort: Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] | None = ...,
+        prompt_mode: Literal['reasoning'] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        prompt_cache_key: str | None = ...,
+        service_tier: Literal['auto', 'standard_only'] | None = ...,
+        safe_prompt: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
     @overload
-    def call(self, operation: Literal["fim"], /, *, model: str, prompt: str, temperature: float | None = ..., top_p: float | None = ..., max_tokens: int | None = ..., stream: bool | None = ..., stop: str | list[str] | None = ..., random_seed: int | None = ..., metadata: dict[str, Any] | None = ..., suffix: str | None = ..., min_tokens: int | None = ..., prompt_cache_key: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
+    def call(
+        self,
+        operation: Literal["fim"],
+        /,
+        *,
+        model: str,
+        prompt: str,
+        temperature: float | None = ...,
+        top_p: float | None = ...,
+        max_tokens: int | None = ...,
+        stream: bool | None = ...,
+        stop: str | list[str] | None = ...,
+        random_seed: int | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        suffix: str | None = ...,
+        min_tokens: int | None = ...,
+        prompt_cache_key: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
     @overload
-    def call(self, operation: Literal["agent_completion"], /, *, agent_id: str, messages: list[dict[str, Any]], max_tokens: int | None = ..., stream: bool | None = ..., stop: str | list[str] | None = ..., random_seed: int | None = ..., metadata: dict[str, Any] | None = ..., response_format: dict[str, Any] | None = ..., tools: list[dict[str, Any]] | None = ..., tool_choice: Literal['auto', 'none', 'any', 'required'] | dict[str, Any] | None = ..., presence_penalty: float | None = ..., frequency_penalty: float | None = ..., n: int | None = ..., prediction: dict[str, Any] | None = ..., parallel_tool_calls: bool | None = ..., reasoning_effort: Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] | None = ..., prompt_mode: Literal['reasoning'] | None = ..., guardrails: list[dict[str, Any]] | None = ..., prompt_cache_key: str | None = ..., service_tier: Literal['auto', 'standard_only'] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
+    def call(
+        self,
+        operation: Literal["agent_completion"],
+        /,
+        *,
+        agent_id: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int | None = ...,
+        stream: bool | None = ...,
+        stop: str | list[str] | None = ...,
+        random_seed: int | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        response_format: dict[str, Any] | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        tool_choice: Literal['auto', 'none', 'any', 'required'] | dict[str, Any] | None = ...,
+        presence_penalty: float | None = ...,
+        frequency_penalty: float | None = ...,
+        n: int | None = ...,
+        prediction: dict[str, Any] | None = ...,
+        parallel_tool_calls: bool | None = ...,
+        reasoning_effort: Literal['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] | None = ...,
+        prompt_mode: Literal['reasoning'] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        prompt_cache_key: str | None = ...,
+        service_tier: Literal['auto', 'standard_only'] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
     @overload
-    def call(self, operation: Literal["embed"], /, *, input: str | list[str], model: str = ..., metadata: dict[str, Any] | None = ..., output_dimension: int | None = ..., output_dtype: Literal['float', 'int8', 'uint8', 'binary', 'ubinary'] | None = ..., encoding_format: Literal['float', 'base64'] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["embed"],
+        /,
+        *,
+        input: str | list[str],
+        model: str = ...,
+        metadata: dict[str, Any] | None = ...,
+        output_dimension: int | None = ...,
+        output_dtype: Literal['float', 'int8', 'uint8', 'binary', 'ubinary'] | None = ...,
+        encoding_format: Literal['float', 'base64'] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["classify"], /, *, model: str, input: str | list[str], metadata: dict[str, Any] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["classify"],
+        /,
+        *,
+        model: str,
+        input: str | list[str],
+        metadata: dict[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["classify_chat"], /, *, model: str, input: dict[str, Any] | list[dict[str, Any]], extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["classify_chat"],
+        /,
+        *,
+        model: str,
+        input: dict[str, Any] | list[dict[str, Any]],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["moderate"], /, *, model: str, input: str | list[str], metadata: dict[str, Any] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["moderate"],
+        /,
+        *,
+        model: str,
+        input: str | list[str],
+        metadata: dict[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["moderate_chat"], /, *, input: list[dict[str, Any]] | list[list[dict[str, Any]]], model: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["moderate_chat"],
+        /,
+        *,
+        input: list[dict[str, Any]] | list[list[dict[str, Any]]],
+        model: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["ocr"], /, *, model: str | None, document: dict[str, Any], id: str | None = ..., pages: str | list[int] | None = ..., include_image_base64: bool | None = ..., image_limit: int | None = ..., image_min_size: int | None = ..., bbox_annotation_format: dict[str, Any] | None = ..., document_annotation_format: dict[str, Any] | None = ..., document_annotation_prompt: str | None = ..., table_format: str | None = ..., extract_header: bool | None = ..., extract_footer: bool | None = ..., include_blocks: bool | None = ..., confidence_scores_granularity: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["ocr"],
+        /,
+        *,
+        model: str | None,
+        document: dict[str, Any],
+        id: str | None = ...,
+        pages: str | list[int] | None = ...,
+        include_image_base64: bool | None = ...,
+        image_limit: int | None = ...,
+        image_min_size: int | None = ...,
+        bbox_annotation_format: dict[str, Any] | None = ...,
+        document_annotation_format: dict[str, Any] | None = ...,
+        document_annotation_prompt: str | None = ...,
+        table_format: str | None = ...,
+        extract_header: bool | None = ...,
+        extract_footer: bool | None = ...,
+        include_blocks: bool | None = ...,
+        confidence_scores_granularity: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["list_models"], /, *, provider: str | None = ..., model: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["list_models"],
+        /,
+        *,
+        provider: str | None = ...,
+        model: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["get_model"], /, *, model_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_model"],
+        /,
+        *,
+        model_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["delete_model"], /, *, model_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["delete_model"],
+        /,
+        *,
+        model_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["update_fine_tuned_model"], /, *, model_id: str, name: str | None = ..., description: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["update_fine_tuned_model"],
+        /,
+        *,
+        model_id: str,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["archive_fine_tuned_model"], /, *, model_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["archive_fine_tuned_model"],
+        /,
+        *,
+        model_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["unarchive_fine_tuned_model"], /, *, model_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["unarchive_fine_tuned_model"],
+        /,
+        *,
+        model_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["upload_file"], /, *, file: FileInput, purpose: Literal['fine-tune', 'batch', 'ocr'] | None = ..., expiry: int | None = ..., visibility: Literal['workspace', 'user'] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["upload_file"],
+        /,
+        *,
+        file: FileInput,
+        purpose: Literal['fine-tune', 'batch', 'ocr'] | None = ...,
+        expiry: int | None = ...,
+        visibility: Literal['workspace', 'user'] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["list_files"], /, *, page: int | None = ..., page_size: int | None = ..., include_total: bool | None = ..., sample_type: list[Literal['pretrain', 'instruct', 'batch_request', 'batch_result', 'batch_error']] | None = ..., source: list[Literal['upload', 'repository', 'mistral']] | None = ..., search: str | None = ..., purpose: str | None = ..., mimetypes: list[str] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["list_files"],
+        /,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        include_total: bool | None = ...,
+        sample_type: list[Literal['pretrain', 'instruct', 'batch_request', 'batch_result', 'batch_error']] | None = ...,
+        source: list[Literal['upload', 'repository', 'mistral']] | None = ...,
+        search: str | None = ...,
+        purpose: str | None = ...,
+        mimetypes: list[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["get_file"], /, *, file_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_file"],
+        /,
+        *,
+        file_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["delete_file"], /, *, file_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["delete_file"],
+        /,
+        *,
+        file_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["download_file"], /, *, file_id: str, to: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> bytes | Path: ...
+    def call(
+        self,
+        operation: Literal["download_file"],
+        /,
+        *,
+        file_id: str,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> bytes | Path: ...
     @overload
-    def call(self, operation: Literal["get_file_url"], /, *, file_id: str, expiry: int | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_file_url"],
+        /,
+        *,
+        file_id: str,
+        expiry: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["create_batch_job"], /, *, endpoint: Literal['/v1/chat/completions', '/v1/embeddings', '/v1/fim/completions', '/v1/moderations', '/v1/chat/moderations', '/v1/ocr', '/v1/classifications', '/v1/chat/classifications', '/v1/conversations', '/v1/audio/transcriptions'], input_files: list[str] | None = ..., requests: list[dict[str, Any]] | None = ..., model: str | None = ..., agent_id: str | None = ..., metadata: dict[str, Any] | None = ..., timeout_hours: int | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["create_batch_job"],
+        /,
+        *,
+        endpoint: Literal['/v1/chat/completions', '/v1/embeddings', '/v1/fim/completions', '/v1/moderations', '/v1/chat/moderations', '/v1/ocr', '/v1/classifications', '/v1/chat/classifications', '/v1/conversations', '/v1/audio/transcriptions'],
+        input_files: list[str] | None = ...,
+        requests: list[dict[str, Any]] | None = ...,
+        model: str | None = ...,
+        agent_id: str | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        timeout_hours: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["list_batch_jobs"], /, *, page: int | None = ..., page_size: int | None = ..., model: str | None = ..., agent_id: str | None = ..., metadata: dict[str, Any] | None = ..., created_after: str | None = ..., created_by_me: bool | None = ..., status: list[Literal['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT_EXCEEDED', 'CANCELLATION_REQUESTED', 'CANCELLED']] | None = ..., order_by: Literal['created', '-created'] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["list_batch_jobs"],
+        /,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        model: str | None = ...,
+        agent_id: str | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        created_after: str | None = ...,
+        created_by_me: bool | None = ...,
+        status: list[Literal['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT_EXCEEDED', 'CANCELLATION_REQUESTED', 'CANCELLED']] | None = ...,
+        order_by: Literal['created', '-created'] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["get_batch_job"], /, *, job_id: str, inline: bool | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_batch_job"],
+        /,
+        *,
+        job_id: str,
+        inline: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["cancel_batch_job"], /, *, job_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["cancel_batch_job"],
+        /,
+        *,
+        job_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["create_fine_tuning_job"], /, *, model: str, hyperparameters: dict[str, Any], training_files: list[dict[str, Any]] | None = ..., validation_files: list[str] | None = ..., suffix: str | None = ..., integrations: list[dict[str, Any]] | None = ..., auto_start: bool | None = ..., invalid_sample_skip_percentage: float | None = ..., job_type: str | None = ..., repositories: list[dict[str, Any]] | None = ..., classifier_targets: list[dict[str, Any]] | None = ..., dry_run: bool | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["create_fine_tuning_job"],
+        /,
+        *,
+        model: str,
+        hyperparameters: dict[str, Any],
+        training_files: list[dict[str, Any]] | None = ...,
+        validation_files: list[str] | None = ...,
+        suffix: str | None = ...,
+        integrations: list[dict[str, Any]] | None = ...,
+        auto_start: bool | None = ...,
+        invalid_sample_skip_percentage: float | None = ...,
+        job_type: str | None = ...,
+        repositories: list[dict[str, Any]] | None = ...,
+        classifier_targets: list[dict[str, Any]] | None = ...,
+        dry_run: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["list_fine_tuning_jobs"], /, *, page: int | None = ..., page_size: int | None = ..., model: str | None = ..., created_after: str | None = ..., created_before: str | None = ..., created_by_me: bool | None = ..., status: str | None = ..., wandb_project: str | None = ..., wandb_name: str | None = ..., suffix: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["list_fine_tuning_jobs"],
+        /,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        model: str | None = ...,
+        created_after: str | None = ...,
+        created_before: str | None = ...,
+        created_by_me: bool | None = ...,
+        status: str | None = ...,
+        wandb_project: str | None = ...,
+        wandb_name: str | None = ...,
+        suffix: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["get_fine_tuning_job"], /, *, job_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_fine_tuning_job"],
+        /,
+        *,
+        job_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["start_fine_tuning_job"], /, *, job_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["start_fine_tuning_job"],
+        /,
+        *,
+        job_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["cancel_fine_tuning_job"], /, *, job_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["cancel_fine_tuning_job"],
+        /,
+        *,
+        job_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["create_agent"], /, *, model: str, name: str, instructions: str | None = ..., tools: list[dict[str, Any]] | None = ..., completion_args: dict[str, Any] | None = ..., guardrails: list[dict[str, Any]] | None = ..., description: str | None = ..., handoffs: list[str] | None = ..., metadata: dict[str, Any] | None = ..., version_message: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["create_agent"],
+        /,
+        *,
+        model: str,
+        name: str,
+        instructions: str | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        description: str | None = ...,
+        handoffs: list[str] | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        version_message: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["list_agents"], /, *, page: int | None = ..., page_size: int | None = ..., deployment_chat: bool | None = ..., sources: list[Literal['api', 'playground', 'agent_builder_v1']] | None = ..., name: str | None = ..., search: str | None = ..., id: str | None = ..., metadata: dict[str, Any] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["list_agents"],
+        /,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        deployment_chat: bool | None = ...,
+        sources: list[Literal['api', 'playground', 'agent_builder_v1']] | None = ...,
+        name: str | None = ...,
+        search: str | None = ...,
+        id: str | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["get_agent"], /, *, agent_id: str, agent_version: int | str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_agent"],
+        /,
+        *,
+        agent_id: str,
+        agent_version: int | str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["update_agent"], /, *, agent_id: str, model: str | None = ..., name: str | None = ..., instructions: str | None = ..., tools: list[dict[str, Any]] | None = ..., completion_args: dict[str, Any] | None = ..., guardrails: list[dict[str, Any]] | None = ..., description: str | None = ..., handoffs: list[str] | None = ..., deployment_chat: bool | None = ..., metadata: dict[str, Any] | None = ..., version_message: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["update_agent"],
+        /,
+        *,
+        agent_id: str,
+        model: str | None = ...,
+        name: str | None = ...,
+        instructions: str | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        description: str | None = ...,
+        handoffs: list[str] | None = ...,
+        deployment_chat: bool | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        version_message: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["delete_agent"], /, *, agent_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["delete_agent"],
+        /,
+        *,
+        agent_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["get_agent_version"], /, *, agent_id: str, version: str | int, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_agent_version"],
+        /,
+        *,
+        agent_id: str,
+        version: str | int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["list_agent_versions"], /, *, agent_id: str, page: int | None = ..., page_size: int | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["list_agent_versions"],
+        /,
+        *,
+        agent_id: str,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["update_agent_version"], /, *, agent_id: str, version: int, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["update_agent_version"],
+        /,
+        *,
+        agent_id: str,
+        version: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["create_or_update_agent_alias"], /, *, agent_id: str, alias: str, version: int, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["create_or_update_agent_alias"],
+        /,
+        *,
+        agent_id: str,
+        alias: str,
+        version: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["list_agent_aliases"], /, *, agent_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["list_agent_aliases"],
+        /,
+        *,
+        agent_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["create_conversation"], /, *, inputs: str | list[dict[str, Any]], stream: bool | None = ..., store: bool | None = ..., handoff_execution: Literal['client', 'server'] | None = ..., instructions: str | None = ..., tools: list[dict[str, Any]] | None = ..., completion_args: dict[str, Any] | None = ..., guardrails: list[dict[str, Any]] | None = ..., name: str | None = ..., description: str | None = ..., metadata: dict[str, Any] | None = ..., agent_id: str | None = ..., agent_version: str | int | None = ..., model: str | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
+    def call(
+        self,
+        operation: Literal["create_conversation"],
+        /,
+        *,
+        inputs: str | list[dict[str, Any]],
+        stream: bool | None = ...,
+        store: bool | None = ...,
+        handoff_execution: Literal['client', 'server'] | None = ...,
+        instructions: str | None = ...,
+        tools: list[dict[str, Any]] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        name: str | None = ...,
+        description: str | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        agent_id: str | None = ...,
+        agent_version: str | int | None = ...,
+        model: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
     @overload
-    def call(self, operation: Literal["append_conversation"], /, *, conversation_id: str, inputs: str | list[dict[str, Any]] | None = ..., stream: bool | None = ..., store: bool | None = ..., handoff_execution: Literal['client', 'server'] | None = ..., completion_args: dict[str, Any] | None = ..., tool_confirmations: list[dict[str, Any]] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
+    def call(
+        self,
+        operation: Literal["append_conversation"],
+        /,
+        *,
+        conversation_id: str,
+        inputs: str | list[dict[str, Any]] | None = ...,
+        stream: bool | None = ...,
+        store: bool | None = ...,
+        handoff_execution: Literal['client', 'server'] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        tool_confirmations: list[dict[str, Any]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
     @overload
-    def call(self, operation: Literal["restart_conversation"], /, *, conversation_id: str, from_entry_id: str, inputs: str | list[dict[str, Any]] | None = ..., stream: bool | None = ..., store: bool | None = ..., handoff_execution: Literal['client', 'server'] | None = ..., completion_args: dict[str, Any] | None = ..., guardrails: list[dict[str, Any]] | None = ..., metadata: dict[str, Any] | None = ..., agent_version: str | int | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ..., stream_timeout: float | None = ...) -> Any | Stream: ...
+    def call(
+        self,
+        operation: Literal["restart_conversation"],
+        /,
+        *,
+        conversation_id: str,
+        from_entry_id: str,
+        inputs: str | list[dict[str, Any]] | None = ...,
+        stream: bool | None = ...,
+        store: bool | None = ...,
+        handoff_execution: Literal['client', 'server'] | None = ...,
+        completion_args: dict[str, Any] | None = ...,
+        guardrails: list[dict[str, Any]] | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        agent_version: str | int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream: ...
     @overload
-    def call(self, operation: Literal["list_conversations"], /, *, page: int | None = ..., page_size: int | None = ..., metadata: dict[str, Any] | None = ..., extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["list_conversations"],
+        /,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        metadata: dict[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["get_conversation"], /, *, conversation_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_conversation"],
+        /,
+        *,
+        conversation_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["get_conversation_history"], /, *, conversation_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_conversation_history"],
+        /,
+        *,
+        conversation_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["get_conversation_messages"], /, *, conversation_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["get_conversation_messages"],
+        /,
+        *,
+        conversation_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: Literal["delete_conversation"], /, *, conversation_id: str, extra_body: Mapping[str, Any] | None = ..., extra_query: Mapping[str, Any] | None = ..., extra_headers: Mapping[str, str] | None = ..., timeout: float | tuple[float, float] | None = ...) -> Any: ...
+    def call(
+        self,
+        operation: Literal["delete_conversation"],
+        /,
+        *,
+        conversation_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
     @overload
-    def call(self, operation: str, /, *args: Any, **options: Any) -> Any: ...
-    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any: ...
+    def call(
+        self,
+        operation: str,
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Any: ...
+    def _dispatch(
+        self,
+        operation: str,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
+    ) -> Any: ...

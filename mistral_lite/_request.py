@@ -21,6 +21,7 @@ from .exceptions import ValidationError
 
 __all__ = ["Built", "build_request", "dumps", "encode_path_value", "loads"]
 
+_orjson: Any
 try:  # the optional "fast" extra
     import orjson as _orjson
 except ImportError:  # pragma: no cover - depends on the environment
@@ -33,7 +34,7 @@ def _dumps_std(value: Any) -> bytes:
 
 def _dumps_fast(value: Any) -> bytes:
     try:
-        return _orjson.dumps(value)  # type: ignore[no-any-return,union-attr]
+        return bytes(_orjson.dumps(value))
     except TypeError:
         return _dumps_std(value)
 

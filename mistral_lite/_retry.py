@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ class RetryPolicy:
     retry_delay: Callable[[int], float] | None = None
     log_level: int | bool = logging.WARNING
     sleep: Callable[[float], None] = time.sleep
-    rand: Callable[[], float] = __import__("random").random
+    rand: Callable[[], float] = random.random
 
     def retries_status(self, retry_class: str, status: int) -> bool:
         if not self.enabled or retry_class == "never":
@@ -61,7 +62,8 @@ class RetryPolicy:
 
     def delay(self, retry_number: int) -> float:
         if self.retry_delay is not None:
-            return max(0.0, float(self.retry_delay(retry_number)))
+            requested = float(self.retry_delay(retry_number))
+            return requested if requested > 0.0 else 0.0
         return backoff(retry_number, self.base_delay, self.max_delay, self.rand)
 
     def log(self, operation: str, retry_number: int, reason: str, delay: float) -> None:
@@ -78,7 +80,8 @@ class RetryPolicy:
 
 def backoff(retry_number: int, base: float, cap: float, rand: Callable[[], float]) -> float:
     """Full jitter: a uniform delay in ``[0, min(cap, base * 2**retry_number)]``."""
-    return rand() * min(cap, base * (2 ** min(retry_number, 62)))
+    ceiling: float = min(cap, base * 2.0 ** min(retry_number, 62))
+    return rand() * ceiling
 
 
 def parse_retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:

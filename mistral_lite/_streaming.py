@@ -19,15 +19,17 @@ the connection to the pool; ``close()`` releases it early.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from .exceptions import APIConnectionError, APITimeoutError, StreamError
+from .exceptions import APIConnectionError, APITimeoutError, MistralError, StreamError
 
 __all__ = ["SSEParser", "Stream", "collect_completion", "iter_sse"]
 
 _BOM = b"\xef\xbb\xbf"
+#: Seconds to wait for the rest of the body after a stream's end event.
+DRAIN_TIMEOUT = 1.0
 
 
 class SSEParser:
@@ -132,7 +134,7 @@ class Stream(Iterator[dict[str, Any]]):
         self.request_id: str | None = response.headers.get("x-request-id")
         self._loads = loads
         self._chunk_size = chunk_size
-        self._events = self._iterate()
+        self._events: Generator[dict[str, Any], None, None] = self._iterate()
 
     def __iter__(self) -> Stream:
         return self
@@ -162,25 +164,25 @@ class Stream(Iterator[dict[str, Any]]):
                 yield from self.response.iter_content(size)
                 return
             while True:
-                data = read1(size)
+                data = read1(size, decode_content=True)
                 if not data:
                     return
                 yield data
         except Exception as exc:  # urllib3/http.client/socket errors: the one translation point
             raise _transport_error(exc, self.operation) from None
 
-    def _iterate(self) -> Iterator[dict[str, Any]]:
+    def _iterate(self) -> Generator[dict[str, Any], None, None]:
         ended = False
         loads = self._loads
         conversation = self.kind == "conversation"
         try:
-            for name, data in iter_sse(self._chunks()):
-                if ended:
-                    continue  # drain what follows the end so the connection is reusable
+            events = iter_sse(self._chunks())
+            for name, data in events:
                 if not conversation:
                     if data == b"[DONE]":
                         ended = True
-                        continue
+                        self._drain(events)
+                        return
                     yield self._decode(data, loads)
                     continue
                 event = self._decode(data, loads)
@@ -196,6 +198,9 @@ class Stream(Iterator[dict[str, Any]]):
                 if kind == "conversation.response.done":
                     ended = True
                 yield event
+                if ended:
+                    self._drain(events)
+                    return
             if not ended:
                 end = "[DONE]" if not conversation else "conversation.response.done"
                 raise APIConnectionError(
@@ -205,6 +210,21 @@ class Stream(Iterator[dict[str, Any]]):
         finally:
             if not ended:
                 self.response.close()
+
+    def _drain(self, events: Iterator[tuple[str | None, bytes]]) -> None:
+        """Read what follows the end so the connection can go back to the pool.
+
+        A server that stalls or breaks after the end does not turn a complete stream into an
+        error: the wait is bounded by ``DRAIN_TIMEOUT`` and the connection is then dropped.
+        """
+        sock = getattr(getattr(self.response.raw, "_connection", None), "sock", None)
+        try:
+            if sock is not None:
+                sock.settimeout(min(DRAIN_TIMEOUT, sock.gettimeout() or DRAIN_TIMEOUT))
+            for _ in events:
+                pass
+        except MistralError:
+            self.response.close()
 
     def _decode(self, data: bytes, loads: Callable[[bytes], Any]) -> dict[str, Any]:
         try:

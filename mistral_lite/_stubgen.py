@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from ._operations import _CALL_PARAMS, _optional, _param_order, annotation, return_annotation
+from ._signatures import CALL_PARAMS, annotation, as_optional, param_order, return_annotation
 from ._spec import Endpoint, Spec, load_spec
 
 __all__ = ["main", "operations_reference", "render_stub"]
@@ -37,7 +37,7 @@ FileInput = str | PathLike[str] | bytes | IO[bytes] | tuple[str, bytes | IO[byte
 
 
 def _params(endpoint: Endpoint, spec: Spec, positional_ok: bool) -> list[str]:
-    positional, required, optional = _param_order(endpoint)
+    positional, required, optional = param_order(endpoint)
     ann = {n: annotation(s, spec, endpoint.schema_name) for n, s in endpoint.options.items()}
     out = [f"{n}: {ann[n]}" for n in positional] if positional_ok else []
     out.append("*")
@@ -46,40 +46,46 @@ def _params(endpoint: Endpoint, spec: Spec, positional_ok: bool) -> list[str]:
     out += [f"{n}: {ann[n]}" for n in required]
     for n in optional:
         default = endpoint.fill.get(n)
-        out.append(f"{n}: {ann[n]} = ..." if default is not None else f"{n}: {_optional(ann[n])} = ...")
-    out += [f"{n}: {a} = ..." for n, a in _CALL_PARAMS]
+        out.append(f"{n}: {ann[n]} = ..." if default is not None else f"{n}: {as_optional(ann[n])} = ...")
+    out += [f"{n}: {a} = ..." for n, a in CALL_PARAMS]
     if endpoint.stream != "none":
         out.append("stream_timeout: float | None = ...")
     return out
+
+
+def _def(name: str, params: list[str], returns: str, overload: bool = False) -> list[str]:
+    lines = ["    @overload"] if overload else []
+    lines.append(f"    def {name}(")
+    lines += [f"        {p}," for p in params]
+    lines.append(f"    ) -> {returns}: ...")
+    return lines
 
 
 def render_stub(spec: Spec | None = None) -> str:
     spec = spec or load_spec()
     lines = [_HEADER, "class Operations:"]
     for ep in spec.endpoints.values():
-        params = ", ".join(["self", *_params(ep, spec, True)])
-        lines.append(f"    def {ep.name}({params}) -> {return_annotation(ep)}: ...")
+        lines += _def(ep.name, ["self", *_params(ep, spec, True)], return_annotation(ep))
     for ep in spec.endpoints.values():
-        params = ", ".join(["self", f'operation: Literal["{ep.name}"]', "/", *_params(ep, spec, False)])
-        lines.append("    @overload")
-        lines.append(f"    def call({params}) -> {return_annotation(ep)}: ...")
-    lines.append("    @overload")
-    lines.append("    def call(self, operation: str, /, *args: Any, **options: Any) -> Any: ...")
-    lines.append(
-        "    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any: ..."
-    )
+        params = ["self", f'operation: Literal["{ep.name}"]', "/", *_params(ep, spec, False)]
+        lines += _def("call", params, return_annotation(ep), overload=True)
+    lines += _def("call", ["self", "operation: str", "/", "*args: Any", "**options: Any"], "Any", overload=True)
+    lines += _def("_dispatch", ["self", "operation: str", "args: tuple[Any, ...]", "options: dict[str, Any]"], "Any")
     return "\n".join(lines) + "\n"
 
 
 def operations_reference(spec: Spec | None = None) -> str:
     """The README's table of operations, generated from the table."""
     spec = spec or load_spec()
-    rows = ["| operation | route | options (required in bold) | stream | cache | retry |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| operation | route | options (required in bold) | stream | cache | retry |",
+        "|---|---|---|---|---|---|",
+    ]
     for ep in sorted(spec.endpoints.values(), key=lambda e: e.name):
         required = set(ep.required)
         opts = ", ".join(f"**{n}**" if n in required and n not in ep.fill else n for n in ep.options)
         rows.append(
-            f"| `{ep.name}` | `{ep.method} {ep.path}` | {opts or '–'} | "
+            f"| `{ep.name}` | `{ep.method} {ep.path}` | {opts or '-'} | "
             f"{'' if ep.stream == 'none' else ep.stream} | {'yes' if ep.cache else ''} | {ep.retry} |"
         )
     return "\n".join(rows)

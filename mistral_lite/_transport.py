@@ -28,7 +28,9 @@ def _reached_server(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.ConnectTimeout):
         return False
     if isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ProxyError)):
-        return False
+        # urllib3 wraps only connection-phase failures in MaxRetryError; a TLS error while
+        # reading the response may come after the server got the request.
+        return type(exc.args[0] if exc.args else None).__name__ != "MaxRetryError"
     if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
         reason = exc.args[0] if exc.args else None
         inner = getattr(reason, "reason", reason)
@@ -50,19 +52,33 @@ def _describe(exc: BaseException) -> str:
 def status_error(
     response: requests.Response, operation: str, method: str, path: str, attempts: int,
     retry_after: float | None = None,
+    secret: str | None = None,
 ) -> APIStatusError:
-    """The typed exception for an error response (its body is read here)."""
+    """The typed exception for an error response (its body is read here, ``secret`` redacted)."""
     content = response.content
     body: Any
     try:
         body = loads(content) if content else None
     except ValueError:
         body = content.decode("utf-8", "replace")
+    if secret:
+        body = _redact(body, secret)
     cls = error_for_status(response.status_code)
     return cls(
         status_code=response.status_code, body=body, headers=response.headers, operation=operation,
         method=method, path=path, attempts=attempts, retry_after=retry_after,
     )
+
+
+def _redact(value: Any, secret: str) -> Any:
+    """``value`` with every occurrence of ``secret`` in its strings replaced."""
+    if isinstance(value, str):
+        return value.replace(secret, "[redacted]")
+    if isinstance(value, list):
+        return [_redact(v, secret) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact(v, secret) for k, v in value.items()}
+    return value
 
 
 class Transport:
@@ -89,6 +105,8 @@ class Transport:
         """Send with retries; return a 2xx response or raise a mistral_lite exception."""
         retry = 0
         session = self.session
+        auth = headers.get("Authorization", "")
+        secret = auth[7:] if auth.startswith("Bearer ") and len(auth) > 11 else None
         while True:
             attempt_headers = dict(headers)
             attempt_headers.update(built.headers)
@@ -125,7 +143,7 @@ class Transport:
             )
             if retry < policy.max_retries and policy.retries_status(retry_class, status):
                 if retry_after is not None and retry_after > policy.max_retry_after:
-                    raise status_error(response, operation, built.method, built.path, retry + 1, retry_after)
+                    raise status_error(response, operation, built.method, built.path, retry + 1, retry_after, secret)
                 delay = retry_after if retry_after is not None else policy.delay(retry)
                 response.close()
                 policy.log(operation, retry, f"HTTP {status}", delay)
@@ -133,7 +151,7 @@ class Transport:
                 retry += 1
                 built = rebuild() if rebuild is not None else built
                 continue
-            raise status_error(response, operation, built.method, built.path, retry + 1, retry_after)
+            raise status_error(response, operation, built.method, built.path, retry + 1, retry_after, secret)
 
     def close(self) -> None:
         self.session.close()

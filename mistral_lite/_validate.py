@@ -208,9 +208,7 @@ class _Compiler:
                 if c is not None:
                     if not c(value):
                         return False
-                elif closed:
-                    return False
-                elif extra_check is not None and not extra_check(value):
+                elif closed or (extra_check is not None and not extra_check(value)):
                     return False
             return True
 
@@ -333,11 +331,12 @@ def _describe(err: Any, top: Endpoint) -> list[tuple[str, str]]:
         valid = ", ".join(allowed) if allowed else "none"
         return [(_path([*path, k]), f"unknown {noun}; valid {noun}s: {valid}") for k in extras]
     if kind == "type":
-        expected = err.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return [(where, f"expected {expected}, got {type(err.instance).__name__} {_short(err.instance)}")]
+        value = err.validator_value
+        wanted = " or ".join(value) if isinstance(value, list) else str(value)
+        return [(where, f"expected {wanted}, got {type(err.instance).__name__} {_short(err.instance)}")]
     if kind == "enum":
-        return [(where, f"must be one of {', '.join(repr(x) for x in err.validator_value)}; got {_short(err.instance)}")]
+        choices = ", ".join(repr(x) for x in err.validator_value)
+        return [(where, f"must be one of {choices}; got {_short(err.instance)}")]
     if kind in ("anyOf", "oneOf") and err.context:
         return _describe_alternatives(err, path, top)
     message = err.message

@@ -22,7 +22,6 @@ import platform
 import random
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -161,13 +160,15 @@ class Client(Operations):
             timeout=_timeout(timeout) if timeout is not None else (
                 float(defaults.get("connect_timeout", 10.0)), float(defaults.get("read_timeout", 120.0))
             ),
-            stream_timeout=float(stream_timeout if stream_timeout is not None else defaults.get("stream_timeout", 30.0)),
+            stream_timeout=float(
+                stream_timeout if stream_timeout is not None else defaults.get("stream_timeout", 30.0)
+            ),
             policy=policy,
             use_cache=True,
         )
         self._owns_session = session is None
         own = session if session is not None else requests.Session()
-        send_kwargs = own.merge_environment_settings(url, {}, None, None, None)
+        send_kwargs: dict[str, Any] = dict(own.merge_environment_settings(url, {}, None, None, None))
         send_kwargs.pop("stream", None)
         self._transport = Transport(own, send_kwargs, hooks)
         self._fingerprint = key_fingerprint(key)
@@ -287,6 +288,8 @@ class Client(Operations):
                 options[name] = value
         if None in options.values():
             options = {k: v for k, v in options.items() if v is not None}
+        if endpoint.client or endpoint.body == "multipart":  # paths may be given as Path objects
+            options = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
         validate(endpoint, options, self._spec)
         s = self._settings
         stream = endpoint.stream != "none" and options.get("stream") is True
@@ -302,7 +305,9 @@ class Client(Operations):
         cache = self._cache if endpoint.cache and s.use_cache else None
         key: tuple[Any, ...] | None = None
         if cache is not None:
-            key = cache.make_key(operation, s.base_url, self._fingerprint, built.path_params, built.query, built.json_body)
+            key = cache.make_key(
+                operation, s.base_url, self._fingerprint, built.path_params, built.query, built.json_body
+            )
             hit = cache.get(key)
             if hit is not MISS:
                 return hit
@@ -318,13 +323,13 @@ class Client(Operations):
             timeout=timeout, stream=stream or to is not None,
             rebuild=build if endpoint.body == "multipart" else None,
         )
+        if endpoint.invalidates and self._cache is not None:
+            self._cache.invalidate(endpoint.invalidates, built.path_params)
         if stream:
             return Stream(response, kind=endpoint.stream, operation=operation, loads=loads)
         result = self._decode(endpoint, response, to)
         if cache is not None and key is not None:
             cache.put(key, result)
-        if endpoint.invalidates and self._cache is not None:
-            self._cache.invalidate(endpoint.invalidates, built.path_params)
         return result
 
     def _decode(self, endpoint: Endpoint, response: requests.Response, to: Any) -> Any:
@@ -364,5 +369,3 @@ def _bind(endpoint: Endpoint, args: tuple[Any, ...], options: dict[str, Any]) ->
         options[name] = value
 
 
-# keep Path importable for annotations in generated docs
-_ = Path

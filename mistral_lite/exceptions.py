@@ -227,7 +227,8 @@ def server_message(body: Any, status_code: int) -> tuple[str, str | None, str | 
             return _detail_text(body["detail"]), etype, code
         err = body.get("error")
         if isinstance(err, Mapping):
-            return str(err.get("message") or f"HTTP {status_code}"), _opt_str(err.get("type")), _opt_str(err.get("code"))
+            text = str(err.get("message") or f"HTTP {status_code}")
+            return text, _opt_str(err.get("type")), _opt_str(err.get("code"))
         if isinstance(err, str) and err:
             return err, etype, code
         if message is not None:

@@ -1,0 +1,200 @@
+"""Signatures and docstrings of the operation methods, derived from the option schemas.
+
+One function, :func:`annotation`, turns a JSON Schema into a Python type expression; the
+runtime signatures (``inspect.Signature``), the Google-style docstrings and the committed type
+stub (``_operations.pyi``) are all built from it, so they cannot disagree.
+"""
+
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from ._spec import Endpoint, Spec
+
+__all__ = ["CALL_PARAMS", "annotation", "docstring", "as_optional", "param_order", "return_annotation", "signature"]
+
+_SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None",
+            "object": "dict[str, Any]", "array": "list[Any]"}
+CALL_PARAMS: tuple[tuple[str, str], ...] = (
+    ("extra_body", "Mapping[str, Any] | None"),
+    ("extra_query", "Mapping[str, Any] | None"),
+    ("extra_headers", "Mapping[str, str] | None"),
+    ("timeout", "float | tuple[float, float] | None"),
+)
+
+
+def _resolve(schema: Mapping[str, Any], spec: Spec, current: str) -> tuple[Mapping[str, Any], str]:
+    seen = 0
+    while "$ref" in schema and seen < 20:
+        file, _, pointer = schema["$ref"].partition("#")
+        current = file or current
+        target: Any = spec.schemas[current]
+        for part in [p for p in pointer.split("/") if p]:
+            target = target[part]
+        schema, seen = target, seen + 1
+    return schema, current
+
+
+def annotation(schema: Mapping[str, Any], spec: Spec, current: str, depth: int = 0) -> str:
+    """A Python type expression (as text) for a JSON Schema."""
+    schema, current = _resolve(schema, spec, current)
+    if schema.get("x-file"):
+        return "FileInput"
+    if "enum" in schema and all(isinstance(v, str) for v in schema["enum"]):
+        return "Literal[" + ", ".join(repr(v) for v in schema["enum"]) + "]"
+    if "const" in schema and isinstance(schema["const"], str):
+        return f"Literal[{schema['const']!r}]"
+    alternatives = schema.get("anyOf") or schema.get("oneOf")
+    if alternatives and depth < 3:
+        parts: list[str] = []
+        for alt in alternatives:
+            for piece in annotation(alt, spec, current, depth + 1).split(" | "):
+                if piece not in parts:
+                    parts.append(piece)
+        if any(p.startswith("Literal[") for p in parts) and "str" in parts:
+            parts = [p for p in parts if not p.startswith("Literal[")]
+        return _union(parts)
+    kinds = schema.get("type")
+    if kinds is None:
+        return "Any"
+    names = [kinds] if isinstance(kinds, str) else list(kinds)
+    parts = []
+    for kind in names:
+        if kind == "array" and "items" in schema and depth < 3:
+            parts.append(f"list[{annotation(schema['items'], spec, current, depth + 1)}]")
+        else:
+            parts.append(_SCALARS.get(kind, "Any"))
+    return _union(parts)
+
+
+def _union(parts: list[str]) -> str:
+    if "Any" in parts:
+        return "Any"
+    dicts = [p for p in parts if p.startswith("dict[")]
+    if len(dicts) > 1:
+        parts = [p for p in parts if not p.startswith("dict[")] + ["dict[str, Any]"]
+    if "None" in parts:
+        parts = [p for p in parts if p != "None"] + ["None"]
+    out: list[str] = []
+    for p in parts:
+        if p not in out:
+            out.append(p)
+    return " | ".join(out)
+
+
+def param_order(endpoint: Endpoint) -> tuple[list[str], list[str], list[str]]:
+    props = list(endpoint.options)
+    required = set(endpoint.required) - set(endpoint.fill)
+    positional = list(endpoint.path_params)
+    keyword_required = [p for p in props if p in required and p not in positional]
+    keyword_optional = [p for p in props if p not in required and p not in positional]
+    return positional, keyword_required, keyword_optional
+
+
+def signature(endpoint: Endpoint, spec: Spec) -> inspect.Signature:
+    """The method's signature: ``(self, <path params>, *, <required>, <optional>=None, ...)``."""
+    P = inspect.Parameter
+    ann = {n: annotation(s, spec, endpoint.schema_name) for n, s in endpoint.options.items()}
+    positional, required, optional = param_order(endpoint)
+    params = [P("self", P.POSITIONAL_OR_KEYWORD)]
+    params += [P(n, P.POSITIONAL_OR_KEYWORD, annotation=ann[n]) for n in positional]
+    params += [P(n, P.KEYWORD_ONLY, annotation=ann[n]) for n in required]
+    for n in optional:
+        default = endpoint.fill.get(n)
+        params.append(P(n, P.KEYWORD_ONLY, default=default,
+                        annotation=ann[n] if default is not None else as_optional(ann[n])))
+    for n, a in CALL_PARAMS:
+        params.append(P(n, P.KEYWORD_ONLY, default=None, annotation=a))
+    if endpoint.stream != "none":
+        params.append(P("stream_timeout", P.KEYWORD_ONLY, default=None, annotation="float | None"))
+    return inspect.Signature(params, return_annotation=return_annotation(endpoint))
+
+
+def as_optional(text: str) -> str:
+    return text if text == "Any" or text.endswith("| None") else f"{text} | None"
+
+
+def return_annotation(endpoint: Endpoint) -> str:
+    if endpoint.response == "bytes":
+        return "bytes | Path" if endpoint.client else "bytes"
+    if endpoint.stream != "none":
+        return "Any | Stream"
+    return "Any"
+
+
+def _describe_option(name: str, schema: Mapping[str, Any], endpoint: Endpoint, spec: Spec, required: bool) -> str:
+    resolved, _ = _resolve(schema, spec, endpoint.schema_name)
+    text = (schema.get("description") or resolved.get("description") or "").strip().rstrip(".")
+    facts = []
+    enum = resolved.get("enum")
+    if enum:
+        facts.append("one of " + ", ".join(repr(v) for v in enum))
+    lo = resolved.get("minimum", resolved.get("exclusiveMinimum"))
+    hi = resolved.get("maximum", resolved.get("exclusiveMaximum"))
+    if lo is not None or hi is not None:
+        facts.append(f"range {'' if lo is None else lo}..{'' if hi is None else hi}")
+    if "maxLength" in resolved:
+        facts.append(f"at most {resolved['maxLength']} characters")
+    if "maxItems" in resolved:
+        facts.append(f"at most {resolved['maxItems']} items")
+    if name in endpoint.fill:
+        facts.append(f"default {endpoint.fill[name]!r} (filled in by the client)")
+    elif "default" in schema or "default" in resolved:
+        facts.append(f"server default {schema.get('default', resolved.get('default'))!r}")
+    where = "path" if name in endpoint.path_params else "query" if name in endpoint.query else (
+        "client-only" if name in endpoint.client else "")
+    if where:
+        facts.append(f"sent in the {where}" if where != "client-only" else "used by the client, never sent")
+    kind = annotation(schema, spec, endpoint.schema_name)
+    head = f"{name} ({kind}{'' if required else ', optional'})"
+    body = (text + ". " if text else "") + ("; ".join(facts) + "." if facts else "")
+    return f"    {head}: {'Required. ' if required else ''}{body}".rstrip()
+
+
+def docstring(endpoint: Endpoint, spec: Spec) -> str:
+    """The generated method's docstring (Google style)."""
+    lines = [endpoint.summary, "", f"``{endpoint.method} {endpoint.path}``"]
+    notes = []
+    if endpoint.retry == "idempotent":
+        notes.append("Retried on 408/429/5xx, connection errors and timeouts.")
+    elif endpoint.retry == "create":
+        notes.append("Creates or changes state: retried only on 429 and when the request never reached the server.")
+    if endpoint.cache:
+        notes.append("Cached when the client has a cache.")
+    if notes:
+        lines += ["", " ".join(notes)]
+    lines += ["", "Args:"]
+    positional, required, optional = param_order(endpoint)
+    for name in [*positional, *required, *optional]:
+        req = name in positional or name in required
+        lines.append(_describe_option(name, endpoint.options[name], endpoint, spec, req))
+    lines.append(
+        "    extra_body, extra_query, extra_headers: fields the table does not know yet, merged after validation."
+    )
+    lines.append("    timeout: seconds for this call, a number or (connect, read).")
+    if endpoint.stream != "none":
+        lines.append("    stream_timeout: seconds without data before the stream raises APITimeoutError.")
+    lines += ["", "Returns:"]
+    if endpoint.response == "bytes":
+        lines.append("    bytes: the content; with ``to``, the Path it was written to atomically.")
+    elif endpoint.response == "empty":
+        lines.append("    dict: ``{}`` (the server answers 204 No Content).")
+    else:
+        items = (endpoint.paginate or {}).get("items")
+        shape = "list: the decoded JSON array" if items == "" else "dict: the decoded JSON response"
+        lines.append(f"    {shape}.")
+    if endpoint.stream == "completion":
+        lines.append("    With ``stream=True``, a Stream of chunk dicts that ends at ``[DONE]``.")
+    elif endpoint.stream == "conversation":
+        lines.append("    With ``stream=True``, a Stream of event dicts, each with its ``type``.")
+    lines += [
+        "",
+        "Raises:",
+        "    ValidationError: the options do not match the schema (nothing was sent).",
+        "    APIStatusError: the server answered an error status (a subclass per status).",
+        "    APIConnectionError: the server could not be reached (APITimeoutError on timeouts).",
+    ]
+    return "\n".join(lines)

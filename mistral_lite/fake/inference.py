@@ -1,0 +1,299 @@
+"""Handlers of the inference operations: chat, FIM, agent completions, embeddings,
+classification, moderation and OCR.
+
+Each handler takes the fake's :class:`~.state.State` and the validated options of one request
+and returns a reply; the content comes from ``generate.py``, so it is deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from . import generate as gen
+from .replies import JsonReply, Reply, StreamReply, not_found
+from .sse import DONE, completion_event
+from .state import State
+
+__all__ = ["HANDLERS", "complete", "conversation_reply"]
+
+
+def _uid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+def _function_tools(tools: Any) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
+    for tool in tools or ():
+        if isinstance(tool, Mapping) and tool.get("type", "function") == "function":
+            fn = tool.get("function")
+            if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
+                out.append(fn)
+    return out
+
+
+def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return gen.message_text(message.get("content"))
+    return ""
+
+
+def _pick_tool(messages: Sequence[Mapping[str, Any]], tools: list[Mapping[str, Any]],
+               choice: Any) -> Mapping[str, Any] | None:
+    if not tools or not messages or messages[-1].get("role") == "tool":
+        return None
+    if isinstance(choice, Mapping):
+        name = (choice.get("function") or {}).get("name")
+        return next((t for t in tools if t["name"] == name), {"name": name, "parameters": {}})
+    if choice in ("any", "required"):
+        return tools[0]
+    if choice in (None, "auto"):
+        text = _last_user_text(messages).lower()
+        return next((t for t in tools if t["name"].lower() in text), None)
+    return None
+
+
+def _truncate(text: str, max_tokens: Any, stop: Any) -> tuple[str, str]:
+    finish = "stop"
+    stops = [stop] if isinstance(stop, str) else list(stop or ())
+    for marker in stops:
+        if marker and marker in text:
+            text = text[: text.index(marker)]
+    if isinstance(max_tokens, int) and gen.count_tokens(text) > max_tokens:
+        kept = ""
+        for word in gen.split_words(text):
+            if gen.count_tokens(kept + word) > max_tokens:
+                break
+            kept += word
+        text, finish = kept, "length"
+    return text, finish
+
+
+def complete(model: str, messages: Sequence[Mapping[str, Any]], o: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``chat.completion`` body for ``messages`` under the options ``o``."""
+    prompt_tokens = sum(gen.count_tokens(gen.message_text(m.get("content"))) + 2 for m in messages)
+    tool = _pick_tool(messages, _function_tools(o.get("tools")), o.get("tool_choice"))
+    message: dict[str, Any] = {"role": "assistant", "content": "", "tool_calls": None, "prefix": False}
+    if tool is not None:
+        args = gen.instance_for_schema(tool.get("parameters") or {"type": "object"}, _last_user_text(messages))
+        call_id = gen.stable_id("", tool["name"], json.dumps(args, sort_keys=True), length=9)
+        message["tool_calls"] = [{"id": call_id, "type": "function", "index": 0,
+                                  "function": {"name": tool["name"], "arguments": json.dumps(args)}}]
+        finish, completion_tokens = "tool_calls", gen.count_tokens(json.dumps(args)) + 3
+    else:
+        text, finish = gen.reply_text(messages), "stop"
+        fmt = o.get("response_format") or {}
+        if fmt.get("type") == "json_object":
+            text = json.dumps({"answer": text})
+        elif fmt.get("type") == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+            text = json.dumps(gen.instance_for_schema(schema, text))
+        else:
+            text, finish = _truncate(text, o.get("max_tokens"), o.get("stop"))
+        message["content"] = text
+        completion_tokens = gen.count_tokens(text)
+    n = o.get("n") or 1
+    return {
+        "id": _uid(""), "object": "chat.completion", "model": model, "created": int(time.time()),
+        "choices": [{"index": i, "message": dict(message), "finish_reason": finish} for i in range(n)],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens * n,
+                  "total_tokens": prompt_tokens + completion_tokens * n},
+    }
+
+
+def stream_completion(body: Mapping[str, Any]) -> StreamReply:
+    """Turn a ``chat.completion`` body into SSE-A ``chat.completion.chunk`` events."""
+    base = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"],
+            "model": body["model"]}
+    choice = body["choices"][0]
+    message = choice["message"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        payload = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish}], **extra)
+        return completion_event(payload)
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    if message.get("tool_calls"):
+        events.append(chunk({"tool_calls": message["tool_calls"]}))
+    else:
+        events.extend(chunk({"content": word}) for word in gen.split_words(message["content"]) if word)
+    events.append(chunk({"content": ""}, choice["finish_reason"], usage=body["usage"]))
+    return StreamReply("completion", events, DONE)
+
+
+def _answer(body: dict[str, Any], o: Mapping[str, Any]) -> Reply:
+    return stream_completion(body) if o.get("stream") else JsonReply(body)
+
+
+def chat(state: State, o: dict[str, Any]) -> Reply:
+    return _answer(complete(o["model"], o["messages"], o), o)
+
+
+def fim(state: State, o: dict[str, Any]) -> Reply:
+    prompt, suffix = o["prompt"], o.get("suffix")
+    text, finish = _truncate(gen.fim_text(prompt, suffix), o.get("max_tokens"), o.get("stop"))
+    prompt_tokens = gen.count_tokens(prompt) + gen.count_tokens(suffix or "")
+    tokens = gen.count_tokens(text)
+    body = {"id": _uid(""), "object": "chat.completion", "model": o["model"], "created": int(time.time()),
+            "choices": [{"index": 0, "finish_reason": finish,
+                         "message": {"role": "assistant", "content": text, "tool_calls": None, "prefix": False}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": tokens,
+                      "total_tokens": prompt_tokens + tokens}}
+    return _answer(body, o)
+
+
+def agent_settings(state: State, agent_id: str, version: Any = None) -> dict[str, Any]:
+    """The snapshot of an agent (current version, or ``version``: a number or alias)."""
+    with state.lock:
+        record = state.agents.get(agent_id)
+        if record is None:
+            raise not_found("Agent", agent_id)
+        if version is None:
+            return record.versions[record.current]
+        if isinstance(version, str) and not version.isdigit():
+            alias = record.aliases.get(version)
+            if alias is None:
+                raise not_found("Agent alias", version)
+            version = alias["version"]
+        snap = record.versions.get(int(version))
+        if snap is None:
+            raise not_found("Agent version", version)
+        return snap
+
+
+def agent_completion(state: State, o: dict[str, Any]) -> Reply:
+    agent = agent_settings(state, o["agent_id"])
+    messages = list(o["messages"])
+    if agent.get("instructions"):
+        messages.insert(0, {"role": "system", "content": agent["instructions"]})
+    merged: dict[str, Any] = dict(agent.get("completion_args") or {})
+    merged.setdefault("tools", agent.get("tools"))
+    merged.update({k: v for k, v in o.items() if v is not None})
+    return _answer(complete(agent["model"], messages, merged), o)
+
+
+def conversation_reply(model: str | None, instructions: str | None, messages: list[dict[str, Any]],
+                       args: Mapping[str, Any]) -> dict[str, Any]:
+    """Run a conversation turn; returns the ``chat.completion`` body (used by ``resources``)."""
+    full = ([{"role": "system", "content": instructions}] if instructions else []) + messages
+    return complete(model or "mistral-small-latest", full, args)
+
+
+def _inputs(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _usage(tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+
+
+def embed(state: State, o: dict[str, Any]) -> Reply:
+    model = o.get("model") or "mistral-embed"
+    card = state.models.get(model, {})
+    dimension = o.get("output_dimension") or card.get("dimension") or 1024
+    texts = _inputs(o["input"])
+    data = [{"object": "embedding", "index": i,
+             "embedding": gen.encode_embedding(gen.embedding(t, model, dimension),
+                                               o.get("output_dtype") or "float",
+                                               o.get("encoding_format") or "float")}
+            for i, t in enumerate(texts)]
+    tokens = sum(gen.count_tokens(t) for t in texts)
+    return JsonReply({"id": _uid("embd-"), "object": "list", "data": data, "model": model,
+                      "usage": _usage(tokens)})
+
+
+def _moderation(texts: list[str]) -> list[dict[str, Any]]:
+    results = []
+    for text in texts:
+        cat_scores = gen.scores(text, gen.MODERATION_CATEGORIES)
+        results.append({"categories": {k: v > 0.5 for k, v in cat_scores.items()},
+                        "category_scores": cat_scores})
+    return results
+
+
+def _chat_texts(value: Any) -> list[str]:
+    """One text per conversation: ``value`` is messages, a list of them, or instruct requests."""
+    if isinstance(value, Mapping):
+        value = [value]
+    convs: list[Any] = []
+    if value and all(isinstance(v, list) for v in value):
+        convs = list(value)
+    elif value and all(isinstance(v, Mapping) and "messages" in v for v in value):
+        convs = [v["messages"] for v in value]
+    else:
+        convs = [value]
+    return [" ".join(gen.message_text(m.get("content")) for m in conv if isinstance(m, Mapping))
+            for conv in convs]
+
+
+def moderate(state: State, o: dict[str, Any]) -> Reply:
+    return JsonReply({"id": _uid("mod-"), "model": o["model"], "results": _moderation(_inputs(o["input"]))})
+
+
+def moderate_chat(state: State, o: dict[str, Any]) -> Reply:
+    return JsonReply({"id": _uid("mod-"), "model": o["model"], "results": _moderation(_chat_texts(o["input"]))})
+
+
+def _classify(model: str, texts: list[str]) -> Reply:
+    results = [{"moderation": {"scores": gen.scores(t, gen.MODERATION_CATEGORIES)}} for t in texts]
+    return JsonReply({"id": _uid("cls-"), "model": model, "results": results})
+
+
+def classify(state: State, o: dict[str, Any]) -> Reply:
+    return _classify(o["model"], _inputs(o["input"]))
+
+
+def classify_chat(state: State, o: dict[str, Any]) -> Reply:
+    return _classify(o["model"], _chat_texts(o["input"]))
+
+
+def _page_numbers(pages: Any, default: int) -> list[int]:
+    if pages is None:
+        return list(range(default))
+    if isinstance(pages, str):
+        out: list[int] = []
+        for part in pages.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out.extend(range(int(lo), int(hi or lo) + 1))
+        return out
+    return [int(p) for p in pages]
+
+
+def ocr(state: State, o: dict[str, Any]) -> Reply:
+    doc = o["document"]
+    size: int | None = None
+    kind = doc.get("type")
+    if kind == "file":
+        stored = state.files.get(doc.get("file_id", ""))
+        if stored is None:
+            raise not_found("File", doc.get("file_id"))
+        ref, size = stored.filename, len(stored.data)
+    elif kind == "image_url":
+        image = doc.get("image_url")
+        ref = image.get("url", "") if isinstance(image, Mapping) else str(image)
+    else:
+        ref = str(doc.get("document_url", ""))
+    is_image = kind == "image_url" or ref.startswith("data:image")
+    numbers = _page_numbers(o.get("pages"), 1 if is_image else 2)
+    pages: list[dict[str, Any]] = [{"index": n, "markdown": f"# Page {n + 1}\n\nText of {ref}, page {n + 1}.",
+              "images": [], "tables": [], "hyperlinks": [], "header": None, "footer": None,
+              "dimensions": {"dpi": 200, "height": 2200, "width": 1700}} for n in numbers]
+    annotation = None
+    fmt = o.get("document_annotation_format")
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+        annotation = json.dumps(gen.instance_for_schema(schema, ref))
+    return JsonReply({"pages": pages, "model": o.get("model") or "mistral-ocr-latest",
+                      "document_annotation": annotation,
+                      "usage_info": {"pages_processed": len(pages), "doc_size_bytes": size}})
+
+
+HANDLERS: dict[str, Callable[[State, dict[str, Any]], Reply]] = {
+    "chat": chat, "fim": fim, "agent_completion": agent_completion, "embed": embed,
+    "moderate": moderate, "moderate_chat": moderate_chat, "classify": classify,
+    "classify_chat": classify_chat, "ocr": ocr,
+}

@@ -1,0 +1,19 @@
+"""The pytest plugin of mistral_lite: a ``fake_mistral`` fixture serving a FakeMistral."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from . import FakeMistral
+
+
+@pytest.fixture
+def fake_mistral() -> Iterator[FakeMistral]:
+    """A started :class:`FakeMistral` (any bearer token accepted), stopped after the test."""
+    fake = FakeMistral().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

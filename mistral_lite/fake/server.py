@@ -1,0 +1,464 @@
+"""The HTTP side of the fake: server lifecycle, request plumbing, routing, auth and faults.
+
+:class:`FakeMistral` runs a ``ThreadingHTTPServer`` (HTTP/1.1, keep-alive) on 127.0.0.1,
+records every request, routes it through the endpoint table (``routing.py``), validates it,
+hands it to the operation's handler and writes the reply: JSON or bytes with a
+Content-Length, 204s, or a chunked SSE stream. Injected :class:`~.faults.Fault` objects are
+acted out here, on the socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import struct
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import inference, jobs, resources
+from .faults import Fault, FaultQueues
+from .multipart import parse_multipart
+from .replies import (
+    ApiError,
+    BytesReply,
+    EmptyReply,
+    JsonReply,
+    Reply,
+    StreamReply,
+    error_body,
+    gateway_body,
+    new_request_id,
+    validation_body,
+)
+from .routing import Match, Router, build_options, coerce_query, validation_details
+from .state import State
+
+__all__ = ["FakeMistral", "RecordedRequest", "run"]
+
+Handler = Callable[[State, dict[str, Any]], Reply]
+HANDLERS: dict[str, Handler] = {**inference.HANDLERS, **resources.HANDLERS, **jobs.HANDLERS}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake received it (header names are lower-case)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+    operation: str | None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class FakeMistral:
+    """An in-process fake of the Mistral REST API, served over real HTTP on 127.0.0.1."""
+
+    def __init__(self, api_key: str | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                 batch_step: float = 0.2) -> None:
+        self.api_key = api_key
+        self.host = host
+        self.port = port
+        self.latency = 0.0
+        self.fine_tuning_gone = False
+        self.requests: list[RecordedRequest] = []
+        self.state = State(batch_step)
+        self.state.runner = self.call_path
+        self.faults = FaultQueues()
+        self.router = Router()
+        self.handlers: dict[str, Handler] = dict(HANDLERS)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL, ``http://127.0.0.1:PORT`` (valid once started)."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> FakeMistral:
+        """Bind and serve in a daemon thread; returns ``self``."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        handler = type("BoundHandler", (_RequestHandler,), {"fake": self})
+        self._server = _Server((self.host, self.port), handler)
+        self.port = self._server.server_address[1]
+        self.state.base_url = self.url
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"fake-mistral-{self.port}",
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections and close the listening socket."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        with self._lock:
+            conns = list(self._connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeMistral:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # --- test controls --------------------------------------------------------------------
+
+    def inject(self, operation: str, *faults: Fault) -> None:
+        """Queue faults for ``operation``: each request to it consumes one."""
+        if operation not in self.router.spec.endpoints:
+            raise KeyError(f"unknown operation {operation!r}")
+        self.faults.push(operation, faults)
+
+    def tick(self) -> None:
+        """Advance every unfinished batch and fine-tuning job by one status now."""
+        jobs.tick(self.state)
+
+    def reset(self) -> None:
+        """Forget recorded requests, queued faults and every resource (back to the seed)."""
+        with self._lock:
+            self.requests.clear()
+        self.faults.clear()
+        self.state.reset()
+        self.latency = 0.0
+        self.fine_tuning_gone = False
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            (self._connections.add if add else self._connections.discard)(conn)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake up at once when the server stops."""
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    # --- dispatch -------------------------------------------------------------------------
+
+    def call(self, operation: str, options: dict[str, Any]) -> tuple[int, Any]:
+        """Run one operation without HTTP (validation included): ``(status, body)``."""
+        ep = self.router.spec.endpoints[operation]
+        details = validation_details(ep, options, self.router.spec)
+        if details:
+            return 422, validation_body(details)
+        try:
+            reply = self.dispatch(operation, options, advance=False)
+        except ApiError as exc:
+            return exc.status, exc.body
+        if isinstance(reply, JsonReply):
+            return reply.status, reply.body
+        if isinstance(reply, EmptyReply):
+            return reply.status, None
+        if isinstance(reply, BytesReply):
+            return reply.status, reply.data.decode("utf-8", "replace")
+        return 400, error_body("Streaming is not supported here")
+
+    def call_path(self, path: str, options: dict[str, Any]) -> tuple[int, Any]:
+        """Like :meth:`call`, for ``POST <path>`` (what a batch job's ``endpoint`` names)."""
+        ep = self.router.by_path.get(("POST", path))
+        if ep is None:
+            return 404, error_body(f"Endpoint {path} is not supported in batches")
+        return self.call(ep.name, options)
+
+    def dispatch(self, operation: str, options: dict[str, Any], advance: bool = True) -> Reply:
+        """Call the operation's handler (after letting due jobs advance, when ``advance``)."""
+        handler = self.handlers.get(operation)
+        if handler is None:
+            raise ApiError(501, f"The fake does not implement {operation}")
+        if advance:
+            jobs.advance_due(self.state)
+        return handler(self.state, options)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    """One connection: parses requests and writes replies for :attr:`fake`."""
+
+    fake: FakeMistral
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "FakeMistral/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.fake.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.fake.track(self.connection, False)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    # --- reading --------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline(65537)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    # --- the request ----------------------------------------------------------------------
+
+    def _handle(self) -> None:
+        fake = self.fake
+        self.request_id = new_request_id()
+        self.extra_headers: dict[str, str] = {}
+        body = self._read_body()
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        parsed: Any = None
+        if body and "json" in self.headers.get("Content-Type", ""):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+        matched = fake.router.match(self.command, path)
+        op = matched.endpoint.name if isinstance(matched, Match) else None
+        fake.record(RecordedRequest(self.command, path, query, {k.lower(): v for k, v in self.headers.items()},
+                                    body, parsed, op))
+        fault = fake.faults.pop(op) if op else None
+        fake.sleep(fake.latency + (fault.delay if fault else 0.0))
+        if fault is not None and fault.reset:
+            self._abort(rst=True)
+            return
+        if fault is not None and fault.status is not None:
+            self._fault_error(fault)
+            return
+        if path.startswith("/signed/"):
+            self._signed(path)
+            return
+        if not self._authorized():
+            self._json(401, gateway_body("Unauthorized", self.request_id))
+            return
+        if not isinstance(matched, Match):
+            status = 404 if matched == "not_found" else 405
+            self._json(status, {"detail": HTTPStatus(status).phrase})
+            return
+        ep = matched.endpoint
+        if fake.fine_tuning_gone and ep.path.startswith("/v1/fine_tuning/jobs"):
+            self._json(410, error_body("The fine-tuning API has been retired.", code="gone"))
+            return
+        try:
+            options = self._options(matched, query, body)
+        except ApiError as exc:
+            self._json(exc.status, exc.body)
+            return
+        details = validation_details(ep, options, fake.router.spec)
+        if details:
+            self._json(422, validation_body(details))
+            return
+        try:
+            reply = fake.dispatch(ep.name, options)
+        except ApiError as exc:
+            self._json(exc.status, exc.body)
+            return
+        except Exception:  # a bug in the fake: say so, loudly
+            traceback.print_exc(file=sys.stderr)
+            self._json(500, error_body("Internal error in FakeMistral", "internal_error"))
+            return
+        self._reply(reply, fault)
+
+    def _authorized(self) -> bool:
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return False
+        return self.fake.api_key is None or token.strip() == self.fake.api_key
+
+    def _options(self, matched: Match, query: Mapping[str, list[str]], body: bytes) -> dict[str, Any]:
+        ep = matched.endpoint
+        payload: Any = None
+        ctype = self.headers.get("Content-Type", "")
+        if ep.body == "multipart":
+            try:
+                parts = parse_multipart(ctype, body)
+            except ValueError as exc:
+                raise ApiError(422, validation_body([{"type": "value_error", "loc": ["body"],
+                                                      "msg": str(exc), "input": None}])["message"]) from None
+            payload = {}
+            for part in parts:
+                if part.filename is not None:
+                    payload[part.name] = (part.filename, part.data, part.content_type)
+                else:
+                    payload[part.name] = coerce_query(ep, part.name, [part.data.decode("utf-8", "replace")])
+        elif body.strip():
+            try:
+                payload = json.loads(body)
+            except ValueError as exc:
+                raise ApiError(422, {"detail": [{"type": "json_invalid", "loc": ["body", exc.args[0][:40]],
+                                                 "msg": "JSON decode error", "input": {}}]}) from None
+            if not isinstance(payload, dict):
+                raise ApiError(422, {"detail": [{"type": "model_attributes_type", "loc": ["body"],
+                                                 "msg": "Input should be a valid dictionary", "input": payload}]})
+        return build_options(ep, matched.path_params, query, payload)
+
+    def _signed(self, path: str) -> None:
+        token = path.split("/")[2] if path.count("/") >= 2 else ""
+        with self.fake.state.lock:
+            file_id = self.fake.state.signatures.get(token)
+            stored = self.fake.state.files.get(file_id or "")
+        if stored is None:
+            self._json(403, {"message": "Invalid or expired signature", "request_id": self.request_id})
+            return
+        self._bytes(200, stored.data, "application/octet-stream")
+
+    # --- writing --------------------------------------------------------------------------
+
+    def _head(self, status: int, headers: Mapping[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("x-request-id", self.request_id)
+        for key, value in {**headers, **self.extra_headers}.items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def _bytes(self, status: int, data: bytes, ctype: str | None, headers: Mapping[str, str] | None = None) -> None:
+        head = dict(headers or {})
+        if ctype:
+            head["Content-Type"] = ctype
+        head["Content-Length"] = str(len(data))
+        self._head(status, head)
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _json(self, status: int, body: Any) -> None:
+        self._bytes(status, json.dumps(body).encode(), "application/json")
+
+    def _fault_error(self, fault: Fault) -> None:
+        status = fault.status or 500
+        self.extra_headers = dict(fault.headers or {})
+        if fault.raw is not None:
+            self._bytes(status, fault.raw, "application/json")
+            return
+        body = fault.body
+        if body is None:
+            kind = "rate_limited" if status == 429 else "invalid_request_error" if status < 500 else "internal_error"
+            body = error_body(HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error",
+                              kind)
+        if not isinstance(body, bytes):
+            body = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        data = body
+        self._bytes(status, data, "application/json")
+
+    def _reply(self, reply: Reply, fault: Fault | None) -> None:
+        if isinstance(reply, StreamReply):
+            self._stream(reply, fault)
+        elif fault is not None and fault.raw is not None:
+            self._bytes(200, fault.raw, "application/json")
+        elif isinstance(reply, JsonReply):
+            self._json(reply.status, reply.body)
+        elif isinstance(reply, BytesReply):
+            self._bytes(reply.status, reply.data, reply.content_type, reply.headers)
+        else:
+            self._bytes(reply.status, b"", None)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _stream(self, reply: StreamReply, fault: Fault | None) -> None:
+        closing = reply.kind == "conversation" or (fault is not None and fault.raw is not None)
+        head = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        if fault is not None and fault.raw is not None:
+            self._head(200, {**head, "Connection": "close"})
+            self.wfile.write(fault.raw)
+            self._abort(rst=False)
+            return
+        head["Transfer-Encoding"] = "chunked"
+        if closing:
+            head["Connection"] = "close"
+        self._head(200, head)
+        try:
+            for number, event in enumerate(reply.events):
+                if fault is not None and fault.cut_after is not None and number >= fault.cut_after:
+                    self._abort(rst=False)
+                    return
+                if fault is not None and fault.stall_after is not None and number == fault.stall_after:
+                    self.fake.sleep(fault.stall_seconds)
+                self._chunk(event)
+            if fault is not None and fault.cut_after is not None and fault.cut_after >= len(reply.events):
+                self._abort(rst=False)
+                return
+            if reply.done:
+                self._chunk(reply.done)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
+            return
+        if closing:
+            self._abort(rst=False)
+
+    def _abort(self, rst: bool) -> None:
+        """Close the connection now: a RST when ``rst``, else a plain FIN."""
+        self.close_connection = True
+        sock = self.connection
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+        try:
+            if rst:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.rfile.close()  # drops the makefile reference, so close() really closes
+        sock.close()
+
+
+def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
+        batch_step: float = 0.2) -> None:
+    """Serve a fake in the foreground until Ctrl-C (for ``mistral-lite fake-server``)."""
+    fake = FakeMistral(api_key, host=host, port=port, batch_step=batch_step).start()
+    print(f"FakeMistral listening on {fake.url} (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()

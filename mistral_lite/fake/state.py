@@ -1,0 +1,154 @@
+"""The fake's in-memory resources: models, files, agents, conversations and jobs.
+
+:class:`State` holds every resource behind one re-entrant lock, plus the clock used by the
+job lifecycles. Handlers (``handlers.py``, ``resources.py``, ``jobs.py``) read and change it;
+nothing here speaks HTTP.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["AgentRecord", "Job", "State", "StoredFile", "iso_now", "seed_models"]
+
+#: ``(operation, options) -> (status, body)``: runs one request through the fake's handlers.
+Runner = Callable[[str, dict[str, Any]], tuple[int, Any]]
+
+
+def iso_now() -> str:
+    """The current time as the agents API writes it."""
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _caps(**on: bool) -> dict[str, bool]:
+    names = ("completion_chat", "function_calling", "completion_fim", "fine_tuning", "vision", "ocr",
+             "classification", "moderation", "audio", "audio_transcription")
+    return {name: bool(on.get(name, False)) for name in names}
+
+
+def seed_models(now: int) -> dict[str, dict[str, Any]]:
+    """The model catalogue the fake starts with (one of them fine-tuned)."""
+    def base(mid: str, desc: str, ctx: int, aliases: list[str], caps: dict[str, bool],
+             **extra: Any) -> dict[str, Any]:
+        card = {"id": mid, "object": "model", "created": now, "owned_by": "mistralai",
+                "capabilities": caps, "name": mid, "description": desc, "max_context_length": ctx,
+                "aliases": aliases, "deprecation": None, "deprecation_replacement_model": None,
+                "default_model_temperature": 0.3, "type": "base"}
+        card.update(extra)
+        return card
+
+    chat = _caps(completion_chat=True, function_calling=True, fine_tuning=True)
+    models = [
+        base("mistral-small-latest", "Fast, cheap general model.", 131072, ["mistral-small-2506"],
+             _caps(completion_chat=True, function_calling=True, fine_tuning=True, vision=True)),
+        base("mistral-large-latest", "Top-tier general model.", 131072, ["mistral-large-2411"], chat),
+        base("codestral-latest", "Code model with fill-in-the-middle.", 256000, ["codestral-2508"],
+             _caps(completion_chat=True, function_calling=True, completion_fim=True, fine_tuning=True)),
+        base("mistral-embed", "Text embeddings.", 8192, [], _caps(), dimension=1024),
+        base("mistral-moderation-latest", "Content moderation classifier.", 8192,
+             ["mistral-moderation-2411"], _caps(classification=True, moderation=True)),
+        base("mistral-ocr-latest", "Document OCR.", 16384, ["mistral-ocr-2505"], _caps(ocr=True)),
+    ]
+    ft = base("ft:mistral-small-latest:fake1234:20250101:a1b2c3d4", "A fine-tuned model.", 131072, [],
+              _caps(completion_chat=True, function_calling=True), type="fine-tuned",
+              job="00000000-0000-4000-8000-000000000001", root="mistral-small-latest",
+              archived=False, owned_by="fake-org")
+    ft["name"] = None
+    models.append(ft)
+    return {card["id"]: card for card in models}
+
+
+@dataclass
+class StoredFile:
+    id: str
+    filename: str
+    data: bytes
+    purpose: str | None
+    created_at: int
+    sample_type: str
+    source: str = "upload"
+    mimetype: str | None = None
+    visibility: str = "workspace"
+    expires_at: int | None = None
+
+    def card(self, **extra: Any) -> dict[str, Any]:
+        lines = self.data.count(b"\n") + (0 if self.data.endswith(b"\n") or not self.data else 1)
+        out: dict[str, Any] = {
+            "id": self.id, "object": "file", "bytes": len(self.data), "created_at": self.created_at,
+            "filename": self.filename, "purpose": self.purpose, "sample_type": self.sample_type,
+            "num_lines": lines if self.filename.endswith(".jsonl") else None,
+            "mimetype": self.mimetype, "source": self.source, "signature": None,
+            "expires_at": self.expires_at, "visibility": self.visibility,
+        }
+        out.update(extra)
+        return out
+
+
+@dataclass
+class AgentRecord:
+    id: str
+    versions: dict[int, dict[str, Any]]
+    current: int
+    aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """A batch or fine-tuning job: its public fields in ``data``, its clock in ``due``."""
+
+    data: dict[str, Any]
+    due: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class State:
+    """Every resource of one fake server."""
+
+    def __init__(self, batch_step: float) -> None:
+        self.lock = threading.RLock()
+        self.batch_step = batch_step
+        self.base_url = ""
+        self.runner: Runner | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.models: dict[str, dict[str, Any]] = seed_models(int(time.time()))
+            self.files: dict[str, StoredFile] = {}
+            self.agents: dict[str, AgentRecord] = {}
+            self.conversations: dict[str, dict[str, Any]] = {}
+            self.batch_jobs: dict[str, Job] = {}
+            self.ft_jobs: dict[str, Job] = {}
+            self.signatures: dict[str, str] = {}
+
+    def now(self) -> float:
+        return time.time()
+
+    def next_due(self) -> float:
+        """When a job created now takes its next automatic step (never if ``batch_step <= 0``)."""
+        return self.now() + self.batch_step if self.batch_step > 0 else float("inf")
+
+    def add_file(self, filename: str, data: bytes, purpose: str | None, *, sample_type: str | None = None,
+                 source: str = "upload", mimetype: str | None = None, visibility: str = "workspace",
+                 expiry_hours: int | None = None) -> StoredFile:
+        now = int(self.now())
+        if sample_type is None:
+            sample_type = {"batch": "batch_request", "fine-tune": "instruct", "ocr": "ocr_input"}.get(
+                purpose or "", "instruct")
+        if mimetype is None:
+            mimetype = ("application/jsonl" if filename.endswith(".jsonl")
+                        else mimetypes.guess_type(filename)[0] or "application/octet-stream")
+        stored = StoredFile(id=str(uuid.uuid4()), filename=filename, data=data, purpose=purpose,
+                            created_at=now, sample_type=sample_type, source=source, mimetype=mimetype,
+                            visibility=visibility,
+                            expires_at=now + expiry_hours * 3600 if expiry_hours else None)
+        with self.lock:
+            self.files[stored.id] = stored
+        return stored

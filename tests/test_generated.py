@@ -1,0 +1,55 @@
+"""Generated, committed files must match the table: the stub and the README reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mistral_lite import _stubgen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_stub_matches_the_table() -> None:
+    committed = (ROOT / "mistral_lite" / "_operations.pyi").read_text(encoding="utf-8")
+    assert committed == _stubgen.render_stub(), "stub drifted: run python -m mistral_lite._stubgen"
+
+
+def test_readme_reference_matches_the_table() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert _stubgen.START in readme and _stubgen.END in readme
+    assert readme == _stubgen._readme_with_reference(readme), "README drifted: run python -m mistral_lite._stubgen"
+    assert "| `chat` | `POST /v1/chat/completions` |" in readme
+
+
+def test_stub_has_a_method_and_a_call_overload_per_operation() -> None:
+    stub = _stubgen.render_stub()
+    from mistral_lite._spec import load_spec
+
+    for name in load_spec().endpoints:
+        assert f"    def {name}(\n        self," in stub
+        assert f'        operation: Literal["{name}"],\n        /,' in stub
+
+
+def test_stub_type_checks_against_the_runtime(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sample = tmp_path / "use.py"
+    sample.write_text(
+        "from mistral_lite import Client\n"
+        "c = Client('k')\n"
+        "c.chat(model='m', messages=[], temperature=0.2)\n"
+        "c.call('chat', model='m', messages=[])\n"
+        "c.get_file('f')\n"
+        "c.chat(model='m', messages=[], temprature=0.2)\n"
+    )
+    try:
+        import mypy  # noqa: F401
+    except ImportError:  # pragma: no cover - mypy is installed by .ci/run
+        import pytest
+
+        pytest.skip("mypy not installed")
+    out = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--strict", str(sample)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert 'Unexpected keyword argument "temprature"' in out.stdout, out.stdout
+    assert out.stdout.count("error:") == 1, out.stdout
