@@ -188,8 +188,11 @@ def docstring(endpoint: Endpoint, spec: Spec) -> str:
         lines.append(f"    {shape}.")
     if endpoint.stream == "completion":
         lines.append("    With ``stream=True``, a Stream of chunk dicts that ends at ``[DONE]``.")
-    elif endpoint.stream == "conversation":
-        lines.append("    With ``stream=True``, a Stream of event dicts, each with its ``type``.")
+    elif endpoint.stream == "events":
+        lines.append(
+            f"    With ``stream=True``, a Stream of event dicts, each with its ``type``, ending after "
+            f"``{endpoint.stream_end}``."
+        )
     lines += [
         "",
         "Raises:",

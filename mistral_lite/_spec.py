@@ -30,12 +30,12 @@ __all__ = ["Endpoint", "Spec", "SpecError", "load_spec"]
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 BODY_KINDS = frozenset({"json", "multipart", "none"})
 RESPONSE_KINDS = frozenset({"json", "bytes", "empty"})
-STREAM_KINDS = frozenset({"none", "completion", "conversation"})
+STREAM_KINDS = frozenset({"none", "completion", "events"})
 RETRY_CLASSES = frozenset({"idempotent", "create", "never"})
 PAGINATE_STYLES = frozenset({"page"})
 ROW_KEYS = frozenset(
     {"method", "path", "summary", "schema", "query", "client", "body", "response", "stream",
-     "cache", "retry", "fill", "invalidates", "paginate", "wait"}
+     "cache", "retry", "fill", "invalidates", "paginate", "wait", "stream_end", "stream_error"}
 )
 #: Keyword arguments every operation takes besides its options; no option may use these names.
 CALL_KEYWORDS = frozenset({"extra_body", "extra_query", "extra_headers", "timeout", "stream_timeout"})
@@ -62,6 +62,8 @@ class Endpoint:
     body: str = "json"
     response: str = "json"
     stream: str = "none"
+    stream_end: str | None = None
+    stream_error: str | None = None
     cache: bool = False
     retry: str = "idempotent"
     fill: Mapping[str, Any] = field(default_factory=dict)
@@ -173,6 +175,9 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     stream = row.get("stream", "none")
     if stream not in STREAM_KINDS:
         raise fail(f"stream must be one of {sorted(STREAM_KINDS)}")
+    stream_end, stream_error = row.get("stream_end"), row.get("stream_error")
+    if (stream == "events") != (stream_end is not None):
+        raise fail("stream_end is required for, and only for, stream = \"events\"")
     cache = row.get("cache", False)
     if not isinstance(cache, bool) or (cache and stream != "none"):
         raise fail("cache must be a boolean, and a streaming operation is never cached")
@@ -197,6 +202,7 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     return Endpoint(
         name=name, method=method, path=path, summary=summary, schema_name=schema_name,
         schema=schema, path_params=path_params, query=query, client=client, body=body,
-        response=response, stream=stream, cache=cache, retry=retry, fill=fill,
+        response=response, stream=stream, stream_end=stream_end, stream_error=stream_error,
+        cache=cache, retry=retry, fill=fill,
         invalidates=tuple(row.get("invalidates", ())), paginate=paginate, wait=wait,
     )

@@ -8,8 +8,9 @@ across network reads at any byte. It works on bytes and decodes JSON straight fr
 Two kinds of stream come from the table's ``stream`` field:
 
 * ``completion`` (chat, fim, agent_completion): data-only events, ending at ``data: [DONE]``;
-* ``conversation``: ``event:`` + ``data:`` pairs whose dicts carry ``type``; the stream ends
-  when the server closes after ``conversation.response.done``; an error event raises.
+* ``events`` (the conversation posts): ``event:`` + ``data:`` pairs whose dicts carry ``type``
+  (taken from ``event:`` when the data lacks it); the stream ends when the server closes after
+  the row's ``stream_end`` event, and its ``stream_error`` event raises.
 
 A stream never ends silently: a stall longer than the stream timeout raises
 :class:`APITimeoutError`, a cut before the end raises :class:`APIConnectionError`, and a
@@ -126,6 +127,8 @@ class Stream(Iterator[dict[str, Any]]):
         kind: str,
         operation: str,
         loads: Callable[[bytes], Any],
+        end_event: str | None = None,
+        error_event: str | None = None,
         chunk_size: int = 65536,
     ) -> None:
         self.response = response
@@ -133,6 +136,8 @@ class Stream(Iterator[dict[str, Any]]):
         self.kind = kind
         self.request_id: str | None = response.headers.get("x-request-id")
         self._loads = loads
+        self._end_event = end_event
+        self._error_event = error_event
         self._chunk_size = chunk_size
         self._events: Generator[dict[str, Any], None, None] = self._iterate()
 
@@ -174,11 +179,11 @@ class Stream(Iterator[dict[str, Any]]):
     def _iterate(self) -> Generator[dict[str, Any], None, None]:
         ended = False
         loads = self._loads
-        conversation = self.kind == "conversation"
+        typed = self.kind == "events"
         try:
             events = iter_sse(self._chunks())
             for name, data in events:
-                if not conversation:
+                if not typed:
                     if data == b"[DONE]":
                         ended = True
                         self._drain(events)
@@ -189,20 +194,20 @@ class Stream(Iterator[dict[str, Any]]):
                 if "type" not in event and name:
                     event["type"] = name
                 kind = event.get("type")
-                if kind == "conversation.response.error":
+                if kind is not None and kind == self._error_event:
                     raise StreamError(
                         f"{self.operation}: the server reported an error in the stream: "
                         f"{event.get('message', event)}",
                         operation=self.operation, event=event,
                     )
-                if kind == "conversation.response.done":
+                if kind is not None and kind == self._end_event:
                     ended = True
                 yield event
                 if ended:
                     self._drain(events)
                     return
             if not ended:
-                end = "[DONE]" if not conversation else "conversation.response.done"
+                end = self._end_event if typed else "[DONE]"
                 raise APIConnectionError(
                     f"{self.operation}: the stream was cut before its end ({end} never came)",
                     operation=self.operation,

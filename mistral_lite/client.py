@@ -326,7 +326,8 @@ class Client(Operations):
         if endpoint.invalidates and self._cache is not None:
             self._cache.invalidate(endpoint.invalidates, built.path_params)
         if stream:
-            return Stream(response, kind=endpoint.stream, operation=operation, loads=loads)
+            return Stream(response, kind=endpoint.stream, operation=operation, loads=loads,
+                          end_event=endpoint.stream_end, error_event=endpoint.stream_error)
         result = self._decode(endpoint, response, to)
         if cache is not None and key is not None:
             cache.put(key, result)

@@ -1,0 +1,704 @@
+"""The ``mistral-lite`` command line: every operation of the table, plus a few shortcuts.
+
+::
+
+    mistral-lite ops                               # every operation with its summary
+    mistral-lite ops chat                          # its route and options
+    mistral-lite call get_model mistral-small-latest
+    mistral-lite call chat model=mistral-small-latest messages:='[{"role":"user","content":"Hi"}]'
+    mistral-lite chat "Write a haiku about tables."
+    mistral-lite --mock tour                       # offline, against the embedded fake server
+
+``key=value`` passes a string, ``key:=json`` a parsed JSON value, ``-d @file.json`` (or ``-d -``
+for stdin) a JSON object of options that the pairs override. Exit codes: 0 success, 1 API or
+network error, 2 bad usage or invalid options (nothing was sent), 130 interrupted.
+
+The fake server is imported only for ``--mock``, ``tour`` and ``fake-server``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import json
+import logging
+import math
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+from . import __version__
+from .exceptions import APIStatusError, MistralError, UnknownOperationError, ValidationError
+
+if TYPE_CHECKING:
+    import requests
+
+    from ._spec import Endpoint, Spec
+    from .client import Client
+
+__all__ = ["main"]
+
+PROG = "mistral-lite"
+DEFAULT_CHAT_MODEL = "mistral-small-latest"
+_GLOBAL_OPTIONS = frozenset({"--mock", "--api-key", "--base-url", "--timeout", "--no-retry", "-v", "--verbose"})
+_PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(:=|=)(.*)$", re.DOTALL)
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit code 2)."""
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _dumps(value: Any, *, pretty: bool | None = None) -> str:
+    if pretty is None:
+        pretty = _isatty(sys.stdout)
+    if pretty:
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(_dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+def _print_line(value: Any) -> None:
+    """One compact JSON object per line, flushed at once (streams, JSON lines)."""
+    sys.stdout.write(_dumps(value, pretty=False) + "\n")
+    sys.stdout.flush()
+
+
+def _write_bytes(data: bytes, out: str | None) -> None:
+    if out is not None and out != "-":
+        from ._files import save_atomically
+
+        save_atomically([data], out)
+        return
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stdout (rare): keep the bytes intact through latin-1
+        sys.stdout.write(data.decode("latin-1"))
+    else:
+        buffer.write(data)
+        buffer.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+# --- arguments --------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors raise instead of exiting, so ``main`` returns the code."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="A command line for the Mistral AI API (every operation of mistral_lite's table).",
+        epilog="Exit codes: 0 success, 1 API or network error, 2 usage or invalid options, 130 interrupted. "
+               "Try: mistral-lite --mock tour",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--mock", action="store_true",
+                        help="run against an in-process fake server started for this command (no key needed)")
+    parser.add_argument("--api-key", help="the API key (default: $MISTRAL_API_KEY)")
+    parser.add_argument("--base-url", help="the API base URL (default: $MISTRAL_BASE_URL, then https://api.mistral.ai)")
+    parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="connect and read timeout")
+    parser.add_argument("--no-retry", action="store_true", help="do not retry failed requests")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log requests and responses to stderr (-vv: debug logging)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("ops", help="list the operations, or show one's route and options")
+    p.add_argument("name", nargs="?", help="an operation name")
+
+    p = sub.add_parser(
+        "call", help="run any operation by name",
+        description="Run an operation: key=value passes a string, key:=json a JSON value (number, bool, "
+                    "list, object). Bare values fill the path parameters in order. -d gives a JSON object "
+                    "of options that the pairs override.",
+    )
+    p.add_argument("name", help="the operation (see: mistral-lite ops)")
+    p.add_argument("params", nargs="*", metavar="key=value|key:=json",
+                   help="options; path parameters may also be given bare, in path order")
+    p.add_argument("-d", "--data", metavar="@FILE|-|JSON",
+                   help="a JSON object of options: @file.json, - for stdin, or inline JSON")
+    p.add_argument("-o", "--output", metavar="PATH", help="write a bytes response to PATH (atomically)")
+
+    p = sub.add_parser("chat", help="chat with a model (streams the answer)")
+    p.add_argument("prompt", nargs="?", help="the user message (default: read stdin)")
+    p.add_argument("-m", "--model", default=DEFAULT_CHAT_MODEL, help=f"default {DEFAULT_CHAT_MODEL}")
+    p.add_argument("--system", metavar="TEXT", help="a system message")
+    p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
+    p.add_argument("-t", "--temperature", type=float)
+    p.add_argument("--max-tokens", type=int)
+
+    p = sub.add_parser("embed", help="embed texts (one JSON line per input)")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+    p.add_argument("-m", "--model", help="default mistral-embed")
+    p.add_argument("--dimension", type=int, help="output_dimension (models that support it)")
+    p.add_argument("--json", action="store_true", help="print the full response")
+
+    p = sub.add_parser("upload", help="upload a file and print the file object")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--purpose", help="fine-tune, batch or ocr")
+
+    p = sub.add_parser("download", help="download a file's content (atomically)")
+    p.add_argument("file_id", metavar="FILE_ID")
+    p.add_argument("-o", "--output", metavar="PATH", help="target path (default: stdout)")
+
+    sub.add_parser("tour", help="a short offline tour of the client (use: mistral-lite --mock tour)")
+
+    p = sub.add_parser("fake-server", help="run the fake Mistral API server in the foreground until Ctrl-C")
+    p.add_argument("--port", type=int, default=8000, help="default 8000 (0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    p.add_argument("--require-key", metavar="KEY", help="answer 401 unless requests carry this key")
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = _build_parser()
+    ns, extra = parser.parse_known_args(list(argv))
+    # ``call NAME a=1 -d x b=2``: argparse leaves pairs after an option unparsed; they are params.
+    if extra and ns.command == "call":
+        unknown = [e for e in extra if e.startswith("-")]
+        if not unknown:
+            ns.params = [*ns.params, *extra]
+            extra = []
+    if extra:
+        dashed = [e for e in extra if e.startswith("-")] or extra
+        hint = " (global options go before the command)" if any(
+            e.split("=")[0] in _GLOBAL_OPTIONS for e in dashed) else ""
+        parser.error(f"unrecognized arguments: {' '.join(dashed)}{hint}")
+    return ns
+
+
+def parse_params(items: Sequence[str], data: Mapping[str, Any] | None = None) -> tuple[list[str], dict[str, Any]]:
+    """``key=value`` / ``key:=json`` items over ``data`` → (bare positional values, options)."""
+    options: dict[str, Any] = dict(data or {})
+    positional: list[str] = []
+    for item in items:
+        match = _PAIR.match(item)
+        if match is None:
+            if "=" in item:
+                raise UsageError(f"bad option {item!r}: expected key=value or key:=json with an identifier key")
+            positional.append(item)
+            continue
+        key, sep, raw = match.groups()
+        if sep == "=":
+            options[key] = raw
+            continue
+        try:
+            options[key] = json.loads(raw)
+        except ValueError as exc:
+            raise UsageError(
+                f"bad JSON for {key}: {exc} (strings need quotes: {key}:='\"text\"', or use {key}=text)"
+            ) from None
+    return positional, options
+
+
+def _read_data(spec: str) -> dict[str, Any]:
+    where = "stdin" if spec == "-" else spec[1:] if spec.startswith("@") else "the inline JSON"
+    try:
+        if spec == "-":
+            text = sys.stdin.read()
+        elif spec.startswith("@"):
+            text = Path(spec[1:]).read_text(encoding="utf-8")
+        else:
+            text = spec
+    except OSError as exc:
+        raise UsageError(f"-d: cannot read {where}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"-d: {where} is not UTF-8 text") from None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"-d: {where} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"-d: {where} must hold a JSON object of options, got {type(value).__name__}")
+    return value
+
+
+# --- the client ----------------------------------------------------------------------------
+
+
+class _Observer:
+    """Response hooks: verbose request lines, and the download progress bar."""
+
+    def __init__(self, verbose: int) -> None:
+        self.verbose = verbose
+        self.progress: Callable[[int, int | None], None] | None = None
+
+    def on_request(self, request: requests.PreparedRequest) -> None:
+        if self.verbose:
+            _err(f"> {request.method} {request.url}")
+
+    def on_response(self, response: requests.Response) -> None:
+        if self.verbose:
+            rid = response.headers.get("x-request-id")
+            elapsed = response.elapsed.total_seconds()
+            tail = f" [request id {rid}]" if rid else ""
+            _err(f"< {response.status_code} {response.reason} ({elapsed:.3f} s){tail}")
+        progress = self.progress
+        if progress is not None and response.status_code < 400:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            original = response.iter_content
+
+            def iter_content(chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
+                done = 0
+                progress(0, total)
+                for chunk in original(chunk_size, decode_unicode):
+                    done += len(chunk)
+                    progress(done, total)
+                    yield chunk
+
+            response.iter_content = iter_content  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = None) -> Iterator[Client]:
+    from .client import Client
+
+    mock = ns.mock if mock is None else mock
+    hooks: dict[str, list[Callable[..., Any]]] = {"request": [observer.on_request], "response": [observer.on_response]}
+    settings: dict[str, Any] = {"hooks": hooks, "retry": not ns.no_retry}
+    if ns.timeout is not None:
+        settings["timeout"] = ns.timeout
+    with contextlib.ExitStack() as stack:
+        if mock:
+            if ns.base_url:
+                raise UsageError("--mock and --base-url cannot be used together")
+            from .fake import FakeMistral
+
+            fake = stack.enter_context(FakeMistral())
+            if ns.verbose:
+                _err(f"fake server at {fake.url}")
+            client = Client(ns.api_key or "mock-key", base_url=fake.url, **settings)
+        else:
+            try:
+                client = Client(ns.api_key, base_url=ns.base_url, **settings)
+            except MistralError as exc:  # a missing key or a bad base URL: configuration, exit 2
+                hint = " (or pass --api-key; --mock runs offline)" if "API key" in exc.message else ""
+                raise UsageError(exc.message + hint) from None
+        stack.enter_context(client)
+        yield client
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _spec() -> Spec:
+    from ._spec import load_spec
+
+    return load_spec()
+
+
+def _endpoint(spec: Spec, name: str) -> Endpoint:
+    endpoint = spec.endpoints.get(name)
+    if endpoint is None:
+        close = difflib.get_close_matches(name, list(spec.endpoints), n=3, cutoff=0.5)
+        raise UnknownOperationError(name, close)
+    return endpoint
+
+
+def cmd_ops(ns: argparse.Namespace) -> int:
+    spec = _spec()
+    if ns.name is None:
+        width = max(len(n) for n in spec.endpoints)
+        for name in sorted(spec.endpoints):
+            print(f"{name:<{width}}  {spec.endpoints[name].summary}")
+        return 0
+    endpoint = _endpoint(spec, ns.name)
+    print(describe(endpoint, spec))
+    return 0
+
+
+def describe(endpoint: Endpoint, spec: Spec) -> str:
+    """The operation's route, notes and options, from the same docstring ``help()`` shows."""
+    from ._signatures import annotation, docstring
+
+    lines: list[str] = []
+    for line in docstring(endpoint, spec).splitlines():
+        if line in ("Returns:", "Raises:"):
+            break
+        stripped = line.strip()
+        if stripped.startswith(("extra_body,", "timeout:", "stream_timeout:")):
+            continue
+        if line == "Args:":
+            line = "Options:" if endpoint.options else ""
+        elif line.startswith("``") and line.endswith("``"):
+            line = line.strip("`")
+        lines.append(line)
+    while lines and not lines[-1]:
+        lines.pop()
+    example = [PROG, "call", endpoint.name]
+    for name in endpoint.required:
+        if name in endpoint.fill:
+            continue
+        kind = annotation(endpoint.options[name], spec, endpoint.schema_name)
+        text = kind == "str" or kind.startswith("Literal[") or kind == "FileInput"
+        example.append(f"{name}=..." if text else f"{name}:=<json>")
+    lines += ["", "Example:", "    " + " ".join(example)]
+    if endpoint.stream != "none":
+        lines.append("    (add stream:=true to print the events as JSON lines)")
+    if endpoint.response == "bytes":
+        lines.append("    (add -o PATH to save the bytes atomically; default: raw bytes to stdout)")
+    return "\n".join(lines)
+
+
+def cmd_call(ns: argparse.Namespace, client: Client) -> int:
+    spec = _spec()
+    endpoint = _endpoint(spec, ns.name)
+    data = _read_data(ns.data) if ns.data is not None else None
+    positional, options = parse_params(ns.params, data)
+    if len(positional) > len(endpoint.path_params):
+        names = ", ".join(endpoint.path_params) or "none"
+        raise UsageError(
+            f"{endpoint.name} takes {len(endpoint.path_params)} bare value(s) (path parameters: {names}) "
+            f"but got {len(positional)}: {' '.join(positional)!r}; options are key=value or key:=json"
+        )
+    for name, value in zip(endpoint.path_params, positional):
+        if name in options:
+            raise UsageError(f"{name} given twice (bare and as an option)")
+        options[name] = value
+    if ns.output is not None and endpoint.response == "bytes" and "to" in endpoint.client and ns.output != "-":
+        options.setdefault("to", ns.output)
+    result = client.call(endpoint.name, **options)
+    _emit(result, ns.output)
+    return 0
+
+
+def _emit(result: Any, output: str | None) -> None:
+    from ._streaming import Stream
+
+    if isinstance(result, Stream):
+        with result:
+            for event in result:
+                _print_line(event)
+    elif isinstance(result, (bytes, bytearray)):
+        _write_bytes(bytes(result), output)
+    else:
+        _print_json(result)
+
+
+def cmd_chat(ns: argparse.Namespace, client: Client) -> int:
+    prompt = ns.prompt
+    if prompt is None or prompt == "-":
+        if prompt is None and _isatty(sys.stdin):
+            raise UsageError("chat: give a prompt, or pipe one on stdin")
+        prompt = sys.stdin.read().strip()
+    messages: list[dict[str, Any]] = []
+    if ns.system:
+        messages.append({"role": "system", "content": ns.system})
+    messages.append({"role": "user", "content": prompt})
+    options: dict[str, Any] = {"temperature": ns.temperature, "max_tokens": ns.max_tokens}
+    if ns.no_stream:
+        reply: Any = client.chat(model=ns.model, messages=messages, **options)
+        choices = reply.get("choices") or [{}]
+        content = (choices[0].get("message") or {}).get("content")
+        sys.stdout.write(_content_text(content) + "\n")
+        sys.stdout.flush()
+        return 0
+    with client.chat(model=ns.model, messages=messages, stream=True, **options) as stream:
+        for chunk in stream:
+            for choice in chunk.get("choices") or ():
+                text = _content_text((choice.get("delta") or {}).get("content"))
+                if text and choice.get("index", 0) == 0:
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def cmd_embed(ns: argparse.Namespace, client: Client) -> int:
+    reply = client.embed(input=list(ns.texts), model=ns.model, output_dimension=ns.dimension)
+    if ns.json:
+        _print_json(reply)
+        return 0
+    for item in reply.get("data", ()):
+        vector = item.get("embedding")
+        size = len(vector) if isinstance(vector, list) else None
+        head = vector[:4] if isinstance(vector, list) else vector
+        _print_line({"index": item.get("index"), "dimension": size, "first_values": head})
+    return 0
+
+
+def cmd_upload(ns: argparse.Namespace, client: Client) -> int:
+    path = Path(ns.file)
+    if not path.is_file():
+        raise UsageError(f"upload: {ns.file}: no such file")
+    _print_json(client.upload_file(file=str(path), purpose=ns.purpose))
+    return 0
+
+
+def cmd_download(ns: argparse.Namespace, client: Client, observer: _Observer) -> int:
+    if ns.output is None or ns.output == "-":
+        content: Any = client.download_file(ns.file_id)
+        _write_bytes(content, None)
+        return 0
+    bar = _ProgressBar(sys.stderr) if _isatty(sys.stderr) else None
+    observer.progress = bar.update if bar is not None else None
+    try:
+        path: Any = client.download_file(ns.file_id, to=ns.output)
+    finally:
+        observer.progress = None
+        if bar is not None:
+            bar.finish()
+    _print_json({"path": str(path), "bytes": Path(path).stat().st_size})
+    return 0
+
+
+class _ProgressBar:
+    def __init__(self, stream: IO[str], width: int = 30) -> None:
+        self.stream, self.width = stream, width
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def update(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if self.shown and now - self.last < 0.1 and done != total:
+            return
+        self.last, self.shown = now, True
+        if total:
+            filled = int(self.width * done / total)
+            bar = "#" * filled + "-" * (self.width - filled)
+            text = f"\r[{bar}] {done * 100 // total:3d}% {_size(done)}/{_size(total)}"
+        else:
+            text = f"\r{_size(done)}"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"  # pragma: no cover
+
+
+def cmd_tour(ns: argparse.Namespace, client: Client) -> int:
+    out = sys.stdout
+
+    def step(number: int, title: str, python: str) -> None:
+        out.write(f"\n{number}. {title}\n   >>> {python}\n")
+
+    def show(text: str) -> None:
+        out.write(f"   {text}\n")
+        out.flush()
+
+    out.write(f"mistral-lite tour: every call below goes to {client.base_url}\n")
+    if ns.mock:
+        out.write("(an in-process fake server: offline, deterministic, no key needed)\n")
+    model = DEFAULT_CHAT_MODEL
+
+    step(1, "List the models", "client.list_models()")
+    ids = [m.get("id") for m in client.list_models().get("data", ())]
+    show(f"{len(ids)} models: {', '.join(str(i) for i in ids[:5])}{', ...' if len(ids) > 5 else ''}")
+
+    messages = [{"role": "user", "content": "Hello, who are you?"}]
+    step(2, "Chat", f'client.chat(model="{model}", messages=[{{"role": "user", "content": "Hello, who are you?"}}])')
+    reply: Any = client.chat(model=model, messages=messages)
+    show(f"-> {reply['choices'][0]['message']['content']!r} ({reply['usage']['total_tokens']} tokens)")
+
+    step(3, "Stream a chat", f'client.chat(model="{model}", messages=[...], stream=True)')
+    out.write("   -> ")
+    with client.chat(model=model, messages=[{"role": "user", "content": "Count to five."}], stream=True) as stream:
+        pieces = 0
+        for chunk in stream:
+            text = _content_text(chunk["choices"][0]["delta"].get("content"))
+            if text:
+                pieces += 1
+                out.write(text)
+                out.flush()
+    out.write(f"   ({pieces} chunks)\n")
+
+    texts = ["The cat sat on the mat.", "A cat was sitting on a mat."]
+    step(4, "Embed two texts and compare them", f"client.embed(input={texts!r})")
+    vectors = [item["embedding"] for item in client.embed(input=texts)["data"]]
+    show(f"{len(vectors)} vectors of dimension {len(vectors[0])}; cosine similarity {_cosine(*vectors):.4f}")
+    if ns.mock:
+        show("(the fake's vectors are derived from a hash of the text, so this number carries no meaning)")
+
+    step(5, "Upload a file, read it back", 'client.upload_file(file="notes.jsonl", purpose="fine-tune")')
+    with tempfile.TemporaryDirectory(prefix="mistral-lite-tour-") as tmp:
+        source = Path(tmp, "notes.jsonl")
+        content = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
+        source.write_bytes(content)
+        uploaded = client.upload_file(file=str(source), purpose="fine-tune")
+        show(f"-> id {uploaded['id']}, {uploaded.get('bytes')} bytes, purpose {uploaded.get('purpose')}")
+        meta = client.get_file(uploaded["id"])
+        show(f">>> client.get_file(id) -> filename {meta.get('filename')!r}")
+        copy: Any = client.download_file(uploaded["id"], to=str(Path(tmp, "copy.jsonl")))
+        same = Path(copy).read_bytes() == content
+        show(f">>> client.download_file(id, to=\"copy.jsonl\") -> {'identical' if same else 'DIFFERENT'} bytes")
+
+    step(6, "Create an agent and talk to it",
+         f'client.create_agent(model="{model}", name="tour-guide", instructions="Be brief.")')
+    agent = client.create_agent(model=model, name="tour-guide", instructions="Be brief.")
+    show(f"-> agent {agent['id']}")
+    conversation: Any = client.create_conversation(agent_id=agent["id"], inputs="What can you do?")
+    show('>>> client.create_conversation(agent_id=agent["id"], inputs="What can you do?")')
+    answer = " ".join(
+        _content_text(e.get("content")) for e in conversation.get("outputs", ()) if e.get("type") == "message.output"
+    )
+    show(f"-> conversation {conversation.get('conversation_id')}: {answer!r}")
+
+    out.write(
+        "\nNext: `mistral-lite ops` lists all operations, `mistral-lite ops chat` shows one,\n"
+        "`mistral-lite call NAME key=value key:=json` runs any of them; add --mock to stay offline.\n"
+    )
+    out.flush()
+    return 0
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+def cmd_fake_server(ns: argparse.Namespace) -> int:
+    from .fake import run
+
+    interrupted = False
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: keep the default handling
+        previous = None
+    try:
+        run(host=ns.host, port=ns.port, api_key=ns.require_key)  # returns on Ctrl-C
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return 130 if interrupted else 0
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def _run(ns: argparse.Namespace) -> int:
+    if ns.verbose:
+        logging.basicConfig(level=logging.DEBUG if ns.verbose > 1 else logging.INFO,
+                            format=f"{PROG}: %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if ns.command == "ops":
+        return cmd_ops(ns)
+    if ns.command == "fake-server":
+        return cmd_fake_server(ns)
+    if ns.command == "call":
+        _endpoint(_spec(), ns.name)  # an unknown name is a usage error before any server starts
+    observer = _Observer(ns.verbose)
+    mock = True if ns.command == "tour" else None
+    with _client(ns, observer, mock=mock) as client:
+        if ns.command == "call":
+            return cmd_call(ns, client)
+        if ns.command == "chat":
+            return cmd_chat(ns, client)
+        if ns.command == "embed":
+            return cmd_embed(ns, client)
+        if ns.command == "upload":
+            return cmd_upload(ns, client)
+        if ns.command == "download":
+            return cmd_download(ns, client, observer)
+        if ns.command == "tour":
+            return cmd_tour(ns, client)
+    raise UsageError(f"unknown command {ns.command!r}")  # pragma: no cover - argparse rejects it first
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0, 1, 2 or 130)."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        try:
+            ns = _parse(args)
+        except SystemExit as exc:  # --help, --version
+            return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+        return _run(ns)
+    except UsageError as exc:
+        _err(f"{PROG}: error: {exc}")
+        return 2
+    except (ValidationError, UnknownOperationError) as exc:
+        _err(f"{PROG}: {exc.message}")
+        return 2
+    except APIStatusError as exc:
+        _err(f"{PROG}: {exc.message}")
+        if exc.request_id and exc.request_id not in exc.message:
+            _err(f"request id: {exc.request_id}")
+        return 1
+    except MistralError as exc:
+        _err(f"{PROG}: {exc.message}")
+        return 1
+    except KeyboardInterrupt:
+        _err("")
+        return 130
+    except BrokenPipeError:
+        # the reader went away (``| head``): silence the final flush and stop quietly
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        name = f": {exc.filename}" if exc.filename else ""
+        _err(f"{PROG}: error{name}: {exc.strerror or exc}")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
