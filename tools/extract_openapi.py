@@ -25,6 +25,15 @@ OpenAPI 3.0 ``nullable: true`` becomes a ``"null"`` alternative. Validating a bo
 
     Draft202012Validator({"$defs": extract["$defs"], **op["request_body"]["schema"]}).validate(body)
 
+Rows of the table's ``# --- Beyond the seed ---`` section (operations of the newer public spec)
+are left out by default, so the seed extract above does not change when rows are added there.
+``--rows extra`` extracts only those rows, from the newest public spec::
+
+    python tools/extract_openapi.py --rows extra ../shared/mistral-openapi/openapi-public-doc.yaml \
+        tests/data/openapi_public_extract.json
+
+(``tests/test_extra_operations.py`` checks against that file); ``--rows all`` takes every row.
+
 Needs PyYAML. The output is compact JSON (sorted keys, so diffs stay readable line-free).
 """
 
@@ -46,6 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "mistral_lite" / "endpoints.toml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 COMPONENT_PREFIX = "#/components/schemas/"
+#: The comment that opens the table's section of operations beyond the seed.
+EXTRA_MARKER = "# --- Beyond the seed ---"
 
 # Keywords that never constrain a value (or are OpenAPI-only) and are dropped.
 DROP = frozenset(
@@ -249,6 +260,20 @@ def extract(spec: dict[str, Any], table: dict[str, Any], source: str, digest: st
     }
 
 
+def select_rows(table: dict[str, Any], text: str, rows: str) -> dict[str, Any]:
+    """The table with only the rows asked for: ``seed`` (before the marker), ``extra`` or ``all``."""
+    if rows == "all":
+        return table
+    import re
+
+    _, marker, after = text.partition(EXTRA_MARKER)
+    extra = set(re.findall(r"(?m)^\[endpoints\.([A-Za-z_][A-Za-z0-9_]*)\]", after)) if marker else set()
+    keep = {
+        name: row for name, row in table["endpoints"].items() if (name in extra) == (rows == "extra")
+    }
+    return {**table, "endpoints": keep}
+
+
 def load_yaml(raw: bytes) -> Any:
     """YAML with JSON-style floats: PyYAML (YAML 1.1) reads ``1e-08`` as a string otherwise."""
     import re
@@ -271,10 +296,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("spec", type=Path, help="the OpenAPI YAML (openapi.yaml)")
     parser.add_argument("output", type=Path, help="where to write the JSON extract")
     parser.add_argument("--table", type=Path, default=TABLE, help="the endpoint table (endpoints.toml)")
+    parser.add_argument(
+        "--rows",
+        choices=("seed", "extra", "all"),
+        default="seed",
+        help=f"which rows: those before {EXTRA_MARKER!r} (default), those after it, or all",
+    )
     args = parser.parse_args(argv)
     raw = args.spec.read_bytes()
     spec = load_yaml(raw)
-    table = tomllib.loads(args.table.read_text(encoding="utf-8"))
+    text = args.table.read_text(encoding="utf-8")
+    table = select_rows(tomllib.loads(text), text, args.rows)
     data = extract(spec, table, args.spec.name, hashlib.sha256(raw).hexdigest())
     text = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     args.output.parent.mkdir(parents=True, exist_ok=True)

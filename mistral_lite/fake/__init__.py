@@ -3,7 +3,8 @@
 ``FakeMistral`` serves the operations of ``mistral_lite``'s endpoint table over real HTTP on
 127.0.0.1 with in-memory state; ``Fault`` describes a misbehaviour to inject. Module map:
 ``server`` (HTTP, routing, faults), ``routing`` (table-driven routes and validation),
-``state`` (resources), ``inference`` / ``resources`` / ``jobs`` (handlers), ``generate``
+``state`` (resources), ``inference`` / ``resources`` / ``jobs`` / ``audio`` / ``libraries``
+(handlers), ``generate``
 (deterministic output), ``sse`` (event encoding), ``multipart`` (upload parsing).
 """
 

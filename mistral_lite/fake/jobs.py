@@ -205,6 +205,13 @@ def cancel_batch_job(state: State, o: dict[str, Any]) -> Reply:
         return JsonReply(_batch_view(job, False))
 
 
+def delete_batch_job(state: State, o: dict[str, Any]) -> Reply:
+    with state.lock:
+        _batch(state, o["job_id"])
+        del state.batch_jobs[o["job_id"]]
+    return JsonReply({"id": o["job_id"], "object": "batch", "deleted": True})
+
+
 def list_batch_jobs(state: State, o: dict[str, Any]) -> Reply:
     with state.lock:
         jobs = [dict(j.data) for j in state.batch_jobs.values()]
@@ -323,6 +330,7 @@ def cancel_fine_tuning_job(state: State, o: dict[str, Any]) -> Reply:
 HANDLERS: dict[str, Callable[[State, dict[str, Any]], Reply]] = {
     "create_batch_job": create_batch_job, "get_batch_job": get_batch_job,
     "cancel_batch_job": cancel_batch_job, "list_batch_jobs": list_batch_jobs,
+    "delete_batch_job": delete_batch_job,
     "create_fine_tuning_job": create_fine_tuning_job, "get_fine_tuning_job": get_fine_tuning_job,
     "list_fine_tuning_jobs": list_fine_tuning_jobs, "start_fine_tuning_job": start_fine_tuning_job,
     "cancel_fine_tuning_job": cancel_fine_tuning_job,

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import generate as gen
 from .inference import agent_settings, conversation_reply
+from .libraries import decode_cursor, encode_cursor
 from .replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, not_found
 from .sse import conversation_event
 from .state import AgentRecord, State, StoredFile, iso_now
@@ -240,7 +241,8 @@ def delete_agent(state: State, o: dict[str, Any]) -> Reply:
     return EmptyReply()
 
 
-def list_agents(state: State, o: dict[str, Any]) -> Reply:
+def _agents(state: State, o: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every agent matching the list filters of ``o``, newest first."""
     with state.lock:
         agents = [_agent_view(r, r.versions[r.current]) for r in state.agents.values()]
     agents.sort(key=lambda a: a["created_at"], reverse=True)
@@ -254,7 +256,18 @@ def list_agents(state: State, o: dict[str, Any]) -> Reply:
     for key, check in checks:
         if o.get(key) is not None:
             agents = [a for a in agents if check(a, o[key])]
-    return JsonReply(page(agents, o, 20))
+    return agents
+
+
+def list_agents(state: State, o: dict[str, Any]) -> Reply:
+    return JsonReply(page(_agents(state, o), o, 20))
+
+
+def list_agents_pages(state: State, o: dict[str, Any]) -> Reply:
+    agents = _agents(state, o)
+    start, size = decode_cursor(o.get("page_token")), int(o.get("page_size") or 20)
+    following = encode_cursor(start + size) if start + size < len(agents) else None
+    return JsonReply({"object": "list", "data": agents[start:start + size], "next_page_token": following})
 
 
 def list_agent_versions(state: State, o: dict[str, Any]) -> Reply:
@@ -279,6 +292,15 @@ def create_or_update_agent_alias(state: State, o: dict[str, Any]) -> Reply:
 def list_agent_aliases(state: State, o: dict[str, Any]) -> Reply:
     with state.lock:
         return JsonReply([dict(a) for a in _record(state, o["agent_id"]).aliases.values()])
+
+
+def delete_agent_alias(state: State, o: dict[str, Any]) -> Reply:
+    with state.lock:
+        record = _record(state, o["agent_id"])
+        if o["alias"] not in record.aliases:
+            raise not_found("Agent alias", o["alias"])
+        del record.aliases[o["alias"]]
+    return EmptyReply()
 
 
 # --- conversations ------------------------------------------------------------------------
@@ -449,6 +471,7 @@ HANDLERS: dict[str, Callable[[State, dict[str, Any]], Reply]] = {fn.__name__: fn
     unarchive_fine_tuned_model, upload_file, list_files, get_file, delete_file, download_file,
     get_file_url, create_agent, get_agent, get_agent_version, update_agent, update_agent_version,
     delete_agent, list_agents, list_agent_versions, create_or_update_agent_alias, list_agent_aliases,
+    delete_agent_alias, list_agents_pages,
     create_conversation, append_conversation, restart_conversation, get_conversation,
     get_conversation_history, get_conversation_messages, list_conversations, delete_conversation,
 )}

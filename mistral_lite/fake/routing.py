@@ -18,7 +18,7 @@ from .._spec import Endpoint, Spec, load_spec
 from .._validate import validate
 from ..exceptions import ValidationError
 
-__all__ = ["Match", "Router", "build_options", "validation_details"]
+__all__ = ["Match", "Router", "build_options", "coerce_form", "validation_details"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,21 @@ def coerce_query(ep: Endpoint, name: str, values: list[str]) -> Any:
         items = _types(schema.get("items", {})) if isinstance(schema, Mapping) else []
         flat = [v for raw in values for v in (raw.split(",") if len(values) == 1 and "," in raw else [raw])]
         return [_coerce_one(v, items) for v in flat]
+    return _coerce_one(values[-1], types)
+
+
+def coerce_form(ep: Endpoint, name: str, values: list[str]) -> Any:
+    """A multipart form field's value as the schema types it: an array is the list of the
+    field's repeated parts (each coerced to the item type), anything else the last part.
+
+    Unlike a query string, a form value is never split on commas: one part ``["a","b"]``
+    stays one string, as the API's form parser reads it.
+    """
+    schema = ep.options.get(name, {})
+    types = _types(schema)
+    if "array" in types and isinstance(schema, Mapping):
+        items = _types(schema.get("items", {}))
+        return [_coerce_one(v, items) for v in values]
     return _coerce_one(values[-1], types)
 
 

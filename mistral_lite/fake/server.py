@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import inference, jobs, resources
+from . import audio, inference, jobs, libraries, resources
 from .faults import Fault, FaultQueues
 from .multipart import parse_multipart
 from .replies import (
@@ -39,13 +39,14 @@ from .replies import (
     new_request_id,
     validation_body,
 )
-from .routing import Match, Router, build_options, coerce_query, validation_details
+from .routing import Match, Router, build_options, coerce_form, validation_details
 from .state import State
 
 __all__ = ["FakeMistral", "RecordedRequest", "run"]
 
 Handler = Callable[[State, dict[str, Any]], Reply]
-HANDLERS: dict[str, Handler] = {**inference.HANDLERS, **resources.HANDLERS, **jobs.HANDLERS}
+HANDLERS: dict[str, Handler] = {**inference.HANDLERS, **resources.HANDLERS, **jobs.HANDLERS,
+                                **audio.HANDLERS, **libraries.HANDLERS}
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,10 @@ class FakeMistral:
         self.faults.push(operation, faults)
 
     def tick(self) -> None:
-        """Advance every unfinished batch and fine-tuning job by one status now."""
+        """Advance every unfinished batch and fine-tuning job by one status, and finish the
+        processing of every pending library document, now."""
         jobs.tick(self.state)
+        libraries.tick(self.state)
 
     def reset(self) -> None:
         """Forget recorded requests, queued faults and every resource (back to the seed)."""
@@ -200,6 +203,7 @@ class FakeMistral:
             raise ApiError(501, f"The fake does not implement {operation}")
         if advance:
             jobs.advance_due(self.state)
+            libraries.advance_due(self.state)
         return handler(self.state, options)
 
 
@@ -324,11 +328,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise ApiError(422, validation_body([{"type": "value_error", "loc": ["body"],
                                                       "msg": str(exc), "input": None}])["message"]) from None
             payload = {}
+            fields: dict[str, list[str]] = {}
             for part in parts:
                 if part.filename is not None:
                     payload[part.name] = (part.filename, part.data, part.content_type)
-                else:
-                    payload[part.name] = coerce_query(ep, part.name, [part.data.decode("utf-8", "replace")])
+                else:  # an array is repeated parts, named ``name`` or ``name[]``
+                    name = part.name[:-2] if part.name.endswith("[]") else part.name
+                    fields.setdefault(name, []).append(part.data.decode("utf-8", "replace"))
+            for name, values in fields.items():
+                payload[name] = coerce_form(ep, name, values)
         elif body.strip():
             try:
                 payload = json.loads(body)
@@ -345,10 +353,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         with self.fake.state.lock:
             file_id = self.fake.state.signatures.get(token)
             stored = self.fake.state.files.get(file_id or "")
-        if stored is None:
+            blob = self.fake.state.signed_blobs.get(token)
+        data = stored.data if stored is not None else blob
+        if data is None:
             self._json(403, {"message": "Invalid or expired signature", "request_id": self.request_id})
             return
-        self._bytes(200, stored.data, "application/octet-stream")
+        self._bytes(200, data, "application/octet-stream")
 
     # --- writing --------------------------------------------------------------------------
 

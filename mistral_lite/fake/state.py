@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["AgentRecord", "Job", "State", "StoredFile", "iso_now", "seed_models"]
+__all__ = ["AgentRecord", "Job", "LibraryDocument", "LibraryRecord", "State", "StoredFile", "iso_now",
+           "seed_models"]
 
 #: ``(operation, options) -> (status, body)``: runs one request through the fake's handlers.
 Runner = Callable[[str, dict[str, Any]], tuple[int, Any]]
@@ -108,6 +109,23 @@ class Job:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class LibraryDocument:
+    """A document of a library: its public fields in ``card``, its bytes, its processing clock."""
+
+    card: dict[str, Any]
+    data: bytes
+    due: float
+
+
+@dataclass
+class LibraryRecord:
+    """A document library: its public fields in ``card`` and its documents by id."""
+
+    card: dict[str, Any]
+    documents: dict[str, LibraryDocument] = field(default_factory=dict)
+
+
 class State:
     """Every resource of one fake server."""
 
@@ -127,6 +145,8 @@ class State:
             self.batch_jobs: dict[str, Job] = {}
             self.ft_jobs: dict[str, Job] = {}
             self.signatures: dict[str, str] = {}
+            self.libraries: dict[str, LibraryRecord] = {}
+            self.signed_blobs: dict[str, bytes] = {}
 
     def now(self) -> float:
         return time.time()
