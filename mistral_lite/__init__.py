@@ -11,6 +11,7 @@ Every operation is a row of ``endpoints.toml``; ``client.call("chat", ...)`` and
 __version__ = "0.1.0"
 
 from ._streaming import Stream, collect_completion
+from ._workflows import BatchError, WaitTimeout
 from .client import Client
 from .exceptions import (
     APIConnectionError,
@@ -30,10 +31,21 @@ from .exceptions import (
     ValidationError,
 )
 
+
+def __getattr__(name: str) -> object:
+    if name in ("AsyncClient", "AsyncStream"):  # asyncio is imported only when asked for
+        from . import _async
+
+        return getattr(_async, name)
+    raise AttributeError(f"module 'mistral_lite' has no attribute {name!r}")
+
+
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncClient",
+    "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
     "Client",
@@ -48,6 +60,8 @@ __all__ = [
     "UnknownOperationError",
     "UnprocessableEntityError",
     "ValidationError",
+    "WaitTimeout",
+    "BatchError",
     "__version__",
     "collect_completion",
 ]

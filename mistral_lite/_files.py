@@ -47,13 +47,14 @@ class _Part:
 class MultipartBody(io.RawIOBase):
     """A ``multipart/form-data`` body read part by part, never held in memory whole."""
 
-    def __init__(self, fields: Mapping[str, Any], files: Mapping[str, Any]) -> None:
+    def __init__(self, fields: Iterable[tuple[str, Any]] | Mapping[str, Any], files: Mapping[str, Any]) -> None:
         super().__init__()
         self.boundary = "mistral-lite-" + secrets.token_hex(12)
         self.content_type = f"multipart/form-data; boundary={self.boundary}"
         self._opened: list[IO[bytes]] = []
         self._parts: list[_Part] = []
-        for name, value in fields.items():
+        pairs = fields.items() if isinstance(fields, Mapping) else fields
+        for name, value in pairs:
             data = value if isinstance(value, str) else str(value)
             header = (
                 f'--{self.boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"\r\n\r\n'

@@ -1,33 +1,63 @@
 """The generated operation methods: one per table row, attached once at import.
 
 ``Operations`` is the mixin ``Client`` inherits. For each row it gets a method named after the
-operation, with the signature and docstring built by :mod:`mistral_lite._signatures` (path
-parameters positional-or-keyword in path order, options keyword-only), whose body calls the one
-dispatcher. Type checkers read the committed stub ``_operations.pyi`` instead of this module.
+operation (an :class:`OperationMethod`), whose signature and docstring come from
+:mod:`mistral_lite._signatures` (path parameters positional-or-keyword in path order, options
+keyword-only) and whose body calls the one dispatcher. Type checkers read the committed stub
+``_operations.pyi`` instead of this module.
 """
 
 from __future__ import annotations
 
+from types import MethodType
 from typing import Any
 
-from ._signatures import docstring, signature
 from ._spec import Endpoint, Spec, load_spec
 
-__all__ = ["Operations"]
+__all__ = ["AsyncOperations", "Operations"]
 
 
-def _make_method(endpoint: Endpoint, spec: Spec) -> Any:
-    name = endpoint.name
+class OperationMethod:
+    """A generated method: calls the dispatcher; signature and docstring are built on first use.
 
-    def method(self: Any, *args: Any, **options: Any) -> Any:
-        return self._dispatch(name, args, options)
+    It is a method descriptor like a function (``client.chat`` is a bound method), so
+    ``help()``, ``inspect.signature`` and ``pydoc`` see a routine with a real signature. Building
+    the 100-odd signatures and docstrings lazily keeps ``import mistral_lite`` cheap.
+    """
 
-    method.__name__ = name
-    method.__qualname__ = f"Operations.{name}"
-    method.__module__ = __name__
-    method.__doc__ = docstring(endpoint, spec)
-    method.__signature__ = signature(endpoint, spec)  # type: ignore[attr-defined]
-    return method
+    def __init__(self, endpoint: Endpoint, spec: Spec, owner: str) -> None:
+        self.__name__ = endpoint.name
+        self.__qualname__ = f"{owner}.{endpoint.name}"
+        self.__module__ = __name__
+        self._endpoint = endpoint
+        self._spec = spec
+        self._built: tuple[Any, str] | None = None
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return MethodType(self, instance)
+
+    def __call__(self, instance: Any, /, *args: Any, **options: Any) -> Any:
+        return instance._dispatch(self.__name__, args, options)
+
+    def _build(self) -> tuple[Any, str]:
+        if self._built is None:
+            from ._signatures import docstring, signature
+
+            self._built = (signature(self._endpoint, self._spec), docstring(self._endpoint, self._spec))
+        return self._built
+
+    @property
+    def __signature__(self) -> Any:
+        return self._build()[0]
+
+    @property  # type: ignore[misc]
+    def __doc__(self) -> str:
+        return self._build()[1]
+
+    def __repr__(self) -> str:
+        return f"<operation method {self.__qualname__}>"
 
 
 class Operations:
@@ -44,11 +74,23 @@ class Operations:
         raise NotImplementedError
 
 
+class AsyncOperations:
+    """The same generated methods for asyncio: each returns an awaitable of the result."""
+
+    def call(self, operation: str, /, *args: Any, **options: Any) -> Any:
+        """``await aclient.call("chat", model=..., messages=...)``."""
+        return self._dispatch(operation, args, options)
+
+    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+
 def _attach(spec: Spec) -> None:
-    for endpoint in spec.endpoints.values():
-        if hasattr(Operations, endpoint.name):
-            raise AttributeError(f"operation {endpoint.name!r} clashes with an Operations attribute")
-        setattr(Operations, endpoint.name, _make_method(endpoint, spec))
+    for owner in (Operations, AsyncOperations):
+        for endpoint in spec.endpoints.values():
+            if hasattr(owner, endpoint.name):
+                raise AttributeError(f"operation {endpoint.name!r} clashes with an {owner.__name__} attribute")
+            setattr(owner, endpoint.name, OperationMethod(endpoint, spec, owner.__name__))
 
 
 _attach(load_spec())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -21,26 +20,41 @@ from .exceptions import ValidationError
 
 __all__ = ["Built", "build_request", "dumps", "encode_path_value", "loads"]
 
-_orjson: Any
-try:  # the optional "fast" extra
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
-
-
 def _dumps_std(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _dumps_fast(value: Any) -> bytes:
+_backend: tuple[Callable[[Any], bytes], Callable[[bytes | str], Any]] | None = None
+
+
+def _resolve_backend() -> tuple[Callable[[Any], bytes], Callable[[bytes | str], Any]]:
+    """orjson when the ``fast`` extra is installed (imported on first use), else ``json``."""
+    global _backend
     try:
-        return bytes(_orjson.dumps(value))
-    except TypeError:
-        return _dumps_std(value)
+        import orjson
+    except ImportError:
+        _backend = (_dumps_std, json.loads)
+        return _backend
+    fast_dumps = orjson.dumps
+
+    def dumps_fast(value: Any) -> bytes:
+        try:
+            return bytes(fast_dumps(value))
+        except TypeError:  # e.g. integers beyond 64 bits: the standard library copes
+            return _dumps_std(value)
+
+    _backend = (dumps_fast, orjson.loads)
+    return _backend
 
 
-dumps: Callable[[Any], bytes] = _dumps_fast if _orjson is not None else _dumps_std
-loads: Callable[[bytes | str], Any] = _orjson.loads if _orjson is not None else json.loads
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes (orjson when installed)."""
+    return (_backend or _resolve_backend())[0](value)
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON (orjson when installed)."""
+    return (_backend or _resolve_backend())[1](data)
 
 
 def encode_path_value(value: Any) -> str:
@@ -73,19 +87,20 @@ def _query_pairs(query: Mapping[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-@dataclass(slots=True)
 class Built:
     """A request ready to send: everything but the transport."""
 
-    method: str
-    url: str
-    path: str
-    path_params: dict[str, str]
-    query: dict[str, Any]
-    headers: dict[str, str]
-    body: Any  # bytes, a MultipartBody, or None
-    json_body: Any  # the body as data (for the cache key), or None
-    client_options: dict[str, Any]
+    __slots__ = ("body", "client_options", "headers", "json_body", "method", "path", "path_params", "query", "url")
+
+    def __init__(
+        self, method: str, url: str, path: str, path_params: dict[str, str], query: dict[str, Any],
+        headers: dict[str, str], body: Any, json_body: Any, client_options: dict[str, Any],
+    ) -> None:
+        self.method, self.url, self.path = method, url, path
+        self.path_params, self.query, self.headers = path_params, query, headers
+        self.body = body  # bytes, a MultipartBody, or None
+        self.json_body = json_body  # the body as data (for the cache key), or None
+        self.client_options = client_options
 
 
 def build_request(
@@ -140,7 +155,9 @@ def build_request(
                for k, v in files.items() if not is_file_value(v)]
         if bad:
             raise ValidationError(endpoint.name, bad)
-        fields = {k: _query_value(v) for k, v in body.items() if k not in files}
+        # arrays of scalars become repeated parts (OpenAPI's default multipart encoding)
+        fields = [(k, _query_value(item)) for k, v in body.items() if k not in files
+                  for item in (v if isinstance(v, (list, tuple)) else (v,))]
         multipart = MultipartBody(fields, files)
         payload = multipart
         json_body = fields

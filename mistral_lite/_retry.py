@@ -24,16 +24,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["RetryPolicy", "backoff", "parse_retry_after"]
 
 logger = logging.getLogger("mistral_lite")
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Everything the retry loop needs; built once per client from the table and options."""
 
     enabled: bool = True

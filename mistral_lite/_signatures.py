@@ -184,7 +184,7 @@ def docstring(endpoint: Endpoint, spec: Spec) -> str:
         lines.append("    dict: ``{}`` (the server answers 204 No Content).")
     else:
         items = (endpoint.paginate or {}).get("items")
-        shape = "list: the decoded JSON array" if items == "" else "dict: the decoded JSON response"
+        shape = "list: the decoded JSON array" if items == "" else "the decoded JSON response (usually a dict)"
         lines.append(f"    {shape}.")
     if endpoint.stream == "completion":
         lines.append("    With ``stream=True``, a Stream of chunk dicts that ends at ``[DONE]``.")

@@ -10,34 +10,30 @@ overrides.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import keyword
 import re
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-__all__ = ["Endpoint", "Spec", "SpecError", "load_spec"]
+__all__ = ["Endpoint", "Spec", "SpecError", "lint_spec", "load_spec"]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 BODY_KINDS = frozenset({"json", "multipart", "none"})
 RESPONSE_KINDS = frozenset({"json", "bytes", "empty"})
 STREAM_KINDS = frozenset({"none", "completion", "events"})
 RETRY_CLASSES = frozenset({"idempotent", "create", "never"})
-PAGINATE_STYLES = frozenset({"page"})
+PAGINATE_STYLES = frozenset({"page", "cursor"})
 ROW_KEYS = frozenset(
     {"method", "path", "summary", "schema", "query", "client", "body", "response", "stream",
      "cache", "retry", "fill", "invalidates", "paginate", "wait", "stream_end", "stream_error"}
 )
 #: Keyword arguments every operation takes besides its options; no option may use these names.
+COMPILED_TABLE = "_table.json"
 CALL_KEYWORDS = frozenset({"extra_body", "extra_query", "extra_headers", "timeout", "stream_timeout"})
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -46,8 +42,7 @@ class SpecError(Exception):
     """The table or a schema is malformed (raised while loading, naming the row and field)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One row of the table, with everything the dispatcher derives from it."""
 
     name: str
@@ -55,7 +50,7 @@ class Endpoint:
     path: str
     summary: str
     schema_name: str
-    schema: Mapping[str, Any]
+    schemas: Mapping[str, Mapping[str, Any]]
     path_params: tuple[str, ...]
     query: tuple[str, ...] = ()
     client: tuple[str, ...] = ()
@@ -66,10 +61,15 @@ class Endpoint:
     stream_error: str | None = None
     cache: bool = False
     retry: str = "idempotent"
-    fill: Mapping[str, Any] = field(default_factory=dict)
+    fill: Mapping[str, Any] = {}  # never mutated
     invalidates: tuple[str, ...] = ()
     paginate: Mapping[str, Any] | None = None
     wait: Mapping[str, Any] | None = None
+
+    @property
+    def schema(self) -> Mapping[str, Any]:
+        """The option schema (``schemas/<schema_name>``), read on first use."""
+        return self.schemas[self.schema_name]
 
     @property
     def options(self) -> Mapping[str, Any]:
@@ -87,32 +87,101 @@ class Endpoint:
         return tuple(name for name in self.options if name not in skip)
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+class Spec(NamedTuple):
     """The whole table: defaults, endpoints by name, and every schema file by file name."""
 
     defaults: Mapping[str, Any]
     endpoints: Mapping[str, Endpoint]
     schemas: Mapping[str, Mapping[str, Any]]
     root: str
+    #: Values derived from this table (compiled validators, ...), kept with it.
+    memo: dict[str, Any]
 
 
 def _data_root() -> Any:
     return resources.files("mistral_lite")
 
 
+def read_table(base: Any) -> dict[str, Any]:
+    """The parsed ``endpoints.toml`` under ``base``.
+
+    The TOML file is the source; ``_table.json`` beside it is a compiled copy (written by
+    ``python -m mistral_lite._stubgen``) that carries the SHA-256 of the TOML it came from. It
+    is used only when that hash matches, so an edited table is never read stale; it saves the
+    TOML parser's import and parse on every ``import mistral_lite``.
+    """
+    source = base.joinpath("endpoints.toml").read_bytes()
+    compiled = base.joinpath(COMPILED_TABLE)
+    if compiled.is_file():
+        try:
+            cached = json.loads(compiled.read_bytes())
+        except ValueError:
+            cached = None
+        if isinstance(cached, dict) and cached.get("sha256") == hashlib.sha256(source).hexdigest():
+            table: dict[str, Any] = cached["table"]
+            return table
+    return parse_toml(source)
+
+
+def parse_toml(source: bytes) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(source.decode("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"endpoints.toml: {exc}") from None
+
+
+def compiled_table(base: Any) -> str:
+    """The text of ``_table.json`` for the table under ``base``."""
+    source = base.joinpath("endpoints.toml").read_bytes()
+    body = {"sha256": hashlib.sha256(source).hexdigest(), "table": parse_toml(source)}
+    return json.dumps(body, indent=1) + "\n"  # keeps the rows in table order
+
+
+class _Schemas(Mapping[str, Mapping[str, Any]]):
+    """The ``schemas/`` folder as a mapping of file name to schema, each read on first use."""
+
+    def __init__(self, folder: Any) -> None:
+        self._folder = folder
+        self._names = sorted(e.name for e in folder.iterdir() if e.name.endswith(".json"))
+        self._loaded: dict[str, Mapping[str, Any]] = {}
+
+    def __getitem__(self, name: str) -> Mapping[str, Any]:
+        try:
+            return self._loaded[name]
+        except KeyError:
+            pass
+        if name not in self._names:
+            raise KeyError(name)
+        try:
+            schema = json.loads(self._folder.joinpath(name).read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise SpecError(f"schemas/{name}: not valid JSON: {exc}") from None
+        return self._loaded.setdefault(name, schema)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+
 @functools.lru_cache(maxsize=8)
-def load_spec(root: str | None = None) -> Spec:
-    """Load and lint the table under ``root`` (default: the installed package's data)."""
+def load_spec(root: str | None = None, *, lint: bool = False) -> Spec:
+    """Load the table under ``root`` (default: the installed package's data).
+
+    The rows are checked as they load; the schemas are read when first needed. ``lint=True``
+    also reads every schema and checks the rows against them (see :func:`lint_spec`).
+    """
     base: Any = Path(root) if root is not None else _data_root()
-    table = tomllib.loads(base.joinpath("endpoints.toml").read_text(encoding="utf-8"))
-    schemas: dict[str, Mapping[str, Any]] = {}
-    for entry in base.joinpath("schemas").iterdir():
-        if entry.name.endswith(".json"):
-            try:
-                schemas[entry.name] = json.loads(entry.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise SpecError(f"schemas/{entry.name}: not valid JSON: {exc}") from None
+    table = read_table(base)
+    schemas = _Schemas(base.joinpath("schemas"))
     defaults = table.get("defaults", {})
     rows = table.get("endpoints", {})
     if not isinstance(rows, dict) or not rows:
@@ -122,7 +191,21 @@ def load_spec(root: str | None = None) -> Spec:
         for other in ep.invalidates:
             if other not in endpoints:
                 raise SpecError(f"endpoints.{ep.name}.invalidates: unknown operation {other!r}")
-    return Spec(defaults=defaults, endpoints=endpoints, schemas=schemas, root=str(base))
+    spec = Spec(defaults=defaults, endpoints=endpoints, schemas=schemas, root=str(base), memo={})
+    if lint:
+        lint_spec(spec)
+    return spec
+
+
+def lint_spec(spec: Spec) -> None:
+    """Check every row against its schema; raise :class:`SpecError` naming row and field.
+
+    Path placeholders must be required string options; ``query``, ``client``, ``fill`` and
+    ``paginate`` must name options of the schema; options must be identifiers that are not
+    Python keywords or the call keywords; a row whose body is ``none`` must place every option.
+    """
+    for ep in spec.endpoints.values():
+        _lint_endpoint(ep)
 
 
 def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]]) -> Endpoint:
@@ -145,30 +228,9 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     schema_name = row.get("schema", f"{name}.json")
     if schema_name not in schemas:
         raise fail(f"schema file schemas/{schema_name} does not exist")
-    schema = schemas[schema_name]
-    props = schema.get("properties", {})
-    required = set(schema.get("required", ()))
-    path_params = tuple(_PLACEHOLDER.findall(path))
-    for param in path_params:
-        prop = props.get(param)
-        types = prop.get("type") if isinstance(prop, Mapping) else None
-        types = [types] if isinstance(types, str) else types or []
-        if param not in required or "string" not in types:
-            raise fail(f"path placeholder {{{param}}} must be a required string option")
-    query = tuple(row.get("query", ()))
-    client = tuple(row.get("client", ()))
-    for opt in (*query, *client):
-        if opt not in props:
-            raise fail(f"option {opt!r} is not in schemas/{schema_name}")
-    for opt in props:
-        if not opt.isidentifier() or keyword.iskeyword(opt) or opt in CALL_KEYWORDS:
-            raise fail(f"option {opt!r} must be an identifier that is not a keyword or {sorted(CALL_KEYWORDS)}")
-    rest = [o for o in props if o not in path_params and o not in query and o not in client]
-    body = row.get("body", "json" if rest else "none")
+    body = row.get("body", "none" if method in ("GET", "DELETE") else "json")
     if body not in BODY_KINDS:
         raise fail(f"body must be one of {sorted(BODY_KINDS)}")
-    if body == "none" and rest:
-        raise fail(f"body is none but options {rest} have no location")
     response = row.get("response", "json")
     if response not in RESPONSE_KINDS:
         raise fail(f"response must be one of {sorted(RESPONSE_KINDS)}")
@@ -186,13 +248,13 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     retry = row.get("retry", "create" if method == "POST" else "idempotent")
     if retry not in RETRY_CLASSES:
         raise fail(f"retry must be one of {sorted(RETRY_CLASSES)}")
-    fill = dict(row.get("fill", {}))
-    for opt in fill:
-        if opt not in props:
-            raise fail(f"fill option {opt!r} is not in schemas/{schema_name}")
     paginate = row.get("paginate")
-    if paginate is not None and (paginate.get("style") not in PAGINATE_STYLES or "items" not in paginate):
-        raise fail("paginate needs a known style and an items key")
+    if paginate is not None:
+        style = paginate.get("style")
+        if style not in PAGINATE_STYLES or "items" not in paginate:
+            raise fail(f"paginate needs a style in {sorted(PAGINATE_STYLES)} and an items key")
+        if style == "cursor" and not (paginate.get("cursor") and paginate.get("next")):
+            raise fail("a cursor paginate needs `cursor` (the option) and `next` (the response field)")
     wait = row.get("wait")
     if wait is not None and not (wait.get("status_field") and wait.get("terminal")):
         raise fail("wait needs status_field and terminal")
@@ -201,8 +263,39 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
         raise fail("summary is required")
     return Endpoint(
         name=name, method=method, path=path, summary=summary, schema_name=schema_name,
-        schema=schema, path_params=path_params, query=query, client=client, body=body,
-        response=response, stream=stream, stream_end=stream_end, stream_error=stream_error,
-        cache=cache, retry=retry, fill=fill,
+        schemas=schemas, path_params=tuple(_PLACEHOLDER.findall(path)), query=tuple(row.get("query", ())),
+        client=tuple(row.get("client", ())), body=body, response=response, stream=stream,
+        stream_end=stream_end, stream_error=stream_error, cache=cache, retry=retry, fill=dict(row.get("fill", {})),
         invalidates=tuple(row.get("invalidates", ())), paginate=paginate, wait=wait,
     )
+
+
+def _lint_endpoint(ep: Endpoint) -> None:
+    def fail(msg: str) -> SpecError:
+        return SpecError(f"endpoints.{ep.name}: {msg}")
+
+    schema = ep.schema
+    props = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    for param in ep.path_params:
+        prop = props.get(param)
+        types = prop.get("type") if isinstance(prop, Mapping) else None
+        types = [types] if isinstance(types, str) else types or []
+        if param not in required or "string" not in types:
+            raise fail(f"path placeholder {{{param}}} must be a required string option")
+    for opt in (*ep.query, *ep.client, *ep.fill):
+        if opt not in props:
+            raise fail(f"option {opt!r} is not in schemas/{ep.schema_name}")
+    for opt in props:
+        if not opt.isidentifier() or keyword.iskeyword(opt) or opt in CALL_KEYWORDS:
+            raise fail(f"option {opt!r} must be an identifier that is not a keyword or {sorted(CALL_KEYWORDS)}")
+    rest = [o for o in props if o not in ep.path_params and o not in ep.query and o not in ep.client]
+    if ep.body == "none" and rest:
+        raise fail(f"body is none but options {rest} have no location")
+    if ep.body != "none" and not rest:
+        raise fail("the row has a body but the schema has no body options (set body = \"none\")")
+    if ep.paginate is not None:
+        needed = ("page", "page_size") if ep.paginate["style"] == "page" else (ep.paginate["cursor"],)
+        missing = [o for o in needed if o not in props]
+        if missing:
+            raise fail(f"paginate style {ep.paginate['style']!r} needs the option(s) {missing}")

@@ -168,6 +168,10 @@ class Stream(Iterator[dict[str, Any]]):
             if read1 is None:  # a non-urllib3 body (tests, adapters): iterate what it gives
                 yield from self.response.iter_content(size)
                 return
+            if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
+                # one generator for the whole body: each HTTP chunk as soon as it arrives
+                yield from raw.read_chunked(size, decode_content=True)
+                return
             while True:
                 data = read1(size, decode_content=True)
                 if not data:

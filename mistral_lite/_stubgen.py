@@ -1,7 +1,10 @@
-"""Generated files: the type stub ``_operations.pyi`` and the README's operations reference.
+"""Generated files: the type stub, the compiled table and the README's operations reference.
 
-``python -m mistral_lite._stubgen`` rewrites both from the table; ``--check`` exits 1 when
-either has drifted (the test suite runs the same comparison). The stub gives IDEs and type
+``_operations.pyi`` types every generated method; ``_table.json`` is ``endpoints.toml``
+compiled to JSON (read instead of the TOML while their hashes match).
+
+``python -m mistral_lite._stubgen`` rewrites all three from the table; ``--check`` exits 1 when
+any has drifted (the test suite runs the same comparison). The stub gives IDEs and type
 checkers a typed method per operation and ``call`` overloads keyed by ``Literal["chat"]``, ...
 """
 
@@ -13,12 +16,13 @@ import sys
 from pathlib import Path
 
 from ._signatures import CALL_PARAMS, annotation, as_optional, param_order, return_annotation
-from ._spec import Endpoint, Spec, load_spec
+from ._spec import COMPILED_TABLE, Endpoint, Spec, compiled_table, load_spec
 
 __all__ = ["main", "operations_reference", "render_stub"]
 
 PACKAGE = Path(__file__).resolve().parent
 STUB = PACKAGE / "_operations.pyi"
+TABLE = PACKAGE / COMPILED_TABLE
 README = PACKAGE.parent / "README.md"
 START, END = "<!-- operations:start -->", "<!-- operations:end -->"
 
@@ -29,6 +33,7 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, Any, Literal, overload
 
+from ._async import AsyncStream
 from ._streaming import Stream
 
 FileInput = str | PathLike[str] | bytes | IO[bytes] | tuple[str, bytes | IO[bytes]]
@@ -53,24 +58,33 @@ def _params(endpoint: Endpoint, spec: Spec, positional_ok: bool) -> list[str]:
     return out
 
 
-def _def(name: str, params: list[str], returns: str, overload: bool = False) -> list[str]:
+def _def(name: str, params: list[str], returns: str, overload: bool = False, is_async: bool = False) -> list[str]:
     lines = ["    @overload"] if overload else []
-    lines.append(f"    def {name}(")
+    lines.append(f"    {'async ' if is_async else ''}def {name}(")
     lines += [f"        {p}," for p in params]
     lines.append(f"    ) -> {returns}: ...")
     return lines
 
 
+def _class(name: str, spec: Spec, is_async: bool) -> list[str]:
+    lines = [f"class {name}:"]
+    for ep in spec.endpoints.values():
+        returns = return_annotation(ep).replace("Stream", "AsyncStream") if is_async else return_annotation(ep)
+        lines += _def(ep.name, ["self", *_params(ep, spec, True)], returns, is_async=is_async)
+    for ep in spec.endpoints.values():
+        returns = return_annotation(ep).replace("Stream", "AsyncStream") if is_async else return_annotation(ep)
+        params = ["self", f'operation: Literal["{ep.name}"]', "/", *_params(ep, spec, False)]
+        lines += _def("call", params, returns, overload=True, is_async=is_async)
+    lines += _def("call", ["self", "operation: str", "/", "*args: Any", "**options: Any"], "Any", overload=True,
+                  is_async=is_async)
+    dispatch = ["self", "operation: str", "args: tuple[Any, ...]", "options: dict[str, Any]"]
+    lines += _def("_dispatch", dispatch, "Any", is_async=is_async)
+    return lines
+
+
 def render_stub(spec: Spec | None = None) -> str:
     spec = spec or load_spec()
-    lines = [_HEADER, "class Operations:"]
-    for ep in spec.endpoints.values():
-        lines += _def(ep.name, ["self", *_params(ep, spec, True)], return_annotation(ep))
-    for ep in spec.endpoints.values():
-        params = ["self", f'operation: Literal["{ep.name}"]', "/", *_params(ep, spec, False)]
-        lines += _def("call", params, return_annotation(ep), overload=True)
-    lines += _def("call", ["self", "operation: str", "/", "*args: Any", "**options: Any"], "Any", overload=True)
-    lines += _def("_dispatch", ["self", "operation: str", "args: tuple[Any, ...]", "options: dict[str, Any]"], "Any")
+    lines = [_HEADER, *_class("Operations", spec, False), "", *_class("AsyncOperations", spec, True)]
     return "\n".join(lines) + "\n"
 
 
@@ -101,11 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mistral_lite._stubgen", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is out of date")
     args = parser.parse_args(argv)
-    stub = render_stub()
+    table = compiled_table(PACKAGE)
+    if not args.check:
+        TABLE.write_text(table, encoding="utf-8")
+    spec = load_spec(str(PACKAGE))  # read afresh, after the compiled copy is current
+    stub = render_stub(spec)
     readme = README.read_text(encoding="utf-8") if README.exists() else None
-    new_readme = _readme_with_reference(readme) if readme is not None else None
+    new_readme = _readme_with_reference(readme, spec) if readme is not None else None
     if args.check:
         stale = []
+        if not TABLE.exists() or TABLE.read_text(encoding="utf-8") != table:
+            stale.append(str(TABLE))
         if not STUB.exists() or STUB.read_text(encoding="utf-8") != stub:
             stale.append(str(STUB))
         if readme is not None and new_readme != readme:

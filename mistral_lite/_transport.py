@@ -9,6 +9,8 @@ Observers registered as ``hooks={"request": [...], "response": [...]}`` see ever
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -113,6 +115,9 @@ class Transport:
             request = requests.Request(built.method, built.url, headers=attempt_headers, data=built.body)
             prepared = session.prepare_request(request)
             prepared.url = built.url  # already encoded; requests' requoting would undo %2E
+            debug = http_logger.isEnabledFor(logging.DEBUG)
+            if debug:
+                _log_request(prepared, secret)
             for hook in self.hooks.get("request", ()):
                 hook(prepared)
             try:
@@ -133,6 +138,8 @@ class Transport:
                     f"{operation} ({built.method} {built.path}){tries}: {_describe(exc)}",
                     operation=operation, attempts=retry + 1,
                 ) from None
+            if debug:
+                _log_response(response, operation)
             for hook in self.hooks.get("response", ()):
                 hook(response)
             status = response.status_code
@@ -155,6 +162,49 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+
+#: Request/response debug lines go to a child logger, apart from the retry warnings.
+http_logger = logging.getLogger("mistral_lite.http")
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie"})
+
+
+def configure_debug_logging() -> None:
+    """``MISTRAL_LITE_LOG=debug`` (or ``info``) logs requests and responses to stderr."""
+    level = os.environ.get("MISTRAL_LITE_LOG", "").strip().upper()
+    if level not in ("DEBUG", "INFO") or getattr(logger, "_mistral_lite_env", False):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger._mistral_lite_env = True  # type: ignore[attr-defined]
+
+
+def redact_headers(headers: Mapping[str, str], secret: str | None = None) -> dict[str, str]:
+    """Headers safe to log: credentials replaced, and the key redacted wherever it appears."""
+    out = {}
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS:
+            value = value.split(" ", 1)[0] + " [redacted]" if " " in value else "[redacted]"
+        elif secret and secret in value:
+            value = value.replace(secret, "[redacted]")
+        out[name] = value
+    return out
+
+
+def _log_request(prepared: requests.PreparedRequest, secret: str | None) -> None:
+    url = prepared.url or ""
+    if secret:
+        url = url.replace(secret, "[redacted]")
+    http_logger.debug("request %s %s headers=%s", prepared.method, url, redact_headers(prepared.headers, secret))
+
+
+def _log_response(response: requests.Response, operation: str) -> None:
+    http_logger.debug(
+        "response %s %s in %.3fs request-id=%s headers=%s", operation, response.status_code,
+        response.elapsed.total_seconds(), response.headers.get("x-request-id"), redact_headers(response.headers),
+    )
 
 
 def wrap_read_error(exc: BaseException, operation: str) -> MistralError:

@@ -236,32 +236,34 @@ def _num(v: Any) -> bool:
 
 
 _lock = threading.Lock()
-_compilers: dict[int, _Compiler] = {}
-_validators: dict[tuple[int, str], Check | None] = {}
+
+
+def _compiler(spec: Spec) -> _Compiler:
+    compiler = spec.memo.get("compiler")
+    if compiler is None:
+        compiler = spec.memo.setdefault("compiler", _Compiler(spec.schemas))
+    return compiler  # type: ignore[no-any-return]
 
 
 def compile_schema(spec: Spec, schema_name: str) -> Check:
     """Compile ``schemas/<schema_name>`` of ``spec`` (raises :class:`UnsupportedKeyword`)."""
-    compiler = _compilers.get(id(spec))
-    if compiler is None:
-        compiler = _compilers.setdefault(id(spec), _Compiler(spec.schemas))
-    return compiler.compile(spec.schemas[schema_name], schema_name)
+    return _compiler(spec).compile(spec.schemas[schema_name], schema_name)
 
 
 def validator_for(spec: Spec, endpoint: Endpoint) -> Check | None:
     """The compiled fast check of an endpoint (None when only jsonschema can judge it)."""
-    key = (id(spec), endpoint.name)
+    validators: dict[str, Check | None] = spec.memo.setdefault("validators", {})
     try:
-        return _validators[key]
+        return validators[endpoint.name]
     except KeyError:
         pass
     with _lock:
-        if key not in _validators:
+        if endpoint.name not in validators:
             try:
-                _validators[key] = compile_schema(spec, endpoint.schema_name)
+                validators[endpoint.name] = compile_schema(spec, endpoint.schema_name)
             except UnsupportedKeyword:
-                _validators[key] = None
-        return _validators[key]
+                validators[endpoint.name] = None
+        return validators[endpoint.name]
 
 
 def validate(endpoint: Endpoint, options: Mapping[str, Any], spec: Spec | None = None) -> None:
@@ -276,22 +278,19 @@ def validate(endpoint: Endpoint, options: Mapping[str, Any], spec: Spec | None =
 
 
 # -- the report (jsonschema, loaded lazily) ---------------------------------------------------
-_registries: dict[int, Any] = {}
-
-
 def _jsonschema_validator(spec: Spec, schema_name: str) -> Any:
     import referencing
     import referencing.jsonschema
     from jsonschema import Draft202012Validator
 
-    registry = _registries.get(id(spec))
+    registry = spec.memo.get("registry")
     if registry is None:
         registry = referencing.Registry().with_resources(
             (name, referencing.Resource.from_contents(
                 contents, default_specification=referencing.jsonschema.DRAFT202012))
             for name, contents in spec.schemas.items()
         )
-        _registries[id(spec)] = registry
+        spec.memo["registry"] = registry
     return Draft202012Validator(spec.schemas[schema_name], registry=registry)
 
 

@@ -13,41 +13,43 @@ The operation methods (``client.chat(...)`` and the 47 others) are generated fro
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import ipaddress
 import logging
 import os
-import platform
 import random
+import sys
 import time
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
 
 from . import __version__
 from ._cache import MISS, ResponseCache, key_fingerprint
+from ._concurrency import Executor, run_map
 from ._files import save_atomically
 from ._operations import Operations
 from ._request import Built, build_request, loads
 from ._retry import RetryPolicy
 from ._spec import CALL_KEYWORDS, Endpoint, Spec, load_spec
 from ._streaming import Stream
-from ._transport import Transport, wrap_read_error
+from ._transport import Transport, configure_debug_logging, wrap_read_error
 from ._validate import validate
+from ._workflows import paginate, run_batch, wait
 from .exceptions import MistralError, UnknownOperationError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["Client"]
 
-USER_AGENT = f"mistral-lite/{__version__} python/{platform.python_version()}"
+USER_AGENT = f"mistral-lite/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}.{sys.version_info[2]}"
 _NOT_SET: Any = object()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Settings:
+class _Settings(NamedTuple):
     """What ``with_options`` may change; shared read-only by a client and its copies."""
 
     base_url: str
@@ -185,6 +187,10 @@ class Client(Operations):
                 cache, ttl=float(cache_ttl if cache_ttl is not None else cache_defaults.get("ttl", 300.0)), timer=clock
             )
         self._endpoints = self._spec.endpoints
+        self.sleep = sleep
+        self.clock = clock
+        self._executor = Executor(max_workers=10)
+        configure_debug_logging()
 
     # -- configuration -----------------------------------------------------------------------
     @property
@@ -247,7 +253,7 @@ class Client(Operations):
             headers=merged_headers,
             timeout=_timeout(timeout) if timeout is not None else s.timeout,
             stream_timeout=float(stream_timeout) if stream_timeout is not None else s.stream_timeout,
-            policy=dataclasses.replace(s.policy, **policy_changes) if policy_changes else s.policy,
+            policy=s.policy._replace(**policy_changes) if policy_changes else s.policy,
             use_cache=s.use_cache if cache is None else cache,
         )
         clone = object.__new__(type(self))
@@ -256,9 +262,83 @@ class Client(Operations):
         clone._owns_session = False  # the original owns the pool
         return clone
 
+    # -- workflows from the table ------------------------------------------------------------
+    def paginate(self, operation: str, /, *args: Any, **options: Any) -> Iterator[Any]:
+        """Yield the items of a list operation across all its pages.
+
+        ``client.paginate("list_files", page_size=100, purpose="batch")``. Works for every row
+        that declares ``paginate`` (page/page_size or a cursor), bare arrays included, and stops
+        on an empty page, a short page, the reported total, or a missing cursor.
+        """
+        return paginate(self, operation, args, options)
+
+    def wait(
+        self,
+        operation: str,
+        /,
+        *args: Any,
+        timeout: float = 3600.0,
+        interval: float = 5.0,
+        on_progress: Callable[[Any], None] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Poll a job (a row that declares ``wait``) until a terminal state; return its last state.
+
+        ``client.wait("get_batch_job", job_id=..., timeout=600, interval=5)``. Polls bypass the
+        cache. ``on_progress(state)`` sees every poll. Raises ``WaitTimeout`` (with ``.last``)
+        when ``timeout`` seconds pass first.
+        """
+        return wait(self, operation, args, options, timeout=timeout, interval=interval, on_progress=on_progress)
+
+    def run_batch(
+        self,
+        requests: Iterable[Mapping[str, Any]],
+        *,
+        endpoint: str = "/v1/chat/completions",
+        model: str | None = None,
+        wait: bool = True,
+        timeout: float = 24 * 3600.0,
+        interval: float = 10.0,
+        on_progress: Callable[[Any], None] | None = None,
+        **job_options: Any,
+    ) -> Any:
+        """Run requests through Mistral's batch API and return their results in input order.
+
+        Each request is a request body, or ``{"custom_id": ..., "body": {...}}``. The JSONL is
+        written to a temporary file, uploaded (purpose ``batch``), the job created (``endpoint``,
+        ``model`` and any create_batch_job option such as ``metadata``), and, with ``wait=True``,
+        polled until it ends; the output and error files are then downloaded and parsed.
+        Returns a list of ``{"custom_id", "status_code", "body", "error"}`` (or, with
+        ``wait=False``, the created job).
+        """
+        return run_batch(
+            self, requests, endpoint=endpoint, model=model, wait_for_results=wait, timeout=timeout,
+            interval=interval, on_progress=on_progress, job_options=job_options,
+        )
+
+    def submit(self, operation: str, /, *args: Any, **options: Any) -> Future[Any]:
+        """Run one call on the client's worker pool; returns a ``concurrent.futures.Future``."""
+        return self._executor.submit(self.call, operation, *args, **options)
+
+    def map(
+        self,
+        operation: str,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = 8,
+        return_exceptions: bool = True,
+    ) -> list[Any]:
+        """Run ``operation`` once per options mapping, at most ``max_workers`` at a time.
+
+        Results come back in input order. A failed item holds its exception instead of a
+        result (``return_exceptions=False`` raises the first failure instead).
+        """
+        return run_map(self, operation, items, max_workers, return_exceptions)
+
     def close(self) -> None:
-        """Close the connection pool, if this client created it."""
+        """Close the connection pool (and worker threads), if this client created them."""
         if self._owns_session:
+            self._executor.shutdown()
             self._transport.close()
 
     def __enter__(self) -> Client:
@@ -276,6 +356,8 @@ class Client(Operations):
     def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         endpoint = self._endpoints.get(operation)
         if endpoint is None:
+            import difflib
+
             close = difflib.get_close_matches(operation, list(self._endpoints), n=3, cutoff=0.5)
             raise UnknownOperationError(operation, close)
         if args:

@@ -81,7 +81,7 @@ class Conn:
             while waited < timeout and not self.stop.is_set():
                 try:
                     data = self.sock.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     waited += 0.02
                     continue
                 except OSError:
@@ -199,7 +199,7 @@ class ScriptedServer:
         while not self.stop.is_set():
             try:
                 sock, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -220,7 +220,7 @@ class ScriptedServer:
                     return None
                 try:
                     data = conn.sock.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 if not data:
                     conn.peer_closed.set()
@@ -239,7 +239,7 @@ class ScriptedServer:
                     return None
                 try:
                     data = conn.sock.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 if not data:
                     return None

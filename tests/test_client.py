@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 import responses
-
 from conftest import API_KEY, BASE
+
 from mistral_lite import Client, MistralError, UnknownOperationError
 
 

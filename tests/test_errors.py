@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import responses
+from conftest import API_KEY, BASE
 
 import mistral_lite
-from conftest import API_KEY, BASE
 from mistral_lite import (
     APIStatusError,
     AuthenticationError,

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import API_KEY
+
 from mistral_lite import APIConnectionError, Client, NotFoundError, ValidationError
 from mistral_lite._files import MultipartBody
 

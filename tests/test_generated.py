@@ -53,3 +53,31 @@ def test_stub_type_checks_against_the_runtime(tmp_path: Path) -> None:
                          capture_output=True, text=True, cwd=ROOT)
     assert 'Unexpected keyword argument "temprature"' in out.stdout, out.stdout
     assert out.stdout.count("error:") == 1, out.stdout
+
+
+def test_compiled_table_matches_the_toml() -> None:
+    from mistral_lite._spec import compiled_table
+
+    committed = (ROOT / "mistral_lite" / "_table.json").read_text(encoding="utf-8")
+    assert committed == compiled_table(ROOT / "mistral_lite"), "run python -m mistral_lite._stubgen"
+
+
+def test_a_stale_compiled_table_is_never_used(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from mistral_lite._spec import compiled_table, load_spec
+
+    toml = (ROOT / "mistral_lite" / "endpoints.toml").read_text(encoding="utf-8")
+    fresh, stale = tmp_path / "fresh", tmp_path / "stale"
+    for folder, text in ((fresh, toml), (stale, toml.replace('summary = "Chat with a Mistral model',
+                                                             'summary = "Edited: chat with a Mistral model'))):
+        shutil.copytree(ROOT / "mistral_lite" / "schemas", folder / "schemas")
+        (folder / "endpoints.toml").write_text(toml, encoding="utf-8")
+        compiled = json.loads(compiled_table(folder))
+        compiled["table"]["endpoints"]["chat"]["summary"] = "From the compiled copy."
+        (folder / "_table.json").write_text(json.dumps(compiled), encoding="utf-8")
+        (folder / "endpoints.toml").write_text(text, encoding="utf-8")
+    # a matching hash: the compiled copy is read; an edited TOML: the TOML wins
+    assert load_spec(str(fresh)).endpoints["chat"].summary == "From the compiled copy."
+    assert load_spec(str(stale)).endpoints["chat"].summary.startswith("Edited: chat")

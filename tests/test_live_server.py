@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from _server import Conn, Request, ScriptedServer
+
 from mistral_lite import Client
 from mistral_lite.exceptions import APIConnectionError, APITimeoutError, StreamError
 
@@ -170,9 +170,8 @@ def test_stream_stall_raises_timeout_client_setting(server: ScriptedServer, slee
 
 def test_stream_stall_raises_timeout_per_call(server: ScriptedServer, live: Client, sleeps: Sleeps) -> None:
     server.script(stall_after_first_event)
-    with pytest.raises(APITimeoutError, match="chat"):
-        with live.chat(**CHAT, stream=True, stream_timeout=0.3) as stream:
-            list(stream)
+    with pytest.raises(APITimeoutError, match="chat"), live.chat(**CHAT, stream=True, stream_timeout=0.3) as stream:
+        list(stream)
     assert len(server.requests) == 1 and sleeps == []
 
 

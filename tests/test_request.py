@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-
 from conftest import API_KEY, BASE
+
 from mistral_lite import Client, __version__
 from mistral_lite._request import encode_path_value
 
@@ -117,3 +117,19 @@ def test_body_none_rows_send_no_body(client: Client, mock: responses.RequestsMoc
     mock.post(f"{BASE}/v1/batch/jobs/j1/cancel", json={"id": "j1", "status": "CANCELLATION_REQUESTED"})
     client.cancel_batch_job("j1")
     assert sent(mock).body is None
+
+
+def test_multipart_arrays_are_repeated_parts(client: Client, mock: responses.RequestsMock) -> None:
+    import email.parser
+    import email.policy
+
+    mock.post(f"{BASE}/v1/audio/transcriptions", json={"text": "hi"})
+    client.transcribe_audio(model="voxtral-mini-latest", file=("a.wav", b"RIFF"), context_bias=["Mistral", "Voxtral"],
+                            timestamp_granularities=["segment"])
+    req = sent(mock)
+    body = req.body.read() if hasattr(req.body, "read") else req.body
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + req.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
+    parts = [(p.get_param("name", header="content-disposition"), p.get_payload(decode=True)) for p in msg.iter_parts()]
+    assert parts == [("model", b"voxtral-mini-latest"), ("context_bias", b"Mistral"), ("context_bias", b"Voxtral"),
+                     ("timestamp_granularities", b"segment"), ("file", b"RIFF")]

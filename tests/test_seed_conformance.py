@@ -1862,7 +1862,9 @@ def test_spec_checker_rejects_bad_requests(
 
 def test_every_operation_has_a_case(client: Client) -> None:
     covered = {case.op for case in CASES}
-    assert set(ROUTES) == set(client.operations) == set(EXTRACT["operations"]) == covered
+    # the 48 seed operations; rows beyond the seed are covered by test_extra_operations.py
+    assert set(ROUTES) == set(EXTRACT["operations"]) == covered
+    assert set(ROUTES) <= set(client.operations)
     assert len(ROUTES) == 48
     ids = [case.id for case in CASES]
     assert len(ids) == len(set(ids)), "case ids must be unique"

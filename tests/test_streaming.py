@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import responses
-
 from conftest import BASE
+
 from mistral_lite import APIConnectionError, Client, StreamError, collect_completion
 from mistral_lite._streaming import SSEParser, iter_sse
 

@@ -108,9 +108,8 @@ def test_generated_samples_are_mostly_valid() -> None:
 
 # -- reports ------------------------------------------------------------------------------------
 def problems(client: Client, op: str, **options: Any) -> dict[str, str]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False):
-        with pytest.raises(ValidationError) as info:
-            client.call(op, **options)
+    with responses.RequestsMock(assert_all_requests_are_fired=False), pytest.raises(ValidationError) as info:
+        client.call(op, **options)
     assert isinstance(info.value, ValueError)
     return dict(info.value.errors)
 

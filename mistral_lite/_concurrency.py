@@ -1,0 +1,74 @@
+"""Concurrency on threads: futures and bounded parallel maps.
+
+* ``Client.submit(name, ...)`` runs one call on the client's worker pool and returns a
+  ``concurrent.futures.Future`` (the seed's Task).
+* ``Client.map(name, options_list, max_workers=8)`` runs many calls with bounded concurrency and
+  returns results in input order; a failed item holds its exception (``return_exceptions``) so
+  one error never loses the other results.
+
+The thread pool is created on first use, so importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from .client import Client
+
+__all__ = ["Executor", "run_map"]
+
+
+class Executor:
+    """A lazily created thread pool shared by a client and its copies."""
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="mistral-lite")
+        return self._pool
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def run_map(
+    client: Client, operation: str, items: Iterable[Mapping[str, Any]], max_workers: int, return_exceptions: bool
+) -> list[Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    options = [dict(item) for item in items]
+    if not options:
+        return []
+    with ThreadPoolExecutor(max(1, min(max_workers, len(options))), thread_name_prefix="mistral-lite-map") as pool:
+        futures = [pool.submit(client.call, operation, **item) for item in options]
+        results: list[Any] = []
+        for future in futures:
+            error = future.exception()
+            if error is None:
+                results.append(future.result())
+            elif return_exceptions:
+                results.append(error)
+            else:
+                for other in futures:
+                    other.cancel()
+                raise error
+    return results
