@@ -129,7 +129,8 @@ def parse_toml(source: bytes) -> dict[str, Any]:
     else:  # pragma: no cover - exercised on Python 3.10 only
         import tomli as tomllib
     try:
-        return tomllib.loads(source.decode("utf-8"))
+        table: dict[str, Any] = tomllib.loads(source.decode("utf-8"))
+        return table
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"endpoints.toml: {exc}") from None
 

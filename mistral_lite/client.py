@@ -372,8 +372,18 @@ class Client(Operations):
             options = {k: v for k, v in options.items() if v is not None}
         if endpoint.client or endpoint.body == "multipart":  # paths may be given as Path objects
             options = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
-        validate(endpoint, options, self._spec)
         s = self._settings
+        cache = self._cache if endpoint.cache and s.use_cache else None
+        key: tuple[Any, ...] | None = None
+        if cache is not None:
+            # looked up before validation: only valid options were ever stored under a key
+            path = {name: str(options[name]) for name in endpoint.path_params if name in options}
+            extra = {k: v for k, v in extras.items() if k.startswith("extra_")} or None
+            key = cache.make_key(operation, s.base_url, self._fingerprint, path, options, extra)
+            hit = cache.get(key)
+            if hit is not MISS:
+                return hit
+        validate(endpoint, options, self._spec)
         stream = endpoint.stream != "none" and options.get("stream") is True
 
         def build() -> Built:
@@ -384,15 +394,6 @@ class Client(Operations):
             )
 
         built = build()
-        cache = self._cache if endpoint.cache and s.use_cache else None
-        key: tuple[Any, ...] | None = None
-        if cache is not None:
-            key = cache.make_key(
-                operation, s.base_url, self._fingerprint, built.path_params, built.query, built.json_body
-            )
-            hit = cache.get(key)
-            if hit is not MISS:
-                return hit
         timeout = s.timeout
         if extras.get("timeout") is not None:
             timeout = _timeout(extras["timeout"])
