@@ -16,6 +16,7 @@ from ._spec import Endpoint, Spec
 
 __all__ = ["CALL_PARAMS", "annotation", "docstring", "as_optional", "param_order", "return_annotation", "signature"]
 
+PROGRESS = "Callable[[int, int | None], None] | None"
 _SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None",
             "object": "dict[str, Any]", "array": "list[Any]"}
 CALL_PARAMS: tuple[tuple[str, str], ...] = (
@@ -110,6 +111,8 @@ def signature(endpoint: Endpoint, spec: Spec) -> inspect.Signature:
         params.append(P(n, P.KEYWORD_ONLY, default=None, annotation=a))
     if endpoint.stream != "none":
         params.append(P("stream_timeout", P.KEYWORD_ONLY, default=None, annotation="float | None"))
+    if endpoint.response == "bytes":
+        params.append(P("on_progress", P.KEYWORD_ONLY, default=None, annotation=PROGRESS))
     return inspect.Signature(params, return_annotation=return_annotation(endpoint))
 
 
@@ -177,6 +180,8 @@ def docstring(endpoint: Endpoint, spec: Spec) -> str:
     lines.append("    timeout: seconds for this call, a number or (connect, read).")
     if endpoint.stream != "none":
         lines.append("    stream_timeout: seconds without data before the stream raises APITimeoutError.")
+    if endpoint.response == "bytes":
+        lines.append("    on_progress: called as on_progress(bytes_done, total_or_None) while the content arrives.")
     lines += ["", "Returns:"]
     if endpoint.response == "bytes":
         lines.append("    bytes: the content; with ``to``, the Path it was written to atomically.")

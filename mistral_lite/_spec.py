@@ -34,7 +34,9 @@ ROW_KEYS = frozenset(
 )
 #: Keyword arguments every operation takes besides its options; no option may use these names.
 COMPILED_TABLE = "_table.json"
-CALL_KEYWORDS = frozenset({"extra_body", "extra_query", "extra_headers", "timeout", "stream_timeout"})
+CALL_KEYWORDS = frozenset(
+    {"extra_body", "extra_query", "extra_headers", "timeout", "stream_timeout", "on_progress"}
+)
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 

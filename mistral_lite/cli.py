@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
+from ._files import save_atomically
 from .exceptions import APIStatusError, MistralError, UnknownOperationError, ValidationError
 
 if TYPE_CHECKING:
@@ -86,8 +87,6 @@ def _print_line(value: Any) -> None:
 
 def _write_bytes(data: bytes, out: str | None) -> None:
     if out is not None and out != "-":
-        from ._files import save_atomically
-
         save_atomically([data], out)
         return
     sys.stdout.flush()
@@ -171,6 +170,23 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("download", help="download a file's content (atomically)")
     p.add_argument("file_id", metavar="FILE_ID")
     p.add_argument("-o", "--output", metavar="PATH", help="target path (default: stdout)")
+
+    p = sub.add_parser("batch", help="run a JSONL file of requests through the batch API")
+    batch = p.add_subparsers(dest="batch_command", metavar="ACTION", parser_class=_Parser)
+    batch.required = True
+    p = batch.add_parser(
+        "run", help="upload, create the job, wait with progress, write results in input order",
+        description="Each line of FILE is a request body, or {\"custom_id\": ..., \"body\": {...}}. The results "
+                    "file has one line per request, in input order: custom_id, status_code, body, error.",
+    )
+    p.add_argument("file", metavar="FILE.jsonl")
+    p.add_argument("--endpoint", default="/v1/chat/completions", help="default /v1/chat/completions")
+    p.add_argument("-m", "--model", help="the model every request uses")
+    p.add_argument("-o", "--output", metavar="RESULTS.jsonl", help="default: stdout")
+    p.add_argument("--interval", type=_positive_float, default=5.0, metavar="SECONDS", help="poll interval")
+    p.add_argument("--wait-timeout", type=_positive_float, default=24 * 3600.0, metavar="SECONDS",
+                   help="give up waiting after this long (default 24 h)")
+    p.add_argument("--no-wait", action="store_true", help="print the created job and return")
 
     sub.add_parser("tour", help="a short offline tour of the client (use: mistral-lite --mock tour)")
 
@@ -258,11 +274,10 @@ def _read_data(spec: str) -> dict[str, Any]:
 
 
 class _Observer:
-    """Response hooks: verbose request lines, and the download progress bar."""
+    """Request and response hooks: the verbose request lines."""
 
     def __init__(self, verbose: int) -> None:
         self.verbose = verbose
-        self.progress: Callable[[int, int | None], None] | None = None
 
     def on_request(self, request: requests.PreparedRequest) -> None:
         if self.verbose:
@@ -274,21 +289,6 @@ class _Observer:
             elapsed = response.elapsed.total_seconds()
             tail = f" [request id {rid}]" if rid else ""
             _err(f"< {response.status_code} {response.reason} ({elapsed:.3f} s){tail}")
-        progress = self.progress
-        if progress is not None and response.status_code < 400:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            original = response.iter_content
-
-            def iter_content(chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
-                done = 0
-                progress(0, total)
-                for chunk in original(chunk_size, decode_unicode):
-                    done += len(chunk)
-                    progress(done, total)
-                    yield chunk
-
-            response.iter_content = iter_content  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
@@ -476,17 +476,15 @@ def cmd_upload(ns: argparse.Namespace, client: Client) -> int:
     return 0
 
 
-def cmd_download(ns: argparse.Namespace, client: Client, observer: _Observer) -> int:
+def cmd_download(ns: argparse.Namespace, client: Client) -> int:
     if ns.output is None or ns.output == "-":
         content: Any = client.download_file(ns.file_id)
         _write_bytes(content, None)
         return 0
     bar = _ProgressBar(sys.stderr) if _isatty(sys.stderr) else None
-    observer.progress = bar.update if bar is not None else None
     try:
-        path: Any = client.download_file(ns.file_id, to=ns.output)
+        path: Any = client.download_file(ns.file_id, to=ns.output, on_progress=bar.update if bar else None)
     finally:
-        observer.progress = None
         if bar is not None:
             bar.finish()
     _print_json({"path": str(path), "bytes": Path(path).stat().st_size})
@@ -500,17 +498,18 @@ class _ProgressBar:
         self.last = 0.0
         self.shown = False
 
-    def update(self, done: int, total: int | None) -> None:
+    def update(self, done: int, total: int | None, unit: str = "bytes") -> None:
         now = time.monotonic()
         if self.shown and now - self.last < 0.1 and done != total:
             return
         self.last, self.shown = now, True
+        size = _size if unit == "bytes" else (lambda n: f"{n:.0f} {unit}")
         if total:
             filled = int(self.width * done / total)
             bar = "#" * filled + "-" * (self.width - filled)
-            text = f"\r[{bar}] {done * 100 // total:3d}% {_size(done)}/{_size(total)}"
+            text = f"\r[{bar}] {done * 100 // total:3d}% {size(done)}/{size(total)}"
         else:
-            text = f"\r{_size(done)}"
+            text = f"\r{size(done)}"
         self.stream.write(text)
         self.stream.flush()
 
@@ -518,6 +517,45 @@ class _ProgressBar:
         if self.shown:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def cmd_batch_run(ns: argparse.Namespace, client: Client) -> int:
+    requests_: list[dict[str, Any]] = []
+    with open(ns.file, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    item = json.loads(line)
+                except ValueError as exc:
+                    raise UsageError(f"{ns.file}:{number}: not JSON: {exc}") from None
+                if not isinstance(item, dict):
+                    raise UsageError(f"{ns.file}:{number}: each line must be a JSON object")
+                requests_.append(item)
+    bar = _ProgressBar(sys.stderr) if _isatty(sys.stderr) else None
+
+    def progress(job: Any) -> None:
+        if bar is not None and isinstance(job, dict):
+            done = int(job.get("succeeded_requests") or 0) + int(job.get("failed_requests") or 0)
+            bar.update(done, int(job.get("total_requests") or 0) or None, unit="requests")
+
+    interval = min(ns.interval, 0.2) if ns.mock else ns.interval
+    try:
+        result = client.run_batch(requests_, endpoint=ns.endpoint, model=ns.model, wait=not ns.no_wait,
+                                  interval=interval, timeout=ns.wait_timeout, on_progress=progress)
+    finally:
+        if bar is not None:
+            bar.finish()
+    if ns.no_wait:
+        _print_json(result)
+        return 0
+    lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in result)
+    if ns.output and ns.output != "-":
+        save_atomically([lines.encode("utf-8")], ns.output)
+        failed = sum(1 for r in result if r.get("error") or (r.get("status_code") or 200) >= 400)
+        _err(f"{len(result)} results written to {ns.output} ({failed} failed)")
+    else:
+        sys.stdout.write(lines)
+    return 0
 
 
 def _size(count: float) -> str:
@@ -656,9 +694,11 @@ def _run(ns: argparse.Namespace) -> int:
         if ns.command == "upload":
             return cmd_upload(ns, client)
         if ns.command == "download":
-            return cmd_download(ns, client, observer)
+            return cmd_download(ns, client)
         if ns.command == "tour":
             return cmd_tour(ns, client)
+        if ns.command == "batch":
+            return cmd_batch_run(ns, client)
     raise UsageError(f"unknown command {ns.command!r}")  # pragma: no cover - argparse rejects it first
 
 

@@ -411,20 +411,28 @@ class Client(Operations):
         if stream:
             return Stream(response, kind=endpoint.stream, operation=operation, loads=loads,
                           end_event=endpoint.stream_end, error_event=endpoint.stream_error)
-        result = self._decode(endpoint, response, to)
+        result = self._decode(endpoint, response, to, extras.get("on_progress"))
         if cache is not None and key is not None:
             cache.put(key, result)
         return result
 
-    def _decode(self, endpoint: Endpoint, response: requests.Response, to: Any) -> Any:
+    def _decode(
+        self, endpoint: Endpoint, response: requests.Response, to: Any,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> Any:
         kind = endpoint.response
         if to is not None:
             try:
                 with response:
-                    return save_atomically(response.iter_content(1 << 16), to)
+                    chunks = response.iter_content(1 << 16)
+                    if on_progress is not None:
+                        chunks = _reporting(chunks, response, on_progress)
+                    return save_atomically(chunks, to)
             except requests.RequestException as exc:
                 raise wrap_read_error(exc, endpoint.name) from None
         content = response.content
+        if on_progress is not None:
+            on_progress(len(content), len(content))
         if kind == "bytes":
             return content
         if kind == "empty" or not content:
@@ -438,6 +446,19 @@ class Client(Operations):
                 + (f" [request id {rid}]" if rid else ""),
                 operation=endpoint.name,
             ) from None
+
+
+def _reporting(
+    chunks: Iterator[bytes], response: requests.Response, on_progress: Callable[[int, int | None], None]
+) -> Iterator[bytes]:
+    length = response.headers.get("Content-Length")
+    total = int(length) if length and length.isdigit() else None
+    done = 0
+    on_progress(0, total)
+    for chunk in chunks:
+        done += len(chunk)
+        on_progress(done, total)
+        yield chunk
 
 
 def _bind(endpoint: Endpoint, args: tuple[Any, ...], options: dict[str, Any]) -> None:

@@ -306,3 +306,27 @@ def test_subprocess_tour() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "1. List the models" in proc.stdout and "6. Create an agent" in proc.stdout
+
+
+def test_batch_run_writes_results_in_input_order(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = tmp_path / "requests.jsonl"
+    source.write_text(
+        json.dumps({"model": "mistral-small-latest", "messages": [{"role": "user", "content": "first"}]}) + "\n"
+        + json.dumps({"custom_id": "second", "body": {"model": "mistral-small-latest",
+                                                      "messages": [{"role": "user", "content": "two"}]}}) + "\n")
+    out = tmp_path / "results.jsonl"
+    code, stdout, err = run(capsys, "--mock", "batch", "run", str(source), "-m", "mistral-small-latest",
+                            "-o", str(out), "--interval", "0.05")
+    assert code == 0, err
+    assert "2 results written" in err and "(0 failed)" in err
+    results = lines(out.read_text())
+    assert [r["custom_id"] for r in results] == ["0", "second"]
+    assert [r["status_code"] for r in results] == [200, 200]
+    assert [r["body"]["choices"][0]["message"]["content"] for r in results] == ["Echo: first", "Echo: two"]  # type: ignore[index]
+
+
+def test_batch_run_rejects_a_bad_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = tmp_path / "requests.jsonl"
+    source.write_text('{"model": "m"}\nnot json\n')
+    code, _, err = run(capsys, "--mock", "batch", "run", str(source))
+    assert code == 2 and ":2: not JSON" in err and "Traceback" not in err
