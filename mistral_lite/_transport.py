@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import requests
+import requests.auth
 
 from ._request import Built, loads
 from ._retry import RetryPolicy, logger, parse_retry_after
@@ -23,6 +24,20 @@ from .exceptions import APIConnectionError, APIStatusError, APITimeoutError, Mis
 __all__ = ["Transport", "status_error"]
 
 Hook = Callable[..., Any]
+
+
+class _HeaderAuth(requests.auth.AuthBase):
+    """Authentication already in the headers (the Bearer key): leave the request as it is.
+
+    Giving requests an auth object stops it from looking up ``~/.netrc``, which would
+    otherwise replace the Bearer header with Basic credentials for a host listed there.
+    """
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+_HEADER_AUTH = _HeaderAuth()
 
 
 def _reached_server(exc: requests.RequestException) -> bool:
@@ -112,7 +127,9 @@ class Transport:
         while True:
             attempt_headers = dict(headers)
             attempt_headers.update(built.headers)
-            request = requests.Request(built.method, built.url, headers=attempt_headers, data=built.body)
+            request = requests.Request(
+                built.method, built.url, headers=attempt_headers, data=built.body, auth=_HEADER_AUTH
+            )
             prepared = session.prepare_request(request)
             prepared.url = built.url  # already encoded; requests' requoting would undo %2E
             debug = http_logger.isEnabledFor(logging.DEBUG)

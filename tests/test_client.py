@@ -124,3 +124,15 @@ def test_empty_2xx_decodes_to_empty_dict(client: Client, mock: responses.Request
 def test_list_responses_stay_lists(client: Client, mock: responses.RequestsMock) -> None:
     mock.get(f"{BASE}/v1/agents/ag1/aliases", json=[{"alias": "prod", "version": 2}])
     assert client.list_agent_aliases("ag1") == [{"alias": "prod", "version": 2}]
+
+
+def test_netrc_never_replaces_the_bearer_key(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                             mock: responses.RequestsMock) -> None:
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine api.mistral.ai login someone password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert requests.utils.get_netrc_auth("https://api.mistral.ai/v1/models") == ("someone", "hunter2")
+    mock.get(f"{BASE}/v1/models", json={"data": []})
+    Client(API_KEY).list_models()
+    assert mock.calls[0].request.headers["Authorization"] == f"Bearer {API_KEY}"
