@@ -103,7 +103,8 @@ def _client(url: str, **kw: Any) -> Any:
 def _json_impl() -> str:
     from mistral_lite import _request
 
-    return "orjson" if _request.loads is not json.loads else "json"
+    _, loads = _request._backend or _request._resolve_backend()
+    return "orjson" if loads is not json.loads else "json"
 
 
 def w_chat(url: str, quick: bool) -> list[dict[str, Any]]:

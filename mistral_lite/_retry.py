@@ -24,28 +24,46 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 __all__ = ["RetryPolicy", "backoff", "parse_retry_after"]
 
 logger = logging.getLogger("mistral_lite")
 
 
-class RetryPolicy(NamedTuple):
+class RetryPolicy:
     """Everything the retry loop needs; built once per client from the table and options."""
 
-    enabled: bool = True
-    max_retries: int = 3
-    base_delay: float = 1.0
-    max_delay: float = 60.0
-    max_retry_after: float = 60.0
-    idempotent_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
-    create_statuses: frozenset[int] = frozenset({429})
-    retry_after_statuses: frozenset[int] = frozenset({429, 503})
-    retry_delay: Callable[[int], float] | None = None
-    log_level: int | bool = logging.WARNING
-    sleep: Callable[[float], None] = time.sleep
-    rand: Callable[[], float] = random.random
+    __slots__ = ("base_delay", "create_statuses", "enabled", "idempotent_statuses", "log_level", "max_delay",
+                 "max_retries", "max_retry_after", "rand", "retry_after_statuses", "retry_delay", "sleep")
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        max_retries: int = 3,
+        base_delay: float = 1.0,
+        max_delay: float = 60.0,
+        max_retry_after: float = 60.0,
+        idempotent_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504}),
+        create_statuses: frozenset[int] = frozenset({429}),
+        retry_after_statuses: frozenset[int] = frozenset({429, 503}),
+        retry_delay: Callable[[int], float] | None = None,
+        log_level: int | bool = logging.WARNING,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.enabled, self.max_retries = enabled, max_retries
+        self.base_delay, self.max_delay, self.max_retry_after = base_delay, max_delay, max_retry_after
+        self.idempotent_statuses, self.create_statuses = idempotent_statuses, create_statuses
+        self.retry_after_statuses, self.retry_delay = retry_after_statuses, retry_delay
+        self.log_level, self.sleep, self.rand = log_level, sleep, rand
+
+    def replace(self, **changes: Any) -> RetryPolicy:
+        """A copy with some settings changed."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        return RetryPolicy(**fields)
 
     def retries_status(self, retry_class: str, status: int) -> bool:
         if not self.enabled or retry_class == "never":

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Endpoint", "Spec", "SpecError", "lint_spec", "load_spec"]
 
@@ -44,8 +44,12 @@ class SpecError(Exception):
     """The table or a schema is malformed (raised while loading, naming the row and field)."""
 
 
-class Endpoint(NamedTuple):
-    """One row of the table, with everything the dispatcher derives from it."""
+class Endpoint:
+    """One row of the table, with everything the dispatcher derives from it (treat as read-only)."""
+
+    __slots__ = ("body", "cache", "client", "fill", "invalidates", "method", "name", "paginate", "path",
+                 "path_params", "query", "response", "retry", "schema_name", "schemas", "stream",
+                 "stream_end", "stream_error", "summary", "wait")
 
     name: str
     method: str
@@ -54,19 +58,37 @@ class Endpoint(NamedTuple):
     schema_name: str
     schemas: Mapping[str, Mapping[str, Any]]
     path_params: tuple[str, ...]
-    query: tuple[str, ...] = ()
-    client: tuple[str, ...] = ()
-    body: str = "json"
-    response: str = "json"
-    stream: str = "none"
-    stream_end: str | None = None
-    stream_error: str | None = None
-    cache: bool = False
-    retry: str = "idempotent"
-    fill: Mapping[str, Any] = {}  # never mutated
-    invalidates: tuple[str, ...] = ()
-    paginate: Mapping[str, Any] | None = None
-    wait: Mapping[str, Any] | None = None
+    query: tuple[str, ...]
+    client: tuple[str, ...]
+    body: str
+    response: str
+    stream: str
+    stream_end: str | None
+    stream_error: str | None
+    cache: bool
+    retry: str
+    fill: Mapping[str, Any]
+    invalidates: tuple[str, ...]
+    paginate: Mapping[str, Any] | None
+    wait: Mapping[str, Any] | None
+
+    def __init__(
+        self, *, name: str, method: str, path: str, summary: str, schema_name: str,
+        schemas: Mapping[str, Mapping[str, Any]], path_params: tuple[str, ...], query: tuple[str, ...] = (),
+        client: tuple[str, ...] = (), body: str = "json", response: str = "json", stream: str = "none",
+        stream_end: str | None = None, stream_error: str | None = None, cache: bool = False,
+        retry: str = "idempotent", fill: Mapping[str, Any] | None = None, invalidates: tuple[str, ...] = (),
+        paginate: Mapping[str, Any] | None = None, wait: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name, self.method, self.path, self.summary = name, method, path, summary
+        self.schema_name, self.schemas, self.path_params = schema_name, schemas, path_params
+        self.query, self.client, self.body, self.response = query, client, body, response
+        self.stream, self.stream_end, self.stream_error = stream, stream_end, stream_error
+        self.cache, self.retry, self.fill, self.invalidates = cache, retry, fill or {}, invalidates
+        self.paginate, self.wait = paginate, wait
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.name}: {self.method} {self.path}>"
 
     @property
     def schema(self) -> Mapping[str, Any]:
@@ -89,15 +111,26 @@ class Endpoint(NamedTuple):
         return tuple(name for name in self.options if name not in skip)
 
 
-class Spec(NamedTuple):
-    """The whole table: defaults, endpoints by name, and every schema file by file name."""
+class Spec:
+    """The whole table: defaults, endpoints by name, and every schema file by file name.
 
-    defaults: Mapping[str, Any]
-    endpoints: Mapping[str, Endpoint]
-    schemas: Mapping[str, Mapping[str, Any]]
-    root: str
-    #: Values derived from this table (compiled validators, ...), kept with it.
-    memo: dict[str, Any]
+    ``memo`` keeps values derived from this table (compiled validators, ...).
+    """
+
+    __slots__ = ("defaults", "endpoints", "memo", "root", "schemas")
+
+    def __init__(
+        self, *, defaults: Mapping[str, Any], endpoints: Mapping[str, Endpoint],
+        schemas: Mapping[str, Mapping[str, Any]], root: str, memo: dict[str, Any] | None = None,
+    ) -> None:
+        self.defaults, self.endpoints, self.schemas, self.root = defaults, endpoints, schemas, root
+        self.memo: dict[str, Any] = {} if memo is None else memo
+
+    def replace(self, **changes: Any) -> Spec:
+        """A copy with some fields changed (and nothing derived carried over)."""
+        fields = {"defaults": self.defaults, "endpoints": self.endpoints, "schemas": self.schemas,
+                  "root": self.root, **changes}
+        return Spec(**fields)
 
 
 def _data_root() -> Any:
@@ -144,7 +177,13 @@ def compiled_table(base: Any) -> str:
     return json.dumps(body, indent=1) + "\n"  # keeps the rows in table order
 
 
-class _Schemas(Mapping[str, Mapping[str, Any]]):
+if TYPE_CHECKING:
+    _SchemaMap = Mapping[str, Mapping[str, Any]]
+else:  # subscripting a generic ABC at import costs more than this whole module
+    _SchemaMap = Mapping
+
+
+class _Schemas(_SchemaMap):
     """The ``schemas/`` folder as a mapping of file name to schema, each read on first use."""
 
     def __init__(self, folder: Any) -> None:

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -49,15 +49,17 @@ USER_AGENT = f"mistral-lite/{__version__} python/{sys.version_info[0]}.{sys.vers
 _NOT_SET: Any = object()
 
 
-class _Settings(NamedTuple):
+class _Settings:
     """What ``with_options`` may change; shared read-only by a client and its copies."""
 
-    base_url: str
-    headers: Mapping[str, str]
-    timeout: tuple[float, float]
-    stream_timeout: float
-    policy: RetryPolicy
-    use_cache: bool
+    __slots__ = ("base_url", "headers", "policy", "stream_timeout", "timeout", "use_cache")
+
+    def __init__(
+        self, *, base_url: str, headers: Mapping[str, str], timeout: tuple[float, float], stream_timeout: float,
+        policy: RetryPolicy, use_cache: bool,
+    ) -> None:
+        self.base_url, self.headers, self.timeout = base_url, headers, timeout
+        self.stream_timeout, self.policy, self.use_cache = stream_timeout, policy, use_cache
 
 
 def _is_loopback(host: str) -> bool:
@@ -253,7 +255,7 @@ class Client(Operations):
             headers=merged_headers,
             timeout=_timeout(timeout) if timeout is not None else s.timeout,
             stream_timeout=float(stream_timeout) if stream_timeout is not None else s.stream_timeout,
-            policy=s.policy._replace(**policy_changes) if policy_changes else s.policy,
+            policy=s.policy.replace(**policy_changes) if policy_changes else s.policy,
             use_cache=s.use_cache if cache is None else cache,
         )
         clone = object.__new__(type(self))

@@ -89,8 +89,8 @@ _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 _MAX_DEPTH = 32
 
 # Schema keywords whose value is a map of name -> schema, a schema, or a list of schemas.
-_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
-_SCHEMA_ONE = frozenset(
+SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+SCHEMA_ONE = frozenset(
     {
         "items",
         "additionalProperties",
@@ -105,7 +105,7 @@ _SCHEMA_ONE = frozenset(
         "additionalItems",
     }
 )
-_SCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+SCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
 # Keywords stripped from schemas by ``extract``: they never constrain a request.
 _STRIP = frozenset({"description", "title", "example", "examples", "externalDocs", "xml", "$comment"})
 
@@ -737,9 +737,9 @@ def _strip_schema(schema: Any) -> Any:
     for key, value in schema.items():
         if key in _STRIP or key.startswith("x-"):
             continue
-        if key in _SCHEMA_MAPS and isinstance(value, Mapping):
+        if key in SCHEMA_MAPS and isinstance(value, Mapping):
             out[key] = {name: _strip_schema(sub) for name, sub in value.items()}
-        elif key in _SCHEMA_ONE or key in _SCHEMA_LIST:
+        elif key in SCHEMA_ONE or key in SCHEMA_LIST:
             out[key] = _strip_schema(value)
         else:
             out[key] = value

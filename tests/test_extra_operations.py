@@ -19,31 +19,33 @@ Nothing here reads outside the repository or touches the network.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
-import functools
-import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
 import responses
-from conftest import API_KEY, BASE
-from jsonschema import Draft202012Validator
+from _conformance import (
+    Case,
+    Extract,
+    TmpFile,
+    case_params,
+    check_against_spec,
+    check_request,
+    expect_rejected,
+    json_case,
+    run_case,
+)
 
 from mistral_lite import Client
 from mistral_lite.exceptions import APIStatusError, ValidationError
 from mistral_lite.fake import FakeMistral
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTRACT_PATH = Path(__file__).parent / "data" / "openapi_public_extract.json"
-EXTRACT: dict[str, Any] = json.loads(EXTRACT_PATH.read_text(encoding="utf-8"))
-DEFS: dict[str, Any] = EXTRACT["$defs"]
+SPEC = Extract(Path(__file__).parent / "data" / "openapi_public_extract.json")
+EXTRACT: dict[str, Any] = SPEC.data
 MARKER = "# --- Beyond the seed ---"
 
 # The route of each extra operation (openapi-public-doc.yaml), written out here so the
@@ -140,43 +142,6 @@ AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(32))
 
 # --- cases ---------------------------------------------------------------------------------
 
-_SAME = object()
-
-
-@dataclass(frozen=True)
-class TmpFile:
-    """A file the runner writes under ``tmp_path`` and passes as a path."""
-
-    name: str
-    data: bytes
-
-
-@dataclass
-class Case:
-    op: str
-    label: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    path: str = ""  # the expected path, exactly as sent (percent-encoded)
-    query: dict[str, list[str]] = field(default_factory=dict)
-    body: Any = None  # the expected JSON body (None: no body at all)
-    parts: dict[str, tuple[str | None, bytes]] | None = None  # multipart: name -> (filename, content)
-    reply: Any = None
-    raw: bytes | None = None
-    status: int = 200
-    content_type: str = "application/json"
-    result: Any = _SAME
-    stream: bool = False
-
-    @property
-    def id(self) -> str:
-        return f"{self.op}-{self.label}"
-
-    @property
-    def expected(self) -> Any:
-        return self.reply if self.result is _SAME else self.result
-
-
 CASES: list[Case] = [
     Case("delete_agent_alias", "positional", args=(AGENT_ID,), kwargs={"alias": "production"},
          path=f"/v1/agents/{AGENT_ID}/aliases", query={"alias": ["production"]}, raw=b"", status=204, result={}),
@@ -214,12 +179,9 @@ CASES: list[Case] = [
     Case("list_libraries", "cursor-search", kwargs={"page_size": 10, "page_token": "tok", "search": "pap"},
          path="/v1/libraries", query={"page_size": ["10"], "page_token": ["tok"], "search": ["pap"]},
          reply=LIBRARY_LIST),
-    Case("create_library", "name", kwargs={"name": "Papers"}, path="/v1/libraries", body={"name": "Papers"},
-         reply=LIBRARY, status=201),
-    Case("create_library", "all-options",
-         kwargs={"name": "Papers", "description": "Research papers", "owner_type": "User"},
-         path="/v1/libraries", body={"name": "Papers", "description": "Research papers", "owner_type": "User"},
-         reply=LIBRARY, status=201),
+    json_case("create_library", "name", "/v1/libraries", {"name": "Papers"}, reply=LIBRARY, status=201),
+    json_case("create_library", "all-options", "/v1/libraries",
+              {"name": "Papers", "description": "Research papers", "owner_type": "User"}, reply=LIBRARY, status=201),
     Case("get_library", "positional", args=(LIB_ID,), path=f"/v1/libraries/{LIB_ID}", reply=LIBRARY),
     Case("update_library", "name-description", args=(LIB_ID,), kwargs={"name": "Docs", "description": None},
          path=f"/v1/libraries/{LIB_ID}", body={"name": "Docs"}, reply={**LIBRARY, "name": "Docs"}),
@@ -264,191 +226,25 @@ CASES: list[Case] = [
 ]
 
 
-# --- running a case ------------------------------------------------------------------------
-
-
-def _materialize(value: Any, tmp_path: Path) -> Any:
-    if isinstance(value, TmpFile):
-        target = tmp_path / value.name
-        target.write_bytes(value.data)
-        return target
-    return value
-
-
-def _run(case: Case, client: Client, mock: responses.RequestsMock, tmp_path: Path) -> tuple[Any, Any]:
-    method = ROUTES[case.op][0]
-    body = case.raw if case.raw is not None else json.dumps(case.reply).encode()
-    mock.add(method, re.compile(re.escape(BASE) + r"/.*"), body=body, status=case.status,
-             content_type=case.content_type)
-    kwargs = {k: _materialize(v, tmp_path) for k, v in case.kwargs.items()}
-    try:
-        result = getattr(client, case.op)(*case.args, **kwargs)
-        if case.stream:
-            with result:
-                result = list(result)
-    except BaseException:
-        mock.reset()
-        raise
-    assert len(mock.calls) == 1, f"expected exactly one request, got {len(mock.calls)}"
-    return mock.calls[0].request, result
-
-
-def _body_bytes(request: Any) -> bytes:
-    body = request.body
-    if body is None:
-        return b""
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    if isinstance(body, (bytes, bytearray)):
-        return bytes(body)
-    return b"".join(body)  # pragma: no cover - responses reads streamed bodies
-
-
-def _multipart(request: Any) -> dict[str, tuple[str | None, bytes]]:
-    content_type = request.headers["Content-Type"]
-    assert content_type.startswith("multipart/form-data; boundary="), content_type
-    raw = b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + _body_bytes(request)
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
-    assert message.is_multipart()
-    parts: dict[str, tuple[str | None, bytes]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        assert name and name not in parts, f"duplicate or unnamed part {name!r}"
-        parts[name] = (part.get_filename(), part.get_payload(decode=True))
-    return parts
-
-
 # --- 1. the exact request ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+@pytest.mark.parametrize("case", case_params(CASES, "request"))
 def test_extra_request(case: Case, client: Client, mock: responses.RequestsMock, tmp_path: Path) -> None:
-    request, result = _run(case, client, mock, tmp_path)
-    url = urlsplit(request.url)
-    assert request.method == ROUTES[case.op][0]
-    assert f"{url.scheme}://{url.netloc}" == BASE
-    assert url.path == case.path
-    assert parse_qs(url.query, keep_blank_values=True) == case.query
-    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
-    assert request.headers["Accept"] == ("text/event-stream" if case.stream else "application/json")
-    if case.parts is not None:
-        assert _multipart(request) == case.parts
-        assert request.headers["Content-Length"] == str(len(_body_bytes(request)))
-    elif case.body is None:
-        assert _body_bytes(request) == b""
-        assert "Content-Type" not in request.headers
-    else:
-        assert request.headers["Content-Type"] == "application/json"
-        assert json.loads(_body_bytes(request)) == case.body
-    assert type(result) is type(case.expected)
-    assert result == case.expected
+    method = ROUTES[case.op][0]
+    request, result = run_case(case, method, client, mock, tmp_path)
+    check_request(case, method, request, result)
 
 
 # --- 2. the same request against the public spec's extract ---------------------------------
 
 
-@functools.cache
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator({"$defs": DEFS, **json.loads(schema_json)})
-
-
-def _errors(schema: Any, value: Any) -> list[str]:
-    validator = _validator(json.dumps(schema, sort_keys=True))
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}"
-            for e in validator.iter_errors(value)]
-
-
-def _resolve(schema: Any) -> Any:
-    while isinstance(schema, dict) and "$ref" in schema:
-        schema = DEFS[schema["$ref"].rsplit("/", 1)[1]]
-    return schema
-
-
-def _template_regex(template: str) -> re.Pattern[str]:
-    pattern = re.sub(r"\\\{([^{}]+)\\\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(template))
-    return re.compile(pattern + "$")
-
-
-def _readings(values: list[str]) -> Iterator[Any]:
-    """Typed readings of a raw parameter's values (one reading per JSON type)."""
-    converters = (
-        lambda s: s,
-        lambda s: int(s) if re.fullmatch(r"-?[0-9]+", s) else int("x"),
-        float,
-        lambda s: {"true": True, "false": False}[s],
-        json.loads,
-    )
-    for convert in converters:
-        try:
-            typed = [convert(v) for v in values]
-        except (ValueError, KeyError):
-            continue
-        yield typed
-        if len(typed) == 1:
-            yield typed[0]
-
-
-def _check_value(where: str, schema: Any, values: list[str]) -> None:
-    readings = list(_readings(values))
-    if any(not _errors(schema, reading) for reading in readings):
-        return
-    pytest.fail(f"{where}={values!r} does not validate against {json.dumps(schema)}")
-
-
-def check_against_spec(operation: str, request: Any, *, stream: bool = False) -> None:
-    """Fail unless the recorded ``request`` is one the public spec's ``operation`` accepts."""
-    op = EXTRACT["operations"][operation]
-    url = urlsplit(request.url)
-    assert request.method == op["method"]
-    match = _template_regex(op["path"]).match(url.path)
-    assert match, f"{url.path} does not match the spec's template {op['path']}"
-    declared = {(p["in"], p["name"]): p for p in op["parameters"]}
-    for name, raw in match.groupdict().items():
-        param = declared.get(("path", name))
-        assert param, f"path parameter {name} is not declared in the spec"
-        _check_value(f"path {name}", param["schema"], [unquote(raw)])
-    query = parse_qs(url.query, keep_blank_values=True)
-    for name, values in query.items():
-        param = declared.get(("query", name))
-        assert param, f"query parameter {name!r} is not declared by {op['operationId']}"
-        _check_value(f"query {name}", param["schema"], values)
-    for (where, name), param in declared.items():
-        if param["required"]:
-            present = name in match.groupdict() if where == "path" else name in query
-            assert present, f"required {where} parameter {name!r} is missing"
-    spec_body = op["request_body"]
-    if stream and op.get("stream_request_body"):
-        spec_body = op["stream_request_body"]
-    sent = _body_bytes(request)
-    if not sent:
-        assert spec_body is None or not spec_body["required"], "the spec requires a request body"
-        return
-    assert spec_body is not None, f"{op['operationId']} takes no request body, but one was sent"
-    if spec_body["content_type"] == "multipart/form-data":
-        parts = _multipart(request)
-        schema = _resolve(spec_body["schema"])
-        props = schema.get("properties", {})
-        for name, (filename, content) in parts.items():
-            assert name in props, f"multipart part {name!r} is not in the spec's schema ({sorted(props)})"
-            prop = props[name]
-            if filename is None:
-                _check_value(f"part {name}", prop, [content.decode("utf-8")])
-            else:
-                options = [_resolve(p) for p in prop.get("anyOf", [prop])]
-                assert any(o.get("format") == "binary" for o in options), f"part {name!r} is not a file: {prop}"
-        missing = [n for n in schema.get("required", []) if n not in parts]
-        assert not missing, f"required parts missing: {missing}"
-        return
-    assert spec_body["content_type"] == "application/json"
-    errors = _errors(spec_body["schema"], json.loads(sent))
-    assert not errors, "\n".join(errors)
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+@pytest.mark.parametrize("case", case_params(CASES, "spec"))
 def test_extra_request_matches_spec(case: Case, client: Client, mock: responses.RequestsMock,
                                     tmp_path: Path) -> None:
-    request, _ = _run(case, client, mock, tmp_path)
-    check_against_spec(case.op, request, stream=case.stream)
+    request, _ = run_case(case, ROUTES[case.op][0], client, mock, tmp_path)
+    check_against_spec(SPEC, case.op, request, stream=case.stream)
+
 
 
 BAD_REQUESTS = [
@@ -468,10 +264,7 @@ BAD_REQUESTS = [
 @pytest.mark.parametrize(("operation", "args", "kwargs", "message"), BAD_REQUESTS)
 def test_spec_checker_rejects_bad_requests(operation: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                                            message: str, client: Client, mock: responses.RequestsMock) -> None:
-    mock.add(ROUTES[operation][0], re.compile(re.escape(BASE) + r"/.*"), json={})
-    getattr(client, operation)(*args, **kwargs)
-    with pytest.raises((AssertionError, pytest.fail.Exception), match=message):
-        check_against_spec(operation, mock.calls[0].request)
+    expect_rejected(SPEC, operation, ROUTES[operation][0], args, kwargs, message, client, mock)
 
 
 # --- 3. the rows against the extract -------------------------------------------------------
@@ -491,7 +284,7 @@ def _spec_props(op: dict[str, Any]) -> dict[str, Any]:
     body = op["request_body"]
     if body is None:
         return {}
-    schema = _resolve(body["schema"])
+    schema = SPEC.resolve(body["schema"])
     return dict(schema.get("properties", {}))
 
 
@@ -515,7 +308,7 @@ def test_extra_row_matches_spec(name: str, client: Client) -> None:
     kind = "multipart/form-data" if endpoint.body == "multipart" else "application/json"
     assert spec_body["content_type"] == kind
     assert set(endpoint.body_options) == set(_spec_props(op)), "the body options are the spec's body fields"
-    required = set(_resolve(spec_body["schema"]).get("required", [])) - {"stream"}
+    required = set(SPEC.resolve(spec_body["schema"]).get("required", [])) - {"stream"}
     assert required <= set(endpoint.required)
 
 
@@ -531,7 +324,7 @@ def test_extra_enum_values_match_spec(name: str, client: Client) -> None:
             values += alternative.get("enum", [])
         values += [[v] for v in schema.get("items", {}).get("enum", [])]
         for value in values:
-            assert not _errors(spec[option], value), f"{option}={value!r} is rejected by the spec"
+            assert not SPEC.errors(spec[option], value), f"{option}={value!r} is rejected by the spec"
 
 
 def test_response_kinds_and_streaming(client: Client) -> None:

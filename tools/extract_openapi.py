@@ -52,6 +52,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from mistral_lite.spec import SCHEMA_LIST, SCHEMA_MAPS, SCHEMA_ONE  # noqa: E402
+
 TABLE = ROOT / "mistral_lite" / "endpoints.toml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 COMPONENT_PREFIX = "#/components/schemas/"
@@ -74,26 +77,7 @@ DROP = frozenset(
         "$comment",
     }
 )
-# Keywords whose value is a map of name -> schema.
-SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
-# Keywords whose value is a schema.
-SCHEMA_ONE = frozenset(
-    {
-        "items",
-        "additionalProperties",
-        "not",
-        "if",
-        "then",
-        "else",
-        "contains",
-        "propertyNames",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-        "additionalItems",
-    }
-)
-# Keywords whose value is a list of schemas.
-SCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+# The schema keywords that hold schemas are the drift tool's: one list for both.
 
 
 def convert(schema: Any, refs: set[str]) -> Any:
