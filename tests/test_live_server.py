@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,6 +110,14 @@ def test_consumed_stream_returns_connection_to_pool(server: ScriptedServer, live
         "text/event-stream", "application/json", "text/event-stream", "application/json"]
 
 
+def _settled(observed: list[bool], limit: float = 5.0) -> list[bool]:
+    """The server thread's observation, once it has made it (bounded wait, no timing asserted)."""
+    deadline = time.monotonic() + limit
+    while not observed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return observed
+
+
 def test_early_close_releases_the_connection(server: ScriptedServer, live: Client) -> None:
     seen_close: list[bool] = []
 
@@ -124,7 +133,7 @@ def test_early_close_releases_the_connection(server: ScriptedServer, live: Clien
     stream.close()
     assert idle_slots_full(live, server.url)
     assert live.get_model("model-a")["id"] == "model-a"  # the pool still works
-    assert seen_close == [True]  # the half-read connection was closed, not left dangling
+    assert _settled(seen_close) == [True]  # the half-read connection was closed, not left dangling
     assert server.connections == 2
     with pytest.raises(StopIteration):
         next(stream)
@@ -144,7 +153,7 @@ def test_leaving_with_block_early_releases_the_connection(server: ScriptedServer
             break
     assert idle_slots_full(live, server.url)
     assert live.get_model("model-a")["id"] == "model-a"
-    assert seen_close == [True]
+    assert _settled(seen_close) == [True]
 
 
 # -- stalls and timeouts -------------------------------------------------------------------
