@@ -27,8 +27,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -101,10 +102,9 @@ def _client(url: str, **kw: Any) -> Any:
 
 
 def _json_impl() -> str:
-    from mistral_lite import _request
+    from mistral_lite import _json
 
-    _, loads = _request._backend or _request._resolve_backend()
-    return "orjson" if loads is not json.loads else "json"
+    return _json.backend_name()
 
 
 def w_chat(url: str, quick: bool) -> list[dict[str, Any]]:
@@ -252,7 +252,7 @@ def w_threads(url: str, quick: bool) -> list[dict[str, Any]]:
             for _ in range(per):
                 try:
                     call()
-                except BaseException as exc:  # noqa: BLE001 - counted
+                except BaseException as exc:
                     errors.append(exc)
 
         ts = [threading.Thread(target=worker) for _ in range(threads)]
@@ -358,7 +358,7 @@ def w_transfer(url: str, quick: bool, op: str, side: str) -> dict[str, Any]:
 def w_mistralai(url: str, quick: bool) -> list[dict[str, Any]]:
     try:
         from mistralai import Mistral  # type: ignore[import-not-found]
-    except Exception as exc:  # noqa: BLE001 - any import failure means "not importable"
+    except Exception as exc:
         return [_row("official mistralai SDK chat, CPU/call", "us", None, None, "", met=None,
                      note=f"skipped: mistralai not importable ({type(exc).__name__})")]
     s = _bare_session()
@@ -559,7 +559,7 @@ def machine() -> dict[str, Any]:
     import requests
 
     try:
-        import orjson  # noqa: F401
+        import orjson
 
         orjson_version = orjson.__version__
     except ImportError:

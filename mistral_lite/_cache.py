@@ -10,11 +10,12 @@ through the client drops the cached reads the table lists in its ``invalidates``
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
+
+from ._json import canonical
 
 __all__ = ["MISS", "ResponseCache", "key_fingerprint"]
 
@@ -72,8 +73,7 @@ class ResponseCache:
         operation: str, base_url: str, fingerprint: str, path: Mapping[str, str],
         query: Any, body: Any,
     ) -> tuple[Any, ...]:
-        rest = json.dumps([query, body], sort_keys=True, separators=(",", ":"), default=str)
-        return (operation, base_url, fingerprint, tuple(sorted(path.items())), rest)
+        return (operation, base_url, fingerprint, tuple(sorted(path.items())), canonical((query, body)))
 
     def get(self, key: tuple[Any, ...]) -> Any:
         with self._lock:

@@ -10,52 +10,16 @@ or a streamed multipart body when the row says ``body = "multipart"``. ``extra_q
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from ._files import MultipartBody, is_file_value
+from ._json import dumps
 from ._spec import Endpoint
 from .exceptions import ValidationError
 
-__all__ = ["Built", "build_request", "dumps", "encode_path_value", "loads"]
-
-def _dumps_std(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-_backend: tuple[Callable[[Any], bytes], Callable[[bytes | str], Any]] | None = None
-
-
-def _resolve_backend() -> tuple[Callable[[Any], bytes], Callable[[bytes | str], Any]]:
-    """orjson when the ``fast`` extra is installed (imported on first use), else ``json``."""
-    global _backend
-    try:
-        import orjson
-    except ImportError:
-        _backend = (_dumps_std, json.loads)
-        return _backend
-    fast_dumps = orjson.dumps
-
-    def dumps_fast(value: Any) -> bytes:
-        try:
-            return bytes(fast_dumps(value))
-        except TypeError:  # e.g. integers beyond 64 bits: the standard library copes
-            return _dumps_std(value)
-
-    _backend = (dumps_fast, orjson.loads)
-    return _backend
-
-
-def dumps(value: Any) -> bytes:
-    """Compact JSON bytes (orjson when installed)."""
-    return (_backend or _resolve_backend())[0](value)
-
-
-def loads(data: bytes | str) -> Any:
-    """Decode JSON (orjson when installed)."""
-    return (_backend or _resolve_backend())[1](data)
-
+__all__ = ["Built", "build_request", "encode_path_value"]
 
 def encode_path_value(value: Any) -> str:
     """Percent-encode one path segment; ``.`` and ``..`` are encoded too."""

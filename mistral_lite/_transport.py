@@ -17,7 +17,8 @@ from typing import Any
 import requests
 import requests.auth
 
-from ._request import Built, loads
+from ._json import loads
+from ._request import Built
 from ._retry import RetryPolicy, logger, parse_retry_after
 from .exceptions import APIConnectionError, APIStatusError, APITimeoutError, MistralError, error_for_status
 

@@ -30,8 +30,9 @@ from . import __version__
 from ._cache import MISS, ResponseCache, key_fingerprint
 from ._concurrency import Executor, run_map
 from ._files import save_atomically
+from ._json import loads
 from ._operations import Operations
-from ._request import Built, build_request, loads
+from ._request import Built, build_request
 from ._retry import RetryPolicy
 from ._spec import CALL_KEYWORDS, Endpoint, Spec, load_spec
 from ._streaming import Stream

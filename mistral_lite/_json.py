@@ -1,0 +1,69 @@
+"""JSON encoding and decoding: orjson when the ``fast`` extra is installed, else ``json``.
+
+The backend is chosen on first use, so ``import mistral_lite`` never pays for importing orjson.
+``dumps`` gives compact UTF-8 bytes; ``canonical`` gives the sorted-key form the cache keys use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["backend_name", "canonical", "dumps", "loads"]
+
+_Backend = tuple[Callable[[Any], bytes], Callable[[bytes | str], Any], Callable[[Any], bytes], str]
+_backend: _Backend | None = None
+
+
+def _dumps_std(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _canonical_std(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str).encode("utf-8")
+
+
+def _resolve() -> _Backend:
+    global _backend
+    try:
+        import orjson
+    except ImportError:
+        _backend = (_dumps_std, json.loads, _canonical_std, "json")
+        return _backend
+    fast_dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+
+    def dumps_fast(value: Any) -> bytes:
+        try:
+            return bytes(fast_dumps(value))
+        except TypeError:  # e.g. integers beyond 64 bits: the standard library copes
+            return _dumps_std(value)
+
+    def canonical_fast(value: Any) -> bytes:
+        try:
+            return bytes(fast_dumps(value, option=sort_keys))
+        except TypeError:
+            return _canonical_std(value)
+
+    _backend = (dumps_fast, orjson.loads, canonical_fast, "orjson")
+    return _backend
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes."""
+    return (_backend or _resolve())[0](value)
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON."""
+    return (_backend or _resolve())[1](data)
+
+
+def canonical(value: Any) -> bytes:
+    """JSON with sorted keys: equal values give equal bytes (non-JSON values as ``str``)."""
+    return (_backend or _resolve())[2](value)
+
+
+def backend_name() -> str:
+    """``"orjson"`` or ``"json"``."""
+    return (_backend or _resolve())[3]
