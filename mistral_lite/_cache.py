@@ -38,10 +38,17 @@ def _copier(value: Any) -> Copier | None:
         pairs = list(zip(subs, value, strict=True))
         return lambda: [c() if c is not None else v for c, v in pairs]
     if kind is dict:
-        items = [(k, _copier(v), v) for k, v in value.items()]
-        if not any(c for _, c, _ in items):
+        nested = [(k, c) for k, c in ((k, _copier(v)) for k, v in value.items()) if c is not None]
+        if not nested:
             return value.copy  # type: ignore[no-any-return]
-        return lambda: {k: (c() if c is not None else v) for k, c, v in items}
+
+        def copy_dict() -> dict[Any, Any]:
+            out = value.copy()  # the scalars in one C call, then the containers
+            for key, copier in nested:
+                out[key] = copier()
+            return out
+
+        return copy_dict
     return None
 
 

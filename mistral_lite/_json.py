@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["backend_name", "canonical", "dumps", "loads"]
+__all__ = ["backend_name", "canonical", "decoder", "dumps", "loads"]
 
 _Backend = tuple[Callable[[Any], bytes], Callable[[bytes | str], Any], Callable[[Any], bytes], str]
 _backend: _Backend | None = None
@@ -62,6 +62,11 @@ def loads(data: bytes | str) -> Any:
 def canonical(value: Any) -> bytes:
     """JSON with sorted keys: equal values give equal bytes (non-JSON values as ``str``)."""
     return (_backend or _resolve())[2](value)
+
+
+def decoder() -> Callable[[bytes | str], Any]:
+    """The backend's own decode function (for hot loops: no wrapper call per value)."""
+    return (_backend or _resolve())[1]
 
 
 def backend_name() -> str:

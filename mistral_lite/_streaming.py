@@ -141,8 +141,8 @@ class Stream(Iterator[dict[str, Any]]):
         self._chunk_size = chunk_size
         self._events: Generator[dict[str, Any], None, None] = self._iterate()
 
-    def __iter__(self) -> Stream:
-        return self
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._events  # iterating the generator itself: no extra call per event
 
     def __next__(self) -> dict[str, Any]:
         return next(self._events)
@@ -184,43 +184,64 @@ class Stream(Iterator[dict[str, Any]]):
         ended = False
         loads = self._loads
         typed = self.kind == "events"
+        chunks = self._chunks()
+        parser = SSEParser()
+        feed = parser.feed
         try:
-            events = iter_sse(self._chunks())
-            for name, data in events:
-                if not typed:
-                    if data == b"[DONE]":
+            for chunk in chunks:
+                for name, data in feed(chunk):
+                    if not typed:  # the hot path: one data line per event
+                        if data == b"[DONE]":
+                            ended = True
+                            self._drain(chunks)
+                            return
+                        try:
+                            value = loads(data)
+                        except ValueError:
+                            value = None
+                        if type(value) is not dict:
+                            raise self._malformed(data)
+                        yield value
+                        continue
+                    event = self._decode(data, loads)
+                    if "type" not in event and name:
+                        event["type"] = name
+                    kind = event.get("type")
+                    if kind is not None and kind == self._error_event:
+                        raise StreamError(
+                            f"{self.operation}: the server reported an error in the stream: "
+                            f"{event.get('message', event)}",
+                            operation=self.operation, event=event,
+                        )
+                    if kind is not None and kind == self._end_event:
                         ended = True
-                        self._drain(events)
+                    yield event
+                    if ended:
+                        self._drain(chunks)
                         return
-                    yield self._decode(data, loads)
-                    continue
-                event = self._decode(data, loads)
-                if "type" not in event and name:
-                    event["type"] = name
-                kind = event.get("type")
-                if kind is not None and kind == self._error_event:
-                    raise StreamError(
-                        f"{self.operation}: the server reported an error in the stream: "
-                        f"{event.get('message', event)}",
-                        operation=self.operation, event=event,
-                    )
-                if kind is not None and kind == self._end_event:
+            last = parser.flush()
+            if last is not None and not typed and last[1] == b"[DONE]":
+                ended = True
+                return
+            if last is not None:
+                event = self._decode(last[1], loads)
+                if typed and "type" not in event and last[0]:
+                    event["type"] = last[0]
+                if typed and event.get("type") == self._end_event:
                     ended = True
                 yield event
                 if ended:
-                    self._drain(events)
                     return
-            if not ended:
-                end = self._end_event if typed else "[DONE]"
-                raise APIConnectionError(
-                    f"{self.operation}: the stream was cut before its end ({end} never came)",
-                    operation=self.operation,
-                )
+            end = self._end_event if typed else "[DONE]"
+            raise APIConnectionError(
+                f"{self.operation}: the stream was cut before its end ({end} never came)",
+                operation=self.operation,
+            )
         finally:
             if not ended:
                 self.response.close()
 
-    def _drain(self, events: Iterator[tuple[str | None, bytes]]) -> None:
+    def _drain(self, chunks: Iterator[bytes]) -> None:
         """Read what follows the end so the connection can go back to the pool.
 
         A server that stalls or breaks after the end does not turn a complete stream into an
@@ -230,7 +251,7 @@ class Stream(Iterator[dict[str, Any]]):
         try:
             if sock is not None:
                 sock.settimeout(min(DRAIN_TIMEOUT, sock.gettimeout() or DRAIN_TIMEOUT))
-            for _ in events:
+            for _ in chunks:
                 pass
         except MistralError:
             self.response.close()
@@ -241,11 +262,12 @@ class Stream(Iterator[dict[str, Any]]):
         except ValueError:
             value = None
         if not isinstance(value, dict):
-            raw = data[:300].decode("utf-8", "replace")
-            raise StreamError(
-                f"{self.operation}: malformed event data: {raw!r}", operation=self.operation, event=data
-            )
+            raise self._malformed(data)
         return value
+
+    def _malformed(self, data: bytes) -> StreamError:
+        raw = data[:300].decode("utf-8", "replace")
+        return StreamError(f"{self.operation}: malformed event data: {raw!r}", operation=self.operation, event=data)
 
 
 def _transport_error(exc: BaseException, operation: str) -> APIConnectionError:

@@ -30,7 +30,7 @@ from . import __version__
 from ._cache import MISS, ResponseCache, key_fingerprint
 from ._concurrency import Executor, run_map
 from ._files import save_atomically
-from ._json import loads
+from ._json import decoder, loads
 from ._operations import Operations
 from ._request import Built, build_request
 from ._retry import RetryPolicy
@@ -412,7 +412,7 @@ class Client(Operations):
         if endpoint.invalidates and self._cache is not None:
             self._cache.invalidate(endpoint.invalidates, built.path_params)
         if stream:
-            return Stream(response, kind=endpoint.stream, operation=operation, loads=loads,
+            return Stream(response, kind=endpoint.stream, operation=operation, loads=decoder(),
                           end_event=endpoint.stream_end, error_event=endpoint.stream_error)
         result = self._decode(endpoint, response, to, extras.get("on_progress"))
         if cache is not None and key is not None:
