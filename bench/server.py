@@ -16,6 +16,8 @@ connection, keep-alive, every response precomputed:
 * ``GET /v1/files/{id}/content``: a generated body of ``--download-size`` bytes (200 MB by
   default), or of ``N`` bytes when the id is ``bytes-N``;
 * ``GET /__stats``: ``{"connections": accepted TCP connections, "requests": requests served}``.
+
+A request header ``X-Bench-Delay-Ms: N`` delays its answer by N ms (latency, as a real API has).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import random
 import socket
 import sys
 import threading
+import time
 
 CHAT_RESPONSE = {
     "id": "cmpl-e5cc70bb28c444948073e77776eb30ef",
@@ -238,6 +241,9 @@ def _serve(sock: socket.socket) -> None:
                     body = conn.read_exact(length)
             with _LOCK:
                 STATS["requests"] += 1
+            delay = headers.get(b"x-bench-delay-ms")
+            if delay:  # simulated network and model latency (this connection's thread only)
+                time.sleep(int(delay) / 1000.0)
             out = _route(method, target, headers, body)
             if isinstance(out, tuple):  # a generated download body
                 head_bytes, size = out
