@@ -43,7 +43,7 @@ def _copier(value: Any) -> Copier | None:
             return value.copy  # type: ignore[no-any-return]
 
         def copy_dict() -> dict[Any, Any]:
-            out = value.copy()  # the scalars in one C call, then the containers
+            out: dict[Any, Any] = value.copy()  # the scalars in one C call, then the containers
             for key, copier in nested:
                 out[key] = copier()
             return out
