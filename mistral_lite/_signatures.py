@@ -167,6 +167,10 @@ def docstring(endpoint: Endpoint, spec: Spec) -> str:
         notes.append("Creates or changes state: retried only on 429 and when the request never reached the server.")
     if endpoint.cache:
         notes.append("Cached when the client has a cache.")
+    if endpoint.paginate:
+        notes.append(f"All pages: ``client.paginate({endpoint.name!r}, ...)``.")
+    if endpoint.wait:
+        notes.append(f"Poll to the end: ``client.wait({endpoint.name!r}, ...)``.")
     if notes:
         lines += ["", " ".join(notes)]
     lines += ["", "Args:"]
