@@ -52,8 +52,35 @@ def _copier(value: Any) -> Copier | None:
     return None
 
 
+class _StoreState:
+    """The lock and the write generation of one store, shared by every cache over it."""
+
+    __slots__ = ("generation", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.generation = 0
+
+
+_shared_lock = threading.Lock()
+_shared: dict[int, tuple[MutableMapping[Any, Any], _StoreState]] = {}
+
+
+def _state_for(store: MutableMapping[Any, Any]) -> _StoreState:
+    """One state per store object, so clients sharing a mapping share its lock."""
+    with _shared_lock:
+        found = _shared.get(id(store))
+        if found is None or found[0] is not store:
+            found = _shared[id(store)] = (store, _StoreState())  # keeps the store, so ids stay unique
+        return found[1]
+
+
 class ResponseCache:
-    """A thread-safe TTL cache of decoded responses (cachetools underneath by default)."""
+    """A thread-safe TTL cache of decoded responses (cachetools underneath by default).
+
+    Clients given the same mapping share one lock over it. Every invalidation bumps a write
+    generation; a read that was in flight during a write does not store its (older) result.
+    """
 
     def __init__(
         self,
@@ -67,13 +94,21 @@ class ResponseCache:
             from cachetools import TTLCache
 
             store = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
+            self._state = _StoreState()
+        else:
+            self._state = _state_for(store)
         self.store = store
         self.ttl = ttl
         self.timer = timer
         self.hits = 0
         self.misses = 0
         self._puts = 0
-        self._lock = threading.Lock()
+        self._lock = self._state.lock
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every invalidation; pass the value read before a request to ``put``."""
+        return self._state.generation
 
     @staticmethod
     def make_key(
@@ -95,11 +130,14 @@ class ResponseCache:
         copier = entry[2]
         return copier() if copier is not None else entry[1]
 
-    def put(self, key: tuple[Any, ...], value: Any) -> None:
+    def put(self, key: tuple[Any, ...], value: Any, generation: int | None = None) -> None:
+        """Store a copy of ``value``; skipped when a write happened since ``generation``."""
         copier = _copier(value)
         stored = copier() if copier is not None else value  # detached from the caller's copy
         entry = (self.timer() + self.ttl, stored, _copier(stored))
         with self._lock:
+            if generation is not None and generation != self._state.generation:
+                return  # a write landed while this read was in flight: its result may be stale
             self.store[key] = entry
             self._puts += 1
             if self._puts % 64 == 0 and not hasattr(self.store, "expire"):
@@ -116,6 +154,7 @@ class ResponseCache:
             return 0
         wanted = set(operations)
         with self._lock:
+            self._state.generation += 1
             doomed = [
                 key for key in list(self.store)
                 if isinstance(key, tuple) and key and key[0] in wanted
@@ -127,6 +166,7 @@ class ResponseCache:
 
     def clear(self) -> None:
         with self._lock:
+            self._state.generation += 1
             self.store.clear()
 
     @property

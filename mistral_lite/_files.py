@@ -3,9 +3,9 @@
 ``MultipartBody`` is a file-like object with a known length, so requests sends it with a
 ``Content-Length`` and urllib3 streams it in blocks: memory does not grow with the file's size.
 A file part may be a path, bytes, a binary file object, or a ``(filename, bytes-or-file)``
-tuple. ``save_atomically`` writes a response body to a temporary file beside the target and
-renames it into place only when the whole body arrived, so a failed download leaves nothing at
-the target path.
+tuple with an optional third item, the part's content type. ``save_atomically`` writes a
+response body to a temporary file beside the target and renames it into place only when the
+whole body arrived, so a failed download leaves nothing at the target path.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import io
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["MultipartBody", "is_file_value", "save_atomically"]
+__all__ = ["MultipartBody", "is_file_value", "remember_positions", "save_atomically"]
 
 _BLOCK = 1 << 16
 
@@ -29,10 +29,32 @@ def is_file_value(value: Any) -> bool:
     if isinstance(value, (str, os.PathLike, bytes, bytearray, memoryview)):
         return True
     if isinstance(value, tuple):
-        return len(value) == 2 and isinstance(value[0], str) and (
-            isinstance(value[1], (bytes, bytearray, memoryview)) or hasattr(value[1], "read")
+        return (
+            len(value) in (2, 3) and isinstance(value[0], str)
+            and (isinstance(value[1], (bytes, bytearray, memoryview)) or hasattr(value[1], "read"))
+            and (len(value) == 2 or isinstance(value[2], str))
         )
     return hasattr(value, "read")
+
+
+def remember_positions(values: Iterable[Any]) -> Callable[[], None]:
+    """A function that seeks every file object among ``values`` back to where it is now.
+
+    Each attempt of an upload rebuilds its body from the file objects; without this, a retry
+    would start where the previous attempt stopped reading and send an empty file.
+    """
+    marks = []
+    for value in values:
+        handle = value[1] if isinstance(value, tuple) and len(value) >= 2 else value
+        if hasattr(handle, "read") and hasattr(handle, "seek"):
+            with contextlib.suppress(OSError, ValueError):
+                marks.append((handle, handle.tell()))
+
+    def rewind() -> None:
+        for handle, position in marks:
+            handle.seek(position)
+
+    return rewind
 
 
 def _quote(name: str) -> str:
@@ -62,10 +84,13 @@ class MultipartBody(io.RawIOBase):
             encoded = data.encode()
             self._parts.append(_Part(header, encoded, len(encoded)))
         for name, value in files.items():
+            media_type = "application/octet-stream"
+            if isinstance(value, tuple) and len(value) == 3:
+                media_type, value = value[2], value[:2]
             filename, source, size, start = self._file_source(value)
             header = (
                 f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"{_quote(name)}\"; "
-                f"filename=\"{_quote(filename)}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                f"filename=\"{_quote(filename)}\"\r\nContent-Type: {_quote(media_type)}\r\n\r\n"
             ).encode()
             self._parts.append(_Part(header, source, size, start))
         self._trailer = f"--{self.boundary}--\r\n".encode()

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ._files import MultipartBody, is_file_value
+from ._files import MultipartBody
 from ._json import dumps
 from ._spec import Endpoint
-from .exceptions import ValidationError
 
 __all__ = ["Built", "build_request", "encode_path_value"]
 
@@ -114,11 +113,7 @@ def build_request(
     elif endpoint.body == "multipart":
         if extra_body:
             body.update(extra_body)
-        files = {k: v for k, v in body.items() if endpoint.options.get(k, {}).get("x-file")}
-        bad = [(k, "expected a path, bytes, a binary file object or a (filename, data) tuple")
-               for k, v in files.items() if not is_file_value(v)]
-        if bad:
-            raise ValidationError(endpoint.name, bad)
+        files = {k: v for k, v in body.items() if endpoint.options.get(k, {}).get("x-file")}  # checked by validate
         # arrays of scalars become repeated parts (OpenAPI's default multipart encoding)
         fields = [(k, _query_value(item)) for k, v in body.items() if k not in files
                   for item in (v if isinstance(v, (list, tuple)) else (v,))]

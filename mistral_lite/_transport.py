@@ -73,8 +73,11 @@ def status_error(
     secret: str | None = None,
 ) -> APIStatusError:
     """The typed exception for an error response (its body is read here, ``secret`` redacted)."""
-    content = response.content
     body: Any
+    try:
+        content = response.content
+    except requests.RequestException:  # the error body itself broke off: keep the status
+        content = b""
     try:
         body = loads(content) if content else None
     except ValueError:
@@ -123,15 +126,18 @@ class Transport:
         """Send with retries; return a 2xx response or raise a mistral_lite exception."""
         retry = 0
         session = self.session
-        auth = headers.get("Authorization", "")
-        secret = auth[7:] if auth.startswith("Bearer ") and len(auth) > 11 else None
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        secret = auth.split(" ", 1)[-1] if len(auth) > 11 else None
         while True:
             attempt_headers = dict(headers)
             attempt_headers.update(built.headers)
-            request = requests.Request(
-                built.method, built.url, headers=attempt_headers, data=built.body, auth=_HEADER_AUTH
-            )
-            prepared = session.prepare_request(request)
+            try:
+                request = requests.Request(
+                    built.method, built.url, headers=attempt_headers, data=built.body, auth=_HEADER_AUTH
+                )
+                prepared = session.prepare_request(request)
+            except (ValueError, UnicodeError) as exc:  # requests' InvalidHeader & co, bad encodings
+                raise _unsendable(exc, operation, secret) from None
             prepared.url = built.url  # already encoded; requests' requoting would undo %2E
             debug = http_logger.isEnabledFor(logging.DEBUG)
             if debug:
@@ -140,9 +146,10 @@ class Transport:
                 hook(prepared)
             try:
                 response = session.send(prepared, stream=stream, timeout=timeout, **self.send_kwargs)
+            except (ValueError, UnicodeError) as exc:  # e.g. a timeout the adapter refuses
+                raise _unsendable(exc, operation, secret) from None
             except requests.RequestException as exc:
                 reached = _reached_server(exc)
-                timed_out = isinstance(exc, requests.Timeout)
                 if retry < policy.max_retries and policy.retries_error(retry_class, reached):
                     delay = policy.delay(retry)
                     policy.log(operation, retry, _describe(exc), delay)
@@ -150,12 +157,7 @@ class Transport:
                     retry += 1
                     built = rebuild() if rebuild is not None else built
                     continue
-                cls = APITimeoutError if timed_out else APIConnectionError
-                tries = f" after {retry + 1} attempts" if retry else ""
-                raise cls(
-                    f"{operation} ({built.method} {built.path}){tries}: {_describe(exc)}",
-                    operation=operation, attempts=retry + 1,
-                ) from None
+                raise _transport_failure(exc, operation, built, retry) from None
             if debug:
                 _log_response(response, operation)
             for hook in self.hooks.get("response", ()):
@@ -223,6 +225,21 @@ def _log_response(response: requests.Response, operation: str) -> None:
         "response %s %s in %.3fs request-id=%s headers=%s", operation, response.status_code,
         response.elapsed.total_seconds(), response.headers.get("x-request-id"), redact_headers(response.headers),
     )
+
+
+def _unsendable(exc: BaseException, operation: str, secret: str | None) -> MistralError:
+    """A request that could not be sent at all (bad header, URL or encoding): no retry."""
+    text = _describe(exc)
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return MistralError(f"{operation}: the request could not be sent: {text}", operation=operation)
+
+
+def _transport_failure(exc: BaseException, operation: str, built: Built, retry: int) -> APIConnectionError:
+    cls = APITimeoutError if isinstance(exc, requests.Timeout) else APIConnectionError
+    tries = f" after {retry + 1} attempts" if retry else ""
+    return cls(f"{operation} ({built.method} {built.path}){tries}: {_describe(exc)}",
+               operation=operation, attempts=retry + 1)
 
 
 def wrap_read_error(exc: BaseException, operation: str) -> MistralError:

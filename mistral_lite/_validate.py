@@ -16,11 +16,13 @@ fails, so this never ships).
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ._files import is_file_value
 from ._spec import Endpoint, Spec, load_spec
 from .exceptions import ValidationError
 
@@ -267,14 +269,45 @@ def validator_for(spec: Spec, endpoint: Endpoint) -> Check | None:
 
 
 def validate(endpoint: Endpoint, options: Mapping[str, Any], spec: Spec | None = None) -> None:
-    """Raise one ValidationError listing every problem with ``options``; return if valid."""
+    """Raise one ValidationError listing every problem with ``options``; return if valid.
+
+    Besides the schema, two things only Python can check: path parameters must not be empty
+    (an empty one would reach the collection's route), and file options must be something an
+    upload can read (an existing path, bytes, a binary file object or a ``(name, data)`` tuple).
+    """
     spec = spec or load_spec()
     check = validator_for(spec, endpoint)
-    if check is not None and check(options):
+    extra = _python_checks(spec, endpoint, options)
+    if check is not None and check(options) and not extra:
         return
-    errors = error_report(spec, endpoint, options)
+    errors = sorted(set(error_report(spec, endpoint, options)) | set(extra))
     if errors:
         raise ValidationError(endpoint.name, errors)
+
+
+def _file_options(spec: Spec, endpoint: Endpoint) -> tuple[str, ...]:
+    table: dict[str, tuple[str, ...]] = spec.memo.setdefault("file_options", {})
+    names = table.get(endpoint.name)
+    if names is None:
+        names = table[endpoint.name] = tuple(
+            name for name, schema in endpoint.options.items() if isinstance(schema, Mapping) and schema.get("x-file")
+        )
+    return names
+
+
+def _python_checks(spec: Spec, endpoint: Endpoint, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems = [(name, "must not be empty") for name in endpoint.path_params if options.get(name) == ""]
+    if endpoint.body == "multipart":
+        for name in _file_options(spec, endpoint):
+            value = options.get(name)
+            if value is None:
+                continue
+            if not is_file_value(value):
+                problems.append((name, "expected a path, bytes, a binary file object or a (filename, data[, "
+                                       "content_type]) tuple"))
+            elif isinstance(value, (str, os.PathLike)) and not os.path.isfile(value):
+                problems.append((name, f"no such file: {os.fspath(value)!r}"))
+    return problems
 
 
 # -- the report (jsonschema, loaded lazily) ---------------------------------------------------

@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
@@ -29,7 +30,7 @@ import requests
 from . import __version__
 from ._cache import MISS, ResponseCache, key_fingerprint
 from ._concurrency import Executor, run_map
-from ._files import save_atomically
+from ._files import remember_positions, save_atomically
 from ._json import decoder, loads
 from ._operations import Operations
 from ._request import Built, build_request
@@ -39,7 +40,7 @@ from ._streaming import Stream
 from ._transport import Transport, configure_debug_logging, wrap_read_error
 from ._validate import validate
 from ._workflows import paginate, run_batch, wait
-from .exceptions import MistralError, UnknownOperationError
+from .exceptions import MistralError, UnknownOperationError, ValidationError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -63,6 +64,44 @@ class _Settings:
         self.stream_timeout, self.policy, self.use_cache = stream_timeout, policy, use_cache
 
 
+#: Latin-1 text without control characters: what an HTTP header value can carry.
+_SAFE_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\xa0-\xff]*")
+
+
+def _check_base_url(url: str, allow_insecure_http: bool) -> str:
+    """The base URL without a trailing slash or ``/v1``; plain http only to loopback hosts."""
+    url = url.strip().rstrip("/")
+    if url.endswith("/v1"):
+        url = url[:-3]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MistralError(f"base_url must be an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise MistralError(
+            f"refusing to send the API key over plain http to {parts.hostname}; use https "
+            "or pass allow_insecure_http=True"
+        )
+    return url
+
+
+def _check_headers(headers: Mapping[str, Any]) -> dict[str, str]:
+    """Header values as strings an HTTP message can carry; a bad one is a ValueError (no I/O)."""
+    out = {}
+    for name, value in headers.items():
+        if not isinstance(value, str) or not _SAFE_HEADER_VALUE.fullmatch(value) or not name.isascii():
+            shown = "[redacted]" if name.lower() == "authorization" else repr(value)[:60]
+            raise MistralError(f"header {name!r} must be a string of printable Latin-1 characters, got {shown}")
+        out[name] = value
+    return out
+
+
+def _authorization(headers: Mapping[str, str]) -> str:
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            return value
+    return ""
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -73,10 +112,11 @@ def _is_loopback(host: str) -> bool:
 
 
 def _timeout(value: Any) -> tuple[float, float]:
-    if isinstance(value, (tuple, list)):
-        connect, read = value
-        return float(connect), float(read)
-    return float(value), float(value)
+    connect, read = value if isinstance(value, (tuple, list)) else (value, value)
+    pair = float(connect), float(read)
+    if not (pair[0] > 0 and pair[1] > 0):
+        raise MistralError(f"timeouts are seconds greater than 0, got {value!r}")
+    return pair
 
 
 class Client(Operations):
@@ -124,22 +164,16 @@ class Client(Operations):
     ) -> None:
         self._spec = spec or load_spec()
         defaults = self._spec.defaults
-        key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
+        key = (api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY", "")).strip()
         if not key:
             raise MistralError(
                 "no API key: pass Client(api_key=...) or set the MISTRAL_API_KEY environment variable"
             )
-        url = (base_url or os.environ.get("MISTRAL_BASE_URL") or defaults["base_url"]).rstrip("/")
-        if url.endswith("/v1"):
-            url = url[:-3]
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise MistralError(f"base_url must be an http(s) URL, got {url!r}")
-        if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
-            raise MistralError(
-                f"refusing to send the API key over plain http to {parts.hostname}; use https "
-                "or pass allow_insecure_http=True"
-            )
+        if not _SAFE_HEADER_VALUE.fullmatch(key) or " " in key:
+            raise MistralError("the API key has characters an HTTP header cannot carry (spaces, control "
+                               "or non-Latin-1 characters); check how it was read")
+        url = _check_base_url(base_url or os.environ.get("MISTRAL_BASE_URL") or defaults["base_url"],
+                              allow_insecure_http)
         retry_defaults = defaults.get("retry", {})
         policy = RetryPolicy(
             enabled=retry,
@@ -158,7 +192,7 @@ class Client(Operations):
             rand=rand,
         )
         base_headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
-        base_headers.update(headers or {})
+        base_headers.update(_check_headers(headers or {}))
         self._settings = _Settings(
             base_url=url,
             headers=base_headers,
@@ -176,7 +210,8 @@ class Client(Operations):
         send_kwargs: dict[str, Any] = dict(own.merge_environment_settings(url, {}, None, None, None))
         send_kwargs.pop("stream", None)
         self._transport = Transport(own, send_kwargs, hooks)
-        self._fingerprint = key_fingerprint(key)
+        self._fingerprint = key_fingerprint(_authorization(base_headers))
+        self._allow_insecure_http = allow_insecure_http
         cache_defaults = defaults.get("cache", {})
         self._cache: ResponseCache | None = None
         if cache is True:
@@ -193,6 +228,7 @@ class Client(Operations):
         self.sleep = sleep
         self.clock = clock
         self._executor = Executor(max_workers=10)
+        self._owns_pool = True
         configure_debug_logging()
 
     # -- configuration -----------------------------------------------------------------------
@@ -250,9 +286,9 @@ class Client(Operations):
         if max_retry_after is not None:
             policy_changes["max_retry_after"] = float(max_retry_after)
         merged_headers = dict(s.headers)
-        merged_headers.update(headers or {})
+        merged_headers.update(_check_headers(headers or {}))
         settings = _Settings(
-            base_url=base_url.rstrip("/") if base_url else s.base_url,
+            base_url=_check_base_url(base_url, self._allow_insecure_http) if base_url else s.base_url,
             headers=merged_headers,
             timeout=_timeout(timeout) if timeout is not None else s.timeout,
             stream_timeout=float(stream_timeout) if stream_timeout is not None else s.stream_timeout,
@@ -262,7 +298,9 @@ class Client(Operations):
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone._settings = settings
-        clone._owns_session = False  # the original owns the pool
+        clone._fingerprint = key_fingerprint(_authorization(merged_headers))  # the key actually sent
+        clone._owns_session = False  # the original owns the connection pool and the threads
+        clone._owns_pool = False
         return clone
 
     # -- workflows from the table ------------------------------------------------------------
@@ -339,9 +377,10 @@ class Client(Operations):
         return run_map(self, operation, items, max_workers, return_exceptions)
 
     def close(self) -> None:
-        """Close the connection pool (and worker threads), if this client created them."""
-        if self._owns_session:
+        """Stop the worker threads, and close the connection pool if this client created it."""
+        if self._owns_pool:
             self._executor.shutdown()
+        if self._owns_session:
             self._transport.close()
 
     def __enter__(self) -> Client:
@@ -368,6 +407,13 @@ class Client(Operations):
         extras: dict[str, Any] = {}
         if not CALL_KEYWORDS.isdisjoint(options):
             extras = {k: options.pop(k) for k in CALL_KEYWORDS if k in options}
+            try:
+                if extras.get("extra_headers"):
+                    extras["extra_headers"] = _check_headers(extras["extra_headers"])
+                if extras.get("timeout") is not None:
+                    extras["timeout"] = _timeout(extras["timeout"])
+            except MistralError as exc:
+                raise ValidationError(operation, [("<call>", exc.message)]) from None
         for name, value in endpoint.fill.items():
             if options.get(name) is None:
                 options[name] = value
@@ -378,6 +424,7 @@ class Client(Operations):
         s = self._settings
         cache = self._cache if endpoint.cache and s.use_cache else None
         key: tuple[Any, ...] | None = None
+        generation = 0
         if cache is not None:
             # looked up before validation: only valid options were ever stored under a key
             path = {name: str(options[name]) for name in endpoint.path_params if name in options}
@@ -386,10 +433,15 @@ class Client(Operations):
             hit = cache.get(key)
             if hit is not MISS:
                 return hit
+            generation = cache.generation
         validate(endpoint, options, self._spec)
         stream = endpoint.stream != "none" and options.get("stream") is True
 
+        rewind = remember_positions(options.values()) if endpoint.body == "multipart" else None
+
         def build() -> Built:
+            if rewind is not None:
+                rewind()
             return build_request(
                 endpoint, s.base_url, options, stream=stream,
                 extra_query=extras.get("extra_query"), extra_body=extras.get("extra_body"),
@@ -397,9 +449,7 @@ class Client(Operations):
             )
 
         built = build()
-        timeout = s.timeout
-        if extras.get("timeout") is not None:
-            timeout = _timeout(extras["timeout"])
+        timeout = extras.get("timeout") or s.timeout
         to = built.client_options.get("to")
         if stream:
             stream_timeout = extras.get("stream_timeout")
@@ -416,7 +466,7 @@ class Client(Operations):
                           end_event=endpoint.stream_end, error_event=endpoint.stream_error)
         result = self._decode(endpoint, response, to, extras.get("on_progress"))
         if cache is not None and key is not None:
-            cache.put(key, result)
+            cache.put(key, result, generation)
         return result
 
     def _decode(

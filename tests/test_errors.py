@@ -99,7 +99,40 @@ def test_transport_exceptions_never_escape(mock: responses.RequestsMock) -> None
     import requests
 
     mock.get(URL, body=requests.exceptions.InvalidHeader("bad header"))
-    with pytest.raises(mistral_lite.APIConnectionError) as info:
-        Client(API_KEY, retry=False).get_model("m1")
-    assert "InvalidHeader" in str(info.value)
-    assert not isinstance(info.value, requests.RequestException)
+    mock.get(URL, body=requests.exceptions.ChunkedEncodingError("cut"))
+    client = Client(API_KEY, retry=False)
+    with pytest.raises(MistralError, match="could not be sent: InvalidHeader: bad header") as sent:
+        client.get_model("m1")
+    with pytest.raises(mistral_lite.APIConnectionError, match="ChunkedEncodingError: cut") as cut:
+        client.get_model("m1")
+    for err in (sent.value, cut.value):
+        assert not isinstance(err, requests.RequestException)
+
+
+@pytest.mark.parametrize("key", ["sk-SECRET\n-1234", "sk SECRET", "sk-SECRET\u2603"])
+def test_a_key_http_cannot_carry_is_refused_without_showing_it(key: str) -> None:
+    with pytest.raises(MistralError) as info:
+        Client(key)
+    assert "SECRET" not in str(info.value) and "characters an HTTP header cannot carry" in str(info.value)
+
+
+def test_trailing_newline_of_a_key_read_from_a_file_is_dropped(mock: responses.RequestsMock) -> None:
+    mock.get(URL, json={"id": "m1"})
+    Client(API_KEY + "\n").get_model("m1")
+    assert mock.calls[0].request.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.mark.parametrize("headers", [{"X-Bad": "a\r\nb"}, {"X-Num": 5}, {"X-Uni": "\u2603"}])
+def test_bad_header_values_are_refused_before_any_io(headers: dict[str, object]) -> None:
+    with pytest.raises(MistralError, match="must be a string of printable Latin-1"):
+        Client(API_KEY, headers=headers)  # type: ignore[arg-type]
+    with pytest.raises(mistral_lite.ValidationError, match="must be a string of printable Latin-1"):
+        Client(API_KEY).get_model("m1", extra_headers=headers)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, (5, 0)])
+def test_bad_timeouts_are_refused(timeout: object) -> None:
+    with pytest.raises(MistralError, match="timeouts are seconds greater than 0"):
+        Client(API_KEY, timeout=timeout)  # type: ignore[arg-type]
+    with pytest.raises(mistral_lite.ValidationError, match="timeouts are seconds greater than 0"):
+        Client(API_KEY).get_model("m1", timeout=timeout)  # type: ignore[arg-type]

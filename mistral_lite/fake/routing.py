@@ -157,6 +157,17 @@ def _kind(message: str) -> tuple[str, str]:
     return "value_error", message
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with bytes (uploaded file content) replaced by a short description."""
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
 def validation_details(ep: Endpoint, options: Mapping[str, Any],
                        spec: Spec | None = None) -> list[dict[str, Any]]:
     """The 422 ``detail`` entries for ``options`` (empty when they are valid)."""
@@ -170,5 +181,5 @@ def validation_details(ep: Endpoint, options: Mapping[str, Any],
     for path, message in problems:
         loc = _loc(ep, path)
         kind, msg = _kind(message)
-        details.append({"type": kind, "loc": loc, "msg": msg, "input": _lookup(options, loc)})
+        details.append({"type": kind, "loc": loc, "msg": msg, "input": _json_safe(_lookup(options, loc))})
     return details

@@ -331,7 +331,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             fields: dict[str, list[str]] = {}
             for part in parts:
                 if part.filename is not None:
-                    payload[part.name] = (part.filename, part.data, part.content_type)
+                    payload[part.name] = (part.filename, part.data, part.content_type or "application/octet-stream")
                 else:  # an array is repeated parts, named ``name`` or ``name[]``
                     name = part.name[:-2] if part.name.endswith("[]") else part.name
                     fields.setdefault(name, []).append(part.data.decode("utf-8", "replace"))
