@@ -69,6 +69,7 @@ class AsyncClient(AsyncOperations):
     """
 
     def __init__(self, *args: Any, client: Client | None = None, max_workers: int = 8, **kwargs: Any) -> None:
+        self._owns_client = client is None
         if client is None:
             from .client import Client
 
@@ -102,8 +103,10 @@ class AsyncClient(AsyncOperations):
         )
 
     async def aclose(self) -> None:
-        self._executor.shutdown()
-        self.client.close()
+        """Stop the worker threads without blocking the loop; close the client if it is ours."""
+        self._executor.shutdown(wait=False)
+        if self._owns_client:
+            await asyncio.get_running_loop().run_in_executor(None, self.client.close)
 
     async def __aenter__(self) -> AsyncClient:
         return self

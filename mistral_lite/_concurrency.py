@@ -44,9 +44,10 @@ class Executor:
     def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Future[Any]:
         return self.pool.submit(fn, *args, **kwargs)
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the threads; with ``wait=False``, queued calls are cancelled and running ones finish."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
             self._pool = None
 
 

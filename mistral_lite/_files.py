@@ -11,6 +11,7 @@ whole body arrived, so a failed download leaves nothing at the target path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import secrets
@@ -176,11 +177,28 @@ class MultipartBody(io.RawIOBase):
         super().close()
 
 
+def _file_mode(path: Path) -> int:
+    """The existing target's mode, or what a new file gets under the process umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    # read once: setting and restoring it is the only portable way, and it is process-wide
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
 def save_atomically(chunks: Iterable[bytes], target: str | os.PathLike[str]) -> Path:
     """Write ``chunks`` to ``target`` through a temporary file and an atomic rename."""
     path = Path(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
     try:
+        os.fchmod(fd, _file_mode(path))  # mkstemp makes 0600: give the file the mode open() would
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:
                 out.write(chunk)

@@ -20,6 +20,7 @@ the connection to the pool; ``close()`` releases it early.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from types import TracebackType
 from typing import Any
@@ -156,9 +157,11 @@ class Stream(Iterator[dict[str, Any]]):
         self.close()
 
     def close(self) -> None:
-        """Stop reading and release the connection."""
-        self._events.close()
-        self.response.close()
+        """Stop reading and release the connection (safe from another thread mid-read)."""
+        self.response.close()  # first: unblocks a reader waiting on the socket
+        # ValueError: the generator is running in another thread; it ends on the closed socket
+        with contextlib.suppress(ValueError):
+            self._events.close()
 
     def _chunks(self) -> Iterator[bytes]:
         raw = self.response.raw

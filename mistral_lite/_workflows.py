@@ -59,6 +59,7 @@ def paginate(client: Client, operation: str, args: tuple[Any, ...], options: dic
     if how["style"] == "cursor":
         cursor, next_key = how["cursor"], how["next"]
         token = options.pop(cursor, None)
+        seen_tokens: set[Any] = set()
         while True:
             page_options = {**options, cursor: token} if token else dict(options)
             result = client.call(operation, *args, **page_options)
@@ -66,14 +67,23 @@ def paginate(client: Client, operation: str, args: tuple[Any, ...], options: dic
             token = result.get(next_key) if isinstance(result, dict) else None
             if not token:
                 return
+            if token in seen_tokens:
+                raise MistralError(f"{operation}: the server returned the cursor {token!r} twice; "
+                                   "stopping instead of looping", operation=operation)
+            seen_tokens.add(token)
     page = int(options.pop("page", 0) or 0)
     page_size = options.get("page_size")
     expected = page_size or endpoint.options.get("page_size", {}).get("default")
     total_key = how.get("total") or ""
     seen = 0
+    previous: list[Any] | None = None
     while True:
         result = client.call(operation, *args, page=page, **options)
         items = items_of(result)
+        if items and items == previous:
+            raise MistralError(f"{operation}: page {page} repeats page {page - 1} (does the server ignore "
+                               "`page`?); stopping instead of looping", operation=operation)
+        previous = items
         yield from items
         seen += len(items)
         total = _dig(result, total_key) if total_key else None
@@ -107,6 +117,9 @@ def wait(
     if endpoint is None or not endpoint.wait:
         waitable = sorted(n for n, e in client.operations.items() if e.wait)
         raise MistralError(f"{operation} cannot be waited on; these can: {', '.join(waitable)}", operation=operation)
+    if not (interval > 0 and timeout >= 0):
+        raise MistralError(f"wait needs interval > 0 and timeout >= 0 seconds, got {interval!r} and {timeout!r}",
+                           operation=operation)
     field, terminal = endpoint.wait["status_field"], set(endpoint.wait["terminal"])
     poller = client.with_options(cache=False)
     clock, sleep = client.clock, client.sleep

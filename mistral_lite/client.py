@@ -40,7 +40,7 @@ from ._streaming import Stream
 from ._transport import Transport, configure_debug_logging, wrap_read_error
 from ._validate import validate
 from ._workflows import paginate, run_batch, wait
-from .exceptions import MistralError, UnknownOperationError, ValidationError
+from .exceptions import MistralError, StreamError, UnknownOperationError, ValidationError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -462,6 +462,11 @@ class Client(Operations):
         if endpoint.invalidates and self._cache is not None:
             self._cache.invalidate(endpoint.invalidates, built.path_params)
         if stream:
+            media = response.headers.get("Content-Type", "")
+            if media.startswith("application/json"):  # the server did not stream after all
+                response.close()
+                raise StreamError(f"{operation}: stream=True was asked but the server answered {media}, "
+                                  "not text/event-stream", operation=operation)
             return Stream(response, kind=endpoint.stream, operation=operation, loads=decoder(),
                           end_event=endpoint.stream_end, error_event=endpoint.stream_error)
         result = self._decode(endpoint, response, to, extras.get("on_progress"))
