@@ -367,7 +367,10 @@ def w_transfer(url: str, quick: bool, op: str, side: str) -> dict[str, Any]:
 
 def w_mistralai(url: str, quick: bool) -> list[dict[str, Any]]:
     try:
-        from mistralai import Mistral  # type: ignore[import-not-found]
+        try:
+            from mistralai import Mistral  # type: ignore[import-not-found]
+        except ImportError:  # mistralai 3.x
+            from mistralai.client import Mistral  # type: ignore[import-not-found]
     except Exception as exc:
         return [_row("official mistralai SDK chat, CPU/call", "us", None, None, "", met=None,
                      note=f"skipped: mistralai not importable ({type(exc).__name__})")]
@@ -386,8 +389,60 @@ def w_mistralai(url: str, quick: bool) -> list[dict[str, Any]]:
         return client.chat(**CHAT_BODY)
 
     res = _interleave(3 if quick else 11, 20 if quick else 200, {"bare": bare, "sdk": official, "ml": ml})
-    return [_row("official mistralai SDK chat, CPU/call (ratio sdk/bare)", "us", res["cpu"]["bare"] * 1e6,
-                 res["cpu"]["sdk"] * 1e6, "", mistral_lite_us=res["cpu"]["ml"] * 1e6)]
+    rows = [_row("official SDK vs mistral_lite: chat CPU/call", "us", res["cpu"]["sdk"] * 1e6,
+                 res["cpu"]["ml"] * 1e6, "", bare_us=res["cpu"]["bare"] * 1e6,
+                 note="bare column = official SDK; ratio = mistral_lite / SDK")]
+
+    body = dict(CHAT_BODY, max_tokens=STREAM_CHUNKS)
+    sh = dict(_bare_headers(), Accept="text/event-stream")
+
+    def bare_stream() -> int:
+        n = 0
+        with s.post(url + "/v1/chat/completions", data=json.dumps(dict(body, stream=True)), headers=sh,
+                    stream=True) as r:
+            for line in r.iter_lines():
+                if line.startswith(b"data: ") and line[6:] != b"[DONE]":
+                    json.loads(line[6:])
+                    n += 1
+        return n
+
+    def sdk_stream() -> int:
+        return sum(1 for _ in sdk.chat.stream(**body))
+
+    def ml_stream() -> int:
+        with client.chat(**body, stream=True) as stream:
+            return sum(1 for _ in stream)
+
+    res = _interleave(3 if quick else 6, 1, {"bare": bare_stream, "sdk": sdk_stream, "ml": ml_stream}, warmup=1)
+    rows.append(_row("official SDK vs mistral_lite: stream chunks/s", "chunks/s", STREAM_CHUNKS / res["wall"]["sdk"],
+                     STREAM_CHUNKS / res["wall"]["ml"], "", bare_chunks_per_s=STREAM_CHUNKS / res["wall"]["bare"],
+                     note="ratio = mistral_lite / SDK (higher is better)"))
+
+    texts = [f"text {i}" for i in range(64)]
+
+    def sdk_embed() -> Any:
+        return sdk.embeddings.create(model="mistral-embed", inputs=texts)
+
+    def ml_embed() -> Any:
+        return client.embed(input=texts)
+
+    res = _interleave(3 if quick else 7, 2 if quick else 5, {"sdk": sdk_embed, "ml": ml_embed}, warmup=1)
+    rows.append(_row("official SDK vs mistral_lite: embed 64x1024 CPU/call", "ms", res["cpu"]["sdk"] * 1e3,
+                     res["cpu"]["ml"] * 1e3, "", note="ratio = mistral_lite / SDK"))
+
+    imports = {}
+    sdk_module = Mistral.__module__.rsplit(".", 1)[0] if "." in Mistral.__module__ else "mistralai"
+    for mod in ("requests", "mistral_lite", sdk_module):
+        times = []
+        for _ in range(3 if quick else 9):
+            out = subprocess.run([sys.executable, "-c", "import time; t = time.perf_counter(); "
+                                  f"import {mod}; print(time.perf_counter() - t)"],
+                                 capture_output=True, text=True, check=True)
+            times.append(float(out.stdout))
+        imports[mod] = _median(times) * 1e3
+    rows.append(_row("official SDK vs mistral_lite: cold import", "ms", imports[sdk_module], imports["mistral_lite"],
+                     "", requests_ms=imports["requests"], note="ratio = mistral_lite / SDK"))
+    return rows
 
 
 WORKERS: dict[str, Callable[[str, bool], list[dict[str, Any]]]] = {
