@@ -143,15 +143,7 @@ def stream() -> None:
             assert n == bench.STREAM_CHUNKS
 
         def bare() -> None:
-            done = False
-            with sess.post(url + "/v1/chat/completions", data=json.dumps(body), headers=h, stream=True) as r:
-                for line in r.iter_lines():
-                    if done or not line.startswith(b"data: "):
-                        continue
-                    if line[6:] == b"[DONE]":
-                        done = True
-                        continue
-                    json.loads(line[6:])
+            bench.bare_stream(sess, url + "/v1/chat/completions", body, h)
 
         def current() -> None:
             _streaming.Stream._chunks = original  # type: ignore[method-assign]

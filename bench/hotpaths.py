@@ -54,15 +54,7 @@ def main() -> None:
                     pass
 
         def bare_stream() -> None:
-            done = False
-            with s.post(url + "/v1/chat/completions", data=json.dumps(body), headers=h, stream=True) as r:
-                for line in r.iter_lines():
-                    if done or not line.startswith(b"data: "):
-                        continue
-                    if line[6:] == b"[DONE]":
-                        done = True
-                        continue
-                    json.loads(line[6:])
+            bench.bare_stream(s, url + "/v1/chat/completions", body, h)
 
         def embed() -> None:
             client.embed(input=bench.EMBED_TEXTS)

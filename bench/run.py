@@ -133,6 +133,25 @@ def w_chat(url: str, quick: bool) -> list[dict[str, Any]]:
     ]
 
 
+def bare_stream(session: Any, url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+    """The baseline: requests' ``iter_lines`` and a hand-written ``data:`` parser; returns the chunk count."""
+    n = 0
+    done = False
+    with session.post(url, data=json.dumps(body), headers=headers, stream=True, timeout=(10, 30)) as r:
+        if r.status_code >= 400:
+            raise RuntimeError(r.status_code)
+        for line in r.iter_lines():
+            if done or not line.startswith(b"data: "):
+                continue  # read on to the end so the connection returns to the pool
+            data = line[6:]
+            if data == b"[DONE]":
+                done = True
+                continue
+            json.loads(data)
+            n += 1
+    return n
+
+
 def w_stream(url: str, quick: bool) -> list[dict[str, Any]]:
     s = _bare_session()
     curl = url + "/v1/chat/completions"
@@ -146,20 +165,7 @@ def w_stream(url: str, quick: bool) -> list[dict[str, Any]]:
             h["X-Bench-Framing"] = extra_headers["X-Bench-Framing"] = "length"
 
         def bare(h: dict[str, str] = h) -> int:
-            n = 0
-            done = False
-            with s.post(curl, data=json.dumps(body), headers=h, stream=True, timeout=(10, 30)) as r:
-                if r.status_code >= 400:
-                    raise RuntimeError(r.status_code)
-                for line in r.iter_lines():
-                    if done or not line.startswith(b"data: "):
-                        continue  # read on to the end so the connection returns to the pool
-                    data = line[6:]
-                    if data == b"[DONE]":
-                        done = True
-                        continue
-                    json.loads(data)
-                    n += 1
+            n = bare_stream(s, curl, body, h)
             assert n == STREAM_CHUNKS, n
             return n
 
@@ -396,15 +402,8 @@ def w_mistralai(url: str, quick: bool) -> list[dict[str, Any]]:
     body = dict(CHAT_BODY, max_tokens=STREAM_CHUNKS)
     sh = dict(_bare_headers(), Accept="text/event-stream")
 
-    def bare_stream() -> int:
-        n = 0
-        with s.post(url + "/v1/chat/completions", data=json.dumps(dict(body, stream=True)), headers=sh,
-                    stream=True) as r:
-            for line in r.iter_lines():
-                if line.startswith(b"data: ") and line[6:] != b"[DONE]":
-                    json.loads(line[6:])
-                    n += 1
-        return n
+    def bare_stream_() -> int:
+        return bare_stream(s, url + "/v1/chat/completions", dict(body, stream=True), sh)
 
     def sdk_stream() -> int:
         return sum(1 for _ in sdk.chat.stream(**body))
@@ -413,7 +412,7 @@ def w_mistralai(url: str, quick: bool) -> list[dict[str, Any]]:
         with client.chat(**body, stream=True) as stream:
             return sum(1 for _ in stream)
 
-    res = _interleave(3 if quick else 6, 1, {"bare": bare_stream, "sdk": sdk_stream, "ml": ml_stream}, warmup=1)
+    res = _interleave(3 if quick else 6, 1, {"bare": bare_stream_, "sdk": sdk_stream, "ml": ml_stream}, warmup=1)
     rows.append(_row("official SDK vs mistral_lite: stream chunks/s", "chunks/s", STREAM_CHUNKS / res["wall"]["sdk"],
                      STREAM_CHUNKS / res["wall"]["ml"], "", bare_chunks_per_s=STREAM_CHUNKS / res["wall"]["bare"],
                      note="ratio = mistral_lite / SDK (higher is better)"))

@@ -77,6 +77,11 @@ class SSEParser:
                 out.append(event)
         return out
 
+    @property
+    def idle(self) -> bool:
+        """Between events: nothing buffered, past the BOM, no pending CR."""
+        return self._started and not self._buf and not self._cr
+
     def flush(self) -> tuple[str | None, bytes] | None:
         """The event left unterminated at the end of the stream, if any."""
         rest, self._buf = self._buf, b""
@@ -192,7 +197,12 @@ class Stream(Iterator[dict[str, Any]]):
         feed = parser.feed
         try:
             for chunk in chunks:
-                for name, data in feed(chunk):
+                if (not typed and chunk[:6] == b"data: " and chunk[-2:] == b"\n\n" and parser.idle
+                        and chunk.find(b"\n") == len(chunk) - 2 and b"\r" not in chunk):
+                    events: Iterable[tuple[str | None, bytes]] = ((None, chunk[6:-2]),)  # one whole event
+                else:
+                    events = feed(chunk)
+                for name, data in events:
                     if not typed:  # the hot path: one data line per event
                         if data == b"[DONE]":
                             ended = True

@@ -382,22 +382,27 @@ def _placeholders(path: str) -> list[str]:
     return [p[1:-1] for p in _PLACEHOLDER.findall(path)]
 
 
-def _spec_operations(openapi: Mapping[str, Any]) -> tuple[dict[tuple[str, str], _SpecOp], int]:
-    """Operations keyed by (METHOD, normalised path); ``#stream`` variants only when alone."""
-    ops: dict[tuple[str, str], _SpecOp] = {}
-    streams: list[_SpecOp] = []
+def _iter_operations(openapi: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], str, Mapping[str, Any]]]:
+    """``(path, path item, method, operation)`` for every operation of an OpenAPI document."""
     for path, item in openapi.get("paths", {}).items():
         if not isinstance(item, Mapping):
             continue
         for method in HTTP_METHODS:
             op = item.get(method)
-            if not isinstance(op, Mapping):
-                continue
-            entry = _SpecOp(method.upper(), path, str(op.get("operationId", "")), op, item)
-            if path.endswith(STREAM_SUFFIX):
-                streams.append(entry)
-            else:
-                ops[(entry.method, _norm_path(path))] = entry
+            if isinstance(op, Mapping):
+                yield path, item, method, op
+
+
+def _spec_operations(openapi: Mapping[str, Any]) -> tuple[dict[tuple[str, str], _SpecOp], int]:
+    """Operations keyed by (METHOD, normalised path); ``#stream`` variants only when alone."""
+    ops: dict[tuple[str, str], _SpecOp] = {}
+    streams: list[_SpecOp] = []
+    for path, item, method, op in _iter_operations(openapi):
+        entry = _SpecOp(method.upper(), path, str(op.get("operationId", "")), op, item)
+        if path.endswith(STREAM_SUFFIX):
+            streams.append(entry)
+        else:
+            ops[(entry.method, _norm_path(path))] = entry
     ignored = 0
     for entry in streams:
         key = (entry.method, _norm_path(entry.path[: -len(STREAM_SUFFIX)]))
@@ -838,20 +843,14 @@ def extract_spec(openapi: Mapping[str, Any], table: Spec, source: str = "", sha2
     full = {id(sop.op) for key, sop in spec_ops.items() if key in wanted}
     full |= {id(sop.stream.op) for key, sop in spec_ops.items() if key in wanted and sop.stream is not None}
     paths: dict[str, dict[str, Any]] = {}
-    for path, item in openapi.get("paths", {}).items():
-        if not isinstance(item, Mapping):
-            continue
-        for method in HTTP_METHODS:
-            op = item.get(method)
-            if not isinstance(op, Mapping):
-                continue
-            if id(op) in full:
-                entry = _strip_operation(op, item)
-            else:
-                entry = {"operationId": op.get("operationId", ""), REDUCED_MARK: True}
-                if op.get("deprecated") is True:
-                    entry["deprecated"] = True
-            paths.setdefault(path, {})[method] = entry
+    for path, item, method, op in _iter_operations(openapi):
+        if id(op) in full:
+            entry = _strip_operation(op, item)
+        else:
+            entry = {"operationId": op.get("operationId", ""), REDUCED_MARK: True}
+            if op.get("deprecated") is True:
+                entry["deprecated"] = True
+        paths.setdefault(path, {})[method] = entry
     kept = [op for item in paths.values() for op in item.values() if not op.get(REDUCED_MARK)]
     info: Mapping[str, Any] = openapi["info"] if isinstance(openapi.get("info"), Mapping) else {}
     doc: dict[str, Any] = {

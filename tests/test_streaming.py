@@ -150,3 +150,38 @@ def test_collect_completion_rebuilds_the_response() -> None:
             "tool_calls": [{"id": "t1", "type": "function",
                             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}}],
     }
+
+
+class _Chunks:
+    """A stand-in response whose body arrives in exactly the given pieces."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.headers: dict[str, str] = {}
+        self.raw = object()  # no read1: the stream iterates iter_content
+        self.closed = False
+
+    def iter_content(self, size: int) -> Any:
+        return iter(self.pieces)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        ([b'data: {"a": 1}\n\n', b'data: {"b": 2}\n\n', b"data: [DONE]\n\n"], [{"a": 1}, {"b": 2}]),
+        ([b'\xef\xbb\xbfdata: {"a": 1}\n\n', b"data: [DONE]\n\n"], [{"a": 1}]),
+        ([b'data: {"a":\rdata: 1}\n\n', b"data: [DONE]\n\n"], [{"a": 1}]),  # CR ends a line: two data lines
+        ([b'data: {"a": 1}\r', b'\n\r\ndata: {"b": 2}\n\n', b"data: [DONE]\n\n"], [{"a": 1}, {"b": 2}]),
+        ([b'data: {"a"', b': 1}\n\n', b'data: {"b": 2}\n\ndata: [DONE]\n\n'], [{"a": 1}, {"b": 2}]),
+        ([b': ping\n\n', b'data: {"a": 1}\n\n', b"data: [DONE]\n\n"], [{"a": 1}]),
+    ],
+)
+def test_whole_event_chunks_and_split_ones_parse_alike(pieces: list[bytes], expected: list[Any]) -> None:
+    from mistral_lite import Stream
+    from mistral_lite._json import decoder
+
+    stream = Stream(_Chunks(pieces), kind="completion", operation="chat", loads=decoder())
+    assert list(stream) == expected
