@@ -297,6 +297,14 @@ def _file_options(spec: Spec, endpoint: Endpoint) -> tuple[str, ...]:
 
 def _python_checks(spec: Spec, endpoint: Endpoint, options: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = [(name, "must not be empty") for name in endpoint.path_params if options.get(name) == ""]
+    if endpoint.response == "bytes":  # the row's client options name where to save the content
+        for name in endpoint.client:
+            target = options.get(name)
+            if isinstance(target, (str, os.PathLike)):
+                if os.path.isdir(target):
+                    problems.append((name, f"{os.fspath(target)!r} is a directory; give a file path"))
+                elif not os.path.isdir(os.path.dirname(os.path.abspath(target))):
+                    problems.append((name, f"the folder of {os.fspath(target)!r} does not exist"))
     if endpoint.body == "multipart":
         for name in _file_options(spec, endpoint):
             value = options.get(name)

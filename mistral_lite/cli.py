@@ -147,7 +147,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="options; path parameters may also be given bare, in path order")
     p.add_argument("-d", "--data", metavar="@FILE|-|JSON",
                    help="a JSON object of options: @file.json, - for stdin, or inline JSON")
-    p.add_argument("-o", "--output", metavar="PATH", help="write a bytes response to PATH (atomically)")
+    p.add_argument("-o", "--output", metavar="PATH", help="write the response to PATH (atomically)")
 
     p = sub.add_parser("chat", help="chat with a model (streams the answer)")
     p.add_argument("prompt", nargs="?", help="the user message (default: read stdin)")
@@ -191,10 +191,20 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("tour", help="a short offline tour of the client (use: mistral-lite --mock tour)")
 
     p = sub.add_parser("fake-server", help="run the fake Mistral API server in the foreground until Ctrl-C")
-    p.add_argument("--port", type=int, default=8000, help="default 8000 (0: any free port)")
+    p.add_argument("--port", type=_port, default=8000, help="default 8000 (0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     p.add_argument("--require-key", metavar="KEY", help="answer 401 unless requests carry this key")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, got {text!r}")
+    return port
 
 
 def _positive_float(text: str) -> float:
@@ -400,7 +410,7 @@ def cmd_call(ns: argparse.Namespace, client: Client) -> int:
     if ns.output is not None and endpoint.response == "bytes" and "to" in endpoint.client and ns.output != "-":
         options.setdefault("to", ns.output)
     result = client.call(endpoint.name, **options)
-    _emit(result, ns.output)
+    _emit(result, None if options.get("to") == ns.output else ns.output)  # a download to -o wrote it already
     return 0
 
 
@@ -413,6 +423,8 @@ def _emit(result: Any, output: str | None) -> None:
                 _print_line(event)
     elif isinstance(result, (bytes, bytearray)):
         _write_bytes(bytes(result), output)
+    elif output is not None and output != "-":
+        _write_bytes((_dumps(result, pretty=True) + "\n").encode("utf-8"), output)
     else:
         _print_json(result)
 
@@ -423,6 +435,8 @@ def cmd_chat(ns: argparse.Namespace, client: Client) -> int:
         if prompt is None and _isatty(sys.stdin):
             raise UsageError("chat: give a prompt, or pipe one on stdin")
         prompt = sys.stdin.read().strip()
+        if not prompt:
+            raise UsageError("chat: give a prompt, or pipe one on stdin (stdin was empty)")
     messages: list[dict[str, Any]] = []
     if ns.system:
         messages.append({"role": "system", "content": ns.system})
@@ -521,7 +535,11 @@ class _ProgressBar:
 
 def cmd_batch_run(ns: argparse.Namespace, client: Client) -> int:
     requests_: list[dict[str, Any]] = []
-    with open(ns.file, encoding="utf-8") as handle:
+    try:
+        handle = open(ns.file, encoding="utf-8")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise UsageError(f"{ns.file}: {exc.strerror}") from None
+    with handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:
@@ -531,6 +549,12 @@ def cmd_batch_run(ns: argparse.Namespace, client: Client) -> int:
                 if not isinstance(item, dict):
                     raise UsageError(f"{ns.file}:{number}: each line must be a JSON object")
                 requests_.append(item)
+    if not requests_:
+        raise UsageError(f"{ns.file}: no requests (one JSON object per line)")
+    if ns.model is None and ns.endpoint != "/v1/conversations":
+        unnamed = [n for n, r in enumerate(requests_, 1) if "model" not in (r.get("body", r) or {})]
+        if unnamed:
+            raise UsageError(f"{ns.file}: request(s) {unnamed[:5]} name no model; pass -m MODEL")
     bar = _ProgressBar(sys.stderr) if _isatty(sys.stderr) else None
 
     def progress(job: Any) -> None:
@@ -549,13 +573,14 @@ def cmd_batch_run(ns: argparse.Namespace, client: Client) -> int:
         _print_json(result)
         return 0
     lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in result)
+    failed = sum(1 for r in result if r.get("error") or (r.get("status_code") or 200) >= 400)
     if ns.output and ns.output != "-":
         save_atomically([lines.encode("utf-8")], ns.output)
-        failed = sum(1 for r in result if r.get("error") or (r.get("status_code") or 200) >= 400)
         _err(f"{len(result)} results written to {ns.output} ({failed} failed)")
     else:
         sys.stdout.write(lines)
-    return 0
+        _err(f"{len(result)} results ({failed} failed)")
+    return 1 if failed == len(result) else 0  # every request failed: the run did not do its job
 
 
 def _size(count: float) -> str:
@@ -733,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return 141  # what a shell reports for a writer stopped by SIGPIPE
     except OSError as exc:
         name = f": {exc.filename}" if exc.filename else ""
         _err(f"{PROG}: error{name}: {exc.strerror or exc}")

@@ -330,3 +330,55 @@ def test_batch_run_rejects_a_bad_line(capsys: pytest.CaptureFixture[str], tmp_pa
     source.write_text('{"model": "m"}\nnot json\n')
     code, _, err = run(capsys, "--mock", "batch", "run", str(source))
     assert code == 2 and ":2: not JSON" in err and "Traceback" not in err
+
+
+# --- found by trying the command line as a new user ------------------------------------------------
+
+
+def test_fake_server_port_out_of_range_is_a_usage_error() -> None:
+    done = cli("fake-server", "--port", "99999")
+    assert done.returncode == 2 and "a port is a number from 0 to 65535" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_empty_stdin_is_not_a_prompt() -> None:
+    done = cli("--mock", "chat", stdin="")
+    assert done.returncode == 2 and "stdin was empty" in done.stderr and done.stdout == ""
+
+
+def test_output_file_for_a_json_response(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "models.json"
+    code, out, _ = run(capsys, "--mock", "call", "list_models", "-o", str(target))
+    assert code == 0 and out == ""
+    assert [m["id"] for m in json.loads(target.read_text())["data"]][:2] == ["mistral-small-latest",
+                                                                              "mistral-large-latest"]
+
+
+def test_a_reader_that_goes_away_is_sigpipe_not_an_api_error() -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(f"{sys.executable} -m mistral_lite ops | head -1", shell=True, capture_output=True,
+                          text=True, env=env, timeout=30, executable="/bin/bash")
+    assert done.stdout.startswith("agent_completion") and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("", "no requests"), ('{"messages": [{"role": "user", "content": "x"}]}\n', "name no model; pass -m MODEL")],
+)
+def test_batch_run_checks_its_input_before_uploading(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                     content: str, message: str) -> None:
+    source = tmp_path / "requests.jsonl"
+    source.write_text(content)
+    code, _, err = run(capsys, "--mock", "batch", "run", str(source))
+    assert code == 2 and message in err
+    code, _, err = run(capsys, "--mock", "batch", "run", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "No such file" in err
+
+
+def test_download_to_a_directory_is_refused_before_any_request(capsys: pytest.CaptureFixture[str],
+                                                                tmp_path: Path) -> None:
+    code, _, err = run(capsys, "--mock", "download", MISSING_FILE_ID, "-o", str(tmp_path))
+    assert code == 2 and "is a directory; give a file path" in err
+    code, _, err = run(capsys, "--mock", "download", MISSING_FILE_ID, "-o", str(tmp_path / "no" / "x.bin"))
+    assert code == 2 and "does not exist" in err

@@ -502,3 +502,29 @@ def test_fault_raw_stream_and_body(fake: FakeMistral, api: requests.Session) -> 
 def test_inject_unknown_operation(fake: FakeMistral) -> None:
     with pytest.raises(KeyError):
         fake.inject("no_such_op", Fault(500))
+
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def test_unknown_query_parameters_are_ignored_like_the_real_api(fake: FakeMistral) -> None:
+    reply = requests.get(fake.url + "/v1/models?foo=1", headers=AUTH, timeout=5)
+    assert reply.status_code == 200 and reply.json()["object"] == "list"
+
+
+def test_head_and_options_answer_json_with_a_request_id(fake: FakeMistral) -> None:
+    for method in ("HEAD", "OPTIONS"):
+        reply = requests.request(method, fake.url + "/v1/models", headers=AUTH, timeout=5)
+        assert reply.status_code == 405 and reply.headers["x-request-id"]
+
+
+def test_upload_without_purpose_gets_the_default(fake: FakeMistral) -> None:
+    reply = requests.post(fake.url + "/v1/files", files={"file": ("a.jsonl", b"{}\n")}, headers=AUTH, timeout=5)
+    assert reply.status_code == 200 and reply.json()["purpose"] == "fine-tune"
+
+
+def test_malformed_json_locates_the_error(fake: FakeMistral) -> None:
+    reply = requests.post(fake.url + "/v1/chat/completions", data=b"{bad", timeout=5,
+                          headers={**AUTH, "Content-Type": "application/json"})
+    detail = reply.json()["detail"][0]
+    assert reply.status_code == 422 and detail["type"] == "json_invalid" and detail["loc"] == ["body", 1]

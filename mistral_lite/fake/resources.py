@@ -118,7 +118,7 @@ def upload_file(state: State, o: dict[str, Any]) -> Reply:
     filename, data, ctype = upload if isinstance(upload, tuple) else ("upload.bin", bytes(upload), None)
     if ctype in (None, "application/octet-stream"):
         ctype = None
-    stored = state.add_file(filename, data, o.get("purpose"), mimetype=ctype,
+    stored = state.add_file(filename, data, o.get("purpose") or "fine-tune", mimetype=ctype,
                             visibility=o.get("visibility") or "workspace", expiry_hours=o.get("expiry"))
     return JsonReply(stored.card())
 

@@ -120,7 +120,8 @@ def build_options(ep: Endpoint, path_params: Mapping[str, str], query: Mapping[s
     """The options dict of one request: path params, then query, then body fields."""
     options: dict[str, Any] = dict(path_params)
     for name, values in query.items():
-        options[name] = coerce_query(ep, name, values)
+        if name in ep.query:  # like the real API (FastAPI), unknown query parameters are ignored
+            options[name] = coerce_query(ep, name, values)
     if isinstance(body, Mapping):
         options.update(body)
     return options
