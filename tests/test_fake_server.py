@@ -526,5 +526,6 @@ def test_upload_without_purpose_gets_the_default(fake: FakeMistral) -> None:
 def test_malformed_json_locates_the_error(fake: FakeMistral) -> None:
     reply = requests.post(fake.url + "/v1/chat/completions", data=b"{bad", timeout=5,
                           headers={**AUTH, "Content-Type": "application/json"})
-    detail = reply.json()["detail"][0]
+    detail = reply.json()["message"]["detail"][0]  # the API's wrapped 422 shape
     assert reply.status_code == 422 and detail["type"] == "json_invalid" and detail["loc"] == ["body", 1]
+    assert "line 1 column 2" in detail["ctx"]["error"]
