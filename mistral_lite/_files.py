@@ -97,7 +97,7 @@ class MultipartBody(io.RawIOBase):
         self._trailer = f"--{self.boundary}--\r\n".encode()
         self.length = sum(len(p.header) + p.size + 2 for p in self._parts) + len(self._trailer)
         self._reader = self._generate()
-        self._pending = b""
+        self._pending = memoryview(b"")
         self._position = 0
 
     def _file_source(self, value: Any) -> tuple[str, Any, int, int]:
@@ -148,18 +148,17 @@ class MultipartBody(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
-            rest = b"".join([self._pending, *self._reader])
-            self._pending = b""
+            rest = b"".join([bytes(self._pending), *self._reader])
+            self._pending = memoryview(b"")
             self._position += len(rest)
             return rest
-        out = self._pending
-        while len(out) < size:
+        while not self._pending:  # the next block, without copying what is left of it
             try:
-                out += next(self._reader)
+                self._pending = memoryview(next(self._reader))
             except StopIteration:
-                break
-        self._pending = out[size:]
-        block = out[:size]
+                return b""
+        block = bytes(self._pending[:size])
+        self._pending = self._pending[size:]
         self._position += len(block)
         return block
 
