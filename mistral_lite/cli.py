@@ -709,22 +709,18 @@ def _run(ns: argparse.Namespace) -> int:
         _endpoint(_spec(), ns.name)  # an unknown name is a usage error before any server starts
     observer = _Observer(ns.verbose)
     mock = True if ns.command == "tour" else None
+    command = CLIENT_COMMANDS.get(ns.command)
+    if command is None:  # pragma: no cover - argparse rejects it first
+        raise UsageError(f"unknown command {ns.command!r}")
     with _client(ns, observer, mock=mock) as client:
-        if ns.command == "call":
-            return cmd_call(ns, client)
-        if ns.command == "chat":
-            return cmd_chat(ns, client)
-        if ns.command == "embed":
-            return cmd_embed(ns, client)
-        if ns.command == "upload":
-            return cmd_upload(ns, client)
-        if ns.command == "download":
-            return cmd_download(ns, client)
-        if ns.command == "tour":
-            return cmd_tour(ns, client)
-        if ns.command == "batch":
-            return cmd_batch_run(ns, client)
-    raise UsageError(f"unknown command {ns.command!r}")  # pragma: no cover - argparse rejects it first
+        return command(ns, client)
+
+
+#: The commands that run against a client, by name.
+CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, Client], int]] = {
+    "call": cmd_call, "chat": cmd_chat, "embed": cmd_embed, "upload": cmd_upload,
+    "download": cmd_download, "tour": cmd_tour, "batch": cmd_batch_run,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

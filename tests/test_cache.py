@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import responses
+from _samples import ARGS, MSG
 
 from mistral_lite import Client
 from mistral_lite._spec import load_spec
@@ -19,18 +20,9 @@ ANY_URL = re.compile(r"https://api\.mistral\.ai/.*")
 OTHER_URL = re.compile(r"https://eu\.example\.com/.*")
 SPEC = load_spec()
 
-MSG = [{"role": "user", "content": "hi"}]
-CACHED_ARGS: dict[str, dict[str, Any]] = {
-    "embed": {"input": ["x"]},
-    "classify": {"model": "m", "input": "x"},
-    "classify_chat": {"model": "m", "input": [{"messages": MSG}]},
-    "moderate": {"model": "m", "input": "x"},
-    "moderate_chat": {"model": "m", "input": MSG},
-    "ocr": {"model": "m", "document": {"type": "document_url", "document_url": "https://example.com/a.pdf"}},
-    "list_models": {},
-    "get_model": {"model_id": "model-a"},
-    "get_agent_version": {"agent_id": "ag_1", "version": "3"},
-}
+CACHED = ("embed", "classify", "classify_chat", "moderate", "moderate_chat", "ocr", "list_models", "get_model",
+          "get_agent_version")
+CACHED_ARGS: dict[str, dict[str, Any]] = {op: ARGS[op] for op in CACHED}
 UNCACHED_READS: dict[str, dict[str, Any]] = {
     "get_batch_job": {"job_id": "j1"},  # job status
     "get_fine_tuning_job": {"job_id": "j1"},  # job status

@@ -12,6 +12,7 @@ import pytest
 import requests
 import responses
 import urllib3
+from _samples import ARGS
 
 from mistral_lite import Client
 from mistral_lite._retry import backoff, parse_retry_after
@@ -31,40 +32,6 @@ API_KEY = "sk-test-0123456789abcdef"
 BASE = "https://api.mistral.ai"
 ANY_URL = re.compile(r"https://api\.mistral\.ai/.*")
 
-MSG = [{"role": "user", "content": "hi"}]
-# Minimal valid arguments per operation (path parameters as keywords).
-ARGS: dict[str, dict[str, Any]] = {
-    "chat": {"model": "m", "messages": MSG},
-    "fim": {"model": "m", "prompt": "def f():"},
-    "agent_completion": {"agent_id": "ag_1", "messages": MSG},
-    "embed": {"input": ["x"]},
-    "classify": {"model": "m", "input": "x"},
-    "classify_chat": {"model": "m", "input": [{"messages": MSG}]},
-    "moderate": {"model": "m", "input": "x"},
-    "moderate_chat": {"model": "m", "input": MSG},
-    "ocr": {"model": "m", "document": {"type": "document_url", "document_url": "https://example.com/a.pdf"}},
-    "list_models": {},
-    "get_model": {"model_id": "model-a"},
-    "delete_model": {"model_id": "model-a"},
-    "get_file": {"file_id": "f1"},
-    "delete_file": {"file_id": "f1"},
-    "get_batch_job": {"job_id": "j1"},
-    "create_or_update_agent_alias": {"agent_id": "ag_1", "alias": "prod", "version": 2},
-    "unarchive_fine_tuned_model": {"model_id": "ft:a"},
-    "delete_conversation": {"conversation_id": "c1"},
-    "create_agent": {"model": "m", "name": "n"},
-    "create_batch_job": {"endpoint": "/v1/chat/completions", "input_files": ["f1"]},
-    "create_fine_tuning_job": {"model": "m", "hyperparameters": {"learning_rate": 0.0001}},
-    "upload_file": {"file": ("a.jsonl", b"{}\n")},
-    "create_conversation": {"inputs": "hi", "model": "m"},
-    "append_conversation": {"conversation_id": "c1", "inputs": "more"},
-    "restart_conversation": {"conversation_id": "c1", "from_entry_id": "e1", "inputs": "again"},
-    "start_fine_tuning_job": {"job_id": "j1"},
-    "cancel_fine_tuning_job": {"job_id": "j1"},
-    "cancel_batch_job": {"job_id": "j1"},
-    "archive_fine_tuned_model": {"model_id": "ft:a"},
-    "update_agent": {"agent_id": "ag_1", "name": "n2"},
-}
 
 IDEMPOTENT_POSTS = ["chat", "fim", "agent_completion", "embed", "classify", "classify_chat", "moderate",
                     "moderate_chat", "ocr"]
