@@ -212,18 +212,23 @@ class ScriptedServer:
             self._threads.append(thread)
             thread.start()
 
+    def _recv(self, conn: Conn) -> bytes | None:
+        """The next bytes from the client; b"" when it closed, None when the server stops."""
+        while not self.stop.is_set():
+            try:
+                return conn.sock.recv(65536)
+            except TimeoutError:
+                continue
+        return None
+
     def _read_request(self, conn: Conn) -> Request | None:
         conn.sock.settimeout(0.05)
         try:
             while b"\r\n\r\n" not in conn._buf:
-                if self.stop.is_set():
-                    return None
-                try:
-                    data = conn.sock.recv(65536)
-                except TimeoutError:
-                    continue
+                data = self._recv(conn)
                 if not data:
-                    conn.peer_closed.set()
+                    if data is not None:
+                        conn.peer_closed.set()
                     return None
                 conn._buf += data
             head, _, rest = conn._buf.partition(b"\r\n\r\n")
@@ -235,12 +240,7 @@ class ScriptedServer:
                 headers[name.strip().lower()] = value.strip()
             length = int(headers.get("content-length", "0") or 0)
             while len(rest) < length:
-                if self.stop.is_set():
-                    return None
-                try:
-                    data = conn.sock.recv(65536)
-                except TimeoutError:
-                    continue
+                data = self._recv(conn)
                 if not data:
                     return None
                 rest += data

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .replies import ApiError, JsonReply, Reply, not_found
+from .replies import ApiError, JsonReply, Reply, find, not_found
 from .resources import page
 from .state import Job, State
 
@@ -149,10 +149,7 @@ def advance_due(state: State) -> None:
 
 
 def _batch(state: State, job_id: str) -> Job:
-    job = state.batch_jobs.get(job_id)
-    if job is None:
-        raise not_found("Batch job", job_id)
-    return job
+    return find(state.batch_jobs, job_id, "Batch job")
 
 
 def create_batch_job(state: State, o: dict[str, Any]) -> Reply:
@@ -237,10 +234,7 @@ _FT_DEFAULTS = {"training_steps": None, "learning_rate": 0.0001, "weight_decay":
 
 
 def _ft(state: State, job_id: str) -> Job:
-    job = state.ft_jobs.get(job_id)
-    if job is None:
-        raise not_found("Fine-tuning job", job_id)
-    return job
+    return find(state.ft_jobs, job_id, "Fine-tuning job")
 
 
 def _estimate(state: State, o: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .replies import ApiError, EmptyReply, JsonReply, Reply, not_found
+from .replies import ApiError, EmptyReply, JsonReply, Reply, find, not_found
 from .state import LibraryDocument, LibraryRecord, State, iso_now
 
 __all__ = ["HANDLERS", "advance_due", "decode_cursor", "encode_cursor", "tick"]
@@ -96,10 +96,7 @@ def advance_due(state: State) -> None:
 
 
 def _library(state: State, library_id: str) -> LibraryRecord:
-    record = state.libraries.get(library_id)
-    if record is None:
-        raise not_found("Library", library_id)
-    return record
+    return find(state.libraries, library_id, "Library")
 
 
 def _library_view(record: LibraryRecord) -> dict[str, Any]:

@@ -9,9 +9,11 @@ shapes the live API uses for its errors.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "ApiError",
@@ -60,6 +62,14 @@ class ApiError(Exception):
 def not_found(kind: str, ident: Any) -> ApiError:
     """The 404 for an unknown id."""
     return ApiError(404, f"{kind} with id {ident!r} not found", code="not_found")
+
+
+def find(table: Mapping[Any, T], ident: Any, kind: str) -> T:
+    """``table[ident]``, or the API's 404 naming ``kind``."""
+    found = table.get(ident)
+    if found is None:
+        raise not_found(kind, ident)
+    return found
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 from . import generate as gen
 from .inference import agent_settings, conversation_reply
 from .libraries import decode_cursor, encode_cursor
-from .replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, not_found
+from .replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, find, not_found
 from .sse import conversation_event
 from .state import AgentRecord, State, StoredFile, iso_now
 
@@ -39,10 +39,7 @@ def _metadata_match(meta: Any, wanted: Any) -> bool:
 
 
 def _model(state: State, model_id: str) -> dict[str, Any]:
-    card = state.models.get(model_id)
-    if card is None:
-        raise not_found("Model", model_id)
-    return card
+    return find(state.models, model_id, "Model")
 
 
 def _ft_model(state: State, model_id: str) -> dict[str, Any]:
@@ -124,10 +121,7 @@ def upload_file(state: State, o: dict[str, Any]) -> Reply:
 
 
 def _file(state: State, file_id: str) -> Any:
-    stored = state.files.get(file_id)
-    if stored is None:
-        raise not_found("File", file_id)
-    return stored
+    return find(state.files, file_id, "File")
 
 
 def list_files(state: State, o: dict[str, Any]) -> Reply:
@@ -184,10 +178,7 @@ def _agent_view(record: AgentRecord, snap: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _record(state: State, agent_id: str) -> AgentRecord:
-    record = state.agents.get(agent_id)
-    if record is None:
-        raise not_found("Agent", agent_id)
-    return record
+    return find(state.agents, agent_id, "Agent")
 
 
 def create_agent(state: State, o: dict[str, Any]) -> Reply:
@@ -385,10 +376,7 @@ def _run_turn(state: State, conv: dict[str, Any], inputs: Any, o: Mapping[str, A
 
 
 def _conversation(state: State, conversation_id: str) -> dict[str, Any]:
-    conv = state.conversations.get(conversation_id)
-    if conv is None:
-        raise not_found("Conversation", conversation_id)
-    return conv
+    return find(state.conversations, conversation_id, "Conversation")
 
 
 def create_conversation(state: State, o: dict[str, Any]) -> Reply:
