@@ -12,7 +12,7 @@ from __future__ import annotations
 from types import MethodType
 from typing import Any
 
-from ._spec import Endpoint, Spec, load_spec
+from ._table import Endpoint, Spec, load_spec
 
 __all__ = ["AsyncOperations", "Operations"]
 

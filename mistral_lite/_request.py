@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 from ._files import MultipartBody
 from ._json import dumps
-from ._spec import Endpoint
+from ._table import Endpoint
 
 __all__ = ["Built", "build_request", "encode_path_value"]
 

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from ._spec import Endpoint, Spec
+from ._table import Endpoint, Spec
 
 __all__ = ["CALL_PARAMS", "annotation", "docstring", "as_optional", "param_order", "return_annotation", "signature"]
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ._signatures import CALL_PARAMS, PROGRESS, annotation, as_optional, param_order, return_annotation
-from ._spec import COMPILED_TABLE, Endpoint, Spec, compiled_table, load_spec
+from ._table import COMPILED_TABLE, Endpoint, Spec, compiled_table, load_spec
 
 __all__ = ["main", "operations_reference", "render_stub"]
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._files import is_file_value
-from ._spec import Endpoint, Spec, load_spec
+from ._table import Endpoint, Spec, load_spec
 from .exceptions import ValidationError
 
 __all__ = ["UnsupportedKeyword", "compile_schema", "error_report", "validate", "validator_for"]

@@ -41,7 +41,7 @@ from .exceptions import APIStatusError, MistralError, UnknownOperationError, Val
 if TYPE_CHECKING:
     import requests
 
-    from ._spec import Endpoint, Spec
+    from ._table import Endpoint, Spec
     from .client import Client
 
 __all__ = ["main"]
@@ -334,7 +334,7 @@ def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = 
 
 
 def _spec() -> Spec:
-    from ._spec import load_spec
+    from ._table import load_spec
 
     return load_spec()
 

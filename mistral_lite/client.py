@@ -19,6 +19,7 @@ import os
 import random
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from types import TracebackType
@@ -35,7 +36,7 @@ from ._json import decoder, loads
 from ._operations import Operations
 from ._request import Built, build_request
 from ._retry import RetryPolicy
-from ._spec import CALL_KEYWORDS, Endpoint, Spec, load_spec
+from ._table import CALL_KEYWORDS, Endpoint, Spec, load_spec
 from ._streaming import Stream
 from ._transport import Transport, configure_debug_logging, wrap_read_error
 from ._validate import validate
@@ -119,6 +120,25 @@ def _timeout(value: Any) -> tuple[float, float]:
     return pair
 
 
+class _Injected:
+    """Test hooks (time, randomness, another table), set only by ``mistral_lite._testing``."""
+
+    __slots__ = ("clock", "rand", "sleep", "spec")
+
+    def __init__(
+        self, sleep: Callable[[float], None] | None = None, rand: Callable[[], float] | None = None,
+        clock: Callable[[], float] | None = None, spec: Spec | None = None,
+    ) -> None:
+        self.sleep = time.sleep if sleep is None else sleep
+        self.rand = random.random if rand is None else rand
+        self.clock = time.monotonic if clock is None else clock
+        self.spec = spec
+
+
+#: Per-thread slot through which ``_testing.make_client`` hands hooks to the next constructor.
+_INJECTED = threading.local()
+
+
 class Client(Operations):
     """A Mistral API client.
 
@@ -135,7 +155,8 @@ class Client(Operations):
         cache_ttl, cache_maxsize: the private cache's size and entry lifetime (seconds).
         allow_insecure_http: allow sending the key over plain http to a non-loopback host.
         hooks: ``{"request": [fn, ...], "response": [fn, ...]}`` observers of every attempt.
-        sleep, rand, clock: injectable time and randomness (tests).
+
+    Tests inject time, randomness or another table with ``mistral_lite._testing.make_client``.
     """
 
     def __init__(
@@ -157,12 +178,10 @@ class Client(Operations):
         cache_maxsize: int | None = None,
         allow_insecure_http: bool = False,
         hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
-        spec: Spec | None = None,
     ) -> None:
-        self._spec = spec or load_spec()
+        injected: _Injected = _INJECTED.__dict__.pop("value", None) or _Injected()
+        sleep, rand, clock = injected.sleep, injected.rand, injected.clock
+        self._spec = injected.spec or load_spec()
         defaults = self._spec.defaults
         key = (api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY", "")).strip()
         if not key:

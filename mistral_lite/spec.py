@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ._spec import Endpoint, Spec, SpecError, load_spec
+from ._table import Endpoint, Spec, SpecError, load_spec
 
 __all__ = [
     "Difference",

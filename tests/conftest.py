@@ -10,6 +10,7 @@ import pytest
 import responses
 
 from mistral_lite import Client
+from mistral_lite._testing import make_client
 
 API_KEY = "sk-test-0123456789abcdef"
 BASE = "https://api.mistral.ai"
@@ -51,7 +52,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def client(sleeps: Sleeps) -> Iterator[Client]:
-    with Client(API_KEY, sleep=sleeps, rand=lambda: 0.5) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: 0.5) as c:
         yield c
 
 

@@ -11,7 +11,8 @@ import responses
 from _samples import ARGS, MSG
 
 from mistral_lite import Client
-from mistral_lite._spec import load_spec
+from mistral_lite._testing import make_client
+from mistral_lite._table import load_spec
 from mistral_lite.exceptions import InternalServerError, NotFoundError
 
 API_KEY = "sk-test-0123456789abcdef"
@@ -50,7 +51,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def cached(sleeps: list[float], clock: Clock) -> Iterator[Client]:
-    with Client(API_KEY, sleep=sleeps, rand=lambda: 0.5, cache=True, cache_ttl=60, clock=clock) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: 0.5, cache=True, cache_ttl=60, clock=clock) as c:
         yield c
 
 
@@ -125,7 +126,7 @@ def test_errors_are_never_cached(cached: Client, mock: responses.RequestsMock, s
 
 
 def test_retried_errors_are_not_cached(mock: responses.RequestsMock, sleeps: list[float]) -> None:
-    with Client(API_KEY, sleep=sleeps, rand=lambda: 0.5, cache=True, max_retries=1) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: 0.5, cache=True, max_retries=1) as c:
         for _ in range(2):
             reply(mock, "POST", {"message": "down"}, status=503)
         with pytest.raises(InternalServerError):
@@ -399,7 +400,7 @@ def test_ttl_uses_the_injected_clock(cached: Client, mock: responses.RequestsMoc
 def test_ttl_with_shared_dict(mock: responses.RequestsMock, clock: Clock) -> None:
     shared: dict[Any, Any] = {}
     reply(mock)
-    with Client(API_KEY, cache=shared, cache_ttl=10, clock=clock) as c:
+    with make_client(API_KEY, cache=shared, cache_ttl=10, clock=clock) as c:
         c.get_model("a")
         clock.now += 9
         c.get_model("a")
@@ -410,7 +411,7 @@ def test_ttl_with_shared_dict(mock: responses.RequestsMock, clock: Clock) -> Non
 
 def test_default_ttl_is_five_minutes(mock: responses.RequestsMock, clock: Clock) -> None:
     reply(mock)
-    with Client(API_KEY, cache=True, clock=clock) as c:
+    with make_client(API_KEY, cache=True, clock=clock) as c:
         c.get_model("a")
         clock.now += 299
         c.get_model("a")
@@ -422,7 +423,7 @@ def test_default_ttl_is_five_minutes(mock: responses.RequestsMock, clock: Clock)
 
 def test_maxsize_bounds_the_cache(mock: responses.RequestsMock, clock: Clock) -> None:
     reply(mock)
-    with Client(API_KEY, cache=True, cache_maxsize=2, clock=clock) as c:
+    with make_client(API_KEY, cache=True, cache_maxsize=2, clock=clock) as c:
         for name in ("a", "b", "c"):
             c.get_model(name)
         assert c.cache is not None and c.cache.stats["size"] == 2

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mistral_lite._spec import load_spec
+from mistral_lite._table import load_spec
 from mistral_lite.cli import main, parse_params
 from mistral_lite.fake import FakeMistral
 

@@ -11,6 +11,7 @@ import responses
 from conftest import API_KEY, BASE
 
 from mistral_lite import Client, MistralError, UnknownOperationError
+from mistral_lite._testing import make_client
 
 
 def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch, mock: responses.RequestsMock) -> None:
@@ -56,7 +57,7 @@ def test_key_absent_from_error_messages_and_logs(mock: responses.RequestsMock, c
                                                  sleeps: Any) -> None:
     mock.get(f"{BASE}/v1/models", status=500, json={"message": "boom"})
     mock.get(f"{BASE}/v1/models", status=500, json={"message": "boom"})
-    client = Client(API_KEY, max_retries=1, sleep=sleeps, rand=lambda: 0.0)
+    client = make_client(API_KEY, max_retries=1, sleep=sleeps, rand=lambda: 0.0)
     with caplog.at_level(logging.DEBUG, logger="mistral_lite"), pytest.raises(MistralError) as info:
         client.list_models()
     assert caplog.records, "the retry must be logged"
@@ -109,7 +110,7 @@ def test_hooks_observe_every_attempt(mock: responses.RequestsMock, sleeps: Any) 
     seen: list[str] = []
     mock.get(f"{BASE}/v1/models", status=503, json={"message": "busy"})
     mock.get(f"{BASE}/v1/models", json={"data": []})
-    client = Client(API_KEY, sleep=sleeps, rand=lambda: 0.0,
+    client = make_client(API_KEY, sleep=sleeps, rand=lambda: 0.0,
                     hooks={"request": [lambda r: seen.append(f"{r.method} {r.path_url}")],
                            "response": [lambda r: seen.append(str(r.status_code))]})
     client.list_models()

@@ -29,7 +29,8 @@ from mistral_lite import (
     NotFoundError,
     StreamError,
 )
-from mistral_lite._spec import load_spec
+from mistral_lite._testing import make_client
+from mistral_lite._table import load_spec
 from mistral_lite.fake import FakeMistral, Fault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +83,7 @@ def sleeps(fake: FakeMistral) -> Sleeps:
 
 @pytest.fixture
 def client(fake: FakeMistral, sleeps: Sleeps) -> Iterator[Client]:
-    with Client("k", base_url=fake.url, sleep=sleeps, retry_log_level=False) as c:
+    with make_client("k", base_url=fake.url, sleep=sleeps, retry_log_level=False) as c:
         yield c
 
 
@@ -435,7 +436,7 @@ def test_stream_cut_raises_connection_error(client: Client, fake: FakeMistral) -
 
 def test_stream_stall_raises_timeout(fake: FakeMistral, sleeps: Sleeps) -> None:
     fake.inject("chat", Fault(stall_after=1, stall_seconds=2))
-    with Client("k", base_url=fake.url, sleep=sleeps, stream_timeout=0.3, retry_log_level=False) as client:
+    with make_client("k", base_url=fake.url, sleep=sleeps, stream_timeout=0.3, retry_log_level=False) as client:
         stream = client.chat(model=MODEL, messages=user("slow words here"), stream=True)
         with pytest.raises(APITimeoutError) as info:
             list(stream)

@@ -23,7 +23,7 @@ def test_readme_reference_matches_the_table() -> None:
 
 def test_stub_has_a_method_and_a_call_overload_per_operation() -> None:
     stub = _stubgen.render_stub()
-    from mistral_lite._spec import load_spec
+    from mistral_lite._table import load_spec
 
     for name in load_spec().endpoints:
         assert f"    def {name}(\n        self," in stub
@@ -56,7 +56,7 @@ def test_stub_type_checks_against_the_runtime(tmp_path: Path) -> None:
 
 
 def test_compiled_table_matches_the_toml() -> None:
-    from mistral_lite._spec import compiled_table
+    from mistral_lite._table import compiled_table
 
     committed = (ROOT / "mistral_lite" / "_table.json").read_text(encoding="utf-8")
     assert committed == compiled_table(ROOT / "mistral_lite"), "run python -m mistral_lite._stubgen"
@@ -66,7 +66,7 @@ def test_a_stale_compiled_table_is_never_used(tmp_path: Path) -> None:
     import json
     import shutil
 
-    from mistral_lite._spec import compiled_table, load_spec
+    from mistral_lite._table import compiled_table, load_spec
 
     toml = (ROOT / "mistral_lite" / "endpoints.toml").read_text(encoding="utf-8")
     fresh, stale = tmp_path / "fresh", tmp_path / "stale"

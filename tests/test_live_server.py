@@ -11,6 +11,7 @@ import pytest
 from _server import Conn, Request, ScriptedServer
 
 from mistral_lite import Client
+from mistral_lite._testing import make_client
 from mistral_lite.exceptions import APIConnectionError, APITimeoutError, StreamError
 
 API_KEY = "sk-live-0123456789abcdef"
@@ -36,7 +37,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def live(server: ScriptedServer, sleeps: Sleeps) -> Iterator[Client]:
-    with Client(API_KEY, base_url=server.url, sleep=sleeps, rand=lambda: 0.5, stream_timeout=5.0,
+    with make_client(API_KEY, base_url=server.url, sleep=sleeps, rand=lambda: 0.5, stream_timeout=5.0,
                 timeout=(2.0, 5.0)) as c:
         yield c
 
@@ -167,7 +168,7 @@ def stall_after_first_event(conn: Conn, req: Request) -> None:
 
 def test_stream_stall_raises_timeout_client_setting(server: ScriptedServer, sleeps: Sleeps) -> None:
     server.script(stall_after_first_event)
-    with Client(API_KEY, base_url=server.url, sleep=sleeps, stream_timeout=0.3) as c:
+    with make_client(API_KEY, base_url=server.url, sleep=sleeps, stream_timeout=0.3) as c:
         stream = c.chat(**CHAT, stream=True)
         assert next(stream)["choices"][0]["delta"]["content"] == "t0"
         with pytest.raises(APITimeoutError) as info:
@@ -218,7 +219,7 @@ def test_read_timeout_on_slow_json_per_call(server: ScriptedServer, live: Client
 
 def test_read_timeout_client_setting_is_retried_for_idempotent(server: ScriptedServer, sleeps: Sleeps) -> None:
     server.script(slow_json, reply_json())
-    with Client(API_KEY, base_url=server.url, sleep=sleeps, rand=lambda: 0.5, timeout=(2.0, 0.3)) as c:
+    with make_client(API_KEY, base_url=server.url, sleep=sleeps, rand=lambda: 0.5, timeout=(2.0, 0.3)) as c:
         assert c.get_model("model-a")["id"] == "model-a"
     assert len(server.requests) == 2
     assert sleeps == [0.5]
@@ -269,7 +270,7 @@ def test_refused_connection_is_retried_for_create(sleeps: Sleeps) -> None:
     with ScriptedServer() as srv:
         url = srv.url
     # the port is closed now: connecting is refused, so the request never reached a server
-    with Client(API_KEY, base_url=url, sleep=sleeps, rand=lambda: 0.5, max_retries=2) as c:
+    with make_client(API_KEY, base_url=url, sleep=sleeps, rand=lambda: 0.5, max_retries=2) as c:
         with pytest.raises(APIConnectionError) as info:
             c.create_agent(model="m", name="n")
     assert info.value.attempts == 3

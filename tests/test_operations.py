@@ -8,7 +8,7 @@ import pydoc
 import pytest
 
 from mistral_lite import Client
-from mistral_lite._spec import load_spec
+from mistral_lite._table import load_spec
 
 SPEC = load_spec()
 

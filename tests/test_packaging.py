@@ -52,7 +52,7 @@ def test_installed_copy_reads_its_data_through_importlib_resources(wheel: Path, 
     code = (
         f"import sys; sys.path.insert(0, {str(target)!r})\n"
         "import importlib.resources as r, json, mistral_lite\n"
-        "from mistral_lite._spec import load_spec\n"
+        "from mistral_lite._table import load_spec\n"
         "root = r.files('mistral_lite')\n"
         "assert 'site' in mistral_lite.__file__, mistral_lite.__file__\n"
         "names = sorted(p.name for p in root.joinpath('schemas').iterdir())\n"

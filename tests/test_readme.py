@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mistral_lite.fake import FakeMistral
+from mistral_lite._testing import make_client
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
@@ -40,7 +41,7 @@ def test_quickstart_runs(fake: FakeMistral, capsys: pytest.CaptureFixture[str]) 
 def test_beyond_single_calls_runs(fake: FakeMistral, capsys: pytest.CaptureFixture[str]) -> None:
     from mistral_lite import Client
 
-    client = Client(sleep=lambda s: fake.tick())
+    client = make_client(sleep=lambda s: fake.tick())
     job = client.run_batch([{"input": "x"}], endpoint="/v1/embeddings", model="mistral-embed", wait=False)
     namespace = {"client": client, "job_id": job["id"], "questions": ["q1", "q2"],
                  "conversations": [[{"role": "user", "content": "hello"}]]}

@@ -15,8 +15,9 @@ import urllib3
 from _samples import ARGS
 
 from mistral_lite import Client
+from mistral_lite._testing import make_client
 from mistral_lite._retry import backoff, parse_retry_after
-from mistral_lite._spec import load_spec
+from mistral_lite._table import load_spec
 from mistral_lite.exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -254,7 +255,7 @@ def test_backoff_formula() -> None:
 
 
 def test_backoff_delays_and_cap(mock: responses.RequestsMock, sleeps: list[float]) -> None:
-    with Client(API_KEY, sleep=sleeps, rand=lambda: 1.0, max_retries=8) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: 1.0, max_retries=8) as c:
         for _ in range(9):
             mock.add("GET", ANY_URL, status=500, json={})
         with pytest.raises(InternalServerError) as info:
@@ -265,7 +266,7 @@ def test_backoff_delays_and_cap(mock: responses.RequestsMock, sleeps: list[float
 
 def test_backoff_uses_fresh_random_each_retry(mock: responses.RequestsMock, sleeps: list[float]) -> None:
     values = iter([0.1, 0.9, 0.5])
-    with Client(API_KEY, sleep=sleeps, rand=lambda: next(values)) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: next(values)) as c:
         for _ in range(3):
             mock.add("GET", ANY_URL, status=502, json={})
         mock.add("GET", ANY_URL, json={"id": "ok"})
@@ -279,7 +280,7 @@ def test_default_max_retries_is_three() -> None:
 
 
 def test_max_retries_on_client_and_per_call(mock: responses.RequestsMock, sleeps: list[float]) -> None:
-    with Client(API_KEY, sleep=sleeps, rand=lambda: 0.5, max_retries=1) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: 0.5, max_retries=1) as c:
         for _ in range(2):
             mock.add("GET", ANY_URL, status=503, json={})
         with pytest.raises(InternalServerError) as info:
@@ -302,7 +303,7 @@ def test_custom_retry_delay(mock: responses.RequestsMock, sleeps: list[float]) -
         seen.append(n)
         return 0.1 * (n + 1)
 
-    with Client(API_KEY, sleep=sleeps, rand=lambda: 0.5, retry_delay=delay) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: 0.5, retry_delay=delay) as c:
         for _ in range(3):
             mock.add("GET", ANY_URL, status=500, json={})
         mock.add("GET", ANY_URL, json={"id": "ok"})
@@ -323,7 +324,7 @@ def test_custom_retry_delay_per_call(client: Client, mock: responses.RequestsMoc
 
 
 def test_retry_false_disables(mock: responses.RequestsMock, sleeps: list[float]) -> None:
-    with Client(API_KEY, sleep=sleeps, retry=False) as c:
+    with make_client(API_KEY, sleep=sleeps, retry=False) as c:
         mock.add("GET", ANY_URL, status=503, json={"message": "busy"})
         with pytest.raises(InternalServerError) as info:
             c.get_model("model-a")
@@ -348,7 +349,7 @@ def test_retry_false_per_call(client: Client, mock: responses.RequestsMock, slee
 
 
 def test_with_options_retry_true_reenables(mock: responses.RequestsMock, sleeps: list[float]) -> None:
-    with Client(API_KEY, sleep=sleeps, rand=lambda: 0.5, retry=False) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: 0.5, retry=False) as c:
         mock.add("GET", ANY_URL, status=500, json={})
         mock.add("GET", ANY_URL, json={"id": "ok"})
         assert c.with_options(retry=True).get_model("model-a") == {"id": "ok"}
@@ -459,7 +460,7 @@ def test_retry_after_over_cap_on_503(client: Client, mock: responses.RequestsMoc
 
 
 def test_max_retry_after_configurable(mock: responses.RequestsMock, sleeps: list[float]) -> None:
-    with Client(API_KEY, sleep=sleeps, max_retry_after=10) as c:
+    with make_client(API_KEY, sleep=sleeps, max_retry_after=10) as c:
         mock.add("GET", ANY_URL, status=429, json={}, headers={"Retry-After": "11"})
         with pytest.raises(RateLimitError) as info:
             c.get_model("model-a")
@@ -471,7 +472,7 @@ def test_max_retry_after_configurable(mock: responses.RequestsMock, sleeps: list
 
 
 def test_rate_limit_exhausted_keeps_retry_after(mock: responses.RequestsMock, sleeps: list[float]) -> None:
-    with Client(API_KEY, sleep=sleeps, max_retries=1) as c:
+    with make_client(API_KEY, sleep=sleeps, max_retries=1) as c:
         for _ in range(2):
             mock.add("GET", ANY_URL, status=429, json={}, headers={"Retry-After": "3"})
         with pytest.raises(RateLimitError) as info:
@@ -535,7 +536,7 @@ def test_retry_logged_at_warning(client: Client, mock: responses.RequestsMock,
 def test_retry_log_level_configurable(mock: responses.RequestsMock, sleeps: list[float],
                                       caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="mistral_lite")
-    with Client(API_KEY, sleep=sleeps, rand=lambda: 0.5, retry_log_level=logging.INFO) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: 0.5, retry_log_level=logging.INFO) as c:
         mock.add("GET", ANY_URL, status=500, json={})
         mock.add("GET", ANY_URL, json={"id": "ok"})
         c.get_model("model-a")
@@ -550,7 +551,7 @@ def test_retry_log_level_configurable(mock: responses.RequestsMock, sleeps: list
 def test_retry_log_level_false_silences(mock: responses.RequestsMock, sleeps: list[float],
                                         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with Client(API_KEY, sleep=sleeps, rand=lambda: 0.5, retry_log_level=False) as c:
+    with make_client(API_KEY, sleep=sleeps, rand=lambda: 0.5, retry_log_level=False) as c:
         mock.add("GET", ANY_URL, status=500, json={})
         mock.add("GET", ANY_URL, json={"id": "ok"})
         c.get_model("model-a")

@@ -24,6 +24,7 @@ from mistral_lite import (
     StreamError,
     ValidationError,
 )
+from mistral_lite._testing import make_client
 from mistral_lite._cache import ResponseCache
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -43,7 +44,7 @@ def test_a_retried_upload_from_a_file_object_sends_the_whole_file(mock: response
     mock.add_callback("POST", f"{BASE}/v1/files", callback=record(429))
     mock.add_callback("POST", f"{BASE}/v1/files", callback=record(200))
     data = b"line one\nline two\n" * 100
-    client = Client(API_KEY, sleep=sleeps, rand=lambda: 0.0)
+    client = make_client(API_KEY, sleep=sleeps, rand=lambda: 0.0)
     assert client.upload_file(file=("train.jsonl", io.BytesIO(data)), purpose="fine-tune") == {"id": "f1"}
     assert len(bodies) == 2
     assert all(data in body for body in bodies)  # the retry re-read the file from its start

@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from mistral_lite import Client
-from mistral_lite._spec import SpecError, lint_spec, load_spec
+from mistral_lite._table import SpecError, lint_spec, load_spec
 from mistral_lite._validate import UnsupportedKeyword, compile_schema, validator_for
 
 SEED_OPERATIONS = sorted("""

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from mistral_lite._spec import Spec, load_spec
+from mistral_lite._table import Spec, load_spec
 from mistral_lite.spec import (
     REDUCED_MARK,
     SpecFileError,

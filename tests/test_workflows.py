@@ -13,6 +13,7 @@ import responses
 from conftest import API_KEY, BASE
 
 from mistral_lite import AsyncClient, Client, MistralError, NotFoundError, WaitTimeout
+from mistral_lite._testing import make_client
 from mistral_lite.fake import FakeMistral
 
 
@@ -75,7 +76,7 @@ class Clock:
 
 def test_wait_polls_until_terminal_without_the_cache(mock: responses.RequestsMock) -> None:
     clock = Clock()
-    client = Client(API_KEY, cache=True, sleep=clock.sleep, clock=clock)
+    client = make_client(API_KEY, cache=True, sleep=clock.sleep, clock=clock)
     for status in ("QUEUED", "RUNNING", "SUCCESS"):
         mock.get(f"{BASE}/v1/batch/jobs/j1", json={"id": "j1", "status": status})
     seen: list[str] = []
@@ -89,7 +90,7 @@ def test_wait_polls_until_terminal_without_the_cache(mock: responses.RequestsMoc
 
 def test_wait_timeout_carries_the_last_state(mock: responses.RequestsMock) -> None:
     clock = Clock()
-    client = Client(API_KEY, sleep=clock.sleep, clock=clock)
+    client = make_client(API_KEY, sleep=clock.sleep, clock=clock)
     mock.get(f"{BASE}/v1/fine_tuning/jobs/ft1", json={"id": "ft1", "status": "RUNNING"})
     with pytest.raises(WaitTimeout, match="within 12 s; last status: 'RUNNING'") as info:
         client.wait("get_fine_tuning_job", "ft1", interval=5, timeout=12)
@@ -112,7 +113,7 @@ def fake() -> Iterator[FakeMistral]:
 
 def test_run_batch_end_to_end(fake: FakeMistral) -> None:
     progress: list[str] = []
-    client = Client(API_KEY, base_url=fake.url, sleep=lambda s: fake.tick())
+    client = make_client(API_KEY, base_url=fake.url, sleep=lambda s: fake.tick())
     requests = [{"model": "mistral-small-latest", "messages": [{"role": "user", "content": f"q{i}"}]}
                 for i in range(3)]
     requests.append({"custom_id": "odd", "body": {"model": "mistral-small-latest",

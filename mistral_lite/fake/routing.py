@@ -1,6 +1,6 @@
 """Routing generated from the endpoint table, and request options rebuilt and validated.
 
-Every row of ``mistral_lite._spec`` becomes a route (method + compiled path template). A
+Every row of ``mistral_lite._table`` becomes a route (method + compiled path template). A
 request's options are rebuilt from its path parameters, query string (coerced with the
 option's schema type) and body, then checked with ``mistral_lite._validate``; problems come
 back as the pydantic-style ``detail`` list of the API's 422.
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._spec import Endpoint, Spec, load_spec
+from .._table import Endpoint, Spec, load_spec
 from .._validate import validate
 from ..exceptions import ValidationError
 
