@@ -36,8 +36,8 @@ from ._json import decoder, loads
 from ._operations import Operations
 from ._request import Built, build_request
 from ._retry import RetryPolicy
-from ._table import CALL_KEYWORDS, Endpoint, Spec, load_spec
 from ._streaming import Stream
+from ._table import CALL_KEYWORDS, Endpoint, Spec, load_spec
 from ._transport import Transport, configure_debug_logging, wrap_read_error
 from ._validate import validate
 from ._workflows import paginate, run_batch, wait

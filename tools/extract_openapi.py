@@ -53,7 +53,8 @@ else:  # pragma: no cover - Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from mistral_lite.spec import SCHEMA_LIST, SCHEMA_MAPS, SCHEMA_ONE  # noqa: E402
+from mistral_lite.spec import SpecFileError  # noqa: E402
+from mistral_lite.spec_responses import to_json_schema  # noqa: E402
 
 TABLE = ROOT / "mistral_lite" / "endpoints.toml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -61,58 +62,14 @@ COMPONENT_PREFIX = "#/components/schemas/"
 #: The comment that opens the table's section of operations beyond the seed.
 EXTRA_MARKER = "# --- Beyond the seed ---"
 
-# Keywords that never constrain a value (or are OpenAPI-only) and are dropped.
-DROP = frozenset(
-    {
-        "discriminator",
-        "example",
-        "examples",
-        "externalDocs",
-        "xml",
-        "description",
-        "title",
-        "deprecated",
-        "readOnly",
-        "writeOnly",
-        "$comment",
-    }
-)
-# The schema keywords that hold schemas are the drift tool's: one list for both.
 
 
 def convert(schema: Any, refs: set[str]) -> Any:
     """OpenAPI 3.1 schema -> JSON Schema 2020-12, collecting referenced component names."""
-    if isinstance(schema, bool) or not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in DROP or key.startswith("x-"):
-            continue
-        if key == "$ref":
-            if not isinstance(value, str) or not value.startswith(COMPONENT_PREFIX):
-                raise SystemExit(f"unsupported $ref {value!r}")
-            name = value[len(COMPONENT_PREFIX) :]
-            refs.add(name)
-            out[key] = "#/$defs/" + name
-        elif key in SCHEMA_MAPS:
-            out[key] = {name: convert(sub, refs) for name, sub in value.items()}
-        elif key in SCHEMA_ONE:
-            out[key] = convert(value, refs)
-        elif key in SCHEMA_LIST:
-            out[key] = [convert(sub, refs) for sub in value]
-        elif key == "nullable":
-            continue  # handled below
-        else:
-            out[key] = value  # const, enum, default, type, format, bounds...: data, kept as is
-    if schema.get("nullable") is True:
-        kinds = out.get("type")
-        if isinstance(kinds, str):
-            out["type"] = [kinds, "null"]
-        elif isinstance(kinds, list) and "null" not in kinds:
-            out["type"] = [*kinds, "null"]
-        elif kinds is None:
-            out = {"anyOf": [out, {"type": "null"}]}
-    return out
+    try:
+        return to_json_schema(schema, refs)
+    except SpecFileError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def resolve(spec: dict[str, Any], schema: Any) -> Any:
