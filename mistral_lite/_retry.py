@@ -13,8 +13,11 @@ Classes (a row's ``retry`` field):
 Backoff is full jitter, ``rand() * min(cap, base * 2**n)`` for retry ``n`` (0-based), unless
 the caller gives ``retry_delay(n)``. ``Retry-After`` (seconds or an HTTP date) and
 ``retry-after-ms`` on 429 and 503 replace the delay, up to ``max_retry_after``; a server that
-asks for longer gets the error at once, carrying the delay it asked for. Sleep and random are
-injected so that tests never wait. No urllib3 ``Retry`` runs underneath this loop.
+asks for longer gets the error at once, carrying the delay it asked for.
+
+The policy only decides (:meth:`RetryPolicy.decide`); each transport's loop sends, asks the
+policy, sleeps (``time.sleep`` or ``asyncio.sleep``) and tries again. Sleep and random are
+injected so that tests never wait. No urllib3 ``Retry`` runs underneath the sync loop.
 """
 
 from __future__ import annotations
@@ -75,6 +78,31 @@ class RetryPolicy:
         if not self.enabled or retry_class == "never":
             return False
         return retry_class == "idempotent" or not reached_server
+
+    def retry_after_for(self, status: int, headers: Mapping[str, str]) -> float | None:
+        """The wait a ``status`` response asks for (``Retry-After`` on 429/503), or None."""
+        return parse_retry_after(headers) if status in self.retry_after_statuses else None
+
+    def decide(
+        self, retry_class: str, retry_number: int, *, status: int | None = None,
+        retry_after: float | None = None, reached_server: bool = True,
+    ) -> float | None:
+        """The pure retry decision: seconds to wait before retry ``retry_number``, or None to give up.
+
+        ``status`` is the error status of a response; without one, the attempt failed in the
+        transport, and ``reached_server`` says whether the request may have reached the server.
+        ``retry_after`` is what the response asked for (see :meth:`retry_after_for`); a server
+        asking for more than ``max_retry_after`` gets no retry. Nothing here sleeps.
+        """
+        if retry_number >= self.max_retries:
+            return None
+        if status is None:
+            return self.delay(retry_number) if self.retries_error(retry_class, reached_server) else None
+        if not self.retries_status(retry_class, status):
+            return None
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_retry_after else None
+        return self.delay(retry_number)
 
     def delay(self, retry_number: int) -> float:
         if self.retry_delay is not None:

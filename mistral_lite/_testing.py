@@ -3,6 +3,11 @@
 Kept off the public constructors so that completion shows only what users set::
 
     client = make_client("key", sleep=sleeps.append, rand=lambda: 0.5)
+    aclient = make_client("key", cls=AsyncClient, sleep=sleeps.append)
+
+For ``AsyncClient``, ``sleep`` may be a plain function (called with the seconds, after which
+the client yields to the event loop once, as ``asyncio.sleep(0)`` would) or a coroutine
+function (awaited in place of ``asyncio.sleep``). ``clock`` is read by ``wait`` and the cache.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import client as _client
+from . import _base
 from ._table import Spec
 
 __all__ = ["make_client"]
@@ -20,14 +25,18 @@ T = TypeVar("T")
 
 def make_client(
     *args: Any, cls: Callable[..., T] | None = None,
-    sleep: Callable[[float], None] | None = None, rand: Callable[[], float] | None = None,
+    sleep: Callable[[float], Any] | None = None, rand: Callable[[], float] | None = None,
     clock: Callable[[], float] | None = None, spec: Spec | None = None, **kwargs: Any,
 ) -> T:
     """``cls(*args, **kwargs)`` (default ``Client``) with the given hooks in place of the real ones."""
-    factory: Callable[..., Any] = cls if cls is not None else _client.Client
-    _client._INJECTED.value = _client._Injected(sleep, rand, clock, spec)
+    if cls is None:
+        from .client import Client
+
+        cls = Client  # type: ignore[assignment]
+    factory: Callable[..., Any] = cls  # type: ignore[assignment]
+    _base.INJECTED.value = _base.Injected(sleep, rand, clock, spec)
     try:
         result: T = factory(*args, **kwargs)
     finally:
-        _client._INJECTED.__dict__.pop("value", None)
+        _base.INJECTED.__dict__.pop("value", None)
     return result

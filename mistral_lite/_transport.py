@@ -1,8 +1,9 @@
-"""Sending: one attempt over requests, the retry loop around it, and error translation.
+"""The requests transport: send a planned call, ask the retry policy, sleep, repeat.
 
-This is the one place where exceptions of requests and urllib3 become mistral_lite's own, and
-where an error status becomes a typed :class:`~mistral_lite.exceptions.APIStatusError`. Each
-attempt builds a fresh prepared request, so streamed upload bodies are re-read from the start.
+This is the one place where exceptions of requests and urllib3 become mistral_lite's own; the
+typed status errors, the retry decision and the body decoding come from the shared core
+(:mod:`mistral_lite._core`, :mod:`mistral_lite._retry`). Each attempt builds a fresh prepared
+request, so streamed upload bodies are re-read from the start.
 Observers registered as ``hooks={"request": [...], "response": [...]}`` see every attempt.
 """
 
@@ -17,10 +18,11 @@ from typing import Any
 import requests
 import requests.auth
 
-from ._json import loads
+from . import _core
+from ._core import Plan
 from ._request import Built
-from ._retry import RetryPolicy, logger, parse_retry_after
-from .exceptions import APIConnectionError, APIStatusError, APITimeoutError, MistralError, error_for_status
+from ._retry import logger
+from .exceptions import APIConnectionError, APIStatusError, APITimeoutError, MistralError
 
 __all__ = ["Transport", "status_error"]
 
@@ -60,46 +62,21 @@ def _reached_server(exc: requests.RequestException) -> bool:
     return True
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     reason = exc.args[0] if exc.args else exc
     inner = getattr(reason, "reason", None)
     text = str(inner or reason)
     return f"{type(exc).__name__}: {text}"
 
 
-def status_error(
-    response: requests.Response, operation: str, method: str, path: str, attempts: int,
-    retry_after: float | None = None,
-    secret: str | None = None,
-) -> APIStatusError:
-    """The typed exception for an error response (its body is read here, ``secret`` redacted)."""
-    body: Any
+def status_error(response: requests.Response, plan: Plan, attempts: int,
+                 retry_after: float | None = None) -> APIStatusError:
+    """The typed exception for an error response (its body is read here)."""
     try:
         content = response.content
     except requests.RequestException:  # the error body itself broke off: keep the status
         content = b""
-    try:
-        body = loads(content) if content else None
-    except ValueError:
-        body = content.decode("utf-8", "replace")
-    if secret:
-        body = _redact(body, secret)
-    cls = error_for_status(response.status_code)
-    return cls(
-        status_code=response.status_code, body=body, headers=response.headers, operation=operation,
-        method=method, path=path, attempts=attempts, retry_after=retry_after,
-    )
-
-
-def _redact(value: Any, secret: str) -> Any:
-    """``value`` with every occurrence of ``secret`` in its strings replaced."""
-    if isinstance(value, str):
-        return value.replace(secret, "[redacted]")
-    if isinstance(value, list):
-        return [_redact(v, secret) for v in value]
-    if isinstance(value, dict):
-        return {k: _redact(v, secret) for k, v in value.items()}
-    return value
+    return _core.status_error(plan, response.status_code, response.headers, content, attempts, retry_after)
 
 
 class Transport:
@@ -111,25 +88,16 @@ class Transport:
         self.send_kwargs = dict(send_kwargs)
         self.hooks = {k: list(v) for k, v in (hooks or {}).items()}
 
-    def send(
-        self,
-        built: Built,
-        *,
-        operation: str,
-        retry_class: str,
-        policy: RetryPolicy,
-        headers: Mapping[str, str],
-        timeout: tuple[float, float],
-        stream: bool,
-        rebuild: Callable[[], Built] | None = None,
-    ) -> requests.Response:
-        """Send with retries; return a 2xx response or raise a mistral_lite exception."""
+    def send(self, plan: Plan) -> requests.Response:
+        """Send with retries; return a 2xx response or raise a mistral_lite exception.
+
+        The loop only sends, asks ``plan.policy`` what to do, and sleeps.
+        """
         retry = 0
-        session = self.session
-        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-        secret = auth.split(" ", 1)[-1] if len(auth) > 11 else None
+        session, policy, secret, operation = self.session, plan.policy, plan.secret, plan.operation
+        built = plan.built
         while True:
-            attempt_headers = dict(headers)
+            attempt_headers = dict(plan.headers)
             attempt_headers.update(built.headers)
             try:
                 request = requests.Request(
@@ -137,48 +105,40 @@ class Transport:
                 )
                 prepared = session.prepare_request(request)
             except (ValueError, UnicodeError) as exc:  # requests' InvalidHeader & co, bad encodings
-                raise _unsendable(exc, operation, secret) from None
+                raise unsendable(exc, operation, secret) from None
             prepared.url = built.url  # already encoded; requests' requoting would undo %2E
             debug = http_logger.isEnabledFor(logging.DEBUG)
             if debug:
-                _log_request(prepared, secret)
+                log_request(prepared.method or "", prepared.url, prepared.headers, secret)
             for hook in self.hooks.get("request", ()):
                 hook(prepared)
             try:
-                response = session.send(prepared, stream=stream, timeout=timeout, **self.send_kwargs)
+                response = session.send(prepared, stream=plan.streamed_body, timeout=plan.timeout, **self.send_kwargs)
             except (ValueError, UnicodeError) as exc:  # e.g. a timeout the adapter refuses
-                raise _unsendable(exc, operation, secret) from None
+                raise unsendable(exc, operation, secret) from None
             except requests.RequestException as exc:
-                reached = _reached_server(exc)
-                if retry < policy.max_retries and policy.retries_error(retry_class, reached):
-                    delay = policy.delay(retry)
-                    policy.log(operation, retry, _describe(exc), delay)
-                    policy.sleep(delay)
-                    retry += 1
-                    built = rebuild() if rebuild is not None else built
-                    continue
-                raise _transport_failure(exc, operation, built, retry) from None
-            if debug:
-                _log_response(response, operation)
-            for hook in self.hooks.get("response", ()):
-                hook(response)
-            status = response.status_code
-            if status < 400:
-                return response
-            retry_after = (
-                parse_retry_after(response.headers) if status in policy.retry_after_statuses else None
-            )
-            if retry < policy.max_retries and policy.retries_status(retry_class, status):
-                if retry_after is not None and retry_after > policy.max_retry_after:
-                    raise status_error(response, operation, built.method, built.path, retry + 1, retry_after, secret)
-                delay = retry_after if retry_after is not None else policy.delay(retry)
+                wait = policy.decide(plan.retry_class, retry, reached_server=_reached_server(exc))
+                if wait is None:
+                    raise _transport_failure(exc, operation, built, retry) from None
+                policy.log(operation, retry, describe(exc), wait)
+            else:
+                if debug:
+                    log_response(operation, response.status_code, response.elapsed.total_seconds(),
+                                 response.headers)
+                for hook in self.hooks.get("response", ()):
+                    hook(response)
+                status = response.status_code
+                if status < 400:
+                    return response
+                retry_after = policy.retry_after_for(status, response.headers)
+                wait = policy.decide(plan.retry_class, retry, status=status, retry_after=retry_after)
+                if wait is None:
+                    raise status_error(response, plan, retry + 1, retry_after)
                 response.close()
-                policy.log(operation, retry, f"HTTP {status}", delay)
-                policy.sleep(delay)
-                retry += 1
-                built = rebuild() if rebuild is not None else built
-                continue
-            raise status_error(response, operation, built.method, built.path, retry + 1, retry_after, secret)
+                policy.log(operation, retry, f"HTTP {status}", wait)
+            policy.sleep(wait)
+            retry += 1
+            built = plan.next_attempt()
 
     def close(self) -> None:
         self.session.close()
@@ -213,23 +173,22 @@ def redact_headers(headers: Mapping[str, str], secret: str | None = None) -> dic
     return out
 
 
-def _log_request(prepared: requests.PreparedRequest, secret: str | None) -> None:
-    url = prepared.url or ""
+def log_request(method: str, url: str, headers: Mapping[str, str], secret: str | None) -> None:
     if secret:
         url = url.replace(secret, "[redacted]")
-    http_logger.debug("request %s %s headers=%s", prepared.method, url, redact_headers(prepared.headers, secret))
+    http_logger.debug("request %s %s headers=%s", method, url, redact_headers(headers, secret))
 
 
-def _log_response(response: requests.Response, operation: str) -> None:
+def log_response(operation: str, status: int, seconds: float, headers: Mapping[str, str]) -> None:
     http_logger.debug(
-        "response %s %s in %.3fs request-id=%s headers=%s", operation, response.status_code,
-        response.elapsed.total_seconds(), response.headers.get("x-request-id"), redact_headers(response.headers),
+        "response %s %s in %.3fs request-id=%s headers=%s", operation, status, seconds,
+        headers.get("x-request-id"), redact_headers(headers),
     )
 
 
-def _unsendable(exc: BaseException, operation: str, secret: str | None) -> MistralError:
+def unsendable(exc: BaseException, operation: str, secret: str | None) -> MistralError:
     """A request that could not be sent at all (bad header, URL or encoding): no retry."""
-    text = _describe(exc)
+    text = describe(exc)
     if secret:
         text = text.replace(secret, "[redacted]")
     return MistralError(f"{operation}: the request could not be sent: {text}", operation=operation)
@@ -238,15 +197,15 @@ def _unsendable(exc: BaseException, operation: str, secret: str | None) -> Mistr
 def _transport_failure(exc: BaseException, operation: str, built: Built, retry: int) -> APIConnectionError:
     cls = APITimeoutError if isinstance(exc, requests.Timeout) else APIConnectionError
     tries = f" after {retry + 1} attempts" if retry else ""
-    return cls(f"{operation} ({built.method} {built.path}){tries}: {_describe(exc)}",
+    return cls(f"{operation} ({built.method} {built.path}){tries}: {describe(exc)}",
                operation=operation, attempts=retry + 1)
 
 
 def wrap_read_error(exc: BaseException, operation: str) -> MistralError:
     """Translate an error raised while reading a body after the response started."""
     if isinstance(exc, requests.Timeout) or "timeout" in type(exc).__name__.lower():
-        return APITimeoutError(f"{operation}: timed out reading the response: {_describe(exc)}", operation=operation)
-    return APIConnectionError(f"{operation}: the connection broke while reading: {_describe(exc)}", operation=operation)
+        return APITimeoutError(f"{operation}: timed out reading the response: {describe(exc)}", operation=operation)
+    return APIConnectionError(f"{operation}: the connection broke while reading: {describe(exc)}", operation=operation)
 
 
 if logger.level == logging.NOTSET:  # quiet unless the application configures logging

@@ -1,0 +1,258 @@
+"""The transport-free core of a call: ``plan`` before the wire, ``finish`` after it.
+
+Both clients run every operation through the same pure steps; only sending, sleeping and
+reading bytes differ between the requests and the aiohttp transports::
+
+    plan(client, operation, args, options) -> Plan        (or a cache hit, in plan.hit)
+        look up the row → bind path arguments → call keywords → fill → cache lookup →
+        validate (every problem at once, before any I/O) → build the request
+    transport: send, ask plan.policy.decide(...), sleep, repeat
+    status_error(plan, status, headers, body, ...)  -> the typed APIStatusError
+    check_stream_media(plan, content_type)          -> StreamError when a stream came back as JSON
+    finish(plan, body)                              -> the decoded result, stored in the cache
+    invalidate(client, plan)                        -> drop cached reads a write made stale
+
+Nothing here opens a socket, sleeps or reads a clock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._cache import MISS, ResponseCache
+from ._files import remember_positions
+from ._json import loads
+from ._request import Built, build_request
+from ._retry import RetryPolicy
+from ._table import CALL_KEYWORDS, Endpoint
+from ._validate import validate
+from .exceptions import (
+    APIStatusError,
+    MistralError,
+    StreamError,
+    UnknownOperationError,
+    ValidationError,
+    error_for_status,
+)
+
+if TYPE_CHECKING:
+    from ._base import ClientBase
+
+__all__ = ["MISS", "Plan", "check_stream_media", "finish", "invalidate", "plan", "redact", "status_error", "store"]
+
+Progress = Callable[[int, "int | None"], None]
+
+
+class Plan:
+    """One call, ready for a transport: the request, its timeouts and what to do with the answer.
+
+    ``built`` is the request of the current attempt; ``next_attempt()`` gives the request of the
+    next one (an upload re-reads its files from where they were). ``hit`` is the cached result
+    when the call needs no I/O at all (``MISS`` otherwise).
+    """
+
+    __slots__ = ("built", "cache", "endpoint", "generation", "headers", "hit", "key", "on_progress", "operation",
+                 "policy", "rebuild", "secret", "stream", "timeout", "to")
+
+    def __init__(self, operation: str, endpoint: Endpoint) -> None:
+        self.operation = operation
+        self.endpoint = endpoint
+        self.hit: Any = MISS
+        self.built: Built
+        self.rebuild: Callable[[], Built] | None = None
+        self.headers: Mapping[str, str] = {}
+        self.policy: RetryPolicy
+        self.secret: str | None = None
+        self.timeout: tuple[float, float] = (0.0, 0.0)
+        self.stream = False  # an SSE stream of endpoint.stream's kind
+        self.to: Any = None  # a path to download the body to
+        self.on_progress: Progress | None = None
+        self.cache: ResponseCache | None = None
+        self.key: tuple[Any, ...] | None = None
+        self.generation = 0
+
+    @property
+    def retry_class(self) -> str:
+        return self.endpoint.retry
+
+    @property
+    def streamed_body(self) -> bool:
+        """Whether the transport must not read the body up front (an SSE stream or a download)."""
+        return self.stream or self.to is not None
+
+    def next_attempt(self) -> Built:
+        """The request to send on the next attempt."""
+        if self.rebuild is not None:
+            self.built = self.rebuild()
+        return self.built
+
+
+def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Plan:
+    """Everything before the first byte is sent; bad input raises here, before any I/O."""
+    endpoints = client._endpoints
+    endpoint = endpoints.get(operation)
+    if endpoint is None:
+        import difflib
+
+        close = difflib.get_close_matches(operation, list(endpoints), n=3, cutoff=0.5)
+        raise UnknownOperationError(operation, close)
+    if args:
+        _bind(endpoint, args, options)
+    extras = _call_keywords(operation, options) if not CALL_KEYWORDS.isdisjoint(options) else {}
+    for name, value in endpoint.fill.items():
+        if options.get(name) is None:
+            options[name] = value
+    if None in options.values():
+        options = {k: v for k, v in options.items() if v is not None}
+    if endpoint.client or endpoint.body == "multipart":  # paths may be given as Path objects
+        options = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
+    s = client._settings
+    p = Plan(operation, endpoint)
+    cache = client._cache if endpoint.cache and s.use_cache else None
+    if cache is not None:
+        # looked up before validation: only valid options were ever stored under a key
+        path = {name: str(options[name]) for name in endpoint.path_params if name in options}
+        extra = {k: v for k, v in extras.items() if k.startswith("extra_")} or None
+        p.cache, p.key = cache, cache.make_key(operation, s.base_url, client._fingerprint, path, options, extra)
+        p.hit = cache.get(p.key)
+        if p.hit is not MISS:
+            return p
+        p.generation = cache.generation
+    validate(endpoint, options, client._spec)
+    stream = p.stream = endpoint.stream != "none" and options.get("stream") is True
+    base_url = s.base_url
+    extra_query, extra_body = extras.get("extra_query"), extras.get("extra_body")
+    extra_headers = extras.get("extra_headers")
+
+    def build() -> Built:
+        return build_request(endpoint, base_url, options, stream=stream, extra_query=extra_query,
+                             extra_body=extra_body, extra_headers=extra_headers)
+
+    if endpoint.body == "multipart":
+        rewind = remember_positions(options.values())
+
+        def rebuild() -> Built:
+            rewind()
+            return build()
+
+        p.rebuild = rebuild
+    p.built = build()
+    p.headers, p.policy, p.secret = s.headers, s.policy, s.secret
+    timeout = extras.get("timeout") or s.timeout
+    if stream:
+        stream_timeout = extras.get("stream_timeout")
+        timeout = (timeout[0], float(stream_timeout if stream_timeout is not None else s.stream_timeout))
+    p.timeout = timeout
+    p.to = p.built.client_options.get("to")
+    p.on_progress = extras.get("on_progress")
+    return p
+
+
+def _call_keywords(operation: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Pop the per-call keywords (timeout, extra_headers, ...) out of ``options``, checked."""
+    from ._base import check_headers, check_timeout
+
+    extras = {k: options.pop(k) for k in CALL_KEYWORDS if k in options}
+    try:
+        if extras.get("extra_headers"):
+            extras["extra_headers"] = check_headers(extras["extra_headers"])
+        if extras.get("timeout") is not None:
+            extras["timeout"] = check_timeout(extras["timeout"])
+    except MistralError as exc:
+        raise ValidationError(operation, [("<call>", exc.message)]) from None
+    return extras
+
+
+def _bind(endpoint: Endpoint, args: tuple[Any, ...], options: dict[str, Any]) -> None:
+    names = endpoint.path_params
+    if len(args) > len(names):
+        raise TypeError(
+            f"{endpoint.name}() takes {len(names)} positional argument(s) "
+            f"({', '.join(names) or 'none'}) but {len(args)} were given; options are keyword-only"
+        )
+    for name, value in zip(names, args):
+        if name in options:
+            raise TypeError(f"{endpoint.name}() got multiple values for argument {name!r}")
+        options[name] = value
+
+
+# -- after the wire ------------------------------------------------------------------------------
+def status_error(
+    plan: Plan, status: int, headers: Mapping[str, str], content: bytes, attempts: int,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """The typed exception for an error response (the key redacted from its body)."""
+    body: Any
+    try:
+        body = loads(content) if content else None
+    except ValueError:
+        body = content.decode("utf-8", "replace")
+    if plan.secret:
+        body = redact(body, plan.secret)
+    cls = error_for_status(status)
+    built = plan.built
+    return cls(
+        status_code=status, body=body, headers=headers, operation=plan.operation,
+        method=built.method, path=built.path, attempts=attempts, retry_after=retry_after,
+    )
+
+
+def redact(value: Any, secret: str) -> Any:
+    """``value`` with every occurrence of ``secret`` in its strings replaced."""
+    if isinstance(value, str):
+        return value.replace(secret, "[redacted]")
+    if isinstance(value, list):
+        return [redact(v, secret) for v in value]
+    if isinstance(value, dict):
+        return {k: redact(v, secret) for k, v in value.items()}
+    return value
+
+
+def check_stream_media(plan: Plan, content_type: str) -> None:
+    """A stream was asked for; a JSON answer means the server did not stream after all."""
+    if content_type.startswith("application/json"):
+        raise StreamError(f"{plan.operation}: stream=True was asked but the server answered {content_type}, "
+                          "not text/event-stream", operation=plan.operation)
+
+
+def invalidate(client: ClientBase, plan: Plan) -> None:
+    """After a successful write: drop the cached reads the row's ``invalidates`` lists."""
+    if plan.endpoint.invalidates and client._cache is not None:
+        client._cache.invalidate(plan.endpoint.invalidates, plan.built.path_params)
+
+
+def finish(plan: Plan, content: bytes, request_id: str | None = None) -> Any:
+    """The decoded result of a whole 2xx body, stored in the cache when the row is cached."""
+    if plan.on_progress is not None:
+        plan.on_progress(len(content), len(content))
+    kind = plan.endpoint.response
+    result: Any
+    if kind == "bytes":
+        result = content
+    elif kind == "empty" or not content:
+        result = {}
+    else:
+        try:
+            result = loads(content)
+        except ValueError:
+            raise MistralError(
+                f"{plan.operation}: the server sent a body that is not JSON"
+                + (f" [request id {request_id}]" if request_id else ""),
+                operation=plan.operation,
+            ) from None
+    return store(plan, result)
+
+
+def store(plan: Plan, result: Any) -> Any:
+    """Keep ``result`` in the cache when the row is cached (unless a write raced it); return it."""
+    if plan.key is not None and plan.cache is not None:
+        plan.cache.put(plan.key, result, plan.generation)
+    return result
+
+
+def content_length(headers: Mapping[str, str]) -> int | None:
+    """The declared body length, for download progress (None when absent or malformed)."""
+    length = headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
