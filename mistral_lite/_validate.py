@@ -95,7 +95,7 @@ class _Compiler:
                 continue
             maker = getattr(self, "k_" + key.lstrip("$"), None)
             if maker is None:
-                if key in ("properties", "required", "additionalProperties", "items", "prefixItems"):
+                if key in ("properties", "required", "additionalProperties", "items", "prefixItems", "then", "else"):
                     continue
                 raise UnsupportedKeyword(key)
             checks.append(maker(arg, schema, current))
@@ -187,6 +187,11 @@ class _Compiler:
     def k_allOf(self, arg: Sequence[Any], schema: Any, current: str) -> Check:
         checks = [self.compile(s, current) for s in arg]
         return lambda v: all(c(v) for c in checks)
+
+    def k_if(self, arg: Any, schema: Any, current: str) -> Check:
+        condition = self.compile(arg, current)
+        then, other = self.compile(schema.get("then", True), current), self.compile(schema.get("else", True), current)
+        return lambda v: then(v) if condition(v) else other(v)
 
     def k_not(self, arg: Any, schema: Any, current: str) -> Check:
         check = self.compile(arg, current)
@@ -352,11 +357,11 @@ def error_report(spec: Spec, endpoint: Endpoint, options: Mapping[str, Any]) -> 
     validator = _jsonschema_validator(spec, endpoint.schema_name)
     out: list[tuple[str, str]] = []
     for err in validator.iter_errors(dict(options)):
-        out.extend(_describe(err, top=endpoint))
+        out.extend(_describe(err, endpoint, spec))
     return sorted(set(out))
 
 
-def _describe(err: Any, top: Endpoint) -> list[tuple[str, str]]:
+def _describe(err: Any, top: Endpoint, spec: Spec) -> list[tuple[str, str]]:
     path = list(err.absolute_path)
     where = _path(path)
     kind = err.validator
@@ -365,11 +370,14 @@ def _describe(err: Any, top: Endpoint) -> list[tuple[str, str]]:
         noun = "option" if not path else "field"
         return [(_path([*path, name]), f"required {noun} is missing")]
     if kind == "additionalProperties" and isinstance(err.instance, dict):
+        from ._hints import belongs_in, unknown_name_message
+
         allowed = sorted(err.schema.get("properties", {}))
         extras = [k for k in err.instance if k not in allowed]
         noun = "option" if not path else "field"
-        valid = ", ".join(allowed) if allowed else "none"
-        return [(_path([*path, k]), f"unknown {noun}; valid {noun}s: {valid}") for k in extras]
+        return [(_path([*path, k]), unknown_name_message(
+            noun, k, allowed, belongs_in(k, err.instance, err.schema, spec.schemas, top.schema_name) if path else None))
+            for k in extras]
     if kind == "type":
         value = err.validator_value
         wanted = " or ".join(value) if isinstance(value, list) else str(value)
@@ -378,7 +386,7 @@ def _describe(err: Any, top: Endpoint) -> list[tuple[str, str]]:
         choices = ", ".join(repr(x) for x in err.validator_value)
         return [(where, f"must be one of {choices}; got {_short(err.instance)}")]
     if kind in ("anyOf", "oneOf") and err.context:
-        return _describe_alternatives(err, path, top)
+        return _describe_alternatives(err, path, top, spec)
     message = err.message
     if len(message) > 200:
         message = message[:199] + "…"
@@ -388,7 +396,7 @@ def _describe(err: Any, top: Endpoint) -> list[tuple[str, str]]:
 _DISCRIMINATORS = ("type", "role", "object")
 
 
-def _describe_alternatives(err: Any, path: list[Any], top: Endpoint) -> list[tuple[str, str]]:
+def _describe_alternatives(err: Any, path: list[Any], top: Endpoint, spec: Spec) -> list[tuple[str, str]]:
     """Explain an anyOf/oneOf failure by the alternative the value was meant to be.
 
     An alternative whose discriminator (``type``/``role``) or JSON type did not match is set
@@ -425,7 +433,7 @@ def _describe_alternatives(err: Any, path: list[Any], top: Endpoint) -> list[tup
         if not mismatch:
             candidates.append(errors)
     if len(candidates) == 1:
-        return [d for e in candidates[0] for d in _describe(e, top)]
+        return [d for e in candidates[0] for d in _describe(e, top, spec)]
     if missing is not None and not candidates and isinstance(err.instance, dict) and missing not in err.instance:
         return [(_path([*path, missing]), "required field is missing")]
     if wanted_tags and isinstance(err.instance, dict):

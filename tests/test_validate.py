@@ -123,7 +123,7 @@ def test_all_problems_reported_at_once_before_io(client: Client) -> None:
     assert set(errs) == {"model", "temperature", "tool_choice", "stream_options"}
     assert errs["model"] == "expected string, got int 3"
     assert "1.5" in errs["temperature"]
-    assert errs["stream_options"].startswith("unknown option; valid options: ")
+    assert errs["stream_options"].startswith("unknown option; did you mean `stream`? valid options: ")
     assert "messages" in errs["stream_options"]
 
 

@@ -152,7 +152,7 @@ def test_run_batch_rejects_duplicate_ids(fake: FakeMistral) -> None:
 # -- futures, maps, asyncio -------------------------------------------------------------------------
 def test_submit_returns_a_future(fake: FakeMistral) -> None:
     with Client(API_KEY, base_url=fake.url) as client:
-        future = client.submit("chat", model="m", messages=[{"role": "user", "content": "hi"}])
+        future = client.submit("chat", model="mistral-small-latest", messages=[{"role": "user", "content": "hi"}])
         assert future.result(timeout=10)["choices"][0]["message"]["content"] == "Echo: hi"
 
 
@@ -173,9 +173,9 @@ def test_map_can_raise_instead(fake: FakeMistral) -> None:
 def test_async_client_calls_and_streams(fake: FakeMistral) -> None:
     async def main() -> tuple[Any, list[str], list[str]]:
         async with AsyncClient(API_KEY, base_url=fake.url) as aclient:
-            reply = await aclient.chat(model="m", messages=[{"role": "user", "content": "hi"}])
+            reply = await aclient.chat(model="mistral-small-latest", messages=[{"role": "user", "content": "hi"}])
             parts: list[str] = []
-            async for chunk in await aclient.chat(model="m", stream=True,
+            async for chunk in await aclient.chat(model="mistral-small-latest", stream=True,
                                                   messages=[{"role": "user", "content": "yo"}]):
                 parts.append(chunk["choices"][0]["delta"].get("content") or "")
             names = [m["id"] async for m in aclient.paginate("list_files")]

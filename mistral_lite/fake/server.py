@@ -16,7 +16,7 @@ import struct
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import audio, inference, jobs, libraries, resources
 from .faults import Fault, FaultQueues
+from .limits import Limits
+from .models import check_model, model_card
 from .multipart import parse_multipart
 from .replies import (
     ApiError,
@@ -89,6 +91,7 @@ class FakeMistral:
         self.faults = FaultQueues()
         self.router = Router()
         self.handlers: dict[str, Handler] = dict(HANDLERS)
+        self.limits = Limits.from_table(self.router.spec)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -147,6 +150,20 @@ class FakeMistral:
             raise KeyError(f"unknown operation {operation!r}")
         self.faults.push(operation, faults)
 
+    def add_model(self, model_id: str, capabilities: Iterable[str] = ("chat",), *,
+                  max_context_length: int = 32768, aliases: Iterable[str] = (), **card: Any) -> dict[str, Any]:
+        """Add a model to the catalogue (``list_models`` serves it); returns its card.
+
+        ``capabilities``: ``chat``, ``fim``, ``embeddings``, ``ocr``, ``moderation``,
+        ``classification``, ``audio``, ``vision``, ``tools``, ``fine_tuning`` (or card flag names).
+        """
+        built, extras = model_card(model_id, capabilities, max_context_length=max_context_length,
+                                   aliases=aliases, **card)
+        with self.state.lock:
+            self.state.models[model_id] = built
+            self.state.model_extras[model_id] = extras
+        return built
+
     def tick(self) -> None:
         """Advance every unfinished batch and fine-tuning job by one status, and finish the
         processing of every pending library document, now."""
@@ -161,6 +178,7 @@ class FakeMistral:
         self.state.reset()
         self.latency = 0.0
         self.fine_tuning_gone = False
+        self.limits = Limits.from_table(self.router.spec)
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -207,6 +225,8 @@ class FakeMistral:
         handler = self.handlers.get(operation)
         if handler is None:
             raise ApiError(501, f"The fake does not implement {operation}")
+        check_model(self.state, operation, options)
+        self.limits.check(self.state, operation, options)
         if advance:
             jobs.advance_due(self.state)
             libraries.advance_due(self.state)

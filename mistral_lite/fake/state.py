@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["AgentRecord", "Job", "LibraryDocument", "LibraryRecord", "State", "StoredFile", "iso_now",
-           "seed_models"]
+__all__ = ["AgentRecord", "Job", "LibraryDocument", "LibraryRecord", "State", "StoredFile", "capability_flags",
+           "iso_now", "seed_extras", "seed_models"]
 
 #: ``(operation, options) -> (status, body)``: runs one request through the fake's handlers.
 Runner = Callable[[str, dict[str, Any]], tuple[int, Any]]
@@ -28,10 +28,16 @@ def iso_now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _caps(**on: bool) -> dict[str, bool]:
+def capability_flags(**on: bool) -> dict[str, bool]:
+    """A card's ``capabilities``: every flag the fake knows, false unless set in ``on``."""
     names = ("completion_chat", "function_calling", "completion_fim", "fine_tuning", "vision", "ocr",
              "classification", "moderation", "audio", "audio_transcription")
     return {name: bool(on.get(name, False)) for name in names}
+
+
+def seed_extras() -> dict[str, list[str]]:
+    """Capabilities the cards cannot say (the API has no ``embeddings`` flag), by model id."""
+    return {"mistral-embed": ["embeddings"], "codestral-embed": ["embeddings"]}
 
 
 def seed_models(now: int) -> dict[str, dict[str, Any]]:
@@ -45,20 +51,25 @@ def seed_models(now: int) -> dict[str, dict[str, Any]]:
         card.update(extra)
         return card
 
-    chat = _caps(completion_chat=True, function_calling=True, fine_tuning=True)
+    chat = capability_flags(completion_chat=True, function_calling=True, fine_tuning=True)
     models = [
         base("mistral-small-latest", "Fast, cheap general model.", 131072, ["mistral-small-2506"],
-             _caps(completion_chat=True, function_calling=True, fine_tuning=True, vision=True)),
+             capability_flags(completion_chat=True, function_calling=True, fine_tuning=True, vision=True)),
         base("mistral-large-latest", "Top-tier general model.", 131072, ["mistral-large-2411"], chat),
         base("codestral-latest", "Code model with fill-in-the-middle.", 256000, ["codestral-2508"],
-             _caps(completion_chat=True, function_calling=True, completion_fim=True, fine_tuning=True)),
-        base("mistral-embed", "Text embeddings.", 8192, [], _caps(), dimension=1024),
+             capability_flags(completion_chat=True, function_calling=True, completion_fim=True, fine_tuning=True)),
+        base("mistral-embed", "Text embeddings.", 8192, [], capability_flags(), dimension=1024),
         base("mistral-moderation-latest", "Content moderation classifier.", 8192,
-             ["mistral-moderation-2411"], _caps(classification=True, moderation=True)),
-        base("mistral-ocr-latest", "Document OCR.", 16384, ["mistral-ocr-2505"], _caps(ocr=True)),
+             ["mistral-moderation-2411"], capability_flags(classification=True, moderation=True)),
+        base("mistral-ocr-latest", "Document OCR.", 16384, ["mistral-ocr-2505"], capability_flags(ocr=True)),
+        base("voxtral-mini-latest", "Speech understanding and transcription.", 32768, ["voxtral-mini-2507"],
+             capability_flags(completion_chat=True, audio=True, audio_transcription=True)),
+        base("mistral-medium-latest", "Frontier-class multimodal model.", 131072, ["mistral-medium-2508"],
+             capability_flags(completion_chat=True, function_calling=True, vision=True)),
+        base("codestral-embed", "Code embeddings.", 8192, ["codestral-embed-2505"], capability_flags(), dimension=1536),
     ]
     ft = base("ft:mistral-small-latest:fake1234:20250101:a1b2c3d4", "A fine-tuned model.", 131072, [],
-              _caps(completion_chat=True, function_calling=True), type="fine-tuned",
+              capability_flags(completion_chat=True, function_calling=True), type="fine-tuned",
               job="00000000-0000-4000-8000-000000000001", root="mistral-small-latest",
               archived=False, owned_by="fake-org")
     ft["name"] = None
@@ -139,6 +150,7 @@ class State:
     def reset(self) -> None:
         with self.lock:
             self.models: dict[str, dict[str, Any]] = seed_models(int(time.time()))
+            self.model_extras: dict[str, list[str]] = seed_extras()
             self.files: dict[str, StoredFile] = {}
             self.agents: dict[str, AgentRecord] = {}
             self.conversations: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,119 @@
+"""The fake's model catalogue: which models exist and what each can do, as data.
+
+A model's capabilities are the ``true`` entries of its card's ``capabilities`` (what
+``list_models`` serves), plus the fake-only ``embeddings`` (the API's cards have no such flag,
+yet only embedding models embed). :data:`OPERATION_CAPABILITY` says which capability an
+operation needs of the model its ``model`` option names. :func:`check_model` is the one general
+rule applied before every handler: a ``model`` that is neither a model id nor an alias is a 400
+``invalid_model``; a model that lacks the capability the operation needs is a 400 too.
+:func:`model_card` builds a card for ``FakeMistral.add_model``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .replies import ApiError
+from .state import State, capability_flags
+
+__all__ = ["CAPABILITY_NAMES", "OPERATION_CAPABILITY", "capabilities_of", "check_model", "find_model",
+           "model_card"]
+
+#: The operations whose ``model`` option names a model to use, and the capability each needs
+#: of it (a card capability name, ``embeddings``, or None: the model only has to exist). Other
+#: operations' ``model`` options (``list_models``' filter) are not checked.
+OPERATION_CAPABILITY: dict[str, str | None] = {
+    "chat": "completion_chat",
+    "fim": "completion_fim",
+    "embed": "embeddings",
+    "ocr": "ocr",
+    "moderate": "moderation",
+    "moderate_chat": "moderation",
+    "classify": "classification",
+    "classify_chat": "classification",
+    "transcribe_audio": "audio_transcription",
+    "create_agent": "completion_chat",
+    "create_conversation": "completion_chat",
+    "create_fine_tuning_job": "fine_tuning",
+    "create_batch_job": None,
+}
+
+#: Short names a test may use in ``add_model(capabilities=...)``, and the card flag each sets.
+CAPABILITY_NAMES: dict[str, str] = {
+    "chat": "completion_chat", "fim": "completion_fim", "function_calling": "function_calling",
+    "tools": "function_calling", "vision": "vision", "ocr": "ocr", "moderation": "moderation",
+    "classification": "classification", "audio": "audio_transcription", "fine_tuning": "fine_tuning",
+    "embeddings": "embeddings",
+}
+
+#: What the wrong kind of model is called in the 400's message.
+_NOUN = {"completion_chat": "chat completions", "completion_fim": "fill-in-the-middle completions",
+         "embeddings": "embeddings", "ocr": "OCR", "moderation": "moderation", "classification": "classification",
+         "audio_transcription": "audio transcription", "fine_tuning": "fine-tuning"}
+
+
+def find_model(state: State, name: str) -> dict[str, Any] | None:
+    """The card of the model whose id or alias is ``name`` (None when there is none)."""
+    with state.lock:
+        card = state.models.get(name)
+        if card is not None:
+            return card
+        return next((c for c in state.models.values() if name in (c.get("aliases") or ())), None)
+
+
+def capabilities_of(state: State, card: Mapping[str, Any]) -> set[str]:
+    """The capability names a model has (card flags set to true, and the fake-only ones)."""
+    flags = card.get("capabilities") or {}
+    caps = {name for name, on in flags.items() if on is True}
+    caps.update(state.model_extras.get(str(card.get("id")), ()))
+    return caps
+
+
+def invalid_model(name: Any) -> ApiError:
+    """The API's answer to an unknown model, as users of the real API report it."""
+    return ApiError(400, f"Invalid model: {name}", type_="invalid_model", code="1500")
+
+
+def check_model(state: State, operation: str, options: Mapping[str, Any]) -> None:
+    """Raise the API's 400 when ``options["model"]`` is unknown or the wrong kind of model."""
+    name = options.get("model")
+    if not isinstance(name, str) or operation not in OPERATION_CAPABILITY:
+        return
+    card = find_model(state, name)
+    if card is None:
+        raise invalid_model(name)
+    needed = OPERATION_CAPABILITY.get(operation)
+    if needed is None or needed in capabilities_of(state, card):
+        return
+    # The API documents no separate shape for "this model cannot do that": the closest
+    # documented one is the invalid-model error itself (same status, type and code), with a
+    # message that says which capability was missing.
+    raise ApiError(400, f"Invalid model: {name} does not support {_NOUN.get(needed, needed)} "
+                        f"(capability {needed!r})", type_="invalid_model", code="1500")
+
+
+def model_card(model_id: str, capabilities: Iterable[str], *, max_context_length: int = 32768,
+               aliases: Iterable[str] = (), **extra: Any) -> tuple[dict[str, Any], list[str]]:
+    """A card as ``list_models`` serves it, and the fake-only capabilities (``embeddings``).
+
+    ``capabilities`` takes card flag names (``completion_chat``) or the short names of
+    :data:`CAPABILITY_NAMES` (``chat``, ``embeddings``, ``ocr``, ``fim``, ``audio``, ...).
+    """
+    flags: list[str] = []
+    for name in capabilities:
+        flag = CAPABILITY_NAMES.get(name, name)
+        if flag not in _NOUN and flag not in capability_flags():
+            known = sorted(set(CAPABILITY_NAMES) | set(capability_flags()))
+            raise ValueError(f"unknown capability {name!r}; known: {', '.join(known)}")
+        flags.append(flag)
+    card_flags = capability_flags(**{f: True for f in flags if f != "embeddings"})
+    card: dict[str, Any] = {
+        "id": model_id, "object": "model", "created": int(time.time()), "owned_by": "mistralai",
+        "capabilities": card_flags, "name": model_id, "description": f"{model_id} (added by a test)",
+        "max_context_length": max_context_length, "aliases": list(aliases), "deprecation": None,
+        "deprecation_replacement_model": None, "default_model_temperature": 0.3, "type": "base",
+    }
+    card.update(extra)
+    return card, ["embeddings"] if "embeddings" in flags else []
