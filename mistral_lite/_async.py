@@ -19,6 +19,7 @@ from ._operations import AsyncOperations
 from ._streaming import Stream
 
 if TYPE_CHECKING:
+    from ._bulk import BulkProgress
     from .client import Client
 
 __all__ = ["AsyncClient", "AsyncStream"]
@@ -101,6 +102,13 @@ class AsyncClient(AsyncOperations):
         return await loop.run_in_executor(
             self._executor.pool, functools.partial(self.client.wait, operation, *args, **options)
         )
+
+    async def run_jsonl(self, input: Any, output: Any, **options: Any) -> BulkProgress:
+        """A JSONL file of requests into a JSONL file of results, as ``Client.run_jsonl``
+        (the live engine on asyncio tasks; the batch engine's waiting on a worker thread)."""
+        from ._bulk import run_jsonl_async
+
+        return await run_jsonl_async(self, input, output, **options)
 
     async def aclose(self) -> None:
         """Stop the worker threads without blocking the loop; close the client if it is ours."""

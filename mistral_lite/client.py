@@ -32,7 +32,10 @@ from ._transport import Transport, configure_debug_logging, wrap_read_error
 from ._workflows import paginate, run_batch, wait
 
 if TYPE_CHECKING:
+    import os
     from concurrent.futures import Future
+
+    from ._bulk import BulkProgress
 
 __all__ = ["Client"]
 
@@ -155,6 +158,40 @@ class Client(ClientBase, Operations):
         return run_batch(
             self, requests, endpoint=endpoint, model=model, wait_for_results=wait, timeout=timeout,
             interval=interval, on_progress=on_progress, job_options=job_options,
+        )
+
+    def run_jsonl(
+        self,
+        input: str | os.PathLike[str],
+        output: str | os.PathLike[str],
+        *,
+        operation: str = "chat",
+        engine: str = "live",
+        concurrency: int = 16,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        resume: bool = True,
+        skip_invalid: bool = False,
+        on_progress: Callable[[BulkProgress], None] | None = None,
+        model: str | None = None,
+        timeout: float = 24 * 3600.0,
+    ) -> BulkProgress:
+        """Run a JSONL file of requests (``{"custom_id", "body"}`` a line) into a JSONL file of
+        results (the batch API's output format), resumably; see the README's "Bulk runs".
+
+        ``engine="live"`` calls ``operation`` for each line, ``concurrency`` at a time, paced
+        within ``requests_per_minute`` / ``tokens_per_minute`` and slowing down on 429s;
+        ``engine="batch"`` runs the same file through Mistral's batch API (``model`` is the
+        job's model, ``timeout`` the seconds to wait for the jobs). Every body is checked
+        against the operation's schema first: bad lines raise ``BulkInputError`` (nothing is
+        sent) unless ``skip_invalid``, which writes their errors instead. Returns the counts.
+        """
+        from ._bulk import run_jsonl
+
+        return run_jsonl(
+            self, input, output, operation=operation, engine=engine, concurrency=concurrency,
+            requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, resume=resume,
+            skip_invalid=skip_invalid, on_progress=on_progress, model=model, timeout=timeout,
         )
 
     def submit(self, operation: str, /, *args: Any, **options: Any) -> Future[Any]:

@@ -29,6 +29,7 @@ from .faults import Fault, FaultQueues
 from .limits import Limits
 from .models import check_model, model_card
 from .multipart import parse_multipart
+from .ratelimit import RateLimits
 from .replies import (
     ApiError,
     BytesReply,
@@ -89,6 +90,7 @@ class FakeMistral:
         self.state = State(batch_step)
         self.state.runner = self.call_path
         self.faults = FaultQueues()
+        self.rate_limits = RateLimits()
         self.router = Router()
         self.handlers: dict[str, Handler] = dict(HANDLERS)
         self.limits = Limits.from_table(self.router.spec)
@@ -170,11 +172,28 @@ class FakeMistral:
         jobs.tick(self.state)
         libraries.tick(self.state)
 
+    def rate_limit(self, requests_per_minute: int | None = None, tokens_per_minute: int | None = None,
+                   window: float = 60.0) -> None:
+        """Answer 429 with ``Retry-After`` beyond these limits per API key (``None``: no limit);
+        see :mod:`.ratelimit`. ``rate_limit()`` turns them off."""
+        self.rate_limits.configure(requests_per_minute, tokens_per_minute, window)
+
+    def session(self) -> Any:
+        """A ``requests.Session`` served by this fake in-process, without sockets: use it with
+        ``Client(key, base_url=fake.inprocess_url, session=fake.session())``."""
+        from .inprocess import in_process_session
+
+        return in_process_session(self, self.inprocess_url)
+
+    #: The base URL the in-process session answers (nothing listens there).
+    inprocess_url = "http://127.0.0.1:9"
+
     def reset(self) -> None:
         """Forget recorded requests, queued faults and every resource (back to the seed)."""
         with self._lock:
             self.requests.clear()
         self.faults.clear()
+        self.rate_limits.configure(None, None, 60.0)
         self.state.reset()
         self.latency = 0.0
         self.fine_tuning_gone = False
@@ -334,6 +353,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if details:
             self._json(422, validation_body(details))
             return
+        refusal, use = fake.rate_limits.admit(self.headers.get("Authorization", ""))
+        if refusal is not None:
+            self.extra_headers = refusal.headers
+            self._json(429, refusal.body)
+            return
         try:
             reply = fake.dispatch(ep.name, options)
         except ApiError as exc:
@@ -343,6 +367,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             self._json(500, error_body("Internal error in FakeMistral", "internal_error"))
             return
+        if use is not None and isinstance(reply, JsonReply):
+            fake.rate_limits.charge(use, reply.body)
         self._reply(reply, fault)
 
     def _authorized(self) -> bool:

@@ -1,0 +1,485 @@
+"""Bulk runs, live: one JSONL file of requests through the client, concurrently, paced, resumable.
+
+``Client.run_jsonl`` (threads) and ``AsyncClient.run_jsonl`` (asyncio tasks) share everything
+but the loop: :func:`prepare` checks the input and opens the output (resuming it), and a
+:class:`LiveRun` decides what each answer means (a result line, or wait and try again); only
+the waiting and the calling differ.
+
+* Every line goes through ``client.call(operation, **body)``: the client's own retries (5xx,
+  cut connections, per the row's retry class) and typed errors apply. The engine uses a copy
+  of the client with ``max_retry_after=0`` so that a 429 (or 503) carrying ``Retry-After``
+  comes back to the engine at once: the pacer slows every worker down and holds them until the
+  server's delay has passed, then the line is tried again (up to ``MAX_BACKOFFS`` times).
+* Every input line gets exactly one output line: its result, or its final error. A run stopped
+  at any point and started again with ``resume=True`` skips the ``custom_id``\\ s already in the
+  output; at most the lines that were in flight run twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._bulk_io import BulkInputError, DoneSet, InputLine, OutputWriter, iter_input, read_done, result_line, scan_input
+from ._ratelimit import Pacer, estimate_tokens
+from ._table import CALL_KEYWORDS, Endpoint, Spec
+from .exceptions import APIStatusError, MistralError, UnknownOperationError, ValidationError
+
+if TYPE_CHECKING:
+    from .client import Client
+
+__all__ = ["BulkProgress", "LiveRun", "Prepared", "prepare", "run_live"]
+
+#: How many times one line waits out a 429 / Retry-After before its error is final.
+MAX_BACKOFFS = 20
+#: Statuses that, with a Retry-After, mean "slow down" rather than "this request failed".
+_BACKOFF_STATUSES = frozenset({429, 503})
+
+
+class BulkProgress:
+    """Counts of a bulk run, handed to ``on_progress`` and returned at the end.
+
+    ``total`` lines in the input; ``skipped`` already in the output when the run started;
+    ``succeeded`` and ``failed`` in this run; ``by_status`` failures by HTTP status (or
+    ``"connection"``, ``"invalid"``); ``rate`` lines a second; ``eta`` seconds (None unknown).
+    """
+
+    __slots__ = ("by_status", "elapsed", "engine", "failed", "output", "rate_limited", "skipped",
+                 "started", "succeeded", "total")
+
+    def __init__(self, total: int, skipped: int, output: str, engine: str = "live") -> None:
+        self.total, self.skipped, self.output, self.engine = total, skipped, output, engine
+        self.succeeded = self.failed = self.rate_limited = 0
+        self.by_status: dict[str, int] = {}
+        self.started = time.monotonic()
+        self.elapsed = 0.0
+
+    @property
+    def done(self) -> int:
+        """Lines with a result line, this run and before."""
+        return self.skipped + self.succeeded + self.failed
+
+    @property
+    def rate(self) -> float:
+        ran = self.succeeded + self.failed
+        return ran / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 else None
+
+    def count(self, key: str | None) -> None:
+        if key is None:
+            self.succeeded += 1
+        else:
+            self.failed += 1
+            self.by_status[key] = self.by_status.get(key, 0) + 1
+        self.elapsed = time.monotonic() - self.started
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "skipped": self.skipped, "succeeded": self.succeeded, "failed": self.failed,
+                "by_status": dict(self.by_status), "elapsed": round(self.elapsed, 3), "output": self.output,
+                "engine": self.engine}
+
+    def __repr__(self) -> str:
+        return f"<BulkProgress {self.as_dict()}>"
+
+
+def body_checker(endpoint: Endpoint, spec: Spec, model: str | None = None) -> Callable[[dict[str, Any]], list[str]]:
+    """``check(body) -> [problem, ...]`` against the operation's schema (the row's ``fill``
+    and a job-level ``model`` applied first, as the client and the batch API do)."""
+    from ._validate import validate
+
+    def check(body: dict[str, Any]) -> list[str]:
+        problems = [f"{name}: is a call keyword, not an API field" for name in body if name in CALL_KEYWORDS]
+        if body.get("stream") is True:
+            problems.append("stream: bulk runs do not stream; remove `stream`")
+        options = {k: v for k, v in body.items() if v is not None and k not in CALL_KEYWORDS}
+        if model is not None and "model" in endpoint.options:
+            options.setdefault("model", model)
+        for name, value in endpoint.fill.items():
+            options.setdefault(name, value)
+        try:
+            validate(endpoint, options, spec)
+        except ValidationError as exc:
+            problems.extend(f"{path or '<body>'}: {message}" for path, message in exc.errors)
+        return problems
+
+    return check
+
+
+def json_endpoint(operations: Mapping[str, Endpoint], operation: str) -> Endpoint:
+    endpoint = operations.get(operation)
+    if endpoint is None:
+        import difflib
+
+        raise UnknownOperationError(operation, difflib.get_close_matches(operation, list(operations), n=3, cutoff=0.5))
+    if endpoint.body != "json" or endpoint.response != "json":
+        raise MistralError(f"run_jsonl runs operations that take and return JSON; {operation} does not",
+                           operation="run_jsonl")
+    return endpoint
+
+
+class Prepared:
+    """A checked input and an opened output, ready for an engine."""
+
+    __slots__ = ("bad", "done", "endpoint", "input", "output", "progress", "writer")
+
+    def __init__(self, input_path: str, output: str, endpoint: Endpoint, done: DoneSet, bad: frozenset[int],
+                 writer: OutputWriter, progress: BulkProgress) -> None:
+        self.input, self.output, self.endpoint, self.done, self.bad = input_path, output, endpoint, done, bad
+        self.writer, self.progress = writer, progress
+
+    def pending(self) -> Iterator[InputLine]:
+        """The lines still to run, in input order."""
+        done = self.done
+        for line in iter_input(self.input, self.bad):
+            if line.custom_id not in done:
+                yield line
+
+
+def prepare(
+    operations: Mapping[str, Endpoint], spec: Spec, input_path: Any, output: Any, *, operation: str, resume: bool,
+    skip_invalid: bool, model: str | None = None, engine: str = "live",
+) -> Prepared:
+    """Check every input line (raising :class:`BulkInputError` unless ``skip_invalid``), then open
+    the output: afresh, or resumed (its ``custom_id``\\ s read back, a torn last line cut)."""
+    import os
+
+    input_path, output = os.fspath(input_path), os.fspath(output)
+    endpoint = json_endpoint(operations, operation)
+    if os.path.abspath(input_path) == os.path.abspath(output):
+        raise MistralError("run_jsonl: the output must be another file than the input", operation="run_jsonl")
+    check = body_checker(endpoint, spec, model)
+    try:
+        report = scan_input(input_path, check)
+    except OSError as exc:
+        raise MistralError(f"{input_path}: {exc.strerror or exc}", operation="run_jsonl") from None
+    if report.count and not skip_invalid:
+        raise BulkInputError(input_path, report.problems, report.count)
+    done = read_done(output) if resume else DoneSet.empty()
+    writer = OutputWriter(output, fresh=not resume)
+    progress = BulkProgress(report.total, len(done), output, engine)
+    bad = frozenset(report.bad)
+    if bad:  # every input line gets one output line: the invalid ones get their error
+        messages: dict[int, list[str]] = {}
+        for number, message in report.problems:
+            messages.setdefault(number, []).append(message)
+        for number, custom_id in _bad_ids(input_path, bad):
+            if custom_id in done:
+                continue
+            text = "; ".join(messages.get(number, ["invalid line"]))
+            writer.write(result_line(custom_id, None, None, {"message": f"line {number}: {text}",
+                                                             "code": "invalid_request"}))
+            progress.count("invalid")
+    return Prepared(input_path, output, endpoint, done, bad, writer, progress)
+
+
+def _bad_ids(path: str, bad: frozenset[int]) -> Iterator[tuple[int, str]]:
+    from ._bulk_io import _parse_line, _raw_lines
+
+    for number, raw in _raw_lines(path):
+        if number in bad:
+            line, _ = _parse_line(number, raw)
+            yield number, line.custom_id if line is not None else str(number)
+
+
+class LiveRun:
+    """What the live engines share: the pacer, the output and the meaning of each answer."""
+
+    def __init__(self, prepared: Prepared, *, requests_per_minute: float | None, tokens_per_minute: float | None,
+                 on_progress: Callable[[BulkProgress], None] | None, model: str | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.prepared = prepared
+        self.model = model if model is not None and "model" in prepared.endpoint.options else None
+        self.operation = prepared.endpoint.name
+        self.pacer = Pacer(requests_per_minute, tokens_per_minute, clock=clock)
+        self.count_tokens = tokens_per_minute is not None
+        self.lock = threading.Lock()
+        self.lines = prepared.pending()
+        self.on_progress = on_progress
+        self.progress = prepared.progress
+
+    def next_line(self) -> InputLine | None:
+        with self.lock:
+            line = next(self.lines, None)
+        if line is not None and self.model is not None and "model" not in line.body:
+            line.body["model"] = self.model
+        return line
+
+    def tokens(self, line: InputLine) -> int:
+        return estimate_tokens(line.body) if self.count_tokens else 0
+
+    def reserve(self, tokens: int) -> float:
+        with self.lock:
+            return self.pacer.reserve(tokens)
+
+    def backs_off(self, exc: MistralError, backoffs: int) -> bool:
+        """A 429 / Retry-After answer: slow everyone down; True when the line should go again."""
+        if not isinstance(exc, APIStatusError) or exc.status_code not in _BACKOFF_STATUSES:
+            return False
+        if exc.status_code != 429 and exc.retry_after is None:
+            return False
+        with self.lock:
+            self.pacer.rate_limited(exc.retry_after)
+            self.progress.rate_limited += 1
+        return backoffs < MAX_BACKOFFS
+
+    def settle(self, line: InputLine, tokens: int, backoffs: int, result: Any, error: MistralError | None) -> bool:
+        """Write the line's result and return True, or return False: wait, then send it again."""
+        if error is not None and self.backs_off(error, backoffs):
+            return False
+        self.finish(line, tokens, result, error)
+        return True
+
+    def finish(self, line: InputLine, tokens: int, result: Any = None, error: MistralError | None = None) -> None:
+        if error is None:
+            record = result_line(line.custom_id, 200, result, None)
+            key = None
+            usage = result.get("usage") if isinstance(result, dict) else None
+            used = usage.get("total_tokens") if isinstance(usage, dict) else None
+            if self.count_tokens and isinstance(used, int):
+                with self.lock:
+                    self.pacer.correct_tokens(used - tokens)
+        elif isinstance(error, APIStatusError):
+            record = result_line(line.custom_id, error.status_code, error.body,
+                                 {"message": error.message, "code": error.status_code})
+            key = str(error.status_code)
+        else:
+            kind = type(error).__name__
+            record = result_line(line.custom_id, None, None, {"message": error.message, "code": kind})
+            key = "connection" if "Connection" in kind or "Timeout" in kind else kind
+        self.prepared.writer.write(record)
+        with self.lock:
+            self.progress.count(key)
+            if self.on_progress is not None:
+                self.on_progress(self.progress)
+
+
+def engine_client(client: Client) -> Client:
+    """A copy of ``client`` on which every Retry-After comes back to the engine at once."""
+    return client.with_options(max_retry_after=0.0)
+
+
+def run_live(
+    client: Client, input_path: Any, output: Any, *, operation: str, concurrency: int,
+    requests_per_minute: float | None, tokens_per_minute: float | None, resume: bool, skip_invalid: bool,
+    on_progress: Callable[[BulkProgress], None] | None, model: str | None = None,
+) -> BulkProgress:
+    """The threads engine: ``concurrency`` workers pull lines from the input in order."""
+    check_settings(concurrency, requests_per_minute, tokens_per_minute)
+    prepared = prepare(client.operations, client._spec, input_path, output, operation=operation, resume=resume,
+                       skip_invalid=skip_invalid, model=model)
+    run = LiveRun(prepared, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
+                  on_progress=on_progress, model=model)
+    _widen_pool(client, concurrency)
+    caller = engine_client(client)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                line = run.next_line()
+                if line is None:
+                    return
+                tokens = run.tokens(line)
+                backoffs = 0
+                while True:
+                    delay = run.reserve(tokens)
+                    if delay > 0 and stop.wait(delay):
+                        return
+                    try:
+                        result, error = caller.call(run.operation, **line.body), None
+                    except MistralError as exc:
+                        result, error = None, exc
+                    if run.settle(line, tokens, backoffs, result, error):
+                        break
+                    backoffs += 1
+        except BaseException as exc:  # a bug, or the output failing: stop everyone, raise it
+            failures.append(exc)
+            stop.set()
+
+    workers = [threading.Thread(target=work, name=f"mistral-lite-bulk-{n}", daemon=True)
+               for n in range(concurrency)]
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            while worker.is_alive():
+                worker.join(0.25)
+    except BaseException:
+        stop.set()
+        for worker in workers:
+            worker.join(2.0)
+        raise
+    finally:
+        prepared.writer.close()
+    if failures:
+        raise failures[0]
+    run.progress.elapsed = time.monotonic() - run.progress.started
+    return run.progress
+
+
+def check_settings(concurrency: int, rpm: float | None, tpm: float | None) -> None:
+    problems = []
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        problems.append(f"concurrency must be an integer of at least 1, got {concurrency!r}")
+    for name, value in (("requests_per_minute", rpm), ("tokens_per_minute", tpm)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+            problems.append(f"{name} must be a number greater than 0, got {value!r}")
+    if problems:
+        raise MistralError("run_jsonl: " + "; ".join(problems), operation="run_jsonl")
+
+
+def _widen_pool(client: Client, concurrency: int) -> None:
+    """Give a client-owned session a connection pool as wide as the run (requests keeps 10);
+    a session the caller passed in is never changed."""
+    if not getattr(client, "_owns_session", False):
+        return
+    session = client.session
+    try:
+        from requests.adapters import HTTPAdapter
+
+        adapter = session.get_adapter(client.base_url)
+        size = getattr(adapter, "_pool_maxsize", concurrency)
+        if isinstance(adapter, HTTPAdapter) and type(adapter) is HTTPAdapter and size < concurrency:
+            session.mount(client.base_url, HTTPAdapter(pool_connections=1, pool_maxsize=concurrency))
+    except Exception:  # pragma: no cover - a custom session keeps its own adapters
+        return
+
+
+async def run_live_async(
+    aclient: Any, input_path: Any, output: Any, *, operation: str, concurrency: int,
+    requests_per_minute: float | None, tokens_per_minute: float | None, resume: bool, skip_invalid: bool,
+    on_progress: Callable[[BulkProgress], None] | None, model: str | None = None,
+) -> BulkProgress:
+    """The asyncio engine: ``concurrency`` tasks pull lines from the input in order.
+
+    Works with any async client whose ``await aclient.call(op, **options)`` runs a call; its
+    ``with_options(max_retry_after=0)`` copy is used when it has one (a thread-backed
+    ``AsyncClient`` is rewrapped around such a copy of its sync client, ``concurrency`` threads
+    wide).
+    """
+    import asyncio
+
+    check_settings(concurrency, requests_per_minute, tokens_per_minute)
+    operations, spec = _async_table(aclient)
+    inner = getattr(aclient, "client", None)
+    prepared = prepare(operations, spec, input_path, output, operation=operation, resume=resume,
+                       skip_invalid=skip_invalid, model=model)
+    run = LiveRun(prepared, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
+                  on_progress=on_progress, model=model)
+    owned = None
+    if hasattr(aclient, "with_options"):
+        caller = aclient.with_options(max_retry_after=0.0)
+    elif inner is not None:  # the thread-backed AsyncClient: as many threads as the run is wide
+        _widen_pool(inner, concurrency)
+        owned = caller = type(aclient)(client=engine_client(inner), max_workers=concurrency)
+    else:
+        caller = aclient
+
+    async def work() -> None:
+        while True:
+            line = run.next_line()
+            if line is None:
+                return
+            tokens = run.tokens(line)
+            backoffs = 0
+            while True:
+                delay = run.reserve(tokens)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                try:
+                    result, error = await caller.call(run.operation, **line.body), None
+                except MistralError as exc:
+                    result, error = None, exc
+                if run.settle(line, tokens, backoffs, result, error):
+                    break
+                backoffs += 1
+
+    tasks = [asyncio.ensure_future(work()) for _ in range(concurrency)]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        prepared.writer.close()
+        if owned is not None:
+            await owned.aclose()
+    run.progress.elapsed = time.monotonic() - run.progress.started
+    return run.progress
+
+
+ENGINES = ("live", "batch")
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise MistralError(f"run_jsonl: engine must be one of {', '.join(ENGINES)}, got {engine!r}",
+                           operation="run_jsonl")
+
+
+def run_jsonl(
+    client: Client, input_path: Any, output: Any, *, operation: str, engine: str, concurrency: int,
+    requests_per_minute: float | None, tokens_per_minute: float | None, resume: bool, skip_invalid: bool,
+    on_progress: Callable[[BulkProgress], None] | None, model: str | None, timeout: float,
+) -> BulkProgress:
+    """``Client.run_jsonl``: the live engine on threads, or the batch engine."""
+    _check_engine(engine)
+    if engine == "live":
+        return run_live(client, input_path, output, operation=operation, concurrency=concurrency,
+                        requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
+                        resume=resume, skip_invalid=skip_invalid, on_progress=on_progress, model=model)
+    from ._bulk_batch import run_batch_engine
+
+    prepared = prepare(client.operations, client._spec, input_path, output, operation=operation, resume=resume,
+                       skip_invalid=skip_invalid, model=model, engine="batch")
+    return run_batch_engine(prepared, call=client.call, defaults=client._spec.defaults, model=model,
+                            timeout=timeout, on_progress=on_progress, sleep=client.sleep, clock=client.clock,
+                            resume=resume)
+
+
+async def run_jsonl_async(
+    aclient: Any, input_path: Any, output: Any, *, operation: str = "chat", engine: str = "live",
+    concurrency: int = 16, requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
+    resume: bool = True, skip_invalid: bool = False, on_progress: Callable[[BulkProgress], None] | None = None,
+    model: str | None = None, timeout: float = 24 * 3600.0,
+) -> BulkProgress:
+    """``AsyncClient.run_jsonl``: the live engine on tasks; the batch engine on a worker thread
+    whose calls run on the event loop."""
+    import asyncio
+
+    _check_engine(engine)
+    if engine == "live":
+        return await run_live_async(aclient, input_path, output, operation=operation, concurrency=concurrency,
+                                    requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
+                                    resume=resume, skip_invalid=skip_invalid, on_progress=on_progress, model=model)
+    from ._bulk_batch import run_batch_engine
+
+    loop = asyncio.get_running_loop()
+    operations, spec = _async_table(aclient)
+
+    def call(op: str, **options: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(aclient.call(op, **options), loop).result()
+
+    def work() -> BulkProgress:
+        prepared = prepare(operations, spec, input_path, output, operation=operation, resume=resume,
+                           skip_invalid=skip_invalid, model=model, engine="batch")
+        return run_batch_engine(prepared, call=call, defaults=spec.defaults, model=model, timeout=timeout,
+                                on_progress=on_progress, resume=resume)
+
+    return await loop.run_in_executor(None, work)
+
+
+def _async_table(aclient: Any) -> tuple[Mapping[str, Endpoint], Spec]:
+    from ._table import load_spec
+
+    inner = getattr(aclient, "client", None)
+    spec: Spec = getattr(aclient, "_spec", None) or getattr(inner, "_spec", None) or load_spec()
+    operations = getattr(aclient, "operations", None) or getattr(inner, "operations", None) or spec.endpoints
+    return operations, spec

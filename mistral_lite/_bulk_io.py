@@ -1,0 +1,284 @@
+"""The files of a bulk run: the JSONL input, the JSONL output and its resume scan.
+
+* **Input** is the batch API's format, one request a line: ``{"custom_id": "...", "body":
+  {...}}``; a line without ``custom_id`` is named by its line number (counting from 1); blank
+  lines are skipped (they keep their number). :func:`scan_input` checks every line in one
+  streaming pass (JSON, shape, the body against the operation's schema, repeated ids) and
+  reports every problem with its line number; :func:`iter_input` yields the lines to run.
+* **Output** is the batch API's output format, one result a line: ``{"id", "custom_id",
+  "response": {"status_code", "body"} | null, "error": {"message", "code"} | null}``.
+  :class:`OutputWriter` appends each line with a single ``write`` on an unbuffered descriptor
+  (so a killed process leaves whole lines, or at worst one torn last line) and ``fsync``\\ s at
+  most once a second and on close: a ``kill -9`` loses nothing already written; a power loss
+  may lose the last second, which a resume then runs again.
+* **Resume**: :func:`read_done` reads the ``custom_id``\\ s already in the output into a
+  :class:`DoneSet` (a sorted array of 64-bit fingerprints: 8 bytes a line) and cuts a torn last
+  line off, so that line is run again.
+
+Memory stays flat in the number of lines: nothing here holds a line longer than it takes to
+handle it, except the fingerprints (8 bytes a line, only while checking for repeated ids and
+while resuming).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import os
+import threading
+import time
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from ._json import dumps, loads
+from .exceptions import MistralError
+
+__all__ = ["BulkInputError", "DoneSet", "InputLine", "OutputWriter", "iter_input", "read_done", "scan_input"]
+
+#: How many problems a :class:`BulkInputError` spells out (all are counted).
+MAX_REPORTED = 50
+
+
+class BulkInputError(MistralError):
+    """The input file has bad lines; nothing was sent. ``problems`` lists ``(line, message)``,
+    ``count`` how many lines are bad in all."""
+
+    def __init__(self, path: str, problems: list[tuple[int, str]], count: int) -> None:
+        shown = "\n".join(f"  - line {number}: {message}" for number, message in problems[:MAX_REPORTED])
+        more = f"\n  ... and {count - MAX_REPORTED} more" if count > MAX_REPORTED else ""
+        noun = "line" if count == 1 else "lines"
+        super().__init__(f"{path}: {count} bad {noun} (nothing was sent):\n{shown}{more}", operation="run_jsonl")
+        self.path = path
+        self.problems = problems
+        self.count = count
+
+
+class InputLine:
+    """One request of the input: its line number, ``custom_id`` and body."""
+
+    __slots__ = ("body", "custom_id", "number", "size")
+
+    def __init__(self, number: int, custom_id: str, body: dict[str, Any], size: int) -> None:
+        self.number, self.custom_id, self.body, self.size = number, custom_id, body, size
+
+
+def _fingerprint(custom_id: str) -> int:
+    return hash(custom_id)  # 64 bits, stable within the process that uses it
+
+
+def _parse_line(number: int, raw: bytes) -> tuple[InputLine | None, str | None]:
+    try:
+        item = loads(raw)
+    except ValueError as exc:
+        return None, f"not JSON ({exc})"
+    if not isinstance(item, dict):
+        return None, f"expected a JSON object, got {type(item).__name__}"
+    body = item.get("body")
+    if not isinstance(body, dict):
+        return None, "`body` must be a JSON object (each line is {\"custom_id\": ..., \"body\": {...}})"
+    custom_id = item.get("custom_id")
+    if custom_id is None:
+        custom_id = str(number)
+    elif not isinstance(custom_id, str) or not custom_id:
+        return None, f"`custom_id` must be a non-empty string, got {custom_id!r}"
+    unknown = set(item) - {"custom_id", "body"}
+    if unknown:
+        return None, f"unknown key(s) {sorted(unknown)} beside custom_id and body"
+    return InputLine(number, custom_id, body, len(raw)), None
+
+
+def _raw_lines(path: str) -> Iterator[tuple[int, bytes]]:
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if raw.strip():
+                yield number, raw
+
+
+def iter_input(path: str, skip: frozenset[int] = frozenset()) -> Iterator[InputLine]:
+    """The input's requests in order (lines numbered in ``skip`` left out); lines that do not
+    parse are left out too (:func:`scan_input` reports them first)."""
+    for number, raw in _raw_lines(path):
+        if number in skip:
+            continue
+        line, _ = _parse_line(number, raw)
+        if line is not None:
+            yield line
+
+
+class ScanReport:
+    """What :func:`scan_input` found: line counts and every problem by line number."""
+
+    __slots__ = ("bad", "count", "problems", "total")
+
+    def __init__(self) -> None:
+        self.total = 0  # requests (non-blank lines)
+        self.count = 0  # bad lines
+        self.problems: list[tuple[int, str]] = []
+        self.bad: set[int] = set()
+
+    def add(self, number: int, message: str) -> None:
+        if number not in self.bad:
+            self.count += 1
+            self.bad.add(number)
+        if len(self.problems) < 10 * MAX_REPORTED:
+            self.problems.append((number, message))
+
+
+def scan_input(path: str, check: Any = None) -> ScanReport:
+    """Check every line of ``path`` in one pass; ``check(body)`` returns a list of problems
+    (strings) with a body. Repeated ``custom_id``\\ s are reported on every repeat."""
+    report = ScanReport()
+    prints = array("q")
+    for number, raw in _raw_lines(path):
+        report.total += 1
+        line, problem = _parse_line(number, raw)
+        if line is None:
+            report.add(number, problem or "bad line")
+            continue
+        prints.append(_fingerprint(line.custom_id))
+        if check is not None:
+            for message in check(line.body):
+                report.add(number, message)
+    repeated = {value for value, count in _sorted(prints).counts() if count > 1}
+    del prints
+    if repeated:
+        _report_repeats(path, report, repeated)
+    return report
+
+
+def _report_repeats(path: str, report: ScanReport, repeated: set[int]) -> None:
+    seen: dict[str, int] = {}
+    for number, raw in _raw_lines(path):
+        line, _ = _parse_line(number, raw)
+        if line is None or _fingerprint(line.custom_id) not in repeated:
+            continue
+        first = seen.setdefault(line.custom_id, number)
+        if first != number:
+            report.add(number, f"custom_id {line.custom_id!r} repeats line {first}")
+
+
+class DoneSet:
+    """A set of ``custom_id``\\ s as a sorted array of fingerprints (8 bytes each)."""
+
+    def __init__(self, ordered: array[int]) -> None:
+        self._prints = ordered
+
+    @classmethod
+    def empty(cls) -> DoneSet:
+        return cls(array("q"))
+
+    def __contains__(self, custom_id: object) -> bool:
+        if not isinstance(custom_id, str):
+            return False
+        key = _fingerprint(custom_id)
+        at = bisect.bisect_left(self._prints, key)
+        return at < len(self._prints) and self._prints[at] == key
+
+    def __len__(self) -> int:
+        return len(self._prints)
+
+    def counts(self) -> Iterator[tuple[int, int]]:
+        previous: int | None = None
+        count = 0
+        for value in self._prints:
+            if value != previous and previous is not None:
+                yield previous, count
+                count = 0
+            previous = value
+            count += 1
+        if previous is not None:
+            yield previous, count
+
+
+def _sorted(prints: array[int], chunk: int = 1 << 16) -> DoneSet:
+    """Sort in chunks and merge, so the peak stays near twice the array, not a list of ints."""
+    runs = [array("q", sorted(prints[i:i + chunk])) for i in range(0, len(prints), chunk)]
+    merged = array("q", heapq.merge(*runs)) if len(runs) > 1 else (runs[0] if runs else array("q"))
+    return DoneSet(merged)
+
+
+def read_done(path: str) -> DoneSet:
+    """The ``custom_id``\\ s already in the output at ``path`` (missing: none).
+
+    A last line without its newline, or one that does not parse, is a write cut short by a
+    kill: it is cut off the file (its request runs again). A bad line before the last is
+    reported: the file is not ours to guess about.
+    """
+    prints = array("q")
+    try:
+        handle = open(path, "r+b")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return DoneSet(array("q"))
+    except OSError as exc:
+        raise MistralError(f"{path}: cannot read the output to resume: {exc.strerror or exc}") from None
+    with handle:
+        good_end = 0
+        number = 0
+        pending_error: str | None = None
+        for raw in handle:
+            number += 1
+            if pending_error is not None:
+                raise MistralError(f"{path}: line {number - 1} is not a result line ({pending_error}); "
+                                   "fix or remove it, or start afresh without resume")
+            custom_id = None
+            try:
+                record = loads(raw) if raw.endswith(b"\n") else None
+                custom_id = record.get("custom_id") if isinstance(record, dict) else None
+            except ValueError:
+                record = None
+            if not isinstance(custom_id, str):
+                pending_error = "no custom_id" if record is not None else "not JSON"
+                continue
+            prints.append(_fingerprint(custom_id))
+            good_end += len(raw)
+        if pending_error is not None:  # the torn last line
+            handle.truncate(good_end)
+    return _sorted(prints)
+
+
+def result_line(custom_id: str, status: int | None, body: Any, error: Mapping[str, Any] | None) -> bytes:
+    """One output line, newline included."""
+    record = {
+        "id": f"bulk-{custom_id}",
+        "custom_id": custom_id,
+        "response": None if status is None else {"status_code": status, "body": body},
+        "error": None if error is None else dict(error),
+    }
+    return dumps(record) + b"\n"
+
+
+class OutputWriter:
+    """Appends whole lines to the output; thread-safe; ``fsync`` at most every ``sync_every`` s."""
+
+    def __init__(self, path: str, *, fresh: bool, sync_every: float = 1.0) -> None:
+        self.path = path
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if fresh else 0)
+        self._fd = os.open(path, flags, 0o644)
+        self._lock = threading.Lock()
+        self._sync_every = sync_every
+        self._synced = time.monotonic()
+
+    def write(self, line: bytes) -> None:
+        with self._lock:
+            view = memoryview(line)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            now = time.monotonic()
+            if now - self._synced >= self._sync_every:
+                os.fsync(self._fd)
+                self._synced = now
+
+    def write_all(self, lines: Iterable[bytes]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                try:
+                    os.fsync(self._fd)
+                finally:
+                    os.close(self._fd)
+                    self._fd = -1
