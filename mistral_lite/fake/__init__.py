@@ -1,11 +1,25 @@
 """An embedded fake of the Mistral AI REST API for tests and offline development.
 
-``FakeMistral`` serves the operations of ``mistral_lite``'s endpoint table over real HTTP on
-127.0.0.1 with in-memory state; ``Fault`` describes a misbehaviour to inject. Module map:
-``server`` (HTTP, routing, faults), ``routing`` (table-driven routes and validation),
-``state`` (resources), ``inference`` / ``resources`` / ``jobs`` / ``audio`` / ``libraries``
-(handlers), ``generate``
-(deterministic output), ``sse`` (event encoding), ``multipart`` (upload parsing).
+``FakeMistral`` serves every operation of ``mistral_lite``'s endpoint table over real HTTP on
+127.0.0.1 with in-memory state; ``Fault`` describes a misbehaviour to inject.
+
+Every request is validated against its row's option schema first (422 in the API's shape).
+Rows with a hand-made handler (chat, FIM, embeddings, files, agents, conversations, batch and
+fine-tuning jobs, libraries, transcription...) behave like the API. Every other row gets the
+generic, table-driven behaviour of ``generic.py``, derived from its method and path template
+alone: ``POST /x`` creates an item of the collection ``/x`` (when the table has item rows
+``/x/{id}``), ``GET /x`` lists, ``GET /x/{id}`` gets, ``PATCH``/``PUT /x/{id}`` updates and
+``DELETE /x/{id}`` deletes it, with a 404 for an unknown id or parent; items are plain JSON
+dicts in ``State.store``. Any other row answers a spec-valid response synthesized from the
+row's response schema (``schemas/_responses.json``, examples first) with the request's path
+parameters filled in: JSON, bytes (a silent WAV for audio), an empty 204, or a stream of
+events ending with the row's end event.
+
+Module map: ``server`` (HTTP, routing, faults), ``routing`` (table-driven routes and
+validation), ``state`` (resources), ``inference`` / ``resources`` / ``jobs`` / ``audio`` /
+``libraries`` (hand-made handlers), ``generic`` (the generic handler), ``shapes`` (response
+schemas: synthesized bodies and compiled checks), ``generate`` (deterministic output and
+schema-valid values), ``sse`` (event encoding), ``multipart`` (upload parsing).
 """
 
 from .faults import Fault

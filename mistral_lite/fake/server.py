@@ -24,8 +24,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .._table import Spec
 from . import audio, inference, jobs, libraries, resources
 from .faults import Fault, FaultQueues
+from .generic import Generic
 from .limits import Limits
 from .models import check_model, model_card
 from .multipart import parse_multipart
@@ -80,7 +82,7 @@ class FakeMistral:
     """An in-process fake of the Mistral REST API, served over real HTTP on 127.0.0.1."""
 
     def __init__(self, api_key: str | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 batch_step: float = 0.2) -> None:
+                 batch_step: float = 0.2, spec: Spec | None = None) -> None:
         self.api_key = api_key
         self.host = host
         self.port = port
@@ -91,9 +93,10 @@ class FakeMistral:
         self.state.runner = self.call_path
         self.faults = FaultQueues()
         self.rate_limits = RateLimits()
-        self.router = Router()
+        self.router = Router(spec)
         self.handlers: dict[str, Handler] = dict(HANDLERS)
         self.limits = Limits.from_table(self.router.spec)
+        self.generic = Generic(self.router.spec, self.handlers)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -239,16 +242,18 @@ class FakeMistral:
             return 404, error_body(f"Endpoint {path} is not supported in batches")
         return self.call(ep.name, options)
 
-    def dispatch(self, operation: str, options: dict[str, Any], advance: bool = True) -> Reply:
-        """Call the operation's handler (after letting due jobs advance, when ``advance``)."""
-        handler = self.handlers.get(operation)
-        if handler is None:
-            raise ApiError(501, f"The fake does not implement {operation}")
+    def dispatch(self, operation: str, options: dict[str, Any], advance: bool = True, sse: bool = False) -> Reply:
+        """Call the operation's handler (after letting due jobs advance, when ``advance``); a row
+        without a hand-made handler gets the generic one (``generic.py``; ``sse``: the client
+        asked for an event stream)."""
         check_model(self.state, operation, options)
         self.limits.check(self.state, operation, options)
         if advance:
             jobs.advance_due(self.state)
             libraries.advance_due(self.state)
+        handler = self.handlers.get(operation)
+        if handler is None:
+            return self.generic.answer(operation, self.state, options, sse)
         return handler(self.state, options)
 
 
@@ -359,7 +364,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._json(429, refusal.body)
             return
         try:
-            reply = fake.dispatch(ep.name, options)
+            reply = fake.dispatch(ep.name, options, sse="text/event-stream" in self.headers.get("Accept", ""))
         except ApiError as exc:
             self._json(exc.status, exc.body)
             return

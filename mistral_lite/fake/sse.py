@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["DONE", "completion_event", "conversation_event"]
+__all__ = ["DONE", "completion_event", "conversation_event", "named_event"]
 
 DONE = b"data: [DONE]\n\n"
 
@@ -27,3 +27,8 @@ def completion_event(chunk: dict[str, Any]) -> bytes:
 def conversation_event(payload: dict[str, Any]) -> bytes:
     """One SSE-B event; ``payload["type"]`` is the event name."""
     return f"event: {payload['type']}\ndata: {_dump(payload)}\n\n".encode()
+
+
+def named_event(name: str, payload: Any) -> bytes:
+    """One ``event: <name>`` + ``data: <json>`` event (SSE-B framing, any payload)."""
+    return f"event: {name}\ndata: {_dump(payload)}\n\n".encode()

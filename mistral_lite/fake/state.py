@@ -159,6 +159,8 @@ class State:
             self.signatures: dict[str, str] = {}
             self.libraries: dict[str, LibraryRecord] = {}
             self.signed_blobs: dict[str, bytes] = {}
+            #: Items of the generic collections (``generic.py``): ``{collection path: {id: item}}``, plain JSON.
+            self.store: dict[str, dict[str, dict[str, Any]]] = {}
 
     def now(self) -> float:
         return time.time()

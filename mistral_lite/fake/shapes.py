@@ -1,0 +1,170 @@
+"""Response shapes of every row: synthesized bodies, events and checks, from ``_responses.json``.
+
+``schemas/_responses.json`` (generated from the spec by the maintainer tooling) gives each
+operation its success ``status``, ``media`` type, body ``schema`` and stream ``events`` schema,
+with the spec's component schemas under ``$defs``. :class:`Shapes` turns them into values:
+
+* :meth:`Shapes.template` is a full, spec-valid instance of a schema (optional fields
+  included), synthesized once by :class:`~.generate.Sampler` (examples first) and cached;
+* :meth:`Shapes.fit` lays known values (a stored resource, the request's path parameters)
+  over such a template, keeping only those that are valid for their property's schema, so
+  the result stays valid;
+* :meth:`Shapes.check` answers "is this value valid?" with validators compiled once per
+  schema (the client's fast compiler; ``jsonschema`` for what it does not know).
+
+One :class:`Shapes` is shared per loaded table (``Shapes.of(spec)``); nothing here speaks HTTP.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .._table import Spec
+from .._validate import Check, UnsupportedKeyword, _Compiler
+from .generate import Sampler
+
+__all__ = ["RESPONSES", "Shapes"]
+
+#: The file under ``schemas/`` holding the response schemas of every row.
+RESPONSES = "_responses.json"
+
+
+class _ResponseCompiler(_Compiler):
+    """The client's fast schema compiler, reading OpenAPI's ``discriminator`` as an annotation."""
+
+    def k_discriminator(self, arg: Any, schema: Any, current: str) -> Check:
+        return lambda v: True
+
+    def ref(self, ref: str, current: str) -> Check:
+        """As the base compiler, but a target it cannot compile leaves no half-built entry."""
+        before = set(self.refs)
+        try:
+            return super().ref(ref, current)
+        except UnsupportedKeyword:
+            for key in set(self.refs) - before:
+                del self.refs[key]
+            raise
+
+
+class Shapes:
+    """Response schemas of one table, with cached templates and compiled checks."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.doc: Mapping[str, Any] = spec.schemas.get(RESPONSES, {})
+        self.operations: Mapping[str, Mapping[str, Any]] = self.doc.get("operations", {})
+        self.sampler = Sampler(spec.schemas, self.check)
+        self._compiler = _ResponseCompiler(spec.schemas)
+        self._checks: dict[tuple[int, str], tuple[Any, Check]] = {}
+        self._templates: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    @classmethod
+    def of(cls, spec: Spec) -> Shapes:
+        """The shapes of ``spec`` (built once per loaded table)."""
+        shapes = spec.memo.get("fake_shapes")
+        if shapes is None:
+            shapes = spec.memo.setdefault("fake_shapes", cls(spec))
+        return shapes  # type: ignore[no-any-return]
+
+    def entry(self, operation: str) -> Mapping[str, Any] | None:
+        """The operation's ``{status, media, schema, events}`` (None when the file lacks it)."""
+        return self.operations.get(operation)
+
+    # --- checks -------------------------------------------------------------------------------
+
+    def check(self, schema: Any, base: str, value: Any) -> bool:
+        """Whether ``value`` is valid for ``schema`` (whose ``$ref``s are read in file ``base``)."""
+        key = (id(schema), base)
+        found = self._checks.get(key)
+        if found is None or found[0] is not schema:  # the schema is kept, so its id stays its own
+            with self._lock:
+                try:
+                    fn = self._compiler.compile(schema, base)
+                except (UnsupportedKeyword, KeyError, re.error):
+                    fn = self._jsonschema(schema, base)
+                found = self._checks[key] = (schema, fn)
+        fn = found[1]
+        try:
+            return fn(value)
+        except (TypeError, ValueError):  # a value no schema check expects (bytes, tuples)
+            return False
+
+    def _jsonschema(self, schema: Any, base: str) -> Check:
+        import referencing
+        import referencing.jsonschema
+        from jsonschema import Draft202012Validator
+
+        registry = self.spec.memo.get("fake_registry")
+        if registry is None:
+            registry = referencing.Registry().with_resources(
+                (name, referencing.Resource.from_contents(
+                    contents, default_specification=referencing.jsonschema.DRAFT202012))
+                for name, contents in self.spec.schemas.items())
+            self.spec.memo["fake_registry"] = registry
+        root = self.sampler.localise(schema, base, "") if isinstance(schema, Mapping) else schema
+        validator = Draft202012Validator(root, registry=registry)
+        return lambda v: bool(validator.is_valid(v))
+
+    # --- values -------------------------------------------------------------------------------
+
+    def template(self, schema: Any, key: str) -> Any:
+        """A full instance of ``schema`` (read in ``_responses.json``), cached under ``key``;
+        a fresh deep copy on every call."""
+        try:
+            value = self._templates[key]
+        except KeyError:
+            with self._lock:
+                value = self._templates.setdefault(key, self.sampler.sample(schema, RESPONSES, full=True))
+        return copy.deepcopy(value)
+
+    def body(self, operation: str, part: str = "schema") -> Any:
+        """A template of the operation's response body (``part="events"``: one stream event)."""
+        entry = self.entry(operation) or {}
+        return self.template(entry.get(part), f"{operation}:{part}")
+
+    def object_schema(self, schema: Any, value: Any, base: str = RESPONSES) -> Mapping[str, Any] | None:
+        """The object schema (with ``properties``) that ``value`` was built from: ``$ref`` and
+        ``allOf`` followed, the first ``oneOf``/``anyOf`` branch ``value`` is valid for taken."""
+        schema, base = self.sampler.deref(schema, base)
+        for _ in range(8):
+            if not isinstance(schema, Mapping):
+                return None
+            branches = schema.get("oneOf") or schema.get("anyOf")
+            if not branches:
+                return schema if "properties" in schema else None
+            for branch in branches:
+                if self.check(branch, base, value):
+                    schema, base = self.sampler.deref(branch, base)
+                    break
+            else:
+                return None
+        return None
+
+    def properties(self, schema: Any, value: Any) -> Mapping[str, Any]:
+        """The ``properties`` of the object schema ``value`` was built from (empty if none)."""
+        found = self.object_schema(schema, value)
+        props: Mapping[str, Any] = found.get("properties", {}) if found else {}
+        return props
+
+    def fit(self, schema: Any, template: Any, values: Mapping[str, Any]) -> Any:
+        """``template`` with each of ``values`` that is valid for its property's schema laid over."""
+        if not isinstance(template, dict) or not values:
+            return template
+        props = self.properties(schema, template)
+        for name, value in values.items():
+            sub = props.get(name)
+            if sub is not None and self.check(sub, RESPONSES, value):
+                template[name] = value
+        return template
+
+    def options(self, operation: str) -> dict[str, Any]:
+        """Deterministic options valid for ``operation``'s option schema: its required options
+        (a file option is a ``(name, bytes)`` tuple), as a test or a bench would send them."""
+        ep = self.spec.endpoints[operation]
+        value = self.sampler.sample(ep.schema, ep.schema_name, name=operation)
+        return dict(value) if isinstance(value, Mapping) else {}
