@@ -1,7 +1,8 @@
 """What the every-row fake tests share: valid calls for any row of a table, built from its schemas.
 
 :func:`prepare` gives the options of one valid call of a row: its required options from the
-option schema (``Shapes.options``, deterministic), and for each path parameter that indexes a
+option schema (``Shapes.options``, deterministic; a ``model`` the fake knows can do the
+operation), and for each path parameter that indexes a
 collection the table can create (``POST`` on the path before ``/{param}``), the id of an item
 created first through the client (recursively for parents). The id is read from the creating
 call's answer (``generic.id_fields``: the field named like the parameter, ``id``, or the
@@ -22,6 +23,7 @@ from mistral_lite import Client
 from mistral_lite._table import Spec
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.generic import id_fields
+from mistral_lite.fake.models import OPERATION_CAPABILITY, capabilities_of
 from mistral_lite.fake.shapes import Shapes
 
 Setup = Callable[[Client, FakeMistral, dict[str, Any]], None]
@@ -79,6 +81,10 @@ def prepare(client: Client, fake: FakeMistral, operation: str, depth: int = 0) -
     spec = fake.router.spec
     ep = spec.endpoints[operation]
     options = Shapes.of(spec).options(operation)
+    if isinstance(options.get("model"), str) and operation in OPERATION_CAPABILITY:  # a model able to do it
+        needed = OPERATION_CAPABILITY[operation]
+        options["model"] = next(card["id"] for card in fake.state.models.values()
+                                if needed is None or needed in capabilities_of(fake.state, card))
     for match in _ITEM.finditer(ep.path):
         param = match.group(1)
         make = creator(spec, ep.path[: match.start() - 1])
