@@ -19,7 +19,9 @@ Module map: ``server`` (HTTP, routing, faults), ``routing`` (table-driven routes
 validation), ``state`` (resources), ``inference`` / ``resources`` / ``jobs`` / ``audio`` /
 ``libraries`` (hand-made handlers), ``generic`` (the generic handler), ``shapes`` (response
 schemas: synthesized bodies and compiled checks), ``generate`` (deterministic output and
-schema-valid values), ``sse`` (event encoding), ``multipart`` (upload parsing).
+schema-valid values), ``models`` / ``limits`` / ``ratelimit`` (what the API refuses),
+``inprocess`` (the socket-less transport), ``sse`` (event encoding), ``multipart`` (upload
+parsing).
 """
 
 from .faults import Fault
