@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
-import re
 import sys
 import threading
 import time
@@ -20,9 +19,10 @@ from typing import Any, TypeVar
 
 from . import __version__
 from ._cache import ResponseCache, key_fingerprint
+from ._inputs import SAFE_HEADER_VALUE, client_problems, headers_problem, timeout_pair
 from ._retry import RetryPolicy
 from ._table import Endpoint, Spec, load_spec
-from .exceptions import MistralError
+from .exceptions import MistralError, ValidationError
 
 __all__ = ["ClientBase", "Settings"]
 
@@ -47,10 +47,6 @@ class Settings:
         self.secret = auth.split(" ", 1)[-1] if len(auth) > 11 else None
 
 
-#: Latin-1 text without control characters: what an HTTP header value can carry.
-SAFE_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\xa0-\xff]*")
-
-
 def check_base_url(url: str, allow_insecure_http: bool) -> str:
     """The base URL without a trailing slash or ``/v1``; plain http only to loopback hosts."""
     from urllib.parse import urlsplit
@@ -71,13 +67,10 @@ def check_base_url(url: str, allow_insecure_http: bool) -> str:
 
 def check_headers(headers: Mapping[str, Any]) -> dict[str, str]:
     """Header values as strings an HTTP message can carry; a bad one is a MistralError (no I/O)."""
-    out = {}
-    for name, value in headers.items():
-        if not isinstance(value, str) or not SAFE_HEADER_VALUE.fullmatch(value) or not name.isascii():
-            shown = "[redacted]" if name.lower() == "authorization" else repr(value)[:60]
-            raise MistralError(f"header {name!r} must be a string of printable Latin-1 characters, got {shown}")
-        out[name] = value
-    return out
+    problem = headers_problem(headers)
+    if problem:
+        raise MistralError(problem)
+    return dict(headers)
 
 
 def authorization(headers: Mapping[str, str]) -> str:
@@ -97,12 +90,11 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_timeout(value: Any) -> tuple[float, float]:
-    """``(connect, read)`` seconds from a number or a pair; both must be positive."""
-    connect, read = value if isinstance(value, (tuple, list)) else (value, value)
-    pair = float(connect), float(read)
-    if not (pair[0] > 0 and pair[1] > 0):
-        raise MistralError(f"timeouts are seconds greater than 0, got {value!r}")
-    return pair
+    """``(connect, read)`` seconds from a number or a pair; both finite and positive."""
+    checked = timeout_pair(value)
+    if isinstance(checked, str):
+        raise MistralError(checked)
+    return checked
 
 
 class Injected:
@@ -155,9 +147,18 @@ class ClientBase:
         cache_ttl: float | None,
         cache_maxsize: int | None,
         allow_insecure_http: bool,
+        transport_settings: Mapping[str, Any] | None = None,
     ) -> Injected:
-        """Check and store the settings; returns the injected test hooks (or the real ones)."""
+        """Check and store the settings; returns the injected test hooks (or the real ones).
+
+        Every argument is checked first, ``transport_settings`` (a subclass's own, such as
+        ``hooks`` and ``session``) included, and all problems raised in one ValidationError.
+        """
         injected: Injected = INJECTED.__dict__.pop("value", None) or Injected()
+        given = {k: v for k, v in locals().items() if k not in ("self", "injected", "transport_settings")}
+        problems = client_problems({**given, **(transport_settings or {})})
+        if problems:
+            raise ValidationError(type(self).__name__, problems)
         self._spec = injected.spec or load_spec()
         defaults = self._spec.defaults
         key = (api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY", "")).strip()
@@ -255,6 +256,9 @@ class ClientBase:
         cache: bool | None = None,
     ) -> _C:
         """A copy with some settings changed, sharing this client's pool and cache."""
+        problems = client_problems({k: v for k, v in locals().items() if v is not _NOT_SET and k != "self"})
+        if problems:
+            raise ValidationError("with_options", problems)
         s = self._settings
         policy_changes: dict[str, Any] = {}
         if max_retries is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -63,7 +64,8 @@ class _StoreState:
 
 
 _shared_lock = threading.Lock()
-_shared: dict[int, tuple[MutableMapping[Any, Any], _StoreState]] = {}
+#: id(store) -> [store, state, number of live caches over it]; an entry goes with its last cache.
+_shared: dict[int, list[Any]] = {}
 
 
 def _state_for(store: MutableMapping[Any, Any]) -> _StoreState:
@@ -71,8 +73,20 @@ def _state_for(store: MutableMapping[Any, Any]) -> _StoreState:
     with _shared_lock:
         found = _shared.get(id(store))
         if found is None or found[0] is not store:
-            found = _shared[id(store)] = (store, _StoreState())  # keeps the store, so ids stay unique
-        return found[1]
+            found = _shared[id(store)] = [store, _StoreState(), 0]  # holds the store: its id stays unique
+        found[2] += 1
+        state: _StoreState = found[1]
+        return state
+
+
+def _release(store_id: int) -> None:
+    """A cache over the store was collected: forget the store once no cache uses it."""
+    with _shared_lock:
+        found = _shared.get(store_id)
+        if found is not None:
+            found[2] -= 1
+            if found[2] <= 0:
+                del _shared[store_id]
 
 
 class ResponseCache:
@@ -97,6 +111,7 @@ class ResponseCache:
             self._state = _StoreState()
         else:
             self._state = _state_for(store)
+            weakref.finalize(self, _release, id(store))
         self.store = store
         self.ttl = ttl
         self.timer = timer
@@ -114,8 +129,12 @@ class ResponseCache:
     def make_key(
         operation: str, base_url: str, fingerprint: str, path: Mapping[str, str],
         query: Any, body: Any,
-    ) -> tuple[Any, ...]:
-        return (operation, base_url, fingerprint, tuple(sorted(path.items())), canonical((query, body)))
+    ) -> tuple[Any, ...] | None:
+        """The key of a call, or None when its options cannot be keyed (validation will say why)."""
+        try:
+            return (operation, base_url, fingerprint, tuple(sorted(path.items())), canonical((query, body)))
+        except (TypeError, ValueError, RecursionError):
+            return None
 
     def get(self, key: tuple[Any, ...]) -> Any:
         with self._lock:

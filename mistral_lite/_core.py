@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._cache import MISS, ResponseCache
 from ._files import remember_positions
+from ._inputs import call_keyword_problems, timeout_pair
 from ._json import loads
 from ._request import Built, build_request
 from ._retry import RetryPolicy
@@ -116,7 +117,7 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
         path = {name: str(options[name]) for name in endpoint.path_params if name in options}
         extra = {k: v for k, v in extras.items() if k.startswith("extra_")} or None
         p.cache, p.key = cache, cache.make_key(operation, s.base_url, client._fingerprint, path, options, extra)
-        p.hit = cache.get(p.key)
+        p.hit = cache.get(p.key) if p.key is not None else MISS
         if p.hit is not MISS:
             return p
         p.generation = cache.generation
@@ -152,16 +153,14 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
 
 def _call_keywords(operation: str, options: dict[str, Any]) -> dict[str, Any]:
     """Pop the per-call keywords (timeout, extra_headers, ...) out of ``options``, checked."""
-    from ._base import check_headers, check_timeout
-
     extras = {k: options.pop(k) for k in CALL_KEYWORDS if k in options}
-    try:
-        if extras.get("extra_headers"):
-            extras["extra_headers"] = check_headers(extras["extra_headers"])
-        if extras.get("timeout") is not None:
-            extras["timeout"] = check_timeout(extras["timeout"])
-    except MistralError as exc:
-        raise ValidationError(operation, [("<call>", exc.message)]) from None
+    problems = call_keyword_problems(extras)
+    if problems:
+        raise ValidationError(operation, problems)
+    if extras.get("timeout") is not None:
+        timeout = timeout_pair(extras["timeout"])
+        assert not isinstance(timeout, str)  # checked above
+        extras["timeout"] = timeout
     return extras
 
 

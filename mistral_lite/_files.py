@@ -195,7 +195,10 @@ def _umask() -> int:
 def save_atomically(chunks: Iterable[bytes], target: str | os.PathLike[str]) -> Path:
     """Write ``chunks`` to ``target`` through a temporary file and an atomic rename."""
     path = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    # the temporary name must fit where the target's name fits (255 bytes on most file
+    # systems): at most 64 bytes of the target's name + ".", 8 random characters, ".part"
+    stem = os.fsencode(path.name)[:64].decode("utf-8", "ignore")
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=path.parent or ".")
     try:
         os.fchmod(fd, _file_mode(path))  # mkstemp makes 0600: give the file the mode open() would
         with os.fdopen(fd, "wb") as out:

@@ -1,7 +1,9 @@
 """JSON encoding and decoding: orjson when the ``fast`` extra is installed, else ``json``.
 
 The backend is chosen on first use, so ``import mistral_lite`` never pays for importing orjson.
-``dumps`` gives compact UTF-8 bytes; ``canonical`` gives the sorted-key form the cache keys use.
+``dumps`` gives compact UTF-8 bytes and refuses NaN and Infinity (a ``ValueError``) with
+either backend; ``loads`` raises ``ValueError`` for anything it cannot decode, deep nesting
+included; ``canonical`` gives the sorted-key form the cache keys use.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ._inputs import has_non_finite
+
 __all__ = ["backend_name", "canonical", "decoder", "dumps", "loads"]
 
 _Backend = tuple[Callable[[Any], bytes], Callable[[bytes | str], Any], Callable[[Any], bytes], str]
@@ -17,7 +21,14 @@ _backend: _Backend | None = None
 
 
 def _dumps_std(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _loads_std(data: bytes | str) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:  # orjson refuses deep nesting with a ValueError: so do we
+        raise ValueError("JSON nested too deeply to decode") from None
 
 
 def _canonical_std(value: Any) -> bytes:
@@ -29,15 +40,18 @@ def _resolve() -> _Backend:
     try:
         import orjson
     except ImportError:
-        _backend = (_dumps_std, json.loads, _canonical_std, "json")
+        _backend = (_dumps_std, _loads_std, _canonical_std, "json")
         return _backend
     fast_dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
 
     def dumps_fast(value: Any) -> bytes:
         try:
-            return bytes(fast_dumps(value))
+            out = bytes(fast_dumps(value))
         except TypeError:  # e.g. integers beyond 64 bits: the standard library copes
             return _dumps_std(value)
+        if b"null" in out and has_non_finite(value):  # orjson writes NaN and Infinity as null
+            raise ValueError("NaN and Infinity are not JSON numbers")
+        return out
 
     def canonical_fast(value: Any) -> bytes:
         try:

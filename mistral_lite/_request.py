@@ -4,7 +4,8 @@ Path parameters are percent-encoded so that ``/``, ``?``, ``#`` and dot segments
 the path. Query values follow the API's conventions: arrays as repeated keys, objects (such as
 ``metadata`` filters) JSON-encoded, booleans as ``true``/``false``. The body is compact JSON,
 or a streamed multipart body when the row says ``body = "multipart"``. ``extra_query``,
-``extra_body`` and ``extra_headers`` are merged after validation. Nothing here performs I/O.
+``extra_body`` and ``extra_headers`` are merged after validation. A body JSON cannot carry (NaN,
+a cycle, a non-JSON object) is a :class:`ValidationError` naming where. Nothing here performs I/O.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ._files import MultipartBody
+from ._inputs import json_problems
 from ._json import dumps
 from ._table import Endpoint
+from .exceptions import ValidationError
 
 __all__ = ["Built", "build_request", "encode_path_value"]
 
@@ -34,7 +37,7 @@ def _query_value(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return str(value)
 
 
@@ -92,14 +95,18 @@ def build_request(
         else:
             body[name] = value
     path = endpoint.path
-    for name, value in path_params.items():
-        path = path.replace("{" + name + "}", encode_path_value(value))
     if extra_query:
         query.update(extra_query)
-    url = base_url + path
-    pairs = _query_pairs(query)
-    if pairs:
-        url += "?" + urlencode(pairs)
+    try:
+        for name, value in path_params.items():
+            path = path.replace("{" + name + "}", encode_path_value(value))
+        url = base_url + path
+        pairs = _query_pairs(query)
+        if pairs:
+            url += "?" + urlencode(pairs)
+    except (TypeError, ValueError, RecursionError) as exc:  # lone surrogates, NaN or cycles in objects
+        problems = json_problems({**path_params, **query}) or [("<query>", str(exc)[:200])]
+        raise ValidationError(endpoint.name, problems) from None
     headers: dict[str, str] = {"Accept": "text/event-stream" if stream else "application/json"}
     payload: Any = None
     json_body: Any = None
@@ -108,13 +115,19 @@ def build_request(
             body.update(extra_body)
         if body or endpoint.body == "json":
             json_body = body
-            payload = dumps(body)
+            try:
+                payload = dumps(body)
+            except (TypeError, ValueError, RecursionError, OverflowError) as exc:  # UnicodeError is a ValueError
+                raise ValidationError(endpoint.name, json_problems(body) or [("<body>", str(exc)[:200])]) from None
             headers["Content-Type"] = "application/json"
     elif endpoint.body == "multipart":
         if extra_body:
             body.update(extra_body)
         files = {k: v for k, v in body.items() if endpoint.options.get(k, {}).get("x-file")}  # checked by validate
         # arrays of scalars become repeated parts (OpenAPI's default multipart encoding)
+        problems = json_problems({k: v for k, v in body.items() if k not in files})
+        if problems:
+            raise ValidationError(endpoint.name, problems)
         fields = [(k, _query_value(item)) for k, v in body.items() if k not in files
                   for item in (v if isinstance(v, (list, tuple)) else (v,))]
         multipart = MultipartBody(fields, files)

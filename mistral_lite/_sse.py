@@ -3,7 +3,8 @@
 :class:`SSEParser` follows the SSE format: an event ends at a blank line; lines end with CRLF,
 CR or LF; several ``data:`` lines are joined with ``\\n``; ``event:`` names the event; ``:``
 comments and ``id:``/``retry:`` fields are ignored; a leading BOM is dropped; an event may be
-split across network reads at any byte.
+split across network reads at any byte. Parsing is linear in the bytes, and one event larger
+than ``MAX_EVENT_SIZE`` (16 MiB) ends the stream with a :class:`StreamError`.
 
 :class:`EventDecoder` adds the table's two stream kinds on top of it:
 
@@ -25,20 +26,31 @@ from typing import Any
 
 from .exceptions import APIConnectionError, MistralError, StreamError
 
-__all__ = ["EventDecoder", "SSEParser", "iter_sse"]
+__all__ = ["MAX_EVENT_SIZE", "EventDecoder", "SSEParser", "iter_sse"]
 
 _BOM = b"\xef\xbb\xbf"
+#: Largest single event (bytes) a stream accepts; a larger one raises StreamError.
+MAX_EVENT_SIZE = 16 << 20
 
 
 class SSEParser:
-    """Incremental SSE parser: ``feed(bytes)`` returns the completed ``(event, data)`` pairs."""
+    """Incremental SSE parser: ``feed(bytes)`` returns the completed ``(event, data)`` pairs.
 
-    __slots__ = ("_buf", "_cr", "_started")
+    Linear in the input: an event split over many reads is kept as a list of pieces and joined
+    once, when its blank line arrives. One event larger than ``max_event_size`` bytes raises
+    :class:`StreamError` instead of growing the buffer without bound.
+    """
 
-    def __init__(self) -> None:
-        self._buf = b""
+    __slots__ = ("_buf", "_cr", "_parts", "_size", "_started", "max_event_size", "operation")
+
+    def __init__(self, max_event_size: int = MAX_EVENT_SIZE, operation: str | None = None) -> None:
+        self._buf = b""  # only before the BOM check: up to 2 bytes
+        self._parts: list[bytes] = []  # the unterminated event, in pieces
+        self._size = 0
         self._cr = False
         self._started = False
+        self.max_event_size = max_event_size
+        self.operation = operation
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         if not self._started:
@@ -57,30 +69,67 @@ class SSEParser:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         else:
             self._cr = False
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\n\n" not in buf:
-            self._buf = buf
-            return []
+        parts = self._parts
+        if parts:
+            # only the new bytes are searched (plus the one boundary the join could form)
+            if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and parts[-1][-1:] == b"\n"):
+                if chunk:
+                    parts.append(chunk)
+                    self._size += len(chunk)
+                    if self._size > self.max_event_size:
+                        self._too_large()
+                return []
+            parts.append(chunk)
+            buf = b"".join(parts)
+            parts.clear()
+            self._size = 0
+        else:
+            buf = chunk
+            if b"\n\n" not in buf:
+                if buf:
+                    parts.append(buf)
+                    self._size = len(buf)
+                    if self._size > self.max_event_size:
+                        self._too_large()
+                return []
         blocks = buf.split(b"\n\n")
-        self._buf = blocks.pop()
+        rest = blocks.pop()
+        if rest:
+            parts.append(rest)
+            self._size = len(rest)
         out: list[tuple[str | None, bytes]] = []
+        limit = self.max_event_size
         for block in blocks:
+            if len(block) > limit:
+                self._too_large()
             if block[:6] == b"data: " and b"\n" not in block:
                 out.append((None, block[6:]))  # the common case: one data line
                 continue
             event = _parse_block(block)
             if event is not None:
                 out.append(event)
+        if self._size > limit:
+            self._too_large()
         return out
+
+    def _too_large(self) -> None:
+        self._parts.clear()
+        self._size = 0
+        where = f"{self.operation}: " if self.operation else ""
+        raise StreamError(f"{where}one server-sent event is larger than the limit of {self.max_event_size} bytes "
+                          "(SSEParser.max_event_size)", operation=self.operation)
 
     @property
     def idle(self) -> bool:
         """Between events: nothing buffered, past the BOM, no pending CR."""
-        return self._started and not self._buf and not self._cr
+        return self._started and not self._parts and not self._cr
 
     def flush(self) -> tuple[str | None, bytes] | None:
         """The event left unterminated at the end of the stream, if any."""
-        rest, self._buf = self._buf, b""
+        rest = b"".join(self._parts) if self._parts else self._buf
+        self._parts.clear()
+        self._size = 0
+        self._buf = b""
         return _parse_block(rest.rstrip(b"\n")) if rest.strip() else None
 
 
@@ -122,14 +171,14 @@ class EventDecoder:
 
     def __init__(
         self, kind: str, operation: str, loads: Callable[[bytes], Any],
-        end_event: str | None = None, error_event: str | None = None,
+        end_event: str | None = None, error_event: str | None = None, max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
         self.operation = operation
         self._typed = kind == "events"
         self._loads = loads
         self._end_event = end_event
         self._error_event = error_event
-        self._parser = SSEParser()
+        self._parser = SSEParser(max_event_size, operation)
         self.ended = False  #: the stream's end arrived: the rest of the body may be drained
         self.done = False  #: nothing more will be decoded: ended, or ``failure`` is set
         self.failure: MistralError | None = None
@@ -138,14 +187,18 @@ class EventDecoder:
         """The events completed by ``chunk`` (after ``done``, nothing)."""
         if self.done:
             return []
-        if self._typed:
-            return self._typed_events(self._parser.feed(chunk))
+        try:
+            if self._typed:
+                return self._typed_events(self._parser.feed(chunk))
+            if (chunk[:6] == b"data: " and chunk[-2:] == b"\n\n" and self._parser.idle
+                    and chunk.find(b"\n") == len(chunk) - 2 and b"\r" not in chunk):
+                pairs: Iterable[tuple[str | None, bytes]] = ((None, chunk[6:-2]),)  # one whole event: no buffering
+            else:
+                pairs = self._parser.feed(chunk)
+        except StreamError as exc:  # one event over the size cap
+            self._fail(exc)
+            return []
         loads = self._loads
-        if (chunk[:6] == b"data: " and chunk[-2:] == b"\n\n" and self._parser.idle
-                and chunk.find(b"\n") == len(chunk) - 2 and b"\r" not in chunk):
-            pairs: Iterable[tuple[str | None, bytes]] = ((None, chunk[6:-2]),)  # one whole event: no buffering
-        else:
-            pairs = self._parser.feed(chunk)
         out: list[dict[str, Any]] = []
         for _name, data in pairs:
             if data == b"[DONE]":

@@ -11,17 +11,21 @@ data. Reading to the end returns the connection to the pool; ``close()`` release
 from __future__ import annotations
 
 import contextlib
+import socket
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from ._sse import EventDecoder, SSEParser, iter_sse
+from ._sse import MAX_EVENT_SIZE, EventDecoder, SSEParser, iter_sse
 from .exceptions import APIConnectionError, APITimeoutError, MistralError
 
-__all__ = ["SSEParser", "Stream", "collect_completion", "iter_sse", "stream_error"]
+__all__ = ["MAX_EVENT_SIZE", "SSEParser", "Stream", "collect_completion", "iter_sse", "socket_of", "stream_error"]
 
 #: Seconds to wait for the rest of the body after a stream's end event.
 DRAIN_TIMEOUT = 1.0
+#: Bytes read after a stream's end event before the connection is dropped instead.
+DRAIN_LIMIT = 1 << 16
 
 
 class Stream(Iterator[dict[str, Any]]):
@@ -42,6 +46,7 @@ class Stream(Iterator[dict[str, Any]]):
         end_event: str | None = None,
         error_event: str | None = None,
         chunk_size: int = 65536,
+        max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
         self.response = response
         self.operation = operation
@@ -51,6 +56,9 @@ class Stream(Iterator[dict[str, Any]]):
         self._end_event = end_event
         self._error_event = error_event
         self._chunk_size = chunk_size
+        self._max_event_size = max_event_size
+        self._closed = False  # close() was called before the end
+        self._finished = False  # the body was read to its end (the connection may be reused)
         self._events: Generator[dict[str, Any], None, None] = self._iterate()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -68,8 +76,16 @@ class Stream(Iterator[dict[str, Any]]):
         self.close()
 
     def close(self) -> None:
-        """Stop reading and release the connection (safe from another thread mid-read)."""
-        self.response.close()  # first: unblocks a reader waiting on the socket
+        """Stop reading and release the connection (safe and prompt from another thread mid-read)."""
+        if not self._finished:
+            self._closed = True
+            # a reader blocked in recv() holds the buffered reader's lock, so closing the
+            # response would wait for the server's next byte: shut the socket down first
+            sock = socket_of(self.response)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        self.response.close()
         # ValueError: the generator is running in another thread; it ends on the closed socket
         with contextlib.suppress(ValueError):
             self._events.close()
@@ -81,21 +97,25 @@ class Stream(Iterator[dict[str, Any]]):
         try:
             if read1 is None:  # a non-urllib3 body (tests, adapters): iterate what it gives
                 yield from self.response.iter_content(size)
-                return
-            if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
+            elif getattr(raw, "chunked", False) and raw.supports_chunked_reads():
                 # one generator for the whole body: each HTTP chunk as soon as it arrives
                 yield from raw.read_chunked(size, decode_content=True)
-                return
-            while True:
-                data = read1(size, decode_content=True)
-                if not data:
-                    return
-                yield data
+            else:
+                while True:
+                    data = read1(size, decode_content=True)
+                    if not data:
+                        break
+                    yield data
+            self._finished = True
         except Exception as exc:  # urllib3/http.client/socket errors: the one translation point
+            if self._closed:
+                raise APIConnectionError(f"{self.operation}: the stream was closed while it was being read",
+                                         operation=self.operation) from None
             raise stream_error(exc, self.operation) from None
 
     def _iterate(self) -> Generator[dict[str, Any], None, None]:
-        decoder = EventDecoder(self.kind, self.operation, self._loads, self._end_event, self._error_event)
+        decoder = EventDecoder(self.kind, self.operation, self._loads, self._end_event, self._error_event,
+                               self._max_event_size)
         feed = decoder.feed
         chunks = self._chunks()
         try:
@@ -118,17 +138,38 @@ class Stream(Iterator[dict[str, Any]]):
     def _drain(self, chunks: Iterator[bytes]) -> None:
         """Read what follows the end so the connection can go back to the pool.
 
-        A server that stalls or breaks after the end does not turn a complete stream into an
-        error: the wait is bounded by ``DRAIN_TIMEOUT`` and the connection is then dropped.
+        A server that stalls, chatters (keep-alive comments) or breaks after the end does not
+        turn a complete stream into an error or keep it open: after ``DRAIN_TIMEOUT`` seconds
+        or ``DRAIN_LIMIT`` bytes the connection is dropped instead.
         """
-        sock = getattr(getattr(self.response.raw, "_connection", None), "sock", None)
+        sock = socket_of(self.response)
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        budget = DRAIN_LIMIT
         try:
             if sock is not None:
                 sock.settimeout(min(DRAIN_TIMEOUT, sock.gettimeout() or DRAIN_TIMEOUT))
-            for _ in chunks:
-                pass
-        except MistralError:
-            self.response.close()
+            for chunk in chunks:
+                budget -= len(chunk)
+                left = deadline - time.monotonic()
+                if budget < 0 or left <= 0:
+                    break
+                if sock is not None:
+                    sock.settimeout(left)
+            else:
+                return
+        except (MistralError, OSError):
+            pass
+        self.response.close()
+
+
+def socket_of(response: Any) -> socket.socket | None:
+    """The socket under a requests/urllib3 response, or None (test doubles, closed bodies)."""
+    raw = getattr(response, "raw", None)
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is None:  # urllib3 drops _connection for close-delimited bodies: ask http.client
+        fp = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
+        sock = getattr(fp, "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def stream_error(exc: BaseException, operation: str) -> APIConnectionError:

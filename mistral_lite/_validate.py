@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._files import is_file_value
+from ._inputs import file_object_problem, json_problems, text_problem
 from ._table import Endpoint, Spec, load_spec
 from .exceptions import ValidationError
 
@@ -44,7 +45,7 @@ class UnsupportedKeyword(Exception):
 _TYPES: dict[str, Check] = {
     "string": lambda v: type(v) is str,
     "integer": lambda v: type(v) is int or (type(v) is float and v.is_integer()),
-    "number": lambda v: type(v) is int or type(v) is float,
+    "number": lambda v: type(v) is int or (type(v) is float and v - v == 0.0),  # NaN and ±inf are not JSON
     "boolean": lambda v: type(v) is bool,
     "object": lambda v: type(v) is dict,
     "array": lambda v: type(v) is list,
@@ -285,7 +286,8 @@ def validate(endpoint: Endpoint, options: Mapping[str, Any], spec: Spec | None =
     extra = _python_checks(spec, endpoint, options)
     if check is not None and check(options) and not extra:
         return
-    errors = sorted(set(error_report(spec, endpoint, options)) | set(extra))
+    values = {k: v for k, v in options.items() if k not in endpoint.client and k not in _file_options(spec, endpoint)}
+    errors = sorted(set(error_report(spec, endpoint, options)) | set(extra) | set(json_problems(values)))
     if errors:
         raise ValidationError(endpoint.name, errors)
 
@@ -302,11 +304,19 @@ def _file_options(spec: Spec, endpoint: Endpoint) -> tuple[str, ...]:
 
 def _python_checks(spec: Spec, endpoint: Endpoint, options: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = [(name, "must not be empty") for name in endpoint.path_params if options.get(name) == ""]
+    for name in endpoint.path_params:
+        value = options.get(name)
+        if type(value) is str and not value.isascii():
+            problem = text_problem(value)
+            if problem:
+                problems.append((name, problem))
     if endpoint.response == "bytes":  # the row's client options name where to save the content
         for name in endpoint.client:
             target = options.get(name)
             if isinstance(target, (str, os.PathLike)):
-                if os.path.isdir(target):
+                if not _encodable_path(target):
+                    problems.append((name, f"{target!r} cannot be a file name here (a lone surrogate?)"))
+                elif os.path.isdir(target):
                     problems.append((name, f"{os.fspath(target)!r} is a directory; give a file path"))
                 elif not os.path.isdir(os.path.dirname(os.path.abspath(target))):
                     problems.append((name, f"the folder of {os.fspath(target)!r} does not exist"))
@@ -318,8 +328,37 @@ def _python_checks(spec: Spec, endpoint: Endpoint, options: Mapping[str, Any]) -
             if not is_file_value(value):
                 problems.append((name, "expected a path, bytes, a binary file object or a (filename, data[, "
                                        "content_type]) tuple"))
-            elif isinstance(value, (str, os.PathLike)) and not os.path.isfile(value):
-                problems.append((name, f"no such file: {os.fspath(value)!r}"))
+            elif isinstance(value, (str, os.PathLike)):
+                if not _encodable_path(value):
+                    problems.append((name, f"{value!r} cannot be a file name here (a lone surrogate?)"))
+                elif not os.path.isfile(value):
+                    problems.append((name, f"no such file: {os.fspath(value)!r}"))
+            else:
+                problems.extend((name, p) for p in _upload_problems(value))
+    return problems
+
+
+def _encodable_path(path: str | os.PathLike[str]) -> bool:
+    try:
+        os.fsencode(path)
+    except (UnicodeError, TypeError):
+        return False
+    return True
+
+
+def _upload_problems(value: Any) -> list[str]:
+    """What stops a file object or a (name, data[, type]) tuple from being uploaded."""
+    problems = []
+    if isinstance(value, tuple):
+        for text in value[::2]:  # the file name and the content type
+            problem = text_problem(text)
+            if problem:
+                problems.append(f"{text!r} {problem}")
+        value = value[1]
+    if hasattr(value, "read"):
+        problem = file_object_problem(value)
+        if problem:
+            problems.append(problem)
     return problems
 
 

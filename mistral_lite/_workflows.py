@@ -17,7 +17,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import MistralError
+from ._inputs import json_problems, positive_number_problem
+from .exceptions import MistralError, ValidationError
 
 if TYPE_CHECKING:
     from .client import Client
@@ -117,9 +118,12 @@ def wait(
     if endpoint is None or not endpoint.wait:
         waitable = sorted(n for n, e in client.operations.items() if e.wait)
         raise MistralError(f"{operation} cannot be waited on; these can: {', '.join(waitable)}", operation=operation)
-    if not (interval > 0 and timeout >= 0):
-        raise MistralError(f"wait needs interval > 0 and timeout >= 0 seconds, got {interval!r} and {timeout!r}",
-                           operation=operation)
+    problems = [(name, p) for name, p in (
+        ("interval", positive_number_problem(interval)), ("timeout", positive_number_problem(timeout, zero=True)),
+        ("on_progress", None if on_progress is None or callable(on_progress) else "expected a function of the state"),
+    ) if p]
+    if problems:
+        raise ValidationError(operation, problems)
     field, terminal = endpoint.wait["status_field"], set(endpoint.wait["terminal"])
     poller = client.with_options(cache=False)
     clock, sleep = client.clock, client.sleep
@@ -142,12 +146,18 @@ def wait(
 
 
 def _jsonl_line(index: int, request: Mapping[str, Any]) -> tuple[str, bytes]:
+    if not isinstance(request, Mapping):
+        problem = f"expected a mapping, got {type(request).__name__}"
+        raise ValidationError("run_batch", [(f"requests[{index}]", problem)])
     if "body" in request:
         custom_id = str(request.get("custom_id", index))
         line = {"custom_id": custom_id, "body": request["body"]}
     else:
         custom_id = str(index)
         line = {"custom_id": custom_id, "body": dict(request)}
+    problems = json_problems(line["body"], f"requests[{index}].body")
+    if problems:
+        raise ValidationError("run_batch", problems)
     return custom_id, json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
@@ -169,6 +179,8 @@ def run_batch(
     on_progress: Callable[[Any], None] | None,
     job_options: Mapping[str, Any],
 ) -> Any:
+    if on_progress is not None and not callable(on_progress):
+        raise ValidationError("run_batch", [("on_progress", "expected a function of the job's state")])
     ids: list[str] = []
     with tempfile.TemporaryFile() as jsonl:
         for index, request in enumerate(requests):

@@ -84,7 +84,7 @@ class Client(ClientBase, Operations):
             api_key, base_url=base_url, timeout=timeout, stream_timeout=stream_timeout, headers=headers,
             max_retries=max_retries, retry=retry, retry_delay=retry_delay, retry_log_level=retry_log_level,
             max_retry_after=max_retry_after, cache=cache, cache_ttl=cache_ttl, cache_maxsize=cache_maxsize,
-            allow_insecure_http=allow_insecure_http,
+            allow_insecure_http=allow_insecure_http, transport_settings={"hooks": hooks, "session": session},
         )
         url = self._settings.base_url
         self._owns_session = session is None
