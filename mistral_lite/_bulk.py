@@ -111,6 +111,14 @@ def body_checker(endpoint: Endpoint, spec: Spec, model: str | None = None) -> Ca
     return check
 
 
+def body_problems(client: Client, path: str, model: str | None) -> Callable[[dict[str, Any]], list[str]]:
+    """The body check of the JSON operation a batch ``endpoint`` path names (none: no check)."""
+    for endpoint in client.operations.values():
+        if endpoint.method == "POST" and endpoint.path == path and endpoint.body == "json":
+            return body_checker(endpoint, client._spec, model)
+    return lambda body: []
+
+
 def json_endpoint(operations: Mapping[str, Endpoint], operation: str) -> Endpoint:
     endpoint = operations.get(operation)
     if endpoint is None:

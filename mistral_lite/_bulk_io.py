@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ._json import dumps, loads
-from .exceptions import MistralError
+from .exceptions import MistralError, ValidationError
 
 __all__ = ["BulkInputError", "DoneSet", "InputLine", "OutputWriter", "iter_input", "read_done", "scan_input"]
 
@@ -40,15 +40,17 @@ __all__ = ["BulkInputError", "DoneSet", "InputLine", "OutputWriter", "iter_input
 MAX_REPORTED = 50
 
 
-class BulkInputError(MistralError):
+class BulkInputError(ValidationError):
     """The input file has bad lines; nothing was sent. ``problems`` lists ``(line, message)``,
-    ``count`` how many lines are bad in all."""
+    ``count`` how many lines are bad in all (``errors`` has them as ``("line N", message)``)."""
 
     def __init__(self, path: str, problems: list[tuple[int, str]], count: int) -> None:
         shown = "\n".join(f"  - line {number}: {message}" for number, message in problems[:MAX_REPORTED])
-        more = f"\n  ... and {count - MAX_REPORTED} more" if count > MAX_REPORTED else ""
+        more = f"\n  ... and {len(problems) - MAX_REPORTED} more" if len(problems) > MAX_REPORTED else ""
         noun = "line" if count == 1 else "lines"
-        super().__init__(f"{path}: {count} bad {noun} (nothing was sent):\n{shown}{more}", operation="run_jsonl")
+        MistralError.__init__(self, f"{path}: {count} bad {noun} (nothing was sent):\n{shown}{more}",
+                              operation="run_jsonl")
+        self.errors = [(f"line {number}", message) for number, message in problems]
         self.path = path
         self.problems = problems
         self.count = count

@@ -113,7 +113,10 @@ def wait(
     timeout: float,
     interval: float,
     on_progress: Callable[[Any], None] | None,
+    max_interval: float | None = None,
 ) -> Any:
+    """Poll every ``interval`` seconds; with ``max_interval``, each wait is 1.5 times the last,
+    up to ``max_interval`` (start short, back off)."""
     endpoint = client.operations.get(operation)
     if endpoint is None or not endpoint.wait:
         waitable = sorted(n for n, e in client.operations.items() if e.wait)
@@ -143,6 +146,8 @@ def wait(
                 operation=operation, last=result,
             )
         sleep(min(interval, left))
+        if max_interval is not None:
+            interval = min(max_interval, interval * 1.5)
 
 
 def _jsonl_line(index: int, request: Mapping[str, Any]) -> tuple[str, bytes]:
@@ -175,29 +180,44 @@ def run_batch(
     model: str | None,
     wait_for_results: bool,
     timeout: float,
-    interval: float,
+    interval: float | None,
     on_progress: Callable[[Any], None] | None,
     job_options: Mapping[str, Any],
 ) -> Any:
     if on_progress is not None and not callable(on_progress):
         raise ValidationError("run_batch", [("on_progress", "expected a function of the job's state")])
+    from ._bulk import body_problems  # checks each body against the row serving `endpoint`
+
     ids: list[str] = []
+    check = body_problems(client, endpoint, model)
+    problems: list[tuple[int, str]] = []
     with tempfile.TemporaryFile() as jsonl:
         for index, request in enumerate(requests):
             custom_id, line = _jsonl_line(index, request)
             ids.append(custom_id)
             jsonl.write(line)
+            body = request.get("body", request)
+            found = check(dict(body)) if isinstance(body, Mapping) else ["body must be a JSON object"]
+            problems.extend((index + 1, message) for message in found)
         if not ids:
             raise MistralError("run_batch needs at least one request", operation="run_batch")
         if len(set(ids)) != len(ids):
             raise MistralError("run_batch: custom_id values must be unique", operation="run_batch")
+        if problems:
+            from ._bulk_io import BulkInputError
+
+            raise BulkInputError("run_batch", problems, len({number for number, _ in problems}))
         jsonl.seek(0)
         uploaded = client.upload_file(file=("batch.jsonl", jsonl), purpose="batch")
     job = client.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model, **job_options)
     if not wait_for_results:
         return job
-    job = client.wait("get_batch_job", job_id=job["id"], timeout=timeout, interval=interval,
-                      on_progress=on_progress)
+    from ._bulk_batch import batch_limits
+
+    limits = batch_limits(client._spec.defaults)
+    job = wait(client, "get_batch_job", (), {"job_id": job["id"]}, timeout=timeout,
+               interval=interval or limits["poll_first"], on_progress=on_progress,
+               max_interval=None if interval else limits["poll_max"])
     by_id: dict[str, dict[str, Any]] = {}
     for key in ("output_file", "error_file"):
         if job.get(key):

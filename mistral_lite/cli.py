@@ -183,10 +183,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", default="/v1/chat/completions", help="default /v1/chat/completions")
     p.add_argument("-m", "--model", help="the model every request uses")
     p.add_argument("-o", "--output", metavar="RESULTS.jsonl", help="default: stdout")
-    p.add_argument("--interval", type=_positive_float, default=5.0, metavar="SECONDS", help="poll interval")
+    p.add_argument("--interval", type=_positive_float, metavar="SECONDS",
+                   help="poll interval (default: 1 s, growing to 60 s)")
     p.add_argument("--wait-timeout", type=_positive_float, default=24 * 3600.0, metavar="SECONDS",
                    help="give up waiting after this long (default 24 h)")
     p.add_argument("--no-wait", action="store_true", help="print the created job and return")
+
+    from . import _cli_bulk
+
+    _cli_bulk.add_batch_parsers(batch)
+    _cli_bulk.add_run_parser(sub)
 
     sub.add_parser("tour", help="a short offline tour of the client (use: mistral-lite --mock tour)")
 
@@ -562,7 +568,7 @@ def cmd_batch_run(ns: argparse.Namespace, client: Client) -> int:
             done = int(job.get("succeeded_requests") or 0) + int(job.get("failed_requests") or 0)
             bar.update(done, int(job.get("total_requests") or 0) or None, unit="requests")
 
-    interval = min(ns.interval, 0.2) if ns.mock else ns.interval
+    interval = min(ns.interval or 0.2, 0.2) if ns.mock else ns.interval
     try:
         result = client.run_batch(requests_, endpoint=ns.endpoint, model=ns.model, wait=not ns.no_wait,
                                   interval=interval, timeout=ns.wait_timeout, on_progress=progress)
@@ -716,10 +722,21 @@ def _run(ns: argparse.Namespace) -> int:
         return command(ns, client)
 
 
+def _bulk(name: str) -> Callable[[argparse.Namespace, Client], int]:
+    """A command of :mod:`._cli_bulk`, imported when it runs."""
+    def command(ns: argparse.Namespace, client: Client) -> int:
+        from . import _cli_bulk
+
+        result: int = getattr(_cli_bulk, name)(ns, client)
+        return result
+
+    return command
+
+
 #: The commands that run against a client, by name.
 CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, Client], int]] = {
     "call": cmd_call, "chat": cmd_chat, "embed": cmd_embed, "upload": cmd_upload,
-    "download": cmd_download, "tour": cmd_tour, "batch": cmd_batch_run,
+    "download": cmd_download, "tour": cmd_tour, "batch": _bulk("cmd_batch"), "run": _bulk("cmd_run"),
 }
 
 

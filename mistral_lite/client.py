@@ -142,13 +142,17 @@ class Client(ClientBase, Operations):
         model: str | None = None,
         wait: bool = True,
         timeout: float = 24 * 3600.0,
-        interval: float = 10.0,
+        interval: float | None = None,
         on_progress: Callable[[Any], None] | None = None,
         **job_options: Any,
     ) -> Any:
         """Run requests through Mistral's batch API and return their results in input order.
 
-        Each request is a request body, or ``{"custom_id": ..., "body": {...}}``. The JSONL is
+        Each request is a request body, or ``{"custom_id": ..., "body": {...}}``; every body is
+        checked against the schema of the operation serving ``endpoint`` before anything is
+        uploaded (``BulkInputError`` lists the bad ones by number, from 1). The job is polled
+        every ``interval`` seconds, or by default after 1 s, then 1.5 times longer each time up
+        to 60 s (``[defaults.batch]``); ``on_progress(job)`` sees each poll. The JSONL is
         written to a temporary file, uploaded (purpose ``batch``), the job created (``endpoint``,
         ``model`` and any create_batch_job option such as ``metadata``), and, with ``wait=True``,
         polled until it ends; the output and error files are then downloaded and parsed.
