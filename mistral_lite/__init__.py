@@ -10,7 +10,10 @@ Every operation is a row of ``endpoints.toml``; ``client.call("chat", ...)`` and
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING
+
 from ._streaming import Stream, collect_completion
+from ._structured import response_format_for
 from ._workflows import BatchError, WaitTimeout
 from .client import Client
 from .exceptions import (
@@ -21,15 +24,21 @@ from .exceptions import (
     BadRequestError,
     ConflictError,
     InternalServerError,
+    MaxTurnsExceeded,
     MistralError,
     NotFoundError,
+    OutputParseError,
     PermissionDeniedError,
     RateLimitError,
     StreamError,
+    ToolError,
     UnknownOperationError,
     UnprocessableEntityError,
     ValidationError,
 )
+
+if TYPE_CHECKING:
+    from ._tools import function_tool
 
 
 def __getattr__(name: str) -> object:
@@ -37,6 +46,10 @@ def __getattr__(name: str) -> object:
         from . import _async
 
         return getattr(_async, name)
+    if name == "function_tool":  # inspect and typing only when used
+        from ._tools import function_tool
+
+        return function_tool
     raise AttributeError(f"module 'mistral_lite' has no attribute {name!r}")
 
 
@@ -51,12 +64,15 @@ __all__ = [
     "Client",
     "ConflictError",
     "InternalServerError",
+    "MaxTurnsExceeded",
     "MistralError",
     "NotFoundError",
+    "OutputParseError",
     "PermissionDeniedError",
     "RateLimitError",
     "Stream",
     "StreamError",
+    "ToolError",
     "UnknownOperationError",
     "UnprocessableEntityError",
     "ValidationError",
@@ -64,4 +80,6 @@ __all__ = [
     "BatchError",
     "__version__",
     "collect_completion",
+    "function_tool",
+    "response_format_for",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +109,24 @@ class AsyncClient(AsyncOperations):
         from ._bulk import run_jsonl_async
 
         return await run_jsonl_async(self, input, output, **options)
+
+    async def run_tools(
+        self,
+        *,
+        tools: Sequence[Any],
+        max_turns: int = 10,
+        raise_tool_errors: bool = False,
+        on_message: Callable[[Any], None] | None = None,
+        operation: str = "chat",
+        **options: Any,
+    ) -> Any:
+        """The tool loop of ``Client.run_tools``: async functions are awaited, plain ones run on
+        threads, the calls of one turn concurrently."""
+        from ._tool_loop import arun_tools, make_loop
+
+        loop = make_loop(self.client.operations, operation, tools, options, max_turns=max_turns,
+                         raise_tool_errors=raise_tool_errors, on_message=on_message)
+        return await arun_tools(self, loop)
 
     async def aclose(self) -> None:
         """Stop the worker threads without blocking the loop; close the client if it is ours."""

@@ -9,7 +9,10 @@ reading bytes differ between the requests and the aiohttp transports::
     transport: send, ask plan.policy.decide(...), sleep, repeat
     status_error(plan, status, headers, body, ...)  -> the typed APIStatusError
     check_stream_media(plan, content_type)          -> StreamError when a stream came back as JSON
-    finish(plan, body)                              -> the decoded result, stored in the cache
+    finish(plan, body)                              -> the decoded result, stored in the cache (and,
+                                                       when a type was the response_format, parsed)
+    finish_stream(plan, stream)                     -> the stream, with that parse step for
+                                                       collect_completion
     invalidate(client, plan)                        -> drop cached reads a write made stale
 
 Nothing here opens a socket, sleeps or reads a clock.
@@ -27,6 +30,7 @@ from ._inputs import call_keyword_problems, timeout_pair
 from ._json import loads
 from ._request import Built, build_request
 from ._retry import RetryPolicy
+from ._structured import Finisher, prepare
 from ._table import CALL_KEYWORDS, Endpoint
 from ._validate import validate
 from .exceptions import (
@@ -41,7 +45,8 @@ from .exceptions import (
 if TYPE_CHECKING:
     from ._base import ClientBase
 
-__all__ = ["MISS", "Plan", "check_stream_media", "finish", "invalidate", "plan", "redact", "status_error", "store"]
+__all__ = ["MISS", "Plan", "check_stream_media", "finish", "finish_stream", "invalidate", "plan", "redact",
+           "status_error", "store"]
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -54,8 +59,8 @@ class Plan:
     when the call needs no I/O at all (``MISS`` otherwise).
     """
 
-    __slots__ = ("built", "cache", "endpoint", "generation", "headers", "hit", "key", "on_progress", "operation",
-                 "policy", "rebuild", "secret", "stream", "timeout", "to")
+    __slots__ = ("built", "cache", "endpoint", "finisher", "generation", "headers", "hit", "key", "on_progress",
+                 "operation", "policy", "rebuild", "secret", "stream", "timeout", "to")
 
     def __init__(self, operation: str, endpoint: Endpoint) -> None:
         self.operation = operation
@@ -73,6 +78,7 @@ class Plan:
         self.cache: ResponseCache | None = None
         self.key: tuple[Any, ...] | None = None
         self.generation = 0
+        self.finisher: Finisher | None = None  # attaches ``parsed`` (a type was the response_format)
 
     @property
     def retry_class(self) -> str:
@@ -107,10 +113,12 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
             options[name] = value
     if None in options.values():
         options = {k: v for k, v in options.items() if v is not None}
+    finisher = prepare(client._spec, endpoint, options)  # Python types and callables → JSON
     if endpoint.client or endpoint.body == "multipart":  # paths may be given as Path objects
         options = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
     s = client._settings
     p = Plan(operation, endpoint)
+    p.finisher = finisher
     cache = client._cache if endpoint.cache and s.use_cache else None
     if cache is not None:
         # looked up before validation: only valid options were ever stored under a key
@@ -119,6 +127,8 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
         p.cache, p.key = cache, cache.make_key(operation, s.base_url, client._fingerprint, path, options, extra)
         p.hit = cache.get(p.key) if p.key is not None else MISS
         if p.hit is not MISS:
+            if finisher is not None:
+                p.hit = finisher(p.hit)
             return p
         p.generation = cache.generation
     validate(endpoint, options, client._spec)
@@ -241,7 +251,13 @@ def finish(plan: Plan, content: bytes, request_id: str | None = None) -> Any:
                 + (f" [request id {request_id}]" if request_id else ""),
                 operation=plan.operation,
             ) from None
-    return store(plan, result)
+    result = store(plan, result)
+    return result if plan.finisher is None else plan.finisher(result)
+
+
+def finish_stream(plan: Plan, stream: Any) -> Any:
+    """The stream a transport hands out, given the finish step ``collect_completion`` applies."""
+    return stream if plan.finisher is None else plan.finisher(stream)
 
 
 def store(plan: Plan, result: Any) -> Any:

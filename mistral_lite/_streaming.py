@@ -186,7 +186,9 @@ def collect_completion(chunks: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Turn completion chunks into the equivalent non-streamed response.
 
     Content is joined per choice, tool calls merged by index (arguments concatenated), and
-    the finish reason, usage, id, model and created time kept.
+    the finish reason, usage, id, model and created time kept. A stream of a call whose
+    ``response_format`` was a type gives each message its ``parsed`` value (the stream's
+    ``finish`` step).
     """
     result: dict[str, Any] = {"object": "chat.completion"}
     choices: dict[int, dict[str, Any]] = {}
@@ -231,4 +233,5 @@ def collect_completion(chunks: Iterable[dict[str, Any]]) -> dict[str, Any]:
             if delta_choice.get("finish_reason"):
                 choice["finish_reason"] = delta_choice["finish_reason"]
     result["choices"] = [choices[i] for i in sorted(choices)]
-    return result
+    finish = getattr(chunks, "finish", None)
+    return result if finish is None else finish(result)

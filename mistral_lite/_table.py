@@ -28,9 +28,11 @@ RESPONSE_KINDS = frozenset({"json", "bytes", "empty"})
 STREAM_KINDS = frozenset({"none", "completion", "events"})
 RETRY_CLASSES = frozenset({"idempotent", "create", "never"})
 PAGINATE_STYLES = frozenset({"page", "cursor"})
+TOOL_LOOP_STYLES = frozenset({"messages", "entries"})
 ROW_KEYS = frozenset(
     {"method", "path", "summary", "schema", "query", "client", "body", "response", "stream",
-     "cache", "retry", "fill", "invalidates", "paginate", "wait", "stream_end", "stream_error"}
+     "cache", "retry", "fill", "invalidates", "paginate", "wait", "stream_end", "stream_error", "parsed",
+     "tool_loop"}
 )
 #: Keyword arguments every operation takes besides its options; no option may use these names.
 COMPILED_TABLE = "_table.json"
@@ -47,9 +49,9 @@ class SpecError(Exception):
 class Endpoint:
     """One row of the table, with everything the dispatcher derives from it (treat as read-only)."""
 
-    __slots__ = ("body", "cache", "client", "fill", "invalidates", "method", "name", "paginate", "path",
+    __slots__ = ("body", "cache", "client", "fill", "invalidates", "method", "name", "paginate", "parsed", "path",
                  "path_params", "query", "response", "retry", "schema_name", "schemas", "stream",
-                 "stream_end", "stream_error", "summary", "wait")
+                 "stream_end", "stream_error", "summary", "tool_loop", "wait")
 
     name: str
     method: str
@@ -71,6 +73,8 @@ class Endpoint:
     invalidates: tuple[str, ...]
     paginate: Mapping[str, Any] | None
     wait: Mapping[str, Any] | None
+    parsed: tuple[str, ...]
+    tool_loop: Mapping[str, Any] | None
 
     def __init__(
         self, *, name: str, method: str, path: str, summary: str, schema_name: str,
@@ -79,6 +83,7 @@ class Endpoint:
         stream_end: str | None = None, stream_error: str | None = None, cache: bool = False,
         retry: str = "idempotent", fill: Mapping[str, Any] | None = None, invalidates: tuple[str, ...] = (),
         paginate: Mapping[str, Any] | None = None, wait: Mapping[str, Any] | None = None,
+        parsed: tuple[str, ...] = (), tool_loop: Mapping[str, Any] | None = None,
     ) -> None:
         self.name, self.method, self.path, self.summary = name, method, path, summary
         self.schema_name, self.schemas, self.path_params = schema_name, schemas, path_params
@@ -86,6 +91,7 @@ class Endpoint:
         self.stream, self.stream_end, self.stream_error = stream, stream_end, stream_error
         self.cache, self.retry, self.fill, self.invalidates = cache, retry, fill or {}, invalidates
         self.paginate, self.wait = paginate, wait
+        self.parsed, self.tool_loop = parsed, tool_loop
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.name}: {self.method} {self.path}>"
@@ -233,6 +239,8 @@ def load_spec(root: str | None = None, *, lint: bool = False) -> Spec:
         for other in ep.invalidates:
             if other not in endpoints:
                 raise SpecError(f"endpoints.{ep.name}.invalidates: unknown operation {other!r}")
+        if ep.tool_loop and ep.tool_loop.get("next", ep.name) not in endpoints:
+            raise SpecError(f"endpoints.{ep.name}.tool_loop: unknown operation {ep.tool_loop['next']!r}")
     spec = Spec(defaults=defaults, endpoints=endpoints, schemas=schemas, root=str(base), memo={})
     if lint:
         lint_spec(spec)
@@ -300,6 +308,14 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     wait = row.get("wait")
     if wait is not None and not (wait.get("status_field") and wait.get("terminal")):
         raise fail("wait needs status_field and terminal")
+    parsed = row.get("parsed", "")
+    if not isinstance(parsed, str):
+        raise fail("parsed must be a dotted path such as \"choices.message\"")
+    tool_loop = row.get("tool_loop")
+    if tool_loop is not None and (
+        tool_loop.get("style") not in TOOL_LOOP_STYLES or (tool_loop["style"] == "entries") != ("next" in tool_loop)
+    ):
+        raise fail(f"tool_loop needs a style in {sorted(TOOL_LOOP_STYLES)}, and `next` for, and only for, entries")
     summary = row.get("summary", "")
     if not summary:
         raise fail("summary is required")
@@ -309,6 +325,7 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
         client=tuple(row.get("client", ())), body=body, response=response, stream=stream,
         stream_end=stream_end, stream_error=stream_error, cache=cache, retry=retry, fill=dict(row.get("fill", {})),
         invalidates=tuple(row.get("invalidates", ())), paginate=paginate, wait=wait,
+        parsed=tuple(parsed.split(".")) if parsed else (), tool_loop=tool_loop,
     )
 
 

@@ -198,6 +198,29 @@ class Client(ClientBase, Operations):
             skip_invalid=skip_invalid, on_progress=on_progress, model=model, timeout=timeout,
         )
 
+    def run_tools(
+        self,
+        *,
+        tools: Sequence[Any],
+        max_turns: int = 10,
+        raise_tool_errors: bool = False,
+        on_message: Callable[[Any], None] | None = None,
+        operation: str = "chat",
+        **options: Any,
+    ) -> Any:
+        """Call the model, run the Python functions it asks for, send the results back, repeat.
+
+        ``client.run_tools(model=..., messages=[...], tools=[get_weather, ...])`` returns the
+        final result, with the whole transcript under ``"messages"`` (conversations:
+        ``operation="create_conversation"``, ``inputs=...``; transcript under ``"entries"``).
+        See the README's "Structured outputs and tools" section for the details.
+        """
+        from ._tool_loop import make_loop, run_tools
+
+        loop = make_loop(self._endpoints, operation, tools, options, max_turns=max_turns,
+                         raise_tool_errors=raise_tool_errors, on_message=on_message)
+        return run_tools(self, loop)
+
     def submit(self, operation: str, /, *args: Any, **options: Any) -> Future[Any]:
         """Run one call on the client's worker pool; returns a ``concurrent.futures.Future``."""
         return self._executor.submit(self.call, operation, *args, **options)
@@ -249,8 +272,9 @@ class Client(ClientBase, Operations):
                 response.close()
                 raise
             endpoint = plan.endpoint
-            return Stream(response, kind=endpoint.stream, operation=operation, loads=decoder(),
-                          end_event=endpoint.stream_end, error_event=endpoint.stream_error)
+            return _core.finish_stream(plan, Stream(response, kind=endpoint.stream, operation=operation,
+                                                    loads=decoder(), end_event=endpoint.stream_end,
+                                                    error_event=endpoint.stream_error))
         if plan.to is not None:
             return _core.store(plan, _download(plan, response))
         return _core.finish(plan, response.content, response.headers.get("x-request-id"))

@@ -7,6 +7,9 @@ The hierarchy::
     ├── UnknownOperationError (AttributeError)
     │                                 an operation name the table does not have
     ├── StreamError                   a malformed event or an error event in a stream
+    ├── OutputParseError              a structured answer that is not JSON or not of the type
+    ├── ToolError                     a tool failed in run_tools (raise_tool_errors=True)
+    ├── MaxTurnsExceeded              run_tools reached max_turns (the transcript attached)
     ├── APIConnectionError            the server could not be reached or the connection broke
     │   └── APITimeoutError           connect, read or stream-stall timeout
     └── APIStatusError                the server answered with a 4xx or 5xx status
@@ -37,11 +40,14 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "InternalServerError",
+    "MaxTurnsExceeded",
     "MistralError",
     "NotFoundError",
+    "OutputParseError",
     "PermissionDeniedError",
     "RateLimitError",
     "StreamError",
+    "ToolError",
     "UnknownOperationError",
     "UnprocessableEntityError",
     "ValidationError",
@@ -99,6 +105,40 @@ class StreamError(MistralError):
     def __init__(self, message: str, *, operation: str | None = None, event: Any = None) -> None:
         super().__init__(message, operation=operation)
         self.event = event
+
+
+class OutputParseError(MistralError):
+    """The model's answer to a ``response_format`` type is not valid JSON or does not match it.
+
+    ``content`` is the raw text, ``response`` the whole result, ``finish_reason`` the choice's
+    (``"length"``: the output was cut at ``max_tokens``).
+    """
+
+    def __init__(self, message: str, *, content: str, response: Any, finish_reason: str | None = None,
+                 operation: str | None = None) -> None:
+        super().__init__(message, operation=operation)
+        self.content, self.response, self.finish_reason = content, response, finish_reason
+
+
+class ToolError(MistralError):
+    """A tool called by ``run_tools`` raised, or the model's arguments for it were invalid
+    (raised only with ``raise_tool_errors=True``; the original exception is ``__cause__``)."""
+
+    def __init__(self, message: str, *, tool: str, arguments: str, call_id: str | None = None,
+                 operation: str | None = None) -> None:
+        super().__init__(message, operation=operation)
+        self.tool, self.arguments, self.call_id = tool, arguments, call_id
+
+
+class MaxTurnsExceeded(MistralError):
+    """``run_tools`` called the model ``max_turns`` times and it still asked for tools.
+
+    ``transcript`` holds every message (or conversation entry) so far, ``last`` the last result.
+    """
+
+    def __init__(self, message: str, *, transcript: list[Any], last: Any, operation: str | None = None) -> None:
+        super().__init__(message, operation=operation)
+        self.transcript, self.last = transcript, last
 
 
 class APIConnectionError(MistralError):

@@ -11,6 +11,7 @@ import responses
 
 from mistral_lite import Client
 from mistral_lite._testing import make_client
+from mistral_lite.fake import FakeMistral
 
 API_KEY = "sk-test-0123456789abcdef"
 BASE = "https://api.mistral.ai"
@@ -60,3 +61,25 @@ def client(sleeps: Sleeps) -> Iterator[Client]:
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as m:
         yield m
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeMistral]:
+    """One FakeMistral for the whole module (see ``fake`` for a clean one per test)."""
+    with FakeMistral() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_server: FakeMistral) -> Iterator[FakeMistral]:
+    """The module's FakeMistral, reset before and after the test."""
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+@pytest.fixture
+def fake_client(fake: FakeMistral) -> Iterator[Client]:
+    """A Client pointed at ``fake``."""
+    with make_client(API_KEY, base_url=fake.url, retry_log_level=False) as c:
+        yield c

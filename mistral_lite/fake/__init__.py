@@ -21,10 +21,11 @@ validation), ``state`` (resources), ``inference`` / ``resources`` / ``jobs`` / `
 schemas: synthesized bodies and compiled checks), ``generate`` (deterministic output and
 schema-valid values), ``models`` / ``limits`` / ``ratelimit`` (what the API refuses),
 ``inprocess`` (the socket-less transport), ``sse`` (event encoding), ``multipart`` (upload
-parsing).
+parsing), ``scripted`` (canned replies queued with ``FakeMistral.script``).
 """
 
 from .faults import Fault
+from .inference import chat_completion
 from .server import FakeMistral, RecordedRequest, run
 
-__all__ = ["FakeMistral", "Fault", "RecordedRequest", "run"]
+__all__ = ["FakeMistral", "Fault", "RecordedRequest", "chat_completion", "run"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Fault", "FaultQueues"]
+__all__ = ["Fault", "FaultQueues", "Queues"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -39,18 +41,18 @@ class Fault:
     raw: bytes | None = None
 
 
-class FaultQueues:
-    """Thread-safe FIFO queues of faults, one per operation name."""
+class Queues(Generic[T]):
+    """Thread-safe FIFO queues (of faults, of scripted replies), one per operation name."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queues: dict[str, deque[Fault]] = {}
+        self._queues: dict[str, deque[T]] = {}
 
-    def push(self, op: str, faults: tuple[Fault, ...]) -> None:
+    def push(self, op: str, items: tuple[T, ...]) -> None:
         with self._lock:
-            self._queues.setdefault(op, deque()).extend(faults)
+            self._queues.setdefault(op, deque()).extend(items)
 
-    def pop(self, op: str) -> Fault | None:
+    def pop(self, op: str) -> T | None:
         with self._lock:
             queue = self._queues.get(op)
             return queue.popleft() if queue else None
@@ -62,3 +64,6 @@ class FaultQueues:
     def clear(self) -> None:
         with self._lock:
             self._queues.clear()
+
+
+FaultQueues = Queues[Fault]

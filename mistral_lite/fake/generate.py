@@ -84,12 +84,17 @@ def message_text(content: Any) -> str:
 
 
 def reply_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    """The assistant's answer: ``Echo: <last user message>`` (or the last tool result)."""
+    """The assistant's answer: ``Echo: <last user message>``, or, after tool results, ``Tool
+    result: <result>`` (one per line when the model called several tools)."""
+    results: list[str] = []
     for message in reversed(messages):
-        role = message.get("role")
-        if role == "tool":
-            return f"Tool result: {message_text(message.get('content'))}"
-        if role == "user":
+        if message.get("role") != "tool":
+            break
+        results.insert(0, f"Tool result: {message_text(message.get('content'))}")
+    if results:
+        return "\n".join(results)
+    for message in reversed(messages):
+        if message.get("role") == "user":
             return f"Echo: {message_text(message.get('content'))}"
     return "Echo:"
 
@@ -101,10 +106,17 @@ def fim_text(prompt: str, suffix: str | None) -> str:
     return f"\n    # completes: {last}{tail}\n"
 
 
-def instance_for_schema(schema: Any, text: str, depth: int = 0) -> Any:
-    """A value valid for a (simple) JSON schema, derived from ``text``."""
-    if not isinstance(schema, Mapping) or depth > 6:
+def instance_for_schema(schema: Any, text: str, depth: int = 0, root: Any = None) -> Any:
+    """A value valid for a (simple) JSON schema, derived from ``text``; local ``$ref``s
+    (``#/$defs/...``) are followed, and a recursive type stops at its optional parts."""
+    root = schema if root is None else root
+    if not isinstance(schema, Mapping) or depth > 12:
         return text
+    if isinstance(schema.get("$ref"), str) and schema["$ref"].startswith("#/"):
+        target: Any = root
+        for part in schema["$ref"][2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, Mapping) else {}
+        return instance_for_schema(target, text, depth + 1, root)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
@@ -112,16 +124,19 @@ def instance_for_schema(schema: Any, text: str, depth: int = 0) -> Any:
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
             options = [s for s in schema[key] if not (isinstance(s, Mapping) and s.get("type") == "null")]
-            return instance_for_schema(options[0] if options else schema[key][0], text, depth + 1)
+            if depth > 4 and len(options) < len(schema[key]):
+                return None  # deep in a recursive type: take the null
+            return instance_for_schema(options[0] if options else schema[key][0], text, depth + 1, root)
     kind = schema.get("type", "object" if "properties" in schema else "string")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
         props = schema.get("properties", {})
-        return {name: instance_for_schema(sub, text, depth + 1) for name, sub in props.items()}
+        return {name: instance_for_schema(sub, text, depth + 1, root) for name, sub in props.items()}
     if kind == "array":
-        count = max(int(schema.get("minItems", 1)), 1)
-        return [instance_for_schema(schema.get("items", {}), text, depth + 1) for _ in range(count)]
+        count = 0 if depth > 4 else max(int(schema.get("minItems", 1)), 1)
+        count = max(count, int(schema.get("minItems", 0)))
+        return [instance_for_schema(schema.get("items", {}), text, depth + 1, root) for _ in range(count)]
     if kind == "integer":
         return max(int(schema.get("minimum", 0)), count_tokens(text))
     if kind == "number":

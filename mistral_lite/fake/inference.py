@@ -18,7 +18,7 @@ from .replies import JsonReply, Reply, StreamReply, not_found
 from .sse import DONE, completion_event
 from .state import State
 
-__all__ = ["HANDLERS", "complete", "conversation_reply"]
+__all__ = ["HANDLERS", "chat_completion", "complete", "conversation_reply", "stream_completion"]
 
 
 def _uid(prefix: str) -> str:
@@ -42,19 +42,19 @@ def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
-def _pick_tool(messages: Sequence[Mapping[str, Any]], tools: list[Mapping[str, Any]],
-               choice: Any) -> Mapping[str, Any] | None:
-    if not tools or not messages or messages[-1].get("role") == "tool":
-        return None
+def _pick_tools(messages: Sequence[Mapping[str, Any]], tools: list[Mapping[str, Any]],
+                choice: Any) -> list[Mapping[str, Any]]:
+    """The tools the fake model calls: none once tool results follow the last user turn or
+    with ``tool_choice="none"``; the forced one; else every tool the last user message names
+    (parallel calls), or the first tool when it names none."""
+    if not tools or not messages or messages[-1].get("role") == "tool" or choice == "none":
+        return []
     if isinstance(choice, Mapping):
         name = (choice.get("function") or {}).get("name")
-        return next((t for t in tools if t["name"] == name), {"name": name, "parameters": {}})
-    if choice in ("any", "required"):
-        return tools[0]
-    if choice in (None, "auto"):
-        text = _last_user_text(messages).lower()
-        return next((t for t in tools if t["name"].lower() in text), None)
-    return None
+        return [next((t for t in tools if t["name"] == name), {"name": name, "parameters": {}})]
+    text = _last_user_text(messages).lower()
+    named = [t for t in tools if t["name"].lower() in text]
+    return named or [tools[0]]
 
 
 def _truncate(text: str, max_tokens: Any, stop: Any) -> tuple[str, str]:
@@ -76,14 +76,18 @@ def _truncate(text: str, max_tokens: Any, stop: Any) -> tuple[str, str]:
 def complete(model: str, messages: Sequence[Mapping[str, Any]], o: Mapping[str, Any]) -> dict[str, Any]:
     """The ``chat.completion`` body for ``messages`` under the options ``o``."""
     prompt_tokens = sum(gen.count_tokens(gen.message_text(m.get("content"))) + 2 for m in messages)
-    tool = _pick_tool(messages, _function_tools(o.get("tools")), o.get("tool_choice"))
+    tools = _pick_tools(messages, _function_tools(o.get("tools")), o.get("tool_choice"))
     message: dict[str, Any] = {"role": "assistant", "content": "", "tool_calls": None, "prefix": False}
-    if tool is not None:
-        args = gen.instance_for_schema(tool.get("parameters") or {"type": "object"}, _last_user_text(messages))
-        call_id = gen.stable_id("", tool["name"], json.dumps(args, sort_keys=True), length=9)
-        message["tool_calls"] = [{"id": call_id, "type": "function", "index": 0,
-                                  "function": {"name": tool["name"], "arguments": json.dumps(args)}}]
-        finish, completion_tokens = "tool_calls", gen.count_tokens(json.dumps(args)) + 3
+    if tools:
+        calls, completion_tokens = [], 0
+        for index, tool in enumerate(tools):
+            args = json.dumps(gen.instance_for_schema(tool.get("parameters") or {"type": "object"},
+                                                      _last_user_text(messages)))
+            call_id = gen.stable_id("", tool["name"], args, str(len(messages)), length=9)
+            calls.append({"id": call_id, "type": "function", "index": index,
+                          "function": {"name": tool["name"], "arguments": args}})
+            completion_tokens += gen.count_tokens(args) + 3
+        message["tool_calls"], finish = calls, "tool_calls"
     else:
         text, finish = gen.reply_text(messages), "stop"
         fmt = o.get("response_format") or {}
@@ -103,6 +107,22 @@ def complete(model: str, messages: Sequence[Mapping[str, Any]], o: Mapping[str, 
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens * n,
                   "total_tokens": prompt_tokens + completion_tokens * n},
     }
+
+
+def chat_completion(content: str = "", *, tool_calls: Sequence[Mapping[str, Any]] | None = None,
+                    finish_reason: str | None = None, model: str = "mistral-small-latest") -> dict[str, Any]:
+    """A ``chat.completion`` body with this content or these tool calls (``{"name", "arguments"}``
+    or full tool call dicts): a canned reply for ``FakeMistral.script("chat", ...)``."""
+    calls = [dict(c) if "function" in c else
+             {"id": gen.stable_id("", str(c["name"]), str(i), length=9), "type": "function", "index": i,
+              "function": {"name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str)
+                           else json.dumps(c["arguments"])}}
+             for i, c in enumerate(tool_calls or ())] or None
+    tokens = gen.count_tokens(content)
+    return {"id": _uid(""), "object": "chat.completion", "model": model, "created": int(time.time()),
+            "choices": [{"index": 0, "finish_reason": finish_reason or ("tool_calls" if calls else "stop"),
+                         "message": {"role": "assistant", "content": content, "tool_calls": calls, "prefix": False}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1}}
 
 
 def stream_completion(body: Mapping[str, Any]) -> StreamReply:

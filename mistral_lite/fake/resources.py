@@ -19,7 +19,7 @@ from .replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamR
 from .sse import conversation_event
 from .state import AgentRecord, State, StoredFile, iso_now
 
-__all__ = ["HANDLERS", "page"]
+__all__ = ["HANDLERS", "conversation_stream", "page"]
 
 
 def page(items: Sequence[Any], o: Mapping[str, Any], default_size: int) -> list[Any]:
@@ -343,35 +343,41 @@ def _run_turn(state: State, conv: dict[str, Any], inputs: Any, o: Mapping[str, A
     message = body["choices"][0]["message"]
     who = {"agent_id": meta.get("agent_id"), "model": settings.get("model")}
     if message.get("tool_calls"):
-        call = message["tool_calls"][0]
-        output = _entry("function.call", tool_call_id=call["id"], name=call["function"]["name"],
-                        arguments=call["function"]["arguments"], **who)
+        outputs = [_entry("function.call", tool_call_id=call["id"], name=call["function"]["name"],
+                          arguments=call["function"]["arguments"], **who) for call in message["tool_calls"]]
     else:
-        output = _entry("message.output", role="assistant", content=message["content"], **who)
+        outputs = [_entry("message.output", role="assistant", content=message["content"], **who)]
     usage = dict(body["usage"], connector_tokens=None, connectors=None)
     if store:
         with state.lock:
-            conv["entries"].extend([*new_entries, output])
+            conv["entries"].extend([*new_entries, *outputs])
             meta["updated_at"] = iso_now()
             state.conversations[meta["id"]] = conv
-    if not o.get("stream"):
-        return JsonReply({"object": "conversation.response", "conversation_id": meta["id"],
-                          "outputs": [output], "usage": usage})
+    response = {"object": "conversation.response", "conversation_id": meta["id"], "outputs": outputs,
+                "usage": usage}
+    return conversation_stream(response) if o.get("stream") else JsonReply(response)
+
+
+def conversation_stream(response: Mapping[str, Any]) -> StreamReply:
+    """A ``conversation.response`` body as the SSE-B events that stream it."""
     now = iso_now()
     events = [conversation_event({"type": "conversation.response.started", "created_at": now,
-                                  "conversation_id": meta["id"]})]
-    if output["type"] == "function.call":
-        events.append(conversation_event({
-            "type": "function.call.delta", "created_at": now, "output_index": 0, "id": output["id"],
-            "tool_call_id": output["tool_call_id"], "name": output["name"],
-            "arguments": output["arguments"], **who}))
-    else:
-        for word in gen.split_words(output["content"]):
+                                  "conversation_id": response.get("conversation_id")})]
+    for index, output in enumerate(response.get("outputs") or ()):
+        who = {k: output.get(k) for k in ("agent_id", "model")}
+        if output.get("type") == "function.call":
             events.append(conversation_event({
-                "type": "message.output.delta", "created_at": now, "output_index": 0,
-                "id": output["id"], "content_index": 0, "role": "assistant", "content": word, **who}))
+                "type": "function.call.delta", "created_at": now, "output_index": index, "id": output.get("id"),
+                "tool_call_id": output.get("tool_call_id"), "name": output.get("name"),
+                "arguments": output.get("arguments"), **who}))
+        elif output.get("type") == "message.output":
+            content = output.get("content")
+            for word in gen.split_words(content if isinstance(content, str) else gen.message_text(content)):
+                events.append(conversation_event({
+                    "type": "message.output.delta", "created_at": now, "output_index": index,
+                    "id": output.get("id"), "content_index": 0, "role": "assistant", "content": word, **who}))
     events.append(conversation_event({"type": "conversation.response.done", "created_at": iso_now(),
-                                      "usage": usage}))
+                                      "usage": response.get("usage") or {}}))
     return StreamReply("conversation", events)
 
 

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._table import Spec
 from . import audio, inference, jobs, libraries, resources
-from .faults import Fault, FaultQueues
+from .faults import Fault, FaultQueues, Queues
 from .generic import Generic
 from .limits import Limits
 from .models import check_model, model_card
@@ -45,6 +45,7 @@ from .replies import (
     validation_body,
 )
 from .routing import Match, Router, build_options, coerce_form, validation_details
+from .scripted import Scripted, scripted_reply
 from .state import State
 
 __all__ = ["FakeMistral", "RecordedRequest", "run"]
@@ -93,6 +94,7 @@ class FakeMistral:
         self.state.runner = self.call_path
         self.faults = FaultQueues()
         self.rate_limits = RateLimits()
+        self.scripts: Queues[Scripted] = Queues()
         self.router = Router(spec)
         self.handlers: dict[str, Handler] = dict(HANDLERS)
         self.limits = Limits.from_table(self.router.spec)
@@ -169,6 +171,13 @@ class FakeMistral:
             self.state.model_extras[model_id] = extras
         return built
 
+    def script(self, operation: str, *replies: Scripted) -> None:
+        """Queue canned replies for ``operation``: each request to it (once validated) gets the
+        next one instead of the generated answer (see ``scripted.py`` for what a reply is)."""
+        if operation not in self.router.spec.endpoints:
+            raise KeyError(f"unknown operation {operation!r}")
+        self.scripts.push(operation, replies)
+
     def tick(self) -> None:
         """Advance every unfinished batch and fine-tuning job by one status, and finish the
         processing of every pending library document, now."""
@@ -192,11 +201,12 @@ class FakeMistral:
     inprocess_url = "http://127.0.0.1:9"
 
     def reset(self) -> None:
-        """Forget recorded requests, queued faults and every resource (back to the seed)."""
+        """Forget recorded requests, queued faults and replies, and every resource (back to the seed)."""
         with self._lock:
             self.requests.clear()
         self.faults.clear()
         self.rate_limits.configure(None, None, 60.0)
+        self.scripts.clear()
         self.state.reset()
         self.latency = 0.0
         self.fine_tuning_gone = False
@@ -251,6 +261,9 @@ class FakeMistral:
         if advance:
             jobs.advance_due(self.state)
             libraries.advance_due(self.state)
+        canned = self.scripts.pop(operation)
+        if canned is not None:
+            return scripted_reply(canned, options, self.router.spec.endpoints[operation].stream)
         handler = self.handlers.get(operation)
         if handler is None:
             return self.generic.answer(operation, self.state, options, sse)

@@ -1,0 +1,205 @@
+"""Python types and callables as options, and ``parsed`` results: the two general steps.
+
+At plan time, :func:`prepare` replaces, in the options, every value the schemas annotate with
+``"x-python"`` that is not already JSON: a type given as a ``response_format`` (at any depth,
+e.g. ``completion_args.response_format``) becomes a strict ``json_schema`` format, and a
+callable in a tool array becomes its tool dict (:func:`mistral_lite.function_tool`). It runs
+before validation and returns a *finisher* when the result must get ``parsed``: at finish
+time the finisher decodes the content of each message the row's ``parsed`` path names into
+the type (:class:`~mistral_lite.exceptions.OutputParseError` when it cannot). A stream gets the
+finisher as its ``finish`` attribute, which :func:`~mistral_lite.collect_completion` applies.
+
+Both steps cost a dictionary lookup or two when no type or callable is given; the type
+machinery (``_pytypes``, ``_tools``) is imported only when one is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._table import Endpoint, Spec
+from .exceptions import OutputParseError, ValidationError
+
+__all__ = ["Finisher", "annotated_options", "attach_parsed", "prepare", "response_format_for"]
+
+Finisher = Callable[[Any], Any]
+#: (option path, kind): where the row's schema accepts a Python type or callables.
+Slots = tuple[tuple[tuple[str, ...], str], ...]
+
+
+def annotated_options(spec: Spec, endpoint: Endpoint) -> Slots:
+    """The ``x-python`` annotated option paths of a row (memoised on the spec)."""
+    memo: dict[Endpoint, Slots] | None = spec.memo.get("x-python")
+    if memo is None:
+        memo = spec.memo.setdefault("x-python", {})
+    found = memo.get(endpoint)
+    if found is None:
+        out: list[tuple[tuple[str, ...], str]] = []
+        for name, schema in endpoint.options.items():
+            _walk(spec, schema, endpoint.schema_name, (name,), out, 0)
+        found = memo[endpoint] = tuple(out)
+    return found
+
+
+def _walk(spec: Spec, schema: Any, current: str, path: tuple[str, ...],
+          out: list[tuple[tuple[str, ...], str]], depth: int) -> None:
+    if not isinstance(schema, Mapping) or depth > 4:
+        return
+    kind = schema.get("x-python")
+    if isinstance(kind, str):
+        out.append((path, kind))
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        file, _, pointer = ref.partition("#")
+        file = file or current
+        target: Any = spec.schemas[file]
+        for part in pointer.strip("/").split("/") if pointer.strip("/") else ():
+            target = target[part]
+        _walk(spec, target, file, path, out, depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(key, ()):
+            _walk(spec, sub, current, path, out, depth + 1)
+    for name, sub in (schema.get("properties") or {}).items():
+        _walk(spec, sub, current, (*path, name), out, depth + 1)
+
+
+def prepare(spec: Spec, endpoint: Endpoint, options: dict[str, Any]) -> Finisher | None:
+    """Convert types and callables in ``options`` (in place, copying nested dicts it changes);
+    return the finisher that attaches ``parsed``, or None."""
+    slots = annotated_options(spec, endpoint)
+    if not slots:
+        return None
+    target: Any = None
+    for path, kind in slots:
+        value = options.get(path[0])
+        for part in path[1:]:
+            if type(value) is not dict:
+                value = None
+                break
+            value = value.get(part)
+        if value is None:
+            continue
+        if kind == "response-format":
+            if type(value) is dict:
+                continue
+            converted: Any = response_format_for(value, endpoint.name, ".".join(path))
+            if len(path) == 1 or target is None:
+                target = value
+        elif kind == "tools":
+            if type(value) is list and all(type(t) is dict for t in value):
+                continue
+            converted = _tools_for(value, endpoint.name, ".".join(path))
+        else:  # pragma: no cover - the table's lint names the kinds
+            continue
+        _assign(options, path, converted)
+    if target is None or not endpoint.parsed:
+        return None
+    where = endpoint.parsed
+    return lambda result: attach_parsed(result, target, where, endpoint.name)
+
+
+def _assign(options: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``options[path]`` without mutating the caller's nested dicts."""
+    node = options
+    for part in path[:-1]:
+        node[part] = dict(node[part])
+        node = node[part]
+    node[path[-1]] = value
+
+
+def response_format_for(value: Any, operation: str = "", where: str = "response_format") -> dict[str, Any]:
+    """The strict ``json_schema`` response format for a type (pydantic model, dataclass, TypedDict)."""
+    from ._pytypes import UnsupportedTypeError, is_schema_type, schema_for, strict_schema, type_name
+
+    if not is_schema_type(value):
+        got = type_name(value) if isinstance(value, type) else type(value).__name__
+        raise ValidationError(operation, [(where, f"expected a dict, or a pydantic model, dataclass or TypedDict "
+                                                  f"class, got {got}")])
+    try:
+        schema = strict_schema(schema_for(value))
+    except UnsupportedTypeError as exc:
+        raise ValidationError(operation, [(where, exc.message)]) from None
+    json_schema: dict[str, Any] = {"name": type_name(value), "schema": schema, "strict": True}
+    if schema.get("description"):
+        json_schema["description"] = schema["description"]
+    return {"type": "json_schema", "json_schema": json_schema}
+
+
+def _tools_for(value: Any, operation: str, where: str) -> Any:
+    if not isinstance(value, (list, tuple)):
+        return [_one_tool(value, operation, f"{where}[0]")] if callable(value) else value
+    return [_one_tool(tool, operation, f"{where}[{i}]") for i, tool in enumerate(value)]
+
+
+def _one_tool(tool: Any, operation: str, where: str) -> Any:
+    if type(tool) is dict or not callable(tool):
+        return tool  # dicts (and mistakes) are for the validator to judge
+    from ._pytypes import UnsupportedTypeError
+    from ._tools import function_tool
+
+    try:
+        return function_tool(tool)
+    except UnsupportedTypeError as exc:
+        raise ValidationError(operation, [(where, exc.message)]) from None
+
+
+# --- finish: parsed ------------------------------------------------------------------------
+
+
+def attach_parsed(result: Any, target: Any, where: tuple[str, ...], operation: str) -> Any:
+    """Give each message under ``where`` with text content its ``parsed`` value; a stream is
+    returned with the finisher as its ``finish`` attribute."""
+    if not isinstance(result, dict):
+        if hasattr(result, "__next__"):
+            result.finish = lambda done: attach_parsed(done, target, where, operation)
+        return result
+    for message, holder in _messages(result, where, None):
+        content = message.get("content")
+        text = _text(content)
+        if not text and message.get("tool_calls"):
+            message["parsed"] = None  # the model called a tool instead of answering
+            continue
+        if text is None and message.get("type") not in (None, "message.output"):
+            continue  # a function call or tool execution entry
+        message["parsed"] = _parse(text or "", target, result, holder, operation)
+    return result
+
+
+def _messages(node: Any, path: tuple[str, ...], holder: Any) -> list[tuple[dict[str, Any], Any]]:
+    if isinstance(node, list):
+        return [m for item in node for m in _messages(item, path, item)]
+    if not isinstance(node, dict):
+        return []
+    if not path:
+        return [(node, holder if holder is not None else node)]
+    return _messages(node.get(path[0]), path[1:], node if isinstance(node.get(path[0]), dict) else holder)
+
+
+def _text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # chunks: the text ones, joined
+        return "".join(c.get("text", "") for c in content if isinstance(c, dict) and c.get("type", "text") == "text")
+    return None
+
+
+def _parse(text: str, target: Any, response: Any, holder: Any, operation: str) -> Any:
+    from ._json import loads
+    from ._pytypes import Mismatch, load, type_name
+
+    finish = holder.get("finish_reason") if isinstance(holder, dict) else None
+    cut = " (finish_reason is \"length\": the output was cut at max_tokens; raise max_tokens)" \
+        if finish == "length" else ""
+    try:
+        value = loads(text)
+    except ValueError:
+        raise OutputParseError(f"{operation}: the model's answer is not valid JSON{cut}", content=text,
+                               response=response, finish_reason=finish, operation=operation) from None
+    try:
+        return load(target, value)
+    except Mismatch as exc:
+        raise OutputParseError(f"{operation}: the model's answer does not match {type_name(target)}: {exc}{cut}",
+                               content=text, response=response, finish_reason=finish,
+                               operation=operation) from None
