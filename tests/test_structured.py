@@ -312,12 +312,12 @@ def test_without_pydantic_plain_types_work_and_a_model_names_the_extra() -> None
         Model = type("Model", (Base,), {})
 
         with FakeMistral() as fake, Client("k", base_url=fake.url) as client:
-            msgs = [{"role": "user", "content": "hi"}]
-            point = client.chat(model="mistral-small-latest", messages=msgs, response_format=Point)["choices"][0]["message"]["parsed"]
-            box = client.chat(model="mistral-small-latest", messages=msgs, response_format=Box)["choices"][0]["message"]["parsed"]
+            ask = {"model": "mistral-small-latest", "messages": [{"role": "user", "content": "hi"}]}
+            point = client.chat(**ask, response_format=Point)["choices"][0]["message"]["parsed"]
+            box = client.chat(**ask, response_format=Box)["choices"][0]["message"]["parsed"]
             tool = function_tool(area)
             try:
-                client.chat(model="mistral-small-latest", messages=msgs, response_format=Model)
+                client.chat(**ask, response_format=Model)
             except ValidationError as exc:
                 print("ERR", exc.errors[0][1])
         print(type(point).__name__, type(box["corner"]).__name__, tool["function"]["parameters"]["required"])
