@@ -117,13 +117,25 @@ def coerce_form(ep: Endpoint, name: str, values: list[str]) -> Any:
 
 def build_options(ep: Endpoint, path_params: Mapping[str, str], query: Mapping[str, list[str]],
                   body: Any) -> dict[str, Any]:
-    """The options dict of one request: path params, then query, then body fields."""
-    options: dict[str, Any] = dict(path_params)
-    for name, values in query.items():
+    """The options dict of one request: path params, then query, then body fields.
+
+    Path and query values are typed by the option's schema; the row's ``wire`` names (the API's
+    name of an option that is not a Python identifier) map back to option names, and a row's
+    ``body_option`` receives the whole body when it is an array.
+    """
+    options: dict[str, Any] = {name: _coerce_one(value, _types(ep.options.get(name)))
+                               for name, value in path_params.items()}
+    wire: Mapping[str, str] = getattr(ep, "wire", None) or {}
+    option_of = {api: name for name, api in wire.items()}
+    for key, values in query.items():
+        name = option_of.get(key, key)
         if name in ep.query:  # like the real API (FastAPI), unknown query parameters are ignored
             options[name] = coerce_query(ep, name, values)
+    body_option = getattr(ep, "body_option", None)
     if isinstance(body, Mapping):
-        options.update(body)
+        options.update({option_of.get(key, key): value for key, value in body.items()})
+    elif body_option is not None and body is not None:
+        options[body_option] = body
     return options
 
 

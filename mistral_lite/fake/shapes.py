@@ -115,6 +115,8 @@ class Shapes:
     def template(self, schema: Any, key: str) -> Any:
         """A full instance of ``schema`` (read in ``_responses.json``), cached under ``key``;
         a fresh deep copy on every call."""
+        if schema is None:  # a JSON body the spec does not describe
+            return {}
         try:
             value = self._templates[key]
         except KeyError:
