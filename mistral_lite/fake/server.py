@@ -423,7 +423,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise ApiError(422, {"detail": [{"type": "json_invalid", "loc": ["body", position],
                                                  "msg": "JSON decode error", "input": {},
                                                  "ctx": {"error": str(exc)}}]}) from None
-            if not isinstance(payload, dict):
+            if not isinstance(payload, dict) and not (getattr(ep, "body_option", None) and isinstance(payload, list)):
                 raise ApiError(422, {"detail": [{"type": "model_attributes_type", "loc": ["body"],
                                                  "msg": "Input should be a valid dictionary", "input": payload}]})
         return build_options(ep, matched.path_params, query, payload)
