@@ -133,7 +133,8 @@ def build_options(ep: Endpoint, path_params: Mapping[str, str], query: Mapping[s
             options[name] = coerce_query(ep, name, values)
     body_option = getattr(ep, "body_option", None)
     if isinstance(body, Mapping):
-        options.update({option_of.get(key, key): value for key, value in body.items()})
+        for key, value in body.items():  # JSON object keys are strings
+            options[option_of.get(str(key), str(key))] = value
     elif body_option is not None and body is not None:
         options[body_option] = body
     return options
