@@ -50,3 +50,23 @@ def test_beyond_single_calls_runs(fake: FakeMistral, capsys: pytest.CaptureFixtu
     assert namespace["future"].result()["data"][0]["embedding"]
     assert namespace["answers"][0]["choices"][0]["message"]["content"] == "Echo: hello"
     assert "SUCCESS" in capsys.readouterr().out
+
+
+def test_bulk_runs_runs(fake: FakeMistral, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from mistral_lite import Client
+
+    with open("questions.jsonl", "w", encoding="utf-8") as handle:
+        for n in range(3):
+            body = {"model": "mistral-small-latest", "messages": [{"role": "user", "content": f"q{n}"}]}
+            handle.write(json.dumps({"custom_id": f"q{n}", "body": body}) + "\n")
+    ticking = {"batch": {"max_lines": 1000000, "max_bytes": 512000000, "poll_first": 0.01, "poll_max": 0.01}}
+    spec = Client("k")._spec
+    client = make_client(sleep=lambda s: fake.tick(), spec=spec.replace(defaults={**spec.defaults, **ticking}))
+    namespace = {"client": client}
+    exec(compile(section("## Bulk runs"), "README bulk runs", "exec"), namespace)
+    assert "3 0 {}" in capsys.readouterr().out
+    for name in ("answers.jsonl", "batch-answers.jsonl"):
+        lines = [json.loads(line) for line in Path(name).read_text().splitlines()]
+        assert sorted(line["custom_id"] for line in lines) == ["q0", "q1", "q2"]
