@@ -1,107 +1,344 @@
-"""asyncio support: ``AsyncClient`` runs the synchronous client on worker threads.
+"""The asyncio client: the shared core (:mod:`mistral_lite._core`) over aiohttp.
 
-No new dependency is needed. The limits: each in-flight call holds a worker thread
-(``max_workers``, default 8); cancelling a task stops the waiting, but a request already sent
-still completes on its thread; each stream chunk costs one thread hop. The generated async
-methods have the same signatures and docstrings as the synchronous ones.
+``AsyncClient`` plans and finishes every call exactly as ``Client`` does (same table,
+validation, retry classes, ``Retry-After``, typed errors, cache); only this module's loop
+differs: it sends with aiohttp, asks the retry policy, and sleeps with ``asyncio.sleep``.
+
+* **Connections.** One ``aiohttp.TCPConnector`` per client (shared by its ``with_options``
+  copies), at most ``max_connections`` (default 1,000) open at once. HTTP/1.1 carries one
+  request per connection, so this caps concurrency: beyond it, calls queue for a connection.
+* **Cancellation.** Cancelling a task that awaits a call, or closing a stream early, closes
+  its connection at once (the server sees the hang-up); a cancelled call is never retried and
+  the pool stays usable.
+* **Streams.** :class:`AsyncStream` feeds aiohttp's reads to the same
+  :class:`~mistral_lite._sse.EventDecoder` the sync ``Stream`` uses; the stream timeout is
+  aiohttp's per-read timeout.
+* **Files.** Uploads are read from their files on worker threads, and downloads written on
+  worker threads to a temporary file renamed into place at the end: the loop never blocks on disk.
+
+aiohttp is the ``async`` extra (``pip install "mistral-lite[async]"``); ``import mistral_lite``
+does not import this module.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._concurrency import Executor
+from . import _core
+from ._async_threads import ThreadedCalls
+from ._base import ClientBase
+from ._files import AtomicFile, MultipartBody
+from ._json import decoder
 from ._operations import AsyncOperations
-from ._streaming import Stream
+from ._sse import EventDecoder
+from ._streaming import DRAIN_TIMEOUT, stream_error
+from ._transport import configure_debug_logging, describe, http_logger, log_request, log_response, unsendable
+from ._workflows import RESULT_FILES, Pager, Waiter, batch_file, batch_polling, batch_results
+from .exceptions import APIConnectionError, APITimeoutError, MistralError
+
+try:
+    import aiohttp
+    from yarl import URL
+except ImportError:  # pragma: no cover - exercised by a test that hides aiohttp
+    aiohttp = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from ._bulk import BulkProgress
     from .client import Client
 
-__all__ = ["AsyncClient", "AsyncStream"]
+__all__ = ["AsyncClient", "AsyncStream", "DEFAULT_MAX_CONNECTIONS"]
+
+#: Open connections per client (openai-python's default); beyond it calls wait for one.
+DEFAULT_MAX_CONNECTIONS = 1000
+_BLOCK = 1 << 16
 
 
-class AsyncStream:
-    """An async iterator over a :class:`Stream`, reading it on a worker thread."""
+class _Attempt:
+    """What request hooks see of an attempt: ``method``, ``url``, ``headers``, ``body``."""
 
-    def __init__(self, stream: Stream, executor: Executor) -> None:
-        self._stream = stream
-        self._executor = executor
-        self.request_id = stream.request_id
-        self.response = stream.response
+    __slots__ = ("body", "headers", "method", "url")
 
-    def __aiter__(self) -> AsyncStream:
-        return self
+    def __init__(self, method: str, url: str, headers: Mapping[str, str], body: Any) -> None:
+        self.method, self.url, self.headers, self.body = method, url, headers, body
 
-    async def __anext__(self) -> dict[str, Any]:
+
+class _Pool:
+    """The aiohttp session of a client and its copies, created on first use inside a loop."""
+
+    def __init__(self, max_connections: int, session: aiohttp.ClientSession | None) -> None:
+        self.max_connections = max_connections
+        self.session = session
+        self.owned = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
-        value = await loop.run_in_executor(self._executor.pool, next, self._stream, _END)
-        if value is _END:
-            raise StopAsyncIteration
-        result: dict[str, Any] = value
-        return result
+        if self.session is not None and (not self.owned or self._loop is loop):
+            return self.session
+        if self.session is not None and self._loop is not None and not self._loop.is_closed():
+            raise MistralError("this AsyncClient's connections belong to another event loop; "
+                               "create one client per loop")
+        # first use, or the loop the pool was made on is gone (a second asyncio.run): a fresh pool
+        connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0)
+        self.session = aiohttp.ClientSession(connector=connector, trust_env=True, auto_decompress=True)
+        if hasattr(self.session, "_retry_connection"):
+            # aiohttp resends an idempotent request once on a dropped connection, unseen; the
+            # retry policy decides instead (with its count, its classes and its logging)
+            self.session._retry_connection = False
+        self._loop = loop
+        return self.session
 
-    async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor.pool, self._stream.close)
-
-    async def __aenter__(self) -> AsyncStream:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
+    async def close(self) -> None:
+        if self.owned and self.session is not None:
+            session, self.session = self.session, None
+            await session.close()
 
 
-_END: Any = object()
+def _sleeper(injected: Callable[[float], Any] | None) -> Callable[[float], Awaitable[None]]:
+    """``asyncio.sleep``, or a test's sleep (a coroutine function, or a plain one plus a yield)."""
+    if injected is None:
+        return asyncio.sleep
+    if inspect.iscoroutinefunction(injected):
+        return injected
+
+    async def sleep(seconds: float) -> None:
+        injected(seconds)
+        await asyncio.sleep(0)
+
+    return sleep
 
 
-class AsyncClient(AsyncOperations):
-    """The asyncio face of :class:`Client`: ``await aclient.chat(...)``.
+class AsyncClient(ClientBase, AsyncOperations):
+    """The asyncio client: ``await aclient.chat(...)``; the same table and behaviour as ``Client``.
 
-    Takes the same arguments as ``Client`` plus ``max_workers`` (threads, default 8), or an
-    existing client as ``AsyncClient(client=...)``. Streams come back as :class:`AsyncStream`
-    (``async for chunk in await aclient.chat(..., stream=True)``).
+    Takes ``Client``'s arguments, except that ``session`` is an ``aiohttp.ClientSession``
+    (used as given, never closed), plus ``max_connections`` (default 1,000: calls beyond it wait
+    for a free connection). ``AsyncClient(client=client)`` instead runs a sync client's calls,
+    through its own session and adapters, on ``max_workers`` threads (the client is left open;
+    see :mod:`mistral_lite._async_threads` for what that mode cannot do). Streams come back as :class:`AsyncStream`
+    (``async for chunk in await aclient.chat(..., stream=True)``). Request hooks receive an
+    object with ``method``, ``url``, ``headers`` and ``body``; response hooks receive the
+    ``aiohttp.ClientResponse``.
     """
 
-    def __init__(self, *args: Any, client: Client | None = None, max_workers: int = 8, **kwargs: Any) -> None:
-        self._owns_client = client is None
-        if client is None:
-            from .client import Client
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        stream_timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_retries: int | None = None,
+        retry: bool = True,
+        retry_delay: Callable[[int], float] | None = None,
+        retry_log_level: int | bool = logging.WARNING,
+        max_retry_after: float | None = None,
+        cache: bool | MutableMapping[Any, Any] = False,
+        cache_ttl: float | None = None,
+        cache_maxsize: int | None = None,
+        allow_insecure_http: bool = False,
+        hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+        client: Client | None = None,
+        max_workers: int = 8,
+    ) -> None:
+        if aiohttp is None:
+            raise MistralError('AsyncClient needs aiohttp: pip install "mistral-lite[async]"')
+        if not (isinstance(max_connections, int) and max_connections > 0):
+            raise MistralError(f"max_connections must be a positive integer, got {max_connections!r}")
+        self._threads: ThreadedCalls | None = None
+        if client is not None:  # its settings, cache and transport; calls on threads
+            from ._base import INJECTED
+            from ._concurrency import Executor
 
-            client = Client(*args, **kwargs)
-        self.client = client
-        self._executor = Executor(max_workers)
+            injected_sleep = getattr(INJECTED.__dict__.pop("value", None), "sleep", None)
+            self.__dict__.update({k: v for k, v in client.__dict__.items() if k in _SHARED_STATE})
+            self.clock = client.clock
+            self._threads = ThreadedCalls(client, Executor(max_workers))
+        else:
+            injected = self._configure(
+                api_key, base_url=base_url, timeout=timeout, stream_timeout=stream_timeout, headers=headers,
+                max_retries=max_retries, retry=retry, retry_delay=retry_delay, retry_log_level=retry_log_level,
+                max_retry_after=max_retry_after, cache=cache, cache_ttl=cache_ttl, cache_maxsize=cache_maxsize,
+                allow_insecure_http=allow_insecure_http, transport_settings={"hooks": hooks},
+            )
+            injected_sleep, self.clock = injected.sleep, injected.clock
+        self.sleep = _sleeper(injected_sleep)
+        self._pool = _Pool(max_connections, session)
+        self._owns_pool = True
+        self._hooks = {k: list(v) for k, v in (hooks or {}).items()}
+        configure_debug_logging()
 
+    @property
+    def max_connections(self) -> int:
+        return self._pool.max_connections
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The aiohttp session (None until the first call creates it)."""
+        return self._pool.session
+
+    @property
+    def client(self) -> Client | None:
+        """The sync client this one wraps (``AsyncClient(client=...)``), or None."""
+        return self._threads.client if self._threads is not None else None
+
+    def with_options(self, **changes: Any) -> AsyncClient:
+        """A copy with some settings changed (as ``Client.with_options``), sharing the connections."""
+        clone = super().with_options(**changes)
+        if self._threads is not None:
+            clone._threads = self._threads.with_client(self._threads.client.with_options(**changes))
+        return clone
+
+    def _borrowed(self) -> None:
+        self._owns_pool = False
+
+    # -- the dispatcher: the shared core around the aiohttp transport --------------------------
     async def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(self.client.call, operation, *args, **options)
-        result = await loop.run_in_executor(self._executor.pool, call)
-        if isinstance(result, Stream):
-            return AsyncStream(result, self._executor)
-        return result
+        if self._threads is not None:
+            return await self._threads.call(operation, args, options)
+        plan = _core.plan(self, operation, args, options)
+        if plan.hit is not _core.MISS:
+            return plan.hit
+        response = await self._send(plan)
+        try:
+            _core.invalidate(self, plan)
+            if plan.stream:
+                _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
+                endpoint = plan.endpoint
+                return _core.finish_stream(plan, AsyncStream(
+                response, kind=endpoint.stream, operation=operation, loads=decoder(),
+                end_event=endpoint.stream_end, error_event=endpoint.stream_error))
+            if plan.to is not None:
+                return _core.store(plan, await _download(plan, response))
+            content = await _read(response, plan.operation)
+        except BaseException:
+            response.close()  # a cancel or an error mid-body: hang up rather than reuse
+            raise
+        return _core.finish(plan, content, response.headers.get("x-request-id"))
 
-    async def paginate(self, operation: str, /, *args: Any, **options: Any) -> AsyncIterator[Any]:
-        """Items across pages, as ``Client.paginate`` (each page fetched on a worker thread)."""
-        loop = asyncio.get_running_loop()
-        pages = self.client.paginate(operation, *args, **options)
+    async def _send(self, plan: _core.Plan) -> aiohttp.ClientResponse:
+        """Send with retries; return a 2xx response or raise a mistral_lite exception."""
+        session = self._pool.get()
+        policy, operation, retry, built = plan.policy, plan.operation, 0, plan.built
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=plan.timeout[0], sock_read=plan.timeout[1])
+        hooks = self._hooks
         while True:
-            item = await loop.run_in_executor(self._executor.pool, next, pages, _END)
-            if item is _END:
-                return
-            yield item
+            headers = dict(plan.headers)
+            headers.update(built.headers)
+            body = built.body
+            data: Any = _blocks(body) if isinstance(body, MultipartBody) else body
+            if http_logger.isEnabledFor(logging.DEBUG):
+                log_request(built.method, built.url, headers, plan.secret)
+            for hook in hooks.get("request", ()):
+                hook(_Attempt(built.method, built.url, headers, body))
+            try:
+                response = await session.request(
+                    built.method, URL(built.url, encoded=True), headers=headers, data=data, timeout=timeout,
+                )
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                if isinstance(exc, aiohttp.InvalidURL):
+                    raise unsendable(exc, operation, plan.secret) from None
+                wait = policy.decide(plan.retry_class, retry, reached_server=_reached_server(exc))
+                if wait is None:
+                    raise _failure(exc, plan, retry) from None
+                policy.log(operation, retry, describe(exc), wait)
+            except (ValueError, UnicodeError) as exc:  # a header or URL aiohttp cannot send
+                raise unsendable(exc, operation, plan.secret) from None
+            else:
+                if http_logger.isEnabledFor(logging.DEBUG):
+                    log_response(operation, response.status, 0.0, response.headers)
+                for hook in hooks.get("response", ()):
+                    hook(response)
+                status = response.status
+                if status < 400:
+                    return response
+                retry_after = policy.retry_after_for(status, response.headers)
+                wait = policy.decide(plan.retry_class, retry, status=status, retry_after=retry_after)
+                try:
+                    content = await response.read()
+                except (aiohttp.ClientError, asyncio.TimeoutError):  # the error body broke off: keep the status
+                    content = b""
+                finally:
+                    response.release()
+                if wait is None:
+                    raise _core.status_error(plan, status, response.headers, content, retry + 1, retry_after)
+                policy.log(operation, retry, f"HTTP {status}", wait)
+            await self.sleep(wait)
+            retry += 1
+            built = plan.next_attempt()
 
-    async def wait(self, operation: str, /, *args: Any, **options: Any) -> Any:
-        """Poll until a terminal state, as ``Client.wait``."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor.pool, functools.partial(self.client.wait, operation, *args, **options)
-        )
+    # -- workflows from the table ------------------------------------------------------------
+    async def paginate(self, operation: str, /, *args: Any, **options: Any) -> AsyncIterator[Any]:
+        """Items across pages, as ``Client.paginate``: ``async for item in aclient.paginate(...)``."""
+        pager = Pager(self, operation, options)
+        page: dict[str, Any] | None = pager.first()
+        while page is not None:
+            items, page = pager.step(await self.call(operation, *args, **page))
+            for item in items:
+                yield item
+
+    async def wait(
+        self,
+        operation: str,
+        /,
+        *args: Any,
+        timeout: float = 3600.0,
+        interval: float = 5.0,
+        on_progress: Callable[[Any], None] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Poll a job until a terminal state, as ``Client.wait`` (sleeping with ``asyncio.sleep``)."""
+        return await self._poll(operation, args, options, Waiter(self, operation, timeout=timeout, interval=interval,
+                                                                 clock=self.clock, on_progress=on_progress),
+                                on_progress)
+
+    async def _poll(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], waiter: Waiter,
+                    on_progress: Callable[[Any], None] | None) -> Any:
+        poller = self.with_options(cache=False)
+        while True:
+            result = await poller.call(operation, *args, **options)
+            if on_progress is not None:
+                on_progress(result)
+            pause = waiter.step(result)
+            if pause is None:
+                return result
+            await self.sleep(pause)
+
+    async def run_batch(
+        self,
+        requests: Iterable[Mapping[str, Any]],
+        *,
+        endpoint: str = "/v1/chat/completions",
+        model: str | None = None,
+        wait: bool = True,
+        timeout: float = 24 * 3600.0,
+        interval: float | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+        **job_options: Any,
+    ) -> Any:
+        """Run requests through the batch API, as ``Client.run_batch``."""
+        ids, jsonl = await asyncio.get_running_loop().run_in_executor(
+            None, batch_file, self, requests, endpoint, model, on_progress)
+        with jsonl:
+            uploaded = await self.call("upload_file", file=("batch.jsonl", jsonl), purpose="batch")
+        job = await self.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model,
+                              **job_options)
+        if not wait:
+            return job
+        first, most = batch_polling(self, interval)
+        waiter = Waiter(self, "get_batch_job", timeout=timeout, interval=first, clock=self.clock,
+                        on_progress=on_progress, max_interval=most)
+        job = await self._poll("get_batch_job", (), {"job_id": job["id"]}, waiter, on_progress)
+        contents = [await self.call("download_file", job[key]) for key in RESULT_FILES if job.get(key)]
+        return batch_results(ids, job, contents)
 
     async def run_jsonl(self, input: Any, output: Any, **options: Any) -> BulkProgress:
         """A JSONL file of requests into a JSONL file of results, as ``Client.run_jsonl``
@@ -124,15 +361,17 @@ class AsyncClient(AsyncOperations):
         threads, the calls of one turn concurrently."""
         from ._tool_loop import arun_tools, make_loop
 
-        loop = make_loop(self.client.operations, operation, tools, options, max_turns=max_turns,
+        loop = make_loop(self.operations, operation, tools, options, max_turns=max_turns,
                          raise_tool_errors=raise_tool_errors, on_message=on_message)
         return await arun_tools(self, loop)
 
+    # -- lifecycle -----------------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Stop the worker threads without blocking the loop; close the client if it is ours."""
-        self._executor.shutdown(wait=False)
-        if self._owns_client:
-            await asyncio.get_running_loop().run_in_executor(None, self.client.close)
+        """Close the connections, if this client opened them (not a copy's, not a given session)."""
+        if self._owns_pool:
+            if self._threads is not None:
+                self._threads.executor.shutdown(wait=False)
+            await self._pool.close()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -143,4 +382,163 @@ class AsyncClient(AsyncOperations):
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"<mistral_lite.AsyncClient base_url={self.client.base_url!r}>"
+        return f"<mistral_lite.AsyncClient base_url={self._settings.base_url!r}>"
+
+
+#: What ``AsyncClient(client=...)`` takes over from a sync client: settings, table, cache.
+_SHARED_STATE = frozenset({"_settings", "_spec", "_endpoints", "_cache", "_fingerprint", "_allow_insecure_http"})
+
+
+class AsyncStream:
+    """The events of a streamed response: an async iterator and an async context manager.
+
+    ``response`` is the ``aiohttp.ClientResponse``; ``request_id`` its ``x-request-id``. Read to
+    the end, or ``await stream.aclose()`` (or leave the ``async with`` block) to hang up early.
+    """
+
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        kind: str,
+        operation: str,
+        loads: Callable[[bytes], Any],
+        end_event: str | None = None,
+        error_event: str | None = None,
+    ) -> None:
+        self.response = response
+        self.operation = operation
+        self.kind = kind
+        self.request_id: str | None = response.headers.get("x-request-id")
+        self._decoder = EventDecoder(kind, operation, loads, end_event, error_event)
+        self._events: list[dict[str, Any]] = []
+        self._next = 0
+        self._over = False  # nothing more to read
+        self._finished = False  # the connection is settled (released, or closed)
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        while True:
+            if self._next < len(self._events):
+                event = self._events[self._next]
+                self._next += 1
+                return event
+            decoder = self._decoder
+            if decoder.done or self._over:
+                await self._finish()
+                raise StopAsyncIteration
+            try:
+                chunk = await self.response.content.readany()
+            except BaseException as exc:
+                self._over = True
+                self.response.close()
+                if isinstance(exc, Exception):
+                    raise stream_error(exc, self.operation) from None
+                raise  # a cancel: the connection is already closed
+            self._events = decoder.feed(chunk) if chunk else decoder.close()
+            self._next = 0
+            if not chunk:
+                self._over = True
+
+    async def _finish(self) -> None:
+        """Past the last event: raise the stream's failure, or let the connection go back to the pool."""
+        if self._finished:
+            return
+        self._finished = self._over = True
+        if self._decoder.failure is not None or not self._decoder.ended:
+            self.response.close()
+            if self._decoder.failure is not None:
+                raise self._decoder.failure
+            return
+        try:  # read what follows the end so the connection can be reused; bounded
+            await asyncio.wait_for(self.response.read(), DRAIN_TIMEOUT)
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            self.response.close()
+        else:
+            self.response.release()
+
+    async def aclose(self) -> None:
+        """Stop reading and hang up (returns at once; safe after a cancel)."""
+        self._over = True
+        self._events, self._next = [], 0
+        if not self._finished:
+            self._finished = True
+            self.response.close()
+
+    async def __aenter__(self) -> AsyncStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<mistral_lite.AsyncStream {self.operation} request_id={self.request_id!r}>"
+
+
+# -- helpers -----------------------------------------------------------------------------------
+async def _blocks(body: MultipartBody) -> AsyncIterator[bytes]:
+    """An upload body read on worker threads, block by block."""
+    loop = asyncio.get_running_loop()
+    while True:
+        block = await loop.run_in_executor(None, body.read, _BLOCK)
+        if not block:
+            return
+        yield block
+
+
+async def _read(response: aiohttp.ClientResponse, operation: str) -> bytes:
+    try:
+        return await response.read()
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise _read_error(exc, operation) from None
+
+
+async def _download(plan: _core.Plan, response: aiohttp.ClientResponse) -> Any:
+    """Write the body to ``plan.to`` atomically, the file calls on worker threads."""
+    loop = asyncio.get_running_loop()
+    out = await loop.run_in_executor(None, AtomicFile, plan.to)
+    total, done, progress = _core.content_length(response.headers), 0, plan.on_progress
+    try:
+        if progress is not None:
+            progress(0, total)
+        async for chunk in response.content.iter_chunked(_BLOCK):
+            await loop.run_in_executor(None, out.write, chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        return await loop.run_in_executor(None, out.commit)
+    except BaseException as exc:
+        out.abort()  # two quick syscalls: fine on the loop, and possible even after a cancel
+        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+            raise _read_error(exc, plan.operation) from None
+        raise
+
+
+def _reached_server(exc: BaseException) -> bool:
+    """False only when the request provably never reached the server (connecting failed)."""
+    return not isinstance(exc, (aiohttp.ClientConnectorError, getattr(aiohttp, "ConnectionTimeoutError", ())))
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError))
+
+
+def _failure(exc: BaseException, plan: _core.Plan, retry: int) -> APIConnectionError:
+    cls = APITimeoutError if _is_timeout(exc) else APIConnectionError
+    tries = f" after {retry + 1} attempts" if retry else ""
+    built = plan.built
+    return cls(f"{plan.operation} ({built.method} {built.path}){tries}: {describe(exc)}",
+               operation=plan.operation, attempts=retry + 1)
+
+
+def _read_error(exc: BaseException, operation: str) -> MistralError:
+    if _is_timeout(exc):
+        return APITimeoutError(f"{operation}: timed out reading the response: {describe(exc)}", operation=operation)
+    return APIConnectionError(f"{operation}: the connection broke while reading: {describe(exc)}",
+                              operation=operation)
+
+

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["MultipartBody", "is_file_value", "remember_positions", "save_atomically"]
+__all__ = ["AtomicFile", "MultipartBody", "is_file_value", "remember_positions", "save_atomically"]
 
 _BLOCK = 1 << 16
 
@@ -192,23 +192,54 @@ def _umask() -> int:
     return mask
 
 
+class AtomicFile:
+    """A temporary file beside ``target``: ``commit()`` renames it into place, ``abort()`` removes it.
+
+    Blocking calls only; the async client runs each of them on a worker thread.
+    """
+
+    def __init__(self, target: str | os.PathLike[str]) -> None:
+        self.path = Path(target)
+        # the temporary name must fit where the target's name fits (255 bytes on most file
+        # systems): at most 64 bytes of the target's name + ".", 8 random characters, ".part"
+        stem = os.fsencode(self.path.name)[:64].decode("utf-8", "ignore")
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=self.path.parent or ".")
+        try:
+            os.fchmod(fd, _file_mode(self.path))  # mkstemp makes 0600: give the file the mode open() would
+            self._out = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            self.abort()
+            raise
+
+    def write(self, chunk: bytes) -> None:
+        self._out.write(chunk)
+
+    def commit(self) -> Path:
+        try:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            self._out.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+
+
 def save_atomically(chunks: Iterable[bytes], target: str | os.PathLike[str]) -> Path:
     """Write ``chunks`` to ``target`` through a temporary file and an atomic rename."""
-    path = Path(target)
-    # the temporary name must fit where the target's name fits (255 bytes on most file
-    # systems): at most 64 bytes of the target's name + ".", 8 random characters, ".part"
-    stem = os.fsencode(path.name)[:64].decode("utf-8", "ignore")
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=path.parent or ".")
+    out = AtomicFile(target)
     try:
-        os.fchmod(fd, _file_mode(path))  # mkstemp makes 0600: give the file the mode open() would
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        for chunk in chunks:
+            out.write(chunk)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        out.abort()
         raise
-    return path
+    return out.commit()

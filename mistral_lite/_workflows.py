@@ -8,6 +8,10 @@
   seen when time runs out.
 * ``run_batch`` is Mistral's batch API as one call: write the JSONL, upload it, create the job,
   wait, download the output and error files, and return results in input order.
+
+The rules (:class:`Pager`, :class:`Waiter`, :func:`batch_file`, :func:`batch_results`) do no
+I/O; the loops here drive them with the sync client, and ``mistral_lite._async`` drives the
+same rules with ``await``.
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ._inputs import json_problems, positive_number_problem
-from .exceptions import MistralError, ValidationError
+from .exceptions import MistralError, UnknownOperationError, ValidationError
 
 if TYPE_CHECKING:
+    from ._base import ClientBase
+    from ._table import Endpoint
     from .client import Client
 
-__all__ = ["BatchError", "WaitTimeout", "paginate", "run_batch", "wait"]
+__all__ = ["BatchError", "Pager", "WaitTimeout", "Waiter", "batch_file", "batch_results", "paginate", "run_batch",
+           "wait"]
 
 
 class WaitTimeout(MistralError):
@@ -42,57 +49,89 @@ class BatchError(MistralError):
         self.job = dict(job)
 
 
-def paginate(client: Client, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Iterator[Any]:
+def _endpoint(client: ClientBase, operation: str) -> Endpoint:
     endpoint = client.operations.get(operation)
     if endpoint is None:
-        client.call(operation)  # raises UnknownOperationError with suggestions
-        raise AssertionError("unreachable")  # pragma: no cover
-    how = endpoint.paginate
-    if not how:
-        pageable = sorted(n for n, e in client.operations.items() if e.paginate)
-        raise MistralError(f"{operation} does not page; these do: {', '.join(pageable)}", operation=operation)
-    items_key = how["items"]
+        import difflib
 
-    def items_of(result: Any) -> list[Any]:
-        found = result if items_key == "" else (result or {}).get(items_key) or []
+        close = difflib.get_close_matches(operation, list(client.operations), n=3, cutoff=0.5)
+        raise UnknownOperationError(operation, close)
+    return endpoint
+
+
+class Pager:
+    """The paging rule of a row, without I/O: the options of each page, the items of each result.
+
+    ``first()`` gives the first page's options; ``step(result)`` the page's items and the next
+    page's options (None: that was the last page).
+    """
+
+    def __init__(self, client: ClientBase, operation: str, options: dict[str, Any]) -> None:
+        endpoint = _endpoint(client, operation)
+        how = endpoint.paginate
+        if not how:
+            pageable = sorted(n for n, e in client.operations.items() if e.paginate)
+            raise MistralError(f"{operation} does not page; these do: {', '.join(pageable)}", operation=operation)
+        self.operation, self._how, self._items_key = operation, how, how["items"]
+        self._cursor = how["style"] == "cursor"
+        if self._cursor:
+            self._token = options.pop(how["cursor"], None)
+            self._seen_tokens: set[Any] = set()
+        else:
+            self._page = int(options.pop("page", 0) or 0)
+            page_size = options.get("page_size")
+            self._expected = page_size or endpoint.options.get("page_size", {}).get("default")
+            self._total_key = how.get("total") or ""
+            self._seen = 0
+            self._previous: list[Any] | None = None
+        self._options = options
+
+    def _items_of(self, result: Any) -> list[Any]:
+        found = result if self._items_key == "" else (result or {}).get(self._items_key) or []
         return list(found) if isinstance(found, list) else []
 
-    if how["style"] == "cursor":
-        cursor, next_key = how["cursor"], how["next"]
-        token = options.pop(cursor, None)
-        seen_tokens: set[Any] = set()
-        while True:
-            page_options = {**options, cursor: token} if token else dict(options)
-            result = client.call(operation, *args, **page_options)
-            yield from items_of(result)
-            token = result.get(next_key) if isinstance(result, dict) else None
+    def first(self) -> dict[str, Any]:
+        if self._cursor:
+            return self._cursor_options()
+        return {**self._options, "page": self._page}
+
+    def _cursor_options(self) -> dict[str, Any]:
+        return {**self._options, self._how["cursor"]: self._token} if self._token else dict(self._options)
+
+    def step(self, result: Any) -> tuple[list[Any], dict[str, Any] | None]:
+        items = self._items_of(result)
+        operation = self.operation
+        if self._cursor:
+            token = result.get(self._how["next"]) if isinstance(result, dict) else None
             if not token:
-                return
-            if token in seen_tokens:
+                return items, None
+            if token in self._seen_tokens:
                 raise MistralError(f"{operation}: the server returned the cursor {token!r} twice; "
                                    "stopping instead of looping", operation=operation)
-            seen_tokens.add(token)
-    page = int(options.pop("page", 0) or 0)
-    page_size = options.get("page_size")
-    expected = page_size or endpoint.options.get("page_size", {}).get("default")
-    total_key = how.get("total") or ""
-    seen = 0
-    previous: list[Any] | None = None
-    while True:
-        result = client.call(operation, *args, page=page, **options)
-        items = items_of(result)
-        if items and items == previous:
+            self._seen_tokens.add(token)
+            self._token = token
+            return items, self._cursor_options()
+        page = self._page
+        if items and items == self._previous:
             raise MistralError(f"{operation}: page {page} repeats page {page - 1} (does the server ignore "
                                "`page`?); stopping instead of looping", operation=operation)
-        previous = items
+        self._previous = items
+        self._seen += len(items)
+        total = _dig(result, self._total_key) if self._total_key else None
+        if not items or (isinstance(total, int) and self._seen >= total):
+            return items, None
+        if not isinstance(total, int) and isinstance(self._expected, int) and len(items) < self._expected:
+            return items, None  # no total to go by: a short page is the last one
+        self._page = page + 1
+        return items, {**self._options, "page": self._page}
+
+
+def paginate(client: Client, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Iterator[Any]:
+    pager = Pager(client, operation, options)
+    page: dict[str, Any] | None = pager.first()
+    while page is not None:
+        items, page = pager.step(client.call(operation, *args, **page))
         yield from items
-        seen += len(items)
-        total = _dig(result, total_key) if total_key else None
-        if not items or (isinstance(total, int) and seen >= total):
-            return
-        if not isinstance(total, int) and isinstance(expected, int) and len(items) < expected:
-            return  # no total to go by: a short page is the last one
-        page += 1
 
 
 def _dig(value: Any, dotted: str) -> Any:
@@ -102,6 +141,47 @@ def _dig(value: Any, dotted: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+class Waiter:
+    """A row's waiting rule, without I/O: ``step(state)`` is None when done, else the seconds to sleep."""
+
+    def __init__(
+        self, client: ClientBase, operation: str, *, timeout: float, interval: float, clock: Callable[[], float],
+        on_progress: Any = None, max_interval: float | None = None,
+    ) -> None:
+        endpoint = client.operations.get(operation)
+        if endpoint is None or not endpoint.wait:
+            waitable = sorted(n for n, e in client.operations.items() if e.wait)
+            raise MistralError(f"{operation} cannot be waited on; these can: {', '.join(waitable)}",
+                               operation=operation)
+        problems = [(name, p) for name, p in (
+            ("interval", positive_number_problem(interval)), ("timeout", positive_number_problem(timeout, zero=True)),
+            ("on_progress", None if on_progress is None or callable(on_progress)
+             else "expected a function of the state"),
+        ) if p]
+        if problems:
+            raise ValidationError(operation, problems)
+        self.operation, self.timeout, self.interval, self.clock = operation, timeout, interval, clock
+        self.max_interval = max_interval  # with it, each wait is 1.5 times the last, up to it
+        self.field, self.terminal = endpoint.wait["status_field"], set(endpoint.wait["terminal"])
+        self.deadline = clock() + timeout
+
+    def step(self, result: Any) -> float | None:
+        status = result.get(self.field) if isinstance(result, dict) else None
+        if status in self.terminal:
+            return None
+        left = self.deadline - self.clock()
+        if left <= 0:
+            raise WaitTimeout(
+                f"{self.operation} did not reach a terminal state ({', '.join(sorted(self.terminal))}) within "
+                f"{self.timeout:g} s; last {self.field}: {status!r}",
+                operation=self.operation, last=result,
+            )
+        pause = min(self.interval, left)
+        if self.max_interval is not None:
+            self.interval = min(self.max_interval, self.interval * 1.5)
+        return pause
 
 
 def wait(
@@ -117,37 +197,17 @@ def wait(
 ) -> Any:
     """Poll every ``interval`` seconds; with ``max_interval``, each wait is 1.5 times the last,
     up to ``max_interval`` (start short, back off)."""
-    endpoint = client.operations.get(operation)
-    if endpoint is None or not endpoint.wait:
-        waitable = sorted(n for n, e in client.operations.items() if e.wait)
-        raise MistralError(f"{operation} cannot be waited on; these can: {', '.join(waitable)}", operation=operation)
-    problems = [(name, p) for name, p in (
-        ("interval", positive_number_problem(interval)), ("timeout", positive_number_problem(timeout, zero=True)),
-        ("on_progress", None if on_progress is None or callable(on_progress) else "expected a function of the state"),
-    ) if p]
-    if problems:
-        raise ValidationError(operation, problems)
-    field, terminal = endpoint.wait["status_field"], set(endpoint.wait["terminal"])
+    waiter = Waiter(client, operation, timeout=timeout, interval=interval, clock=client.clock,
+                    on_progress=on_progress, max_interval=max_interval)
     poller = client.with_options(cache=False)
-    clock, sleep = client.clock, client.sleep
-    deadline = clock() + timeout
     while True:
         result = poller.call(operation, *args, **options)
         if on_progress is not None:
             on_progress(result)
-        status = result.get(field) if isinstance(result, dict) else None
-        if status in terminal:
+        pause = waiter.step(result)
+        if pause is None:
             return result
-        left = deadline - clock()
-        if left <= 0:
-            raise WaitTimeout(
-                f"{operation} did not reach a terminal state ({', '.join(sorted(terminal))}) within "
-                f"{timeout:g} s; last {field}: {status!r}",
-                operation=operation, last=result,
-            )
-        sleep(min(interval, left))
-        if max_interval is not None:
-            interval = min(max_interval, interval * 1.5)
+        client.sleep(pause)
 
 
 def _jsonl_line(index: int, request: Mapping[str, Any]) -> tuple[str, bytes]:
@@ -172,26 +232,24 @@ def _parse_jsonl(data: bytes) -> Iterator[dict[str, Any]]:
             yield json.loads(raw)
 
 
-def run_batch(
-    client: Client,
-    requests: Iterable[Mapping[str, Any]],
-    *,
-    endpoint: str,
-    model: str | None,
-    wait_for_results: bool,
-    timeout: float,
-    interval: float | None,
-    on_progress: Callable[[Any], None] | None,
-    job_options: Mapping[str, Any],
-) -> Any:
+def batch_file(
+    client: ClientBase, requests: Iterable[Mapping[str, Any]], endpoint: str, model: str | None,
+    on_progress: Any = None,
+) -> tuple[list[str], IO[bytes]]:
+    """The custom ids and a temporary JSONL file (at position 0) of a batch's requests.
+
+    Every body is checked against the schema of the operation serving ``endpoint`` first
+    (``BulkInputError`` lists the bad ones by number, from 1): nothing is uploaded otherwise.
+    """
     if on_progress is not None and not callable(on_progress):
         raise ValidationError("run_batch", [("on_progress", "expected a function of the job's state")])
     from ._bulk import body_problems  # checks each body against the row serving `endpoint`
 
-    ids: list[str] = []
-    check = body_problems(client, endpoint, model)
+    check = body_problems(client, endpoint, model)  # type: ignore[arg-type]
     problems: list[tuple[int, str]] = []
-    with tempfile.TemporaryFile() as jsonl:
+    ids: list[str] = []
+    jsonl = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
+    try:
         for index, request in enumerate(requests):
             custom_id, line = _jsonl_line(index, request)
             ids.append(custom_id)
@@ -208,29 +266,64 @@ def run_batch(
 
             raise BulkInputError("run_batch", problems, len({number for number, _ in problems}))
         jsonl.seek(0)
-        uploaded = client.upload_file(file=("batch.jsonl", jsonl), purpose="batch")
-    job = client.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model, **job_options)
-    if not wait_for_results:
-        return job
+    except BaseException:
+        jsonl.close()
+        raise
+    return ids, jsonl
+
+
+def batch_polling(client: ClientBase, interval: float | None) -> tuple[float, float | None]:
+    """``(first interval, max interval)`` of a batch job's polls: the caller's fixed interval, or
+    ``[defaults.batch]``'s backing-off one."""
+    if interval:
+        return interval, None
     from ._bulk_batch import batch_limits
 
     limits = batch_limits(client._spec.defaults)
-    job = wait(client, "get_batch_job", (), {"job_id": job["id"]}, timeout=timeout,
-               interval=interval or limits["poll_first"], on_progress=on_progress,
-               max_interval=None if interval else limits["poll_max"])
+    return limits["poll_first"], limits["poll_max"]
+
+
+def batch_results(ids: list[str], job: Mapping[str, Any], contents: Iterable[Any]) -> list[dict[str, Any]]:
+    """Results in input order from the downloaded output and error files of a finished job."""
     by_id: dict[str, dict[str, Any]] = {}
-    for key in ("output_file", "error_file"):
-        if job.get(key):
-            content = client.download_file(job[key])
-            for record in _parse_jsonl(content if isinstance(content, bytes) else b""):
-                response = record.get("response") or {}
-                by_id[str(record.get("custom_id"))] = {
-                    "custom_id": str(record.get("custom_id")),
-                    "status_code": response.get("status_code"),
-                    "body": response.get("body"),
-                    "error": record.get("error"),
-                }
+    for content in contents:
+        for record in _parse_jsonl(content if isinstance(content, bytes) else b""):
+            response = record.get("response") or {}
+            by_id[str(record.get("custom_id"))] = {
+                "custom_id": str(record.get("custom_id")),
+                "status_code": response.get("status_code"),
+                "body": response.get("body"),
+                "error": record.get("error"),
+            }
     if not by_id and job.get("status") != "SUCCESS":
         raise BatchError(f"batch job {job.get('id')} ended {job.get('status')} without results", job=job)
     missing = {"status_code": None, "body": None, "error": {"message": "no result in the output or error file"}}
     return [by_id.get(i, {"custom_id": i, **missing}) for i in ids]
+
+
+#: The job fields naming the files a finished batch job's results are in.
+RESULT_FILES = ("output_file", "error_file")
+
+
+def run_batch(
+    client: Client,
+    requests: Iterable[Mapping[str, Any]],
+    *,
+    endpoint: str,
+    model: str | None,
+    wait_for_results: bool,
+    timeout: float,
+    interval: float | None,
+    on_progress: Callable[[Any], None] | None,
+    job_options: Mapping[str, Any],
+) -> Any:
+    ids, jsonl = batch_file(client, requests, endpoint, model, on_progress)
+    with jsonl:
+        uploaded = client.upload_file(file=("batch.jsonl", jsonl), purpose="batch")
+    job = client.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model, **job_options)
+    if not wait_for_results:
+        return job
+    interval, max_interval = batch_polling(client, interval)
+    job = wait(client, "get_batch_job", (), {"job_id": job["id"]}, timeout=timeout, interval=interval,
+               on_progress=on_progress, max_interval=max_interval)
+    return batch_results(ids, job, [client.download_file(job[key]) for key in RESULT_FILES if job.get(key)])

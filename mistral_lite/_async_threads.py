@@ -1,0 +1,76 @@
+"""``AsyncClient(client=sync_client)``: a sync client's calls run on worker threads.
+
+Wrapping a sync client means using *its* transport: its ``requests.Session``, adapters and
+mounts (an in-process fake, ``responses`` mocks, a corporate proxy adapter). Each in-flight
+call holds one of ``max_workers`` threads; a cancelled task stops waiting at once, but the
+request already sent finishes on its thread. The native transport (``AsyncClient(api_key, ...)``)
+has none of these limits and is the default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._concurrency import Executor
+from ._streaming import Stream
+
+if TYPE_CHECKING:
+    from .client import Client
+
+__all__ = ["ThreadedCalls", "ThreadedStream"]
+
+_END: Any = object()
+
+
+class ThreadedCalls:
+    """The calls of one wrapped sync client, on a thread pool shared with its copies."""
+
+    def __init__(self, client: Client, executor: Executor) -> None:
+        self.client = client
+        self.executor = executor
+
+    def with_client(self, client: Client) -> ThreadedCalls:
+        return ThreadedCalls(client, self.executor)
+
+    async def call(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self.client.call, operation, *args, **options)
+        result = await loop.run_in_executor(self.executor.pool, call)
+        return ThreadedStream(result, self.executor) if isinstance(result, Stream) else result
+
+
+class ThreadedStream:
+    """An async iterator over a sync :class:`Stream`, each read on a worker thread."""
+
+    def __init__(self, stream: Stream, executor: Executor) -> None:
+        self._stream = stream
+        self._executor = executor
+        self.operation = stream.operation
+        self.kind = stream.kind
+        self.request_id = stream.request_id
+        self.response = stream.response
+
+    def __aiter__(self) -> ThreadedStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        value = await loop.run_in_executor(self._executor.pool, next, self._stream, _END)
+        if value is _END:
+            raise StopAsyncIteration
+        result: dict[str, Any] = value
+        return result
+
+    async def aclose(self) -> None:
+        self._stream.close()  # closes the socket first: safe from the loop while a thread reads
+
+    async def __aenter__(self) -> ThreadedStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
