@@ -38,6 +38,7 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
+    from ._bulk import BulkInputError, BulkProgress
     from ._tools import function_tool
 
 
@@ -46,6 +47,10 @@ def __getattr__(name: str) -> object:
         from . import _async
 
         return getattr(_async, name)
+    if name in ("BulkInputError", "BulkProgress"):  # the bulk-run modules only when used
+        from . import _bulk
+
+        return getattr(_bulk, name)
     if name == "function_tool":  # inspect and typing only when used
         from ._tools import function_tool
 
@@ -61,6 +66,8 @@ __all__ = [
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
+    "BulkInputError",
+    "BulkProgress",
     "Client",
     "ConflictError",
     "InternalServerError",

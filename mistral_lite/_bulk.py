@@ -30,7 +30,7 @@ from .exceptions import APIStatusError, MistralError, UnknownOperationError, Val
 if TYPE_CHECKING:
     from .client import Client
 
-__all__ = ["BulkProgress", "LiveRun", "Prepared", "prepare", "run_live"]
+__all__ = ["BulkInputError", "BulkProgress", "LiveRun", "Prepared", "prepare", "run_live"]
 
 #: How many times one line waits out a 429 / Retry-After before its error is final.
 MAX_BACKOFFS = 20
@@ -43,15 +43,16 @@ class BulkProgress:
 
     ``total`` lines in the input; ``skipped`` already in the output when the run started;
     ``succeeded`` and ``failed`` in this run; ``by_status`` failures by HTTP status (or
-    ``"connection"``, ``"invalid"``); ``rate`` lines a second; ``eta`` seconds (None unknown).
+    ``"connection"``, ``"invalid"``); ``rate`` lines a second; ``eta`` seconds (None unknown);
+    ``in_jobs`` (batch engine) lines the open batch jobs report done but not yet merged.
     """
 
-    __slots__ = ("by_status", "elapsed", "engine", "failed", "output", "rate_limited", "skipped",
+    __slots__ = ("by_status", "elapsed", "engine", "failed", "in_jobs", "output", "rate_limited", "skipped",
                  "started", "succeeded", "total")
 
     def __init__(self, total: int, skipped: int, output: str, engine: str = "live") -> None:
         self.total, self.skipped, self.output, self.engine = total, skipped, output, engine
-        self.succeeded = self.failed = self.rate_limited = 0
+        self.succeeded = self.failed = self.rate_limited = self.in_jobs = 0
         self.by_status: dict[str, int] = {}
         self.started = time.monotonic()
         self.elapsed = 0.0

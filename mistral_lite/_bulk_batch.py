@@ -200,7 +200,7 @@ def _wait_and_merge(
     deadline = clock() + timeout
     intervals = _poll_intervals(float(limits["poll_first"]), float(limits["poll_max"]))
     while True:
-        running = 0
+        running = in_jobs = 0
         for entry in state.open_jobs():
             job = call("get_batch_job", job_id=entry["id"])
             entry["status"] = job.get("status")
@@ -210,6 +210,8 @@ def _wait_and_merge(
                 state.save()
             else:
                 running += 1
+                in_jobs += int(job.get("completed_requests") or 0)
+        prepared.progress.in_jobs = in_jobs
         if on_progress is not None:
             on_progress(prepared.progress)
         if not running:

@@ -277,7 +277,11 @@ class OutputWriter:
         self._synced = time.monotonic()
 
     def write(self, line: bytes) -> None:
+        """Append one whole line. After :meth:`close` (a run interrupted while calls were still
+        in flight) the line is dropped, never written to a reused descriptor: a resume runs it."""
         with self._lock:
+            if self._fd < 0:
+                return
             view = memoryview(line)
             while view:
                 written = os.write(self._fd, view)

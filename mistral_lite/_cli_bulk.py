@@ -110,7 +110,8 @@ class Reporter:
         self.last = now
         total = max(progress.total, 1)
         rate = progress.rate
-        text = (f"{progress.done}/{progress.total} done, {progress.failed} failed, {rate:.1f} lines/s, "
+        in_jobs = f" (+{progress.in_jobs} in batch jobs)" if progress.in_jobs else ""
+        text = (f"{progress.done}/{progress.total} done{in_jobs}, {progress.failed} failed, {rate:.1f} lines/s, "
                 f"ETA {_duration(progress.eta)}")
         if self.tty:
             filled = int(self.width * progress.done / total)

@@ -361,3 +361,18 @@ def test_input_and_output_stream_line_by_line(tmp_path: Path, fake: FakeMistral,
     client.run_jsonl(source, out, concurrency=1)
     assert Counter(r["custom_id"] for r in results(out)) == Counter({"1": 1, "2": 1, "3": 1})
     assert os.path.getsize(out) == sum(len(line) for line in out.read_bytes().splitlines(keepends=True))
+
+
+def test_a_line_finished_after_the_output_closed_is_dropped_not_misdirected(tmp_path: Path) -> None:
+    from mistral_lite._bulk_io import OutputWriter
+
+    writer = OutputWriter(str(tmp_path / "out.jsonl"), fresh=True)
+    writer.write(b'{"custom_id":"a"}\n')
+    writer.close()
+    other = os.open(tmp_path / "other", os.O_WRONLY | os.O_CREAT)  # may reuse the descriptor number
+    try:
+        writer.write(b'{"custom_id":"late"}\n')
+    finally:
+        os.close(other)
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"custom_id":"a"}\n'
+    assert (tmp_path / "other").read_bytes() == b""

@@ -145,10 +145,15 @@ def test_reporter_draws_a_bar_on_a_terminal_and_plain_lines_otherwise() -> None:
         now[0] += 3.0
         bar(progress)
         lines(progress)
+    assert tty.getvalue().count("\r[") == 6
     bar.close()
-    assert tty.getvalue().count("\r[") == 6 and tty.getvalue().endswith("\n")
+    assert tty.getvalue().endswith("\n")
     assert "80%" in tty.getvalue() and "8/10 done, 1 failed" in tty.getvalue()
     assert plain.getvalue().count("progress: ") == 2  # every 10 s of 18
+    progress.in_jobs = 7
+    now[0] += 1.0
+    bar(progress)
+    assert "(+7 in batch jobs)" in tty.getvalue().rsplit("\r", 1)[-1]
     progress.elapsed = 3.25
     assert summary(progress) == "10 lines: 5 succeeded, 1 failed (500: 1) in 3.2 s; 2 already in o.jsonl"
 

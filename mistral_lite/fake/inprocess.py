@@ -61,7 +61,7 @@ class InProcessAdapter(BaseAdapter):
 
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
              verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
-        body = request.body or b""
+        body: Any = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
         elif not isinstance(body, (bytes, bytearray)):  # a streamed upload: read it whole
