@@ -41,6 +41,12 @@ def _resolve(schema: Mapping[str, Any], spec: Spec, current: str) -> tuple[Mappi
 
 def annotation(schema: Mapping[str, Any], spec: Spec, current: str, depth: int = 0) -> str:
     """A Python type expression (as text) for a JSON Schema."""
+    python = schema.get("x-python")
+    if python is not None:  # the option also takes a Python type, or callables (see _structured)
+        plain = annotation({k: v for k, v in schema.items() if k != "x-python"}, spec, current, depth)
+        if python == "tools":
+            return plain.replace("list[dict[str, Any]]", "list[dict[str, Any] | Callable[..., Any]]")
+        return _union(["type[Any]", *plain.split(" | ")])
     schema, current = _resolve(schema, spec, current)
     if schema.get("x-file"):
         return "FileInput"

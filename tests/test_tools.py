@@ -323,3 +323,27 @@ def test_scripted_replies_are_served_in_order_then_the_fake_answers(fake_client:
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "streamed answer"
     with pytest.raises(KeyError):
         fake.script("chatt", {})
+
+
+# --- the README ---------------------------------------------------------------------------------------
+
+
+def test_readme_section_runs_against_the_fake(fake: FakeMistral, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Structured outputs and tools")
+    code = re.search(r"```python\n(.*?)```", readme[start:], re.S)
+    assert code is not None
+    monkeypatch.setenv("MISTRAL_API_KEY", "readme-key")
+    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url)
+    namespace: dict[str, Any] = {"__name__": "readme_structured"}
+    exec(compile(code.group(1), "README structured outputs", "exec", dont_inherit=True), namespace)
+    city = namespace["city"]
+    assert type(city).__name__ == "City" and isinstance(city.population, int)
+    weather = {"city": "get_weather for Paris?", "temperature": 21, "unit": "C"}
+    assert capsys.readouterr().out == f"Tool result: {json.dumps(weather)}\n"
+    assert [m["role"] for m in namespace["transcript"]] == ["user", "assistant", "tool", "assistant"]
+    assert bodies(fake, "chat")[0]["response_format"]["json_schema"]["name"] == "City"

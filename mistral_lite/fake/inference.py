@@ -3,6 +3,16 @@ classification, moderation and OCR.
 
 Each handler takes the fake's :class:`~.state.State` and the validated options of one request
 and returns a reply; the content comes from ``generate.py``, so it is deterministic.
+
+The fake model (chat, agent completions and conversation turns, :func:`complete`): it answers
+``Echo: <last user message>``. Given function tools and a ``tool_choice`` other than ``"none"``,
+it first calls every tool whose name the last user message contains (parallel calls), or the
+first tool when it names none (a forced function: that one), with arguments generated from
+the tool's parameter schema (finish reason ``tool_calls``); once tool results follow, it answers
+``Tool result: <result>``, one line per result. With a ``json_schema`` response format it
+answers JSON valid for the schema; with ``json_object``, ``{"answer": ...}``. ``max_tokens`` and
+``stop`` cut plain text (finish reason ``length``). Tests script other answers with
+``FakeMistral.script`` (see ``scripted.py``; :func:`chat_completion` builds a canned body).
 """
 
 from __future__ import annotations
