@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 from typing import TYPE_CHECKING
 
-from ._streaming import Stream, collect_completion
+from ._streaming import Stream, acollect_completion, collect_completion
 from ._structured import response_format_for
 from ._workflows import BatchError, WaitTimeout
 from .client import Client
@@ -86,6 +86,7 @@ __all__ = [
     "WaitTimeout",
     "BatchError",
     "__version__",
+    "acollect_completion",
     "collect_completion",
     "function_tool",
     "response_format_for",

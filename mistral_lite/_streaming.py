@@ -13,14 +13,15 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterable, Callable, Generator, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 from ._sse import MAX_EVENT_SIZE, EventDecoder, SSEParser, iter_sse
 from .exceptions import APIConnectionError, APITimeoutError, MistralError
 
-__all__ = ["MAX_EVENT_SIZE", "SSEParser", "Stream", "collect_completion", "iter_sse", "socket_of", "stream_error"]
+__all__ = ["MAX_EVENT_SIZE", "SSEParser", "Stream", "acollect_completion", "collect_completion", "iter_sse",
+           "socket_of", "stream_error"]
 
 #: Seconds to wait for the rest of the body after a stream's end event.
 DRAIN_TIMEOUT = 1.0
@@ -233,5 +234,13 @@ def collect_completion(chunks: Iterable[dict[str, Any]]) -> dict[str, Any]:
             if delta_choice.get("finish_reason"):
                 choice["finish_reason"] = delta_choice["finish_reason"]
     result["choices"] = [choices[i] for i in sorted(choices)]
+    finish = getattr(chunks, "finish", None)
+    return result if finish is None else finish(result)
+
+
+async def acollect_completion(chunks: AsyncIterable[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`collect_completion` for an :class:`~mistral_lite.AsyncStream` (``parsed`` included)."""
+    collected = [chunk async for chunk in chunks]
+    result = collect_completion(collected)
     finish = getattr(chunks, "finish", None)
     return result if finish is None else finish(result)

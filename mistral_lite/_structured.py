@@ -152,7 +152,7 @@ def attach_parsed(result: Any, target: Any, where: tuple[str, ...], operation: s
     """Give each message under ``where`` with text content its ``parsed`` value; a stream is
     returned with the finisher as its ``finish`` attribute."""
     if not isinstance(result, dict):
-        if hasattr(result, "__next__"):
+        if hasattr(result, "__next__") or hasattr(result, "__anext__"):
             result.finish = lambda done: attach_parsed(done, target, where, operation)
         return result
     for message, holder in _messages(result, where, None):

@@ -266,6 +266,15 @@ def test_async_client_parses_too(fake: FakeMistral) -> None:
     reply = asyncio.run(main())
     assert isinstance(reply["choices"][0]["message"]["parsed"], PetModel)
 
+    async def streamed() -> Any:
+        async with mistral_lite.AsyncClient("k", base_url=fake.url) as aclient:
+            stream = await aclient.chat(model=MODEL, messages=ASK, response_format=PetModel, stream=True)
+            return await mistral_lite.acollect_completion(stream)
+
+    done = asyncio.run(streamed())
+    assert isinstance(done["choices"][0]["message"]["parsed"], PetModel)
+    assert done["choices"][0]["message"]["parsed"].model_dump() == json.loads(done["choices"][0]["message"]["content"])
+
 
 # --- optional dependency and import cost ------------------------------------------------------
 
