@@ -21,11 +21,14 @@ from . import __version__
 from ._cache import ResponseCache, key_fingerprint
 from ._inputs import SAFE_HEADER_VALUE, client_problems, headers_problem, timeout_pair
 from ._retry import RetryPolicy
+from ._secrets import Secret, canonical_headers, credential
 from ._table import Endpoint, Spec, load_spec
 from .exceptions import MistralError, ValidationError
 
 __all__ = ["ClientBase", "Settings"]
 
+#: Default cap on a decoded response body held in memory (bytes); downloads to a file are not capped.
+MAX_RESPONSE_SIZE = 256 << 20
 USER_AGENT = f"mistral-lite/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}.{sys.version_info[2]}"
 _NOT_SET: Any = object()
 _C = TypeVar("_C", bound="ClientBase")
@@ -34,17 +37,18 @@ _C = TypeVar("_C", bound="ClientBase")
 class Settings:
     """What ``with_options`` may change; shared read-only by a client and its copies."""
 
-    __slots__ = ("base_url", "headers", "policy", "secret", "stream_timeout", "timeout", "use_cache")
+    __slots__ = ("base_url", "headers", "max_response_size", "policy", "secret", "stream_timeout", "timeout",
+                 "use_cache")
 
     def __init__(
         self, *, base_url: str, headers: Mapping[str, str], timeout: tuple[float, float], stream_timeout: float,
-        policy: RetryPolicy, use_cache: bool,
+        policy: RetryPolicy, use_cache: bool, max_response_size: int = MAX_RESPONSE_SIZE,
     ) -> None:
         self.base_url, self.headers, self.timeout = base_url, headers, timeout
         self.stream_timeout, self.policy, self.use_cache = stream_timeout, policy, use_cache
-        auth = authorization(headers)
+        self.max_response_size = max_response_size
         #: the credential sent, redacted from error bodies, logs and unsendable-request messages
-        self.secret = auth.split(" ", 1)[-1] if len(auth) > 11 else None
+        self.secret = credential(headers)
 
 
 def check_base_url(url: str, allow_insecure_http: bool) -> str:
@@ -57,7 +61,7 @@ def check_base_url(url: str, allow_insecure_http: bool) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MistralError(f"base_url must be an http(s) URL, got {url!r}")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise MistralError(
             f"refusing to send the API key over plain http to {parts.hostname}; use https "
             "or pass allow_insecure_http=True"
@@ -66,21 +70,14 @@ def check_base_url(url: str, allow_insecure_http: bool) -> str:
 
 
 def check_headers(headers: Mapping[str, Any]) -> dict[str, str]:
-    """Header values as strings an HTTP message can carry; a bad one is a MistralError (no I/O)."""
+    """Headers an HTTP message can carry, names canonical; a bad one is a MistralError (no I/O)."""
     problem = headers_problem(headers)
     if problem:
         raise MistralError(problem)
-    return dict(headers)
+    return canonical_headers(headers)
 
 
-def authorization(headers: Mapping[str, str]) -> str:
-    for name, value in headers.items():
-        if name.lower() == "authorization":
-            return value
-    return ""
-
-
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -148,6 +145,7 @@ class ClientBase:
         cache_maxsize: int | None,
         allow_insecure_http: bool,
         transport_settings: Mapping[str, Any] | None = None,
+        max_response_size: int | None = None,
     ) -> Injected:
         """Check and store the settings; returns the injected test hooks (or the real ones).
 
@@ -157,11 +155,13 @@ class ClientBase:
         injected: Injected = INJECTED.__dict__.pop("value", None) or Injected()
         given = {k: v for k, v in locals().items() if k not in ("self", "injected", "transport_settings")}
         problems = client_problems({**given, **(transport_settings or {})})
+        del given  # holds the key: keep it out of traceback locals
         if problems:
             raise ValidationError(type(self).__name__, problems)
         self._spec = injected.spec or load_spec()
         defaults = self._spec.defaults
-        key = (api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY", "")).strip()
+        key = Secret((api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY", "")).strip())
+        api_key = None  # from here on only the Secret, whose repr hides it, is in this frame
         if not key:
             raise MistralError(
                 "no API key: pass Client(api_key=...) or set the MISTRAL_API_KEY environment variable"
@@ -188,8 +188,8 @@ class ClientBase:
             sleep=injected.sleep if injected.sleep is not None else time.sleep,
             rand=injected.rand,
         )
-        base_headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
-        base_headers.update(check_headers(headers or {}))
+        base_headers = {"Authorization": Secret(f"Bearer {key}"), "User-Agent": USER_AGENT}
+        base_headers.update(check_headers(headers or {}))  # canonical names: a user's "authorization" replaces ours
         self._settings = Settings(
             base_url=url,
             headers=base_headers,
@@ -201,8 +201,9 @@ class ClientBase:
             ),
             policy=policy,
             use_cache=True,
+            max_response_size=MAX_RESPONSE_SIZE if max_response_size is None else max_response_size,
         )
-        self._fingerprint = key_fingerprint(authorization(base_headers))
+        self._fingerprint = key_fingerprint(base_headers["Authorization"])
         self._allow_insecure_http = allow_insecure_http
         cache_defaults = defaults.get("cache", {})
         self._cache = None
@@ -254,6 +255,7 @@ class ClientBase:
         retry_log_level: int | bool | None = None,
         max_retry_after: float | None = None,
         cache: bool | None = None,
+        max_response_size: int | None = None,
     ) -> _C:
         """A copy with some settings changed, sharing this client's pool and cache."""
         problems = client_problems({k: v for k, v in locals().items() if v is not _NOT_SET and k != "self"})
@@ -280,11 +282,12 @@ class ClientBase:
             stream_timeout=float(stream_timeout) if stream_timeout is not None else s.stream_timeout,
             policy=s.policy.replace(**policy_changes) if policy_changes else s.policy,
             use_cache=s.use_cache if cache is None else cache,
+            max_response_size=s.max_response_size if max_response_size is None else max_response_size,
         )
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone._settings = settings
-        clone._fingerprint = key_fingerprint(authorization(merged_headers))  # the key actually sent
+        clone._fingerprint = key_fingerprint(merged_headers["Authorization"])  # the key actually sent
         clone._borrowed()
         return clone
 

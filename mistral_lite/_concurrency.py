@@ -59,7 +59,9 @@ def run_map(
     options = [dict(item) for item in items]
     if not options:
         return []
-    with ThreadPoolExecutor(max(1, min(max_workers, len(options))), thread_name_prefix="mistral-lite-map") as pool:
+    workers = max(1, min(max_workers, len(options)))
+    client._transport.ensure_pool(workers)  # one pooled connection per thread: none discarded
+    with ThreadPoolExecutor(workers, thread_name_prefix="mistral-lite-map") as pool:
         futures = [pool.submit(client.call, operation, **item) for item in options]
         results: list[Any] = []
         for future in futures:

@@ -24,12 +24,13 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._cache import MISS, ResponseCache
+from ._cache import MISS, ResponseCache, key_fingerprint
 from ._files import remember_positions
 from ._inputs import call_keyword_problems, timeout_pair
 from ._json import loads
 from ._request import Built, build_request
 from ._retry import RetryPolicy
+from ._secrets import SECRET_HEADERS, canonical_headers, credential, redact, redact_headers
 from ._structured import Finisher, prepare
 from ._table import CALL_KEYWORDS, Endpoint
 from ._validate import validate
@@ -45,10 +46,12 @@ from .exceptions import (
 if TYPE_CHECKING:
     from ._base import ClientBase
 
-__all__ = ["MISS", "Plan", "check_stream_media", "finish", "finish_stream", "invalidate", "plan", "redact",
-           "status_error", "store"]
+__all__ = ["MAX_ERROR_BODY", "MISS", "Plan", "body_too_large", "check_stream_media", "finish", "finish_stream",
+           "invalidate", "plan", "redact", "status_error", "store", "unexpected_status"]
 
 Progress = Callable[[int, "int | None"], None]
+#: Bytes of an error response's body kept (``exc.body``); the rest is not read.
+MAX_ERROR_BODY = 1 << 20
 
 
 class Plan:
@@ -59,8 +62,8 @@ class Plan:
     when the call needs no I/O at all (``MISS`` otherwise).
     """
 
-    __slots__ = ("built", "cache", "endpoint", "finisher", "generation", "headers", "hit", "key", "on_progress",
-                 "operation", "policy", "rebuild", "secret", "stream", "timeout", "to")
+    __slots__ = ("built", "cache", "endpoint", "finisher", "generation", "headers", "hit", "key", "max_body",
+                 "on_progress", "operation", "policy", "rebuild", "secret", "stream", "timeout", "to")
 
     def __init__(self, operation: str, endpoint: Endpoint) -> None:
         self.operation = operation
@@ -79,6 +82,7 @@ class Plan:
         self.key: tuple[Any, ...] | None = None
         self.generation = 0
         self.finisher: Finisher | None = None  # attaches ``parsed`` (a type was the response_format)
+        self.max_body = 0  # the largest decoded body read into memory (bytes)
 
     @property
     def retry_class(self) -> str:
@@ -119,12 +123,19 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
     s = client._settings
     p = Plan(operation, endpoint)
     p.finisher = finisher
+    p.headers, p.policy, p.secret, p.max_body = s.headers, s.policy, s.secret, s.max_response_size
+    fingerprint = client._fingerprint
+    if extras.get("extra_headers"):
+        fingerprint = _call_credentials(p, extras, fingerprint)
     cache = client._cache if endpoint.cache and s.use_cache else None
     if cache is not None:
         # looked up before validation: only valid options were ever stored under a key
         path = {name: str(options[name]) for name in endpoint.path_params if name in options}
         extra = {k: v for k, v in extras.items() if k.startswith("extra_")} or None
-        p.cache, p.key = cache, cache.make_key(operation, s.base_url, client._fingerprint, path, options, extra)
+        if extra and "extra_headers" in extra:  # credentials enter the key as fingerprints only
+            extra["extra_headers"] = {k: key_fingerprint(v) if k.lower() in SECRET_HEADERS else v
+                                      for k, v in extra["extra_headers"].items()}
+        p.cache, p.key = cache, cache.make_key(operation, s.base_url, fingerprint, path, options, extra)
         p.hit = cache.get(p.key) if p.key is not None else MISS
         if p.hit is not MISS:
             if finisher is not None:
@@ -150,7 +161,6 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
 
         p.rebuild = rebuild
     p.built = build()
-    p.headers, p.policy, p.secret = s.headers, s.policy, s.secret
     timeout = extras.get("timeout") or s.timeout
     if stream:
         stream_timeout = extras.get("stream_timeout")
@@ -174,6 +184,16 @@ def _call_keywords(operation: str, options: dict[str, Any]) -> dict[str, Any]:
     return extras
 
 
+def _call_credentials(p: Plan, extras: dict[str, Any], fingerprint: str) -> str:
+    """Per-call headers with canonical names; a per-call key is the one redacted and fingerprinted."""
+    headers = extras["extra_headers"] = canonical_headers(extras["extra_headers"])
+    auth = headers.get("Authorization")
+    if auth is None:
+        return fingerprint
+    p.secret = credential(headers)
+    return key_fingerprint(auth)
+
+
 def _bind(endpoint: Endpoint, args: tuple[Any, ...], options: dict[str, Any]) -> None:
     names = endpoint.path_params
     if len(args) > len(names):
@@ -192,31 +212,44 @@ def status_error(
     plan: Plan, status: int, headers: Mapping[str, str], content: bytes, attempts: int,
     retry_after: float | None = None,
 ) -> APIStatusError:
-    """The typed exception for an error response (the key redacted from its body)."""
+    """The typed exception for an error response, or a 3xx that was not followed.
+
+    The key is redacted from its body and headers (a server may echo it); ``content`` is at
+    most ``MAX_ERROR_BODY`` bytes (the transport reads no more).
+    """
     body: Any
     try:
         body = loads(content) if content else None
     except ValueError:
         body = content.decode("utf-8", "replace")
-    if plan.secret:
-        body = redact(body, plan.secret)
+    body = redact(body, plan.secret)
     cls = error_for_status(status)
     built = plan.built
     return cls(
-        status_code=status, body=body, headers=headers, operation=plan.operation,
+        status_code=status, body=body, headers=redact_headers(headers, plan.secret), operation=plan.operation,
         method=built.method, path=built.path, attempts=attempts, retry_after=retry_after,
     )
 
 
-def redact(value: Any, secret: str) -> Any:
-    """``value`` with every occurrence of ``secret`` in its strings replaced."""
-    if isinstance(value, str):
-        return value.replace(secret, "[redacted]")
-    if isinstance(value, list):
-        return [redact(v, secret) for v in value]
-    if isinstance(value, dict):
-        return {k: redact(v, secret) for k, v in value.items()}
-    return value
+def body_too_large(plan: Plan, limit: int, declared: int | None = None) -> MistralError:
+    """The error for a response body over ``limit`` bytes (``max_response_size``): never retried."""
+    size = f" ({declared} bytes declared)" if declared is not None else ""
+    return MistralError(
+        f"{plan.operation}: the response body is larger than max_response_size={limit} bytes{size}; "
+        "raise it with Client(max_response_size=...) or download to a file with to=...",
+        operation=plan.operation,
+    )
+
+
+def unexpected_status(plan: Plan, status: int, headers: Mapping[str, str]) -> APIStatusError:
+    """A 1xx or 3xx the transport did not turn into a final response: an error, never ``{}``."""
+    error = status_error(plan, status, headers, b"", 1)
+    kind = "an interim 1xx" if status < 200 else "a redirect that was not followed"
+    location = headers.get("Location") or headers.get("location")
+    where = f" to {redact(location, plan.secret)}" if location else ""
+    error.message = f"HTTP {status} from {plan.operation}: {kind}{where}"
+    error.args = (error.message,)
+    return error
 
 
 def check_stream_media(plan: Plan, content_type: str) -> None:

@@ -258,6 +258,8 @@ def client_problems(settings: Mapping[str, Any]) -> Problems:
         add("max_retry_after", positive_number_problem(settings["max_retry_after"], zero=True))
     if settings.get("max_retries") is not None:
         add("max_retries", _int_problem(settings["max_retries"], 0))
+    if settings.get("max_response_size") is not None:
+        add("max_response_size", _int_problem(settings["max_response_size"], 1))
     if settings.get("cache_maxsize") is not None:
         add("cache_maxsize", _int_problem(settings["cache_maxsize"], 1))
     if settings.get("headers") is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from ._secrets import redact
 from .exceptions import APIConnectionError, MistralError, StreamError
 
 __all__ = ["MAX_EVENT_SIZE", "EventDecoder", "SSEParser", "iter_sse"]
@@ -166,14 +167,16 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[tuple[str | None, bytes]]:
 class EventDecoder:
     """One stream's events from its bytes: ``feed(chunk)`` per read, ``close()`` at the end."""
 
-    __slots__ = ("_end_event", "_error_event", "_loads", "_parser", "_typed", "done", "ended", "failure",
+    __slots__ = ("_end_event", "_error_event", "_loads", "_parser", "_secret", "_typed", "done", "ended", "failure",
                  "operation")
 
     def __init__(
         self, kind: str, operation: str, loads: Callable[[bytes], Any],
         end_event: str | None = None, error_event: str | None = None, max_event_size: int = MAX_EVENT_SIZE,
+        secret: str | None = None,
     ) -> None:
         self.operation = operation
+        self._secret = secret  # redacted from error messages, should the server echo it
         self._typed = kind == "events"
         self._loads = loads
         self._end_event = end_event
@@ -246,6 +249,7 @@ class EventDecoder:
                 event["type"] = name
             kind = event.get("type")
             if kind is not None and kind == self._error_event:
+                event = redact(event, self._secret)
                 self._fail(StreamError(
                     f"{self.operation}: the server reported an error in the stream: {event.get('message', event)}",
                     operation=self.operation, event=event,
@@ -272,5 +276,6 @@ class EventDecoder:
         self.done = True
 
     def _malformed(self, data: bytes) -> StreamError:
+        data = redact(data, self._secret)
         raw = data[:300].decode("utf-8", "replace")
         return StreamError(f"{self.operation}: malformed event data: {raw!r}", operation=self.operation, event=data)

@@ -48,6 +48,7 @@ class Stream(Iterator[dict[str, Any]]):
         error_event: str | None = None,
         chunk_size: int = 65536,
         max_event_size: int = MAX_EVENT_SIZE,
+        secret: str | None = None,
     ) -> None:
         self.response = response
         self.operation = operation
@@ -58,6 +59,7 @@ class Stream(Iterator[dict[str, Any]]):
         self._error_event = error_event
         self._chunk_size = chunk_size
         self._max_event_size = max_event_size
+        self._secret = secret
         self._closed = False  # close() was called before the end
         self._finished = False  # the body was read to its end (the connection may be reused)
         self._events: Generator[dict[str, Any], None, None] = self._iterate()
@@ -116,7 +118,7 @@ class Stream(Iterator[dict[str, Any]]):
 
     def _iterate(self) -> Generator[dict[str, Any], None, None]:
         decoder = EventDecoder(self.kind, self.operation, self._loads, self._end_event, self._error_event,
-                               self._max_event_size)
+                               self._max_event_size, self._secret)
         feed = decoder.feed
         chunks = self._chunks()
         try:

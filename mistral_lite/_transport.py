@@ -12,16 +12,20 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import requests
+import requests.adapters
 import requests.auth
 
 from . import _core
 from ._core import Plan
 from ._request import Built
 from ._retry import logger
+from ._secrets import redact, redact_headers
 from .exceptions import APIConnectionError, APIStatusError, APITimeoutError, MistralError
 
 __all__ = ["Transport", "status_error"]
@@ -71,27 +75,205 @@ def describe(exc: BaseException) -> str:
 
 def status_error(response: requests.Response, plan: Plan, attempts: int,
                  retry_after: float | None = None) -> APIStatusError:
-    """The typed exception for an error response (its body is read here)."""
+    """The typed exception for an error response (at most ``MAX_ERROR_BODY`` bytes of its body)."""
+    return _core.status_error(plan, response.status_code, response.headers, _error_body(response), attempts,
+                              retry_after)
+
+
+def _error_body(response: requests.Response) -> bytes:
+    """The first ``MAX_ERROR_BODY`` bytes of an error body; a longer one is cut and the connection dropped."""
+    if getattr(response, "_content_consumed", False):
+        return response.content[:_core.MAX_ERROR_BODY] if response.content else b""
     try:
-        content = response.content
+        content, complete = _read(response, _core.MAX_ERROR_BODY)
     except requests.RequestException:  # the error body itself broke off: keep the status
-        content = b""
-    return _core.status_error(plan, response.status_code, response.headers, content, attempts, retry_after)
+        content, complete = b"", False
+    if not complete:
+        response.close()
+    _set_content(response, content)
+    return content
+
+
+def _read(response: requests.Response, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` decoded bytes of the body, and whether that was all of it."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_READ_SIZE):
+        size += len(chunk)
+        if size > limit:
+            parts.append(chunk[: len(chunk) - (size - limit)])
+            return b"".join(parts), False
+        parts.append(chunk)
+    return b"".join(parts), True
+
+
+_READ_SIZE = 1 << 16
+
+
+def _load_body(response: requests.Response, plan: Plan) -> None:
+    """Read a 2xx body into ``response.content``, refusing one over ``plan.max_body`` (a gzip bomb)."""
+    limit = plan.max_body
+    declared = _core.content_length(response.headers)
+    if declared is not None and declared > limit and "Content-Encoding" not in response.headers:
+        response.close()
+        raise _core.body_too_large(plan, limit, declared)
+    content, complete = _read(response, limit)
+    if not complete:
+        response.close()
+        raise _core.body_too_large(plan, limit)
+    _set_content(response, content)
+
+
+def _set_content(response: requests.Response, content: bytes) -> None:
+    """What ``response.content`` returns from now on (the body was read here)."""
+    response._content = content
+    setattr(response, "_content_consumed", True)  # noqa: B010 - private to requests, not in its stubs
+
+
+class _SocketFile:
+    """What ``http.client.HTTPResponse`` needs of a socket: the connection's buffered reader."""
+
+    def __init__(self, fp: Any) -> None:
+        self.fp = fp
+
+    def makefile(self, mode: str) -> Any:
+        return self.fp
+
+
+def _after_interim(session: requests.Session, prepared: requests.PreparedRequest,
+                   response: requests.Response, plan: Plan) -> requests.Response:
+    """The final response that follows interim 1xx ones on the same connection.
+
+    ``http.client`` skips only ``100 Continue``; a ``102``/``103`` comes back as the response and
+    the real one stays in the socket, where the next request would read it. Read it here.
+    """
+    import http.client
+
+    import urllib3
+
+    for _ in range(16):
+        raw = response.raw
+        interim: Any = getattr(raw, "_fp", None)
+        fp = getattr(interim, "fp", None)
+        if fp is None or response.status_code == 101:
+            response.close()
+            raise _core.unexpected_status(plan, response.status_code, response.headers)
+        final = http.client.HTTPResponse(_SocketFile(fp), method=prepared.method)  # type: ignore[arg-type]
+        final.begin()
+        interim.fp = None  # the socket now belongs to the final response
+        body = urllib3.HTTPResponse(
+            body=final, headers=urllib3.HTTPHeaderDict(final.msg.items()), status=final.status,
+            version=final.version, reason=final.reason, preload_content=False, decode_content=False,
+            original_response=final, request_method=prepared.method, request_url=prepared.url,
+        )
+        body._connection, body._pool = raw._connection, raw._pool
+        adapter: Any = session.get_adapter(prepared.url or "")
+        next_response: requests.Response = adapter.build_response(prepared, body)
+        next_response.elapsed = response.elapsed
+        response = next_response
+        if not 100 <= response.status_code < 200:
+            return response
+    response.close()
+    raise _core.unexpected_status(plan, response.status_code, response.headers)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A timeout, including the read timeouts requests reports as a ConnectionError."""
+    if isinstance(exc, (requests.Timeout, TimeoutError)):
+        return True
+    import urllib3.exceptions
+
+    reason = exc.args[0] if exc.args else None
+    kinds = (urllib3.exceptions.ReadTimeoutError, TimeoutError)  # not NewConnectionError, a subclass of theirs
+    return isinstance(reason, kinds) or isinstance(getattr(reason, "reason", None), kinds)
+
+
+def _http_adapters(session: requests.Session) -> list[Any]:
+    """The session's urllib3-backed adapters (their pool settings are private, hence Any)."""
+    return [a for a in session.adapters.values() if isinstance(a, requests.adapters.HTTPAdapter)]
+
+
+_live: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for transport in list(_live):
+        transport.reset_pools()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows (no fork there)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Transport:
-    """A session plus the settings every send needs; shared by a client and its copies."""
+    """A session plus the settings every send needs; shared by a client and its copies.
+
+    ``base_url`` decides the proxy settings (``send_kwargs``, from the environment's
+    ``HTTPS_PROXY``/``NO_PROXY`` and the session); a copy for another base URL decides again.
+    After ``fork()``, the child's transports drop the pooled connections they inherited.
+    """
 
     def __init__(self, session: requests.Session, send_kwargs: Mapping[str, Any],
-                 hooks: Mapping[str, Sequence[Hook]] | None = None) -> None:
+                 hooks: Mapping[str, Sequence[Hook]] | None = None, *, base_url: str = "",
+                 allow_insecure_http: bool = False) -> None:
         self.session = session
         self.send_kwargs = dict(send_kwargs)
         self.hooks = {k: list(v) for k, v in (hooks or {}).items()}
+        self.base_url = base_url
+        self.allow_insecure_http = allow_insecure_http
+        self._guard = {"response": [self._check_redirect]}
+        self._pool_lock = threading.Lock()
+        _live.add(self)
+
+    @classmethod
+    def for_url(cls, session: requests.Session, base_url: str, hooks: Mapping[str, Sequence[Hook]] | None = None,
+                allow_insecure_http: bool = False) -> Transport:
+        """A transport whose proxy decision is made for ``base_url``."""
+        send_kwargs: dict[str, Any] = dict(session.merge_environment_settings(base_url, {}, None, None, None))
+        send_kwargs.pop("stream", None)
+        return cls(session, send_kwargs, hooks, base_url=base_url, allow_insecure_http=allow_insecure_http)
+
+    def rebased(self, base_url: str) -> Transport:
+        """This transport for another base URL: same session and hooks, the proxy decided again."""
+        if base_url == self.base_url:
+            return self
+        return Transport.for_url(self.session, base_url, self.hooks, self.allow_insecure_http)
+
+    def _check_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Refuse to follow a redirect to plain http on a non-loopback host (the base URL's rule)."""
+        if not response.is_redirect or self.allow_insecure_http:
+            return
+        from urllib.parse import urljoin, urlsplit
+
+        from ._base import is_loopback
+
+        target = urlsplit(urljoin(response.url, response.headers.get("location", "")))
+        if target.scheme == "http" and not is_loopback(target.hostname or ""):
+            response.close()
+            raise MistralError(f"refusing to follow a {response.status_code} redirect to plain http on "
+                               f"{target.hostname}; use https, or pass allow_insecure_http=True")
+
+    def ensure_pool(self, connections: int) -> None:
+        """Keep at least ``connections`` connections per host (for ``map``'s and ``submit``'s threads)."""
+        with self._pool_lock:
+            for adapter in _http_adapters(self.session):
+                if adapter._pool_maxsize < connections:
+                    adapter._pool_maxsize = connections
+                    adapter.init_poolmanager(adapter._pool_connections, connections, block=adapter._pool_block)
+
+    def reset_pools(self) -> None:
+        """Forget every pooled connection (after ``fork()``: they are the parent's)."""
+        self._pool_lock = threading.Lock()
+        for adapter in _http_adapters(self.session):
+            adapter.proxy_manager = {}
+            adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
 
     def send(self, plan: Plan) -> requests.Response:
         """Send with retries; return a 2xx response or raise a mistral_lite exception.
 
-        The loop only sends, asks ``plan.policy`` what to do, and sleeps.
+        The loop only sends, asks ``plan.policy`` what to do, and sleeps. A 2xx body that is
+        not streamed is read here, within ``plan.max_body``; a 1xx is followed by the final
+        response; a 3xx that was not followed (or is refused) is an error.
         """
         retry = 0
         session, policy, secret, operation = self.session, plan.policy, plan.secret, plan.operation
@@ -101,7 +283,8 @@ class Transport:
             attempt_headers.update(built.headers)
             try:
                 request = requests.Request(
-                    built.method, built.url, headers=attempt_headers, data=built.body, auth=_HEADER_AUTH
+                    built.method, built.url, headers=attempt_headers, data=built.body, auth=_HEADER_AUTH,
+                    hooks=self._guard,
                 )
                 prepared = session.prepare_request(request)
             except (ValueError, UnicodeError) as exc:  # requests' InvalidHeader & co, bad encodings
@@ -113,7 +296,16 @@ class Transport:
             for hook in self.hooks.get("request", ()):
                 hook(prepared)
             try:
-                response = session.send(prepared, stream=plan.streamed_body, timeout=plan.timeout, **self.send_kwargs)
+                response = session.send(prepared, stream=True, timeout=plan.timeout, **self.send_kwargs)
+                status = response.status_code
+                if status < 200:
+                    response = _after_interim(session, prepared, response, plan)
+                    status = response.status_code
+                if status < 300:
+                    if not plan.streamed_body:
+                        _load_body(response, plan)
+                else:
+                    _error_body(response)
             except (ValueError, UnicodeError) as exc:  # e.g. a timeout the adapter refuses
                 raise unsendable(exc, operation, secret) from None
             except requests.RequestException as exc:
@@ -123,13 +315,13 @@ class Transport:
                 policy.log(operation, retry, describe(exc), wait)
             else:
                 if debug:
-                    log_response(operation, response.status_code, response.elapsed.total_seconds(),
-                                 response.headers)
+                    log_response(operation, status, response.elapsed.total_seconds(), response.headers, secret)
                 for hook in self.hooks.get("response", ()):
                     hook(response)
-                status = response.status_code
-                if status < 400:
+                if status < 300:
                     return response
+                if status < 400:
+                    raise _core.unexpected_status(plan, status, response.headers)
                 retry_after = policy.retry_after_for(status, response.headers)
                 wait = policy.decide(plan.retry_class, retry, status=status, retry_after=retry_after)
                 if wait is None:
@@ -141,12 +333,12 @@ class Transport:
             built = plan.next_attempt()
 
     def close(self) -> None:
+        _live.discard(self)
         self.session.close()
 
 
 #: Request/response debug lines go to a child logger, apart from the retry warnings.
 http_logger = logging.getLogger("mistral_lite.http")
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie"})
 
 
 def configure_debug_logging() -> None:
@@ -161,28 +353,17 @@ def configure_debug_logging() -> None:
     logger._mistral_lite_env = True  # type: ignore[attr-defined]
 
 
-def redact_headers(headers: Mapping[str, str], secret: str | None = None) -> dict[str, str]:
-    """Headers safe to log: credentials replaced, and the key redacted wherever it appears."""
-    out = {}
-    for name, value in headers.items():
-        if name.lower() in _SECRET_HEADERS:
-            value = value.split(" ", 1)[0] + " [redacted]" if " " in value else "[redacted]"
-        elif secret and secret in value:
-            value = value.replace(secret, "[redacted]")
-        out[name] = value
-    return out
-
-
 def log_request(method: str, url: str, headers: Mapping[str, str], secret: str | None) -> None:
     if secret:
         url = url.replace(secret, "[redacted]")
     http_logger.debug("request %s %s headers=%s", method, url, redact_headers(headers, secret))
 
 
-def log_response(operation: str, status: int, seconds: float, headers: Mapping[str, str]) -> None:
+def log_response(operation: str, status: int, seconds: float, headers: Mapping[str, str],
+                 secret: str | None = None) -> None:
     http_logger.debug(
         "response %s %s in %.3fs request-id=%s headers=%s", operation, status, seconds,
-        headers.get("x-request-id"), redact_headers(headers),
+        redact(headers.get("x-request-id"), secret), redact_headers(headers, secret),
     )
 
 
@@ -195,7 +376,7 @@ def unsendable(exc: BaseException, operation: str, secret: str | None) -> Mistra
 
 
 def _transport_failure(exc: BaseException, operation: str, built: Built, retry: int) -> APIConnectionError:
-    cls = APITimeoutError if isinstance(exc, requests.Timeout) else APIConnectionError
+    cls = APITimeoutError if _timed_out(exc) else APIConnectionError
     tries = f" after {retry + 1} attempts" if retry else ""
     return cls(f"{operation} ({built.method} {built.path}){tries}: {describe(exc)}",
                operation=operation, attempts=retry + 1)
@@ -203,7 +384,7 @@ def _transport_failure(exc: BaseException, operation: str, built: Built, retry: 
 
 def wrap_read_error(exc: BaseException, operation: str) -> MistralError:
     """Translate an error raised while reading a body after the response started."""
-    if isinstance(exc, requests.Timeout) or "timeout" in type(exc).__name__.lower():
+    if _timed_out(exc) or "timeout" in type(exc).__name__.lower():
         return APITimeoutError(f"{operation}: timed out reading the response: {describe(exc)}", operation=operation)
     return APIConnectionError(f"{operation}: the connection broke while reading: {describe(exc)}", operation=operation)
 

@@ -56,6 +56,7 @@ class Client(ClientBase, Operations):
         cache_ttl, cache_maxsize: the private cache's size and entry lifetime (seconds).
         allow_insecure_http: allow sending the key over plain http to a non-loopback host.
         hooks: ``{"request": [fn, ...], "response": [fn, ...]}`` observers of every attempt.
+        max_response_size: the largest decoded body (bytes) read into memory; default 256 MiB.
 
     Tests inject time, randomness or another table with ``mistral_lite._testing.make_client``.
     """
@@ -79,19 +80,19 @@ class Client(ClientBase, Operations):
         cache_maxsize: int | None = None,
         allow_insecure_http: bool = False,
         hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+        max_response_size: int | None = None,
     ) -> None:
         injected = self._configure(
             api_key, base_url=base_url, timeout=timeout, stream_timeout=stream_timeout, headers=headers,
             max_retries=max_retries, retry=retry, retry_delay=retry_delay, retry_log_level=retry_log_level,
             max_retry_after=max_retry_after, cache=cache, cache_ttl=cache_ttl, cache_maxsize=cache_maxsize,
             allow_insecure_http=allow_insecure_http, transport_settings={"hooks": hooks, "session": session},
+            max_response_size=max_response_size,
         )
         url = self._settings.base_url
         self._owns_session = session is None
         own = session if session is not None else requests.Session()
-        send_kwargs: dict[str, Any] = dict(own.merge_environment_settings(url, {}, None, None, None))
-        send_kwargs.pop("stream", None)
-        self._transport = Transport(own, send_kwargs, hooks)
+        self._transport = Transport.for_url(own, url, hooks, allow_insecure_http)
         self.sleep = self._settings.policy.sleep
         self.clock = injected.clock
         self._executor = Executor(max_workers=10)
@@ -105,6 +106,7 @@ class Client(ClientBase, Operations):
     def _borrowed(self) -> None:
         self._owns_session = False  # the original owns the connection pool and the threads
         self._owns_pool = False
+        self._transport = self._transport.rebased(self._settings.base_url)  # proxies decided per base URL
 
     # -- workflows from the table ------------------------------------------------------------
     def paginate(self, operation: str, /, *args: Any, **options: Any) -> Iterator[Any]:
@@ -274,7 +276,7 @@ class Client(ClientBase, Operations):
             endpoint = plan.endpoint
             return _core.finish_stream(plan, Stream(response, kind=endpoint.stream, operation=operation,
                                                     loads=decoder(), end_event=endpoint.stream_end,
-                                                    error_event=endpoint.stream_error))
+                                                    error_event=endpoint.stream_error, secret=plan.secret))
         if plan.to is not None:
             return _core.store(plan, _download(plan, response))
         return _core.finish(plan, response.content, response.headers.get("x-request-id"))
