@@ -85,7 +85,10 @@ class _Pool:
                                "create one client per loop")
         # first use, or the loop the pool was made on is gone (a second asyncio.run): a fresh pool
         connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0)
-        self.session = aiohttp.ClientSession(connector=connector, trust_env=True, auto_decompress=True)
+        guard = aiohttp.TraceConfig()
+        guard.on_request_redirect.append(_check_redirect)
+        self.session = aiohttp.ClientSession(connector=connector, trust_env=True, auto_decompress=True,
+                                             trace_configs=[guard])
         if hasattr(self.session, "_retry_connection"):
             # aiohttp resends an idempotent request once on a dropped connection, unseen; the
             # retry policy decides instead (with its count, its classes and its logging)
@@ -148,6 +151,7 @@ class AsyncClient(ClientBase, AsyncOperations):
         hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
         client: Client | None = None,
         max_workers: int = 8,
+        max_response_size: int | None = None,
     ) -> None:
         if aiohttp is None:
             raise MistralError('AsyncClient needs aiohttp: pip install "mistral-lite[async]"')
@@ -162,12 +166,14 @@ class AsyncClient(ClientBase, AsyncOperations):
             self.__dict__.update({k: v for k, v in client.__dict__.items() if k in _SHARED_STATE})
             self.clock = client.clock
             self._threads = ThreadedCalls(client, Executor(max_workers))
+            client._transport.ensure_pool(max_workers)  # a pooled connection per worker thread
         else:
             injected = self._configure(
                 api_key, base_url=base_url, timeout=timeout, stream_timeout=stream_timeout, headers=headers,
                 max_retries=max_retries, retry=retry, retry_delay=retry_delay, retry_log_level=retry_log_level,
                 max_retry_after=max_retry_after, cache=cache, cache_ttl=cache_ttl, cache_maxsize=cache_maxsize,
                 allow_insecure_http=allow_insecure_http, transport_settings={"hooks": hooks},
+                max_response_size=max_response_size,
             )
             injected_sleep, self.clock = injected.sleep, injected.clock
         self.sleep = _sleeper(injected_sleep)
@@ -215,10 +221,10 @@ class AsyncClient(ClientBase, AsyncOperations):
                 endpoint = plan.endpoint
                 return _core.finish_stream(plan, AsyncStream(
                 response, kind=endpoint.stream, operation=operation, loads=decoder(),
-                end_event=endpoint.stream_end, error_event=endpoint.stream_error))
+                end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret))
             if plan.to is not None:
                 return _core.store(plan, await _download(plan, response))
-            content = await _read(response, plan.operation)
+            content = await _read(response, plan)
         except BaseException:
             response.close()  # a cancel or an error mid-body: hang up rather than reuse
             raise
@@ -242,6 +248,7 @@ class AsyncClient(ClientBase, AsyncOperations):
             try:
                 response = await session.request(
                     built.method, URL(built.url, encoded=True), headers=headers, data=data, timeout=timeout,
+                    trace_request_ctx=self._allow_insecure_http,
                 )
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 if isinstance(exc, aiohttp.InvalidURL):
@@ -254,20 +261,25 @@ class AsyncClient(ClientBase, AsyncOperations):
                 raise unsendable(exc, operation, plan.secret) from None
             else:
                 if http_logger.isEnabledFor(logging.DEBUG):
-                    log_response(operation, response.status, 0.0, response.headers)
+                    log_response(operation, response.status, 0.0, response.headers, plan.secret)
                 for hook in hooks.get("response", ()):
                     hook(response)
                 status = response.status
-                if status < 400:
+                if status < 300:
                     return response
+                if status < 400:  # aiohttp follows redirects and skips interim 1xx: this one was not followed
+                    response.close()
+                    raise _core.unexpected_status(plan, status, response.headers)
                 retry_after = policy.retry_after_for(status, response.headers)
                 wait = policy.decide(plan.retry_class, retry, status=status, retry_after=retry_after)
                 try:
-                    content = await response.read()
+                    content, complete = await _read_up_to(response, _core.MAX_ERROR_BODY)
                 except (aiohttp.ClientError, asyncio.TimeoutError):  # the error body broke off: keep the status
-                    content = b""
-                finally:
+                    content, complete = b"", False
+                if complete:
                     response.release()
+                else:
+                    response.close()
                 if wait is None:
                     raise _core.status_error(plan, status, response.headers, content, retry + 1, retry_after)
                 policy.log(operation, retry, f"HTTP {status}", wait)
@@ -405,12 +417,13 @@ class AsyncStream:
         loads: Callable[[bytes], Any],
         end_event: str | None = None,
         error_event: str | None = None,
+        secret: str | None = None,
     ) -> None:
         self.response = response
         self.operation = operation
         self.kind = kind
         self.request_id: str | None = response.headers.get("x-request-id")
-        self._decoder = EventDecoder(kind, operation, loads, end_event, error_event)
+        self._decoder = EventDecoder(kind, operation, loads, end_event, error_event, secret=secret)
         self._events: list[dict[str, Any]] = []
         self._next = 0
         self._over = False  # nothing more to read
@@ -490,11 +503,42 @@ async def _blocks(body: MultipartBody) -> AsyncIterator[bytes]:
         yield block
 
 
-async def _read(response: aiohttp.ClientResponse, operation: str) -> bytes:
+async def _read(response: aiohttp.ClientResponse, plan: _core.Plan) -> bytes:
+    """A 2xx body, refusing one over ``plan.max_body`` decoded bytes (the shared cap)."""
+    limit = plan.max_body
+    declared = _core.content_length(response.headers)
+    if declared is not None and declared > limit and "Content-Encoding" not in response.headers:
+        raise _core.body_too_large(plan, limit, declared)
     try:
-        return await response.read()
+        content, complete = await _read_up_to(response, limit)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        raise _read_error(exc, operation) from None
+        raise _read_error(exc, plan.operation) from None
+    if not complete:
+        raise _core.body_too_large(plan, limit)
+    return content
+
+
+async def _read_up_to(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` decoded bytes of the body, and whether that was all of it."""
+    kept = _core.Capped(limit)
+    async for chunk in response.content.iter_chunked(_BLOCK):
+        if not kept.add(chunk):
+            return kept.content(), False
+    return kept.content(), True
+
+
+async def _check_redirect(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+    """Refuse to follow a redirect to plain http on a non-loopback host, as the sync transport does."""
+    if getattr(context, "trace_request_ctx", None) is True:  # allow_insecure_http=True
+        return
+    from ._base import is_loopback
+
+    response = params.response
+    target = response.url.join(URL(response.headers.get("Location", "")))
+    if target.scheme == "http" and not is_loopback(target.host or ""):
+        response.close()
+        raise MistralError(f"refusing to follow a {response.status} redirect to plain http on {target.host}; "
+                           "use https, or pass allow_insecure_http=True")
 
 
 async def _download(plan: _core.Plan, response: aiohttp.ClientResponse) -> Any:

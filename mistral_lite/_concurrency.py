@@ -11,7 +11,9 @@ The thread pool is created on first use, so importing the package stays cheap.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +26,17 @@ __all__ = ["Executor", "run_map"]
 
 
 class Executor:
-    """A lazily created thread pool shared by a client and its copies."""
+    """A lazily created thread pool shared by a client and its copies (a forked child starts afresh)."""
 
     def __init__(self, max_workers: int) -> None:
         self.max_workers = max_workers
         self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        _live.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's worker threads do not exist here; start a new pool on demand."""
+        self._pool = None
         self._lock = threading.Lock()
 
     @property
@@ -49,6 +57,18 @@ class Executor:
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=not wait)
             self._pool = None
+
+
+_live: weakref.WeakSet[Executor] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for executor in list(_live):
+        executor._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def run_map(

@@ -46,8 +46,8 @@ from .exceptions import (
 if TYPE_CHECKING:
     from ._base import ClientBase
 
-__all__ = ["MAX_ERROR_BODY", "MISS", "Plan", "body_too_large", "check_stream_media", "finish", "finish_stream",
-           "invalidate", "plan", "redact", "status_error", "store", "unexpected_status"]
+__all__ = ["MAX_ERROR_BODY", "MISS", "Capped", "Plan", "body_too_large", "check_stream_media", "finish",
+           "finish_stream", "invalidate", "plan", "redact", "status_error", "store", "unexpected_status"]
 
 Progress = Callable[[int, "int | None"], None]
 #: Bytes of an error response's body kept (``exc.body``); the rest is not read.
@@ -229,6 +229,28 @@ def status_error(
         status_code=status, body=body, headers=redact_headers(headers, plan.secret), operation=plan.operation,
         method=built.method, path=built.path, attempts=attempts, retry_after=retry_after,
     )
+
+
+class Capped:
+    """A body's chunks kept up to ``limit`` bytes (both transports read through it)."""
+
+    __slots__ = ("limit", "parts", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.size = limit, 0
+        self.parts: list[bytes] = []
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep ``chunk`` (cut at the limit); False once the body is over the limit."""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.parts.append(chunk[: len(chunk) - (self.size - self.limit)])
+            return False
+        self.parts.append(chunk)
+        return True
+
+    def content(self) -> bytes:
+        return b"".join(self.parts)
 
 
 def body_too_large(plan: Plan, limit: int, declared: int | None = None) -> MistralError:

@@ -96,15 +96,9 @@ def _error_body(response: requests.Response) -> bytes:
 
 def _read(response: requests.Response, limit: int) -> tuple[bytes, bool]:
     """Up to ``limit`` decoded bytes of the body, and whether that was all of it."""
-    parts: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(_READ_SIZE):
-        size += len(chunk)
-        if size > limit:
-            parts.append(chunk[: len(chunk) - (size - limit)])
-            return b"".join(parts), False
-        parts.append(chunk)
-    return b"".join(parts), True
+    kept = _core.Capped(limit)
+    complete = all(kept.add(chunk) for chunk in response.iter_content(_READ_SIZE))
+    return kept.content(), complete
 
 
 _READ_SIZE = 1 << 16
@@ -215,8 +209,9 @@ class Transport:
 
     def __init__(self, session: requests.Session, send_kwargs: Mapping[str, Any],
                  hooks: Mapping[str, Sequence[Hook]] | None = None, *, base_url: str = "",
-                 allow_insecure_http: bool = False) -> None:
+                 allow_insecure_http: bool = False, owns_session: bool = True) -> None:
         self.session = session
+        self.owns_session = owns_session  # a session passed in is the caller's: its pool sizes are not changed
         self.send_kwargs = dict(send_kwargs)
         self.hooks = {k: list(v) for k, v in (hooks or {}).items()}
         self.base_url = base_url
@@ -227,17 +222,18 @@ class Transport:
 
     @classmethod
     def for_url(cls, session: requests.Session, base_url: str, hooks: Mapping[str, Sequence[Hook]] | None = None,
-                allow_insecure_http: bool = False) -> Transport:
+                allow_insecure_http: bool = False, owns_session: bool = True) -> Transport:
         """A transport whose proxy decision is made for ``base_url``."""
         send_kwargs: dict[str, Any] = dict(session.merge_environment_settings(base_url, {}, None, None, None))
         send_kwargs.pop("stream", None)
-        return cls(session, send_kwargs, hooks, base_url=base_url, allow_insecure_http=allow_insecure_http)
+        return cls(session, send_kwargs, hooks, base_url=base_url, allow_insecure_http=allow_insecure_http,
+                   owns_session=owns_session)
 
     def rebased(self, base_url: str) -> Transport:
         """This transport for another base URL: same session and hooks, the proxy decided again."""
         if base_url == self.base_url:
             return self
-        return Transport.for_url(self.session, base_url, self.hooks, self.allow_insecure_http)
+        return Transport.for_url(self.session, base_url, self.hooks, self.allow_insecure_http, self.owns_session)
 
     def _check_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Refuse to follow a redirect to plain http on a non-loopback host (the base URL's rule)."""
@@ -255,6 +251,8 @@ class Transport:
 
     def ensure_pool(self, connections: int) -> None:
         """Keep at least ``connections`` connections per host (for ``map``'s and ``submit``'s threads)."""
+        if not self.owns_session:
+            return
         with self._pool_lock:
             for adapter in _http_adapters(self.session):
                 if adapter._pool_maxsize < connections:

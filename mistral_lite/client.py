@@ -92,7 +92,7 @@ class Client(ClientBase, Operations):
         url = self._settings.base_url
         self._owns_session = session is None
         own = session if session is not None else requests.Session()
-        self._transport = Transport.for_url(own, url, hooks, allow_insecure_http)
+        self._transport = Transport.for_url(own, url, hooks, allow_insecure_http, owns_session=session is None)
         self.sleep = self._settings.policy.sleep
         self.clock = injected.clock
         self._executor = Executor(max_workers=10)

@@ -321,3 +321,34 @@ def test_map_with_32_workers_keeps_32_connections(caplog: pytest.LogCaptureFixtu
 
 if sys.platform == "win32":  # pragma: no cover
     pytestmark = pytest.mark.skip("POSIX sockets and fork")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+def test_submit_works_in_a_forked_child() -> None:
+    with ScriptedServer() as server:
+        server.script(echo_model)
+        client = Client(API_KEY, base_url=server.url, retry=False)
+        assert client.submit("get_model", "before").result(10)["id"] == "before"  # worker threads exist
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = 0 if client.submit("get_model", "child").result(10)["id"] == "child" else 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        client.close()
+
+
+def test_a_session_passed_in_keeps_its_pool_size() -> None:
+    import requests
+
+    session = requests.Session()
+    adapter = session.get_adapter("https://api.mistral.ai")
+    client = Client(API_KEY, session=session)
+    client._transport.ensure_pool(32)
+    assert adapter._pool_maxsize == 10  # type: ignore[attr-defined]
+    own = Client(API_KEY)
+    own._transport.ensure_pool(32)
+    assert own.session.get_adapter("https://api.mistral.ai")._pool_maxsize == 32  # type: ignore[attr-defined]
