@@ -24,6 +24,7 @@ from mistral_lite._validate import validate
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.generate import Sampler, _from_pattern
 from mistral_lite.fake.generic import Generic, Role, id_fields
+from mistral_lite.fake.replies import JsonReply
 from mistral_lite.fake.shapes import Shapes
 
 TABLE = Path(__file__).parent / "data" / "generic_table"
@@ -56,18 +57,19 @@ def valid(spec: Spec, operation: str, body: Any, part: str = "schema") -> list[s
 
 
 def test_roles_come_from_methods_and_paths(spec: Spec) -> None:
-    roles = Generic(spec, set()).roles
+    roles = Generic(spec, {}).roles
     assert roles["create_widget"] == Role("create", "/v1/widgets", "widget_id")
     assert roles["list_widgets"] == Role("list", "/v1/widgets", "widget_id")
     assert roles["get_widget"] == Role("get", "/v1/widgets", "widget_id")
-    assert roles["update_widget"] == Role("update", "/v1/widgets", "widget_id")
+    assert roles["update_widget"] == roles["replace_widget"] == Role("update", "/v1/widgets", "widget_id")
     assert roles["delete_widget"] == Role("delete", "/v1/widgets", "widget_id")
     assert roles["create_part"] == Role("create", "/v1/widgets/{widget_id}/parts", "part_id")
     assert roles["get_part"] == Role("get", "/v1/widgets/{widget_id}/parts", "part_id")
+    assert roles["list_boards"] == Role("list", "/v1/boards", "name")
     for other in ("search_widgets", "get_report", "watch_widget", "get_widget_image", "ping_widget"):
         assert roles[other].kind == "other", other
     # a collection whose creating row is hand-made is not stored generically
-    handmade = Generic(spec, {"create_widget"}).roles
+    handmade = Generic(spec, {"create_widget": lambda state, o: JsonReply({})}).roles
     assert handmade["get_widget"].kind == "other" and handmade["create_part"].kind == "create"
 
 
@@ -159,6 +161,28 @@ def test_an_id_given_by_the_caller_names_the_item(api: Client) -> None:
     with pytest.raises(Exception) as info:
         api.call("create_board", name="roadmap")
     assert getattr(info.value, "status_code", None) == 409
+
+
+def test_put_and_patch_on_one_path_share_a_hand_made_handler(api: Client, spec: Spec) -> None:
+    made = api.call("create_widget", name="gear")
+    assert api.call("replace_widget", widget_id=made["id"], name="cog")["name"] == "cog"  # generic: an update
+    seen: list[dict[str, Any]] = []
+
+    def update(state: Any, o: dict[str, Any]) -> JsonReply:
+        seen.append(o)
+        return JsonReply({"id": o["widget_id"], "object": "widget", "name": o["name"], "created_at": "now"})
+
+    with FakeMistral(spec=spec) as other, make_client(API_KEY, base_url=other.url, spec=spec) as client:
+        other.handlers["update_widget"] = update
+        assert client.call("replace_widget", widget_id="w9", name="bolt")["name"] == "bolt"
+    assert seen == [{"widget_id": "w9", "name": "bolt"}]
+
+
+def test_items_found_one_level_down(api: Client, spec: Spec) -> None:
+    boards = [api.call("create_board", name=f"b{n}") for n in range(3)]
+    listed = api.call("list_boards")
+    assert valid(spec, "list_boards", listed) == []
+    assert listed == {"boards": {"count": 3, "next": None, "results": boards}}
 
 
 def test_other_rows_answer_a_synthesized_valid_response(api: Client, spec: Spec) -> None:

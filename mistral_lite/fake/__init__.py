@@ -10,7 +10,8 @@ generic, table-driven behaviour of ``generic.py``, derived from its method and p
 alone: ``POST /x`` creates an item of the collection ``/x`` (when the table has item rows
 ``/x/{id}``), ``GET /x`` lists, ``GET /x/{id}`` gets, ``PATCH``/``PUT /x/{id}`` updates and
 ``DELETE /x/{id}`` deletes it, with a 404 for an unknown id or parent; items are plain JSON
-dicts in ``State.store``. Any other row answers a spec-valid response synthesized from the
+dicts in ``State.store``. A ``PUT`` row on the path of a hand-made ``PATCH`` row (or the
+reverse) shares that handler. Any other row answers a spec-valid response synthesized from the
 row's response schema (``schemas/_responses.json``, examples first) with the request's path
 parameters filled in: JSON, bytes (a silent WAV for audio), an empty 204, or a stream of
 events ending with the row's end event.

@@ -201,6 +201,8 @@ _FORMATS = {
     "duration": "P1D", "binary": "", "byte": "",
 }
 _MAX_DEPTH = 12
+#: How deep ``full=True`` fills optional properties (deeper objects get their required ones).
+_FULL_DEPTH = 4
 
 
 class Sampler:
@@ -335,7 +337,7 @@ class Sampler:
     def _object(self, schema: Mapping[str, Any], base: str, full: bool, name: str, depth: int) -> Any:
         props: Mapping[str, Any] = schema.get("properties") or {}
         required = set(schema.get("required") or ())
-        wanted = [p for p in props if p in required or (full and depth < _MAX_DEPTH // 2)]
+        wanted = [p for p in props if p in required or (full and depth < _FULL_DEPTH)]
         out: dict[str, Any] = {}
         for prop in wanted:
             if depth >= _MAX_DEPTH and prop not in required:

@@ -11,6 +11,8 @@ Each row gets a *role* from its method and path template alone (never from its n
   **updates** (the request's body fields are merged into the item) and ``DELETE /x/{id}``
   **deletes** it (and everything stored under it); an unknown id, or an unknown parent id
   in ``/x/{parent}/y``, is a 404 in the API's error shape;
+* a ``PUT`` (``PATCH``) row on the path of a hand-made ``PATCH`` (``PUT``) row shares its
+  handler, so it updates the hand-made resources;
 * every other row (actions, searches, reads of collections the table cannot create) answers
   a synthesized response: a full, spec-valid instance of the row's response schema, with the
   request's path parameters laid over the fields of the same name.
@@ -108,6 +110,17 @@ def _jsonable(value: Any) -> bool:
     return False
 
 
+def _fresh(template: Any) -> Any:
+    """An item template for one item of a list: a shallow copy (items are laid over at the top
+    level only, so the items of one answer may share their nested template parts)."""
+    return dict(template) if isinstance(template, dict) else template
+
+
+def _required(schema: Any, shapes: Shapes, value: Any) -> Collection[str]:
+    found = shapes.object_schema(schema, value)
+    return tuple(found.get("required", ())) if found else ()
+
+
 def _silent_wav(seconds: float = 0.1, rate: int = 8000) -> bytes:
     """A valid, silent, mono 16-bit WAV file."""
     frames = int(seconds * rate)
@@ -119,9 +132,10 @@ def _silent_wav(seconds: float = 0.1, rate: int = 8000) -> bytes:
 class Generic:
     """Generic handlers for the rows of one table without a hand-made handler."""
 
-    def __init__(self, spec: Spec, handmade: Collection[str]) -> None:
+    def __init__(self, spec: Spec, handmade: Mapping[str, Handler]) -> None:
         self.spec = spec
         self.handmade = handmade
+        self._twins: dict[str, str] | None = None
         self.shapes = Shapes.of(spec)
         self._roles: dict[str, Role] | None = None
         self._stored: set[str] = set()
@@ -143,8 +157,22 @@ class Generic:
         props = self.shapes.properties(entry["schema"], self.shapes.body(ep.name))
         return any(name in props for name in id_fields(param))
 
+    def twins(self) -> dict[str, str]:
+        """Rows that replace or update the same item as a hand-made row (``PUT`` and ``PATCH`` on
+        one path): they share its handler, so they see the hand-made resources."""
+        if self._twins is None:
+            by_path = {(_norm(ep.path), ep.method): ep.name for ep in self.spec.endpoints.values()
+                       if ep.name in self.handmade}
+            other = {"PUT": "PATCH", "PATCH": "PUT"}
+            self._twins = {ep.name: by_path[(_norm(ep.path), other[ep.method])] for ep in self.spec.endpoints.values()
+                           if ep.name not in self.handmade and (_norm(ep.path), other.get(ep.method)) in by_path}
+        return self._twins
+
     def answer(self, operation: str, state: State, o: dict[str, Any], sse: bool = False) -> Reply:
         """Answer one request to ``operation`` (``sse``: the client asked for an event stream)."""
+        twin = self.twins().get(operation)
+        if twin is not None:
+            return self.handmade[twin](state, o)
         ep = self.spec.endpoints[operation]
         return self._answer(ep, self.roles[operation], state, o, sse)
 
@@ -199,14 +227,17 @@ class Generic:
 
     def _render(self, schema: Any, template: Any, item: Mapping[str, Any], param: str,
                 extra: Mapping[str, Any] | None = None) -> Any:
+        """``template`` (valid for ``schema``) with the item's fields and id laid over it."""
+        props = self.shapes.properties(schema, template)
         values = dict(item["fields"])
         values.update(extra or {})
         ident = item["id"]
         for name in id_fields(param):
-            values[name] = ident
-            if not self.shapes.check(self.shapes.properties(schema, template).get(name, _ANY), RESPONSES, ident):
-                values[name] = int(ident) if ident.isdigit() else ident
-        return self.shapes.fit(schema, template, values)
+            if name in props:
+                typed = int(ident) if ident.isdigit() and not self.shapes.check(props[name], RESPONSES, ident) \
+                    else ident
+                values[name] = typed
+        return self.shapes.fit_props(props, template, values)
 
     def _create(self, ep: Endpoint, role: Role, entry: Mapping[str, Any], state: State,
                 o: Mapping[str, Any]) -> Any:
@@ -234,9 +265,6 @@ class Generic:
     def _list(self, ep: Endpoint, role: Role, entry: Mapping[str, Any], state: State,
               o: Mapping[str, Any]) -> Any:
         items = list(self._items(role, state, o).values())
-        schema = entry.get("schema")
-        body = self.shapes.body(ep.name)
-        param = role.param
         page = ep.paginate or {}
         start, size = 0, len(items)
         if page.get("style") == "page":
@@ -246,29 +274,80 @@ class Generic:
             start = decode_cursor(o.get(page["cursor"]))
             size = int(o.get("page_size") or o.get("limit") or len(items) or 1)
         chosen = items[start:start + size]
-        if isinstance(body, list):
-            item_schema = (self.shapes.sampler.deref(schema, RESPONSES)[0] or {}).get("items", {})
-            return [self._render(item_schema, self.shapes.template(item_schema, f"{ep.name}:item"), it, param)
-                    for it in chosen]
-        props = self.shapes.properties(schema, body)
-        key = page.get("items") or next((k for k in _ITEM_KEYS if isinstance(body.get(k), list)), None) or next(
-            (k for k, v in body.items() if isinstance(v, list)), None)
-        if not key or key not in props:
-            return body
-        item_schema = self.shapes.sampler.deref(props[key], RESPONSES)[0]
-        item_schema = next((b for b in (item_schema.get("anyOf") or item_schema.get("oneOf") or [item_schema])
-                            if isinstance(b, Mapping) and b.get("type") != "null"), item_schema)
-        item_schema = item_schema.get("items", {})
-        rendered = [self._render(item_schema, self.shapes.template(item_schema, f"{ep.name}:item"), it, param)
-                    for it in chosen]
         following = encode_cursor(start + size) if start + size < len(items) else None
-        extra: dict[str, Any] = {key: rendered}
-        extra.update({k: len(items) for k in _TOTAL_KEYS})
-        if page.get("style") == "cursor":
-            extra[page["next"]] = following
-            if following is None and not self.shapes.check(props.get(page["next"], _ANY), RESPONSES, None):
-                body.pop(page["next"], None)
-        return self.shapes.fit(schema, body, extra)
+        body = self.shapes.body(ep.name)
+        found = self._locate_list(entry.get("schema"), body, page.get("items"))
+        if found is None:
+            return body
+        path, item_schema = found
+        template = self.shapes.template(item_schema, f"{ep.name}:item")
+        item_props = self.shapes.properties(item_schema, template)
+        rendered = [self._render(item_schema, _fresh(template), it, role.param)
+                    for it in chosen] if item_props else []
+        if not path:
+            return rendered
+        # the dicts along the path: the list under the last key, counts and the cursor beside it
+        holders = [body]
+        for key in path[:-1]:
+            holders.append(holders[-1][key])
+        schemas = self._schemas_along(entry.get("schema"), body, path)
+        for holder, (holder_schema, props) in zip(holders, schemas):
+            extra: dict[str, Any] = {k: len(items) for k in _TOTAL_KEYS}
+            if page.get("style") == "cursor" or holder is holders[-1]:
+                for key in ({page["next"]} if page.get("next") else set()) | {"next", "next_cursor", "next_page_token"}:
+                    if key in holder:
+                        if following is not None and page.get("next") == key:
+                            extra[key] = following
+                        elif self.shapes.check(props.get(key, _ANY), RESPONSES, None):
+                            extra[key] = None
+                        elif key not in _required(holder_schema, self.shapes, holder):
+                            holder.pop(key)
+            self.shapes.fit_props(props, holder, extra)
+        holders[-1][path[-1]] = rendered
+        return body
+
+    def _locate_list(self, schema: Any, body: Any, preferred: str | None) -> tuple[list[str], Any] | None:
+        """Where a list response holds its items (a key path, empty for a bare array) and the
+        items' schema: the row's ``paginate.items``, else a usual name, else the only array,
+        looked for in the body and, one level down, in its objects."""
+        if isinstance(body, list):
+            return [], self._items_schema(schema)
+        frontier: list[tuple[list[str], Any, Any]] = [([], schema, body)]
+        for _ in range(3):
+            following: list[tuple[list[str], Any, Any]] = []
+            for path, sub_schema, value in frontier:
+                if not isinstance(value, dict):
+                    continue
+                props = self.shapes.properties(sub_schema, value)
+                arrays = [k for k, v in value.items() if isinstance(v, list) and k in props]
+                key = next((k for k in (preferred, *_ITEM_KEYS) if k in arrays), None) or (
+                    arrays[0] if len(arrays) == 1 else None)
+                if key is not None:
+                    return [*path, key], self._items_schema(props[key])
+                following += [([*path, k], props[k], v) for k, v in value.items() if isinstance(v, dict) and k in props]
+            frontier = following
+        return None
+
+    def _items_schema(self, schema: Any) -> Any:
+        """The ``items`` schema of an array schema (through ``$ref`` and a nullable ``anyOf``)."""
+        resolved = self.shapes.sampler.deref(schema, RESPONSES)[0]
+        if not isinstance(resolved, Mapping):
+            return _ANY
+        for branch in resolved.get("anyOf") or resolved.get("oneOf") or ():
+            branch = self.shapes.sampler.deref(branch, RESPONSES)[0]
+            if isinstance(branch, Mapping) and "items" in branch:
+                return branch["items"]
+        return resolved.get("items", _ANY)
+
+    def _schemas_along(self, schema: Any, body: Any, path: list[str]) -> list[tuple[Any, Mapping[str, Any]]]:
+        """The schema and properties of each dict on ``path`` from the body down."""
+        out = []
+        value = body
+        for key in path:
+            props = self.shapes.properties(schema, value)
+            out.append((schema, props))
+            schema, value = props.get(key, _ANY), value.get(key)
+        return out
 
     def _item(self, ep: Endpoint, role: Role, entry: Mapping[str, Any], state: State,
               o: Mapping[str, Any]) -> Any:
