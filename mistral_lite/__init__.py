@@ -37,7 +37,8 @@ from .exceptions import (
     ValidationError,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # visible to type checkers; at run time these load only when asked for
+    from ._async import AsyncClient, AsyncStream
     from ._bulk import BulkInputError, BulkProgress
     from ._tools import function_tool
 

@@ -27,7 +27,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _core
 from ._async_threads import ThreadedCalls
@@ -401,8 +401,14 @@ class AsyncClient(ClientBase, AsyncOperations):
 _SHARED_STATE = frozenset({"_settings", "_spec", "_endpoints", "_cache", "_fingerprint", "_allow_insecure_http"})
 
 
-class AsyncStream:
+_ItemT = TypeVar("_ItemT")
+
+
+class AsyncStream(Generic[_ItemT]):
     """The events of a streamed response: an async iterator and an async context manager.
+
+    Type checkers see ``AsyncStream[ChatCompletionChunk]``-like types (the row's item type from
+    :mod:`mistral_lite.types`); at run time every item is a plain dict.
 
     ``response`` is the ``aiohttp.ClientResponse``; ``request_id`` its ``x-request-id``. Read to
     the end, or ``await stream.aclose()`` (or leave the ``async with`` block) to hang up early.
@@ -424,18 +430,18 @@ class AsyncStream:
         self.kind = kind
         self.request_id: str | None = response.headers.get("x-request-id")
         self._decoder = EventDecoder(kind, operation, loads, end_event, error_event, secret=secret)
-        self._events: list[dict[str, Any]] = []
+        self._events: list[Any] = []
         self._next = 0
         self._over = False  # nothing more to read
         self._finished = False  # the connection is settled (released, or closed)
 
-    def __aiter__(self) -> AsyncStream:
+    def __aiter__(self) -> AsyncStream[_ItemT]:
         return self
 
-    async def __anext__(self) -> dict[str, Any]:
+    async def __anext__(self) -> _ItemT:
         while True:
             if self._next < len(self._events):
-                event = self._events[self._next]
+                event: _ItemT = self._events[self._next]
                 self._next += 1
                 return event
             decoder = self._decoder
@@ -480,7 +486,7 @@ class AsyncStream:
             self._finished = True
             self.response.close()
 
-    async def __aenter__(self) -> AsyncStream:
+    async def __aenter__(self) -> AsyncStream[_ItemT]:
         return self
 
     async def __aexit__(

@@ -45,7 +45,7 @@ class ThreadedCalls:
 class ThreadedStream:
     """An async iterator over a sync :class:`Stream`, each read on a worker thread."""
 
-    def __init__(self, stream: Stream, executor: Executor) -> None:
+    def __init__(self, stream: Stream[Any], executor: Executor) -> None:
         self._stream = stream
         self._executor = executor
         self.operation = stream.operation

@@ -205,11 +205,12 @@ def _batch_results(ns: argparse.Namespace, client: Client) -> int:
     parts: list[str] = []
     try:
         for key in ("output_file", "error_file"):
-            if job.get(key):
+            file_id = job.get(key)
+            if file_id:
                 fd, path = tempfile.mkstemp(prefix="mistral-lite-results-")
                 os.close(fd)
                 parts.append(path)
-                client.download_file(file_id=job[key], to=path)
+                client.download_file(file_id=str(file_id), to=path)
 
         def chunks() -> Iterator[bytes]:
             for path in parts:

@@ -4,6 +4,8 @@ Everything a caller passes is checked here before any I/O, and every problem bec
 ``(path, message)`` pair for one :class:`~mistral_lite.exceptions.ValidationError`, never a raw
 ``TypeError``/``ValueError``/``OverflowError``/``UnicodeEncodeError`` from deeper down:
 
+* :func:`is_array` says what is a JSON array: a list, a tuple or any other sequence that is
+  not text or bytes (encoded as an array, validated as one);
 * :func:`json_problems` walks a value the way a JSON encoder would and names what JSON cannot
   carry: NaN and Infinity, keys that are not strings, lone surrogates, cycles, objects that are
   not JSON, nesting deeper than :data:`MAX_DEPTH`;
@@ -26,7 +28,7 @@ from typing import Any
 
 __all__ = [
     "HOOK_NAMES", "MAX_DEPTH", "call_keyword_problems", "client_problems", "file_object_problem", "has_non_finite",
-    "headers_problem", "json_problems", "redact_secret", "text_problem", "timeout_pair",
+    "headers_problem", "is_array", "json_problems", "redact_secret", "text_problem", "timeout_pair",
 ]
 
 #: Deepest nesting of arrays and objects a request body may have.
@@ -60,6 +62,15 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def is_array(value: Any) -> bool:
+    """Whether ``value`` is a JSON array: a list, a tuple, or another sequence that is not text or bytes."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return True
+    return (kind is not str and kind is not dict and isinstance(value, Sequence)
+            and not isinstance(value, (str, bytes, bytearray, memoryview)))
+
+
 def has_non_finite(value: Any, depth: int = 0) -> bool:
     """Whether a JSON value holds NaN or ±Infinity anywhere (cheap walk, no report)."""
     kind = type(value)
@@ -69,7 +80,7 @@ def has_non_finite(value: Any, depth: int = 0) -> bool:
         return False
     if kind is dict:
         return any(has_non_finite(v, depth + 1) for v in value.values())
-    if kind is list or kind is tuple:
+    if is_array(value):
         return any(has_non_finite(v, depth + 1) for v in value)
     return False
 
@@ -93,7 +104,7 @@ def _walk(value: Any, path: str, out: Problems, seen: set[int], depth: int) -> N
         if problem:
             out.append((path, problem))
         return
-    if isinstance(value, (dict, list, tuple)):
+    if isinstance(value, dict) or is_array(value):
         if depth >= MAX_DEPTH:
             out.append((path, f"nested more than {MAX_DEPTH} levels deep"))
             return

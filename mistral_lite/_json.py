@@ -3,7 +3,8 @@
 The backend is chosen on first use, so ``import mistral_lite`` never pays for importing orjson.
 ``dumps`` gives compact UTF-8 bytes and refuses NaN and Infinity (a ``ValueError``) with
 either backend; ``loads`` raises ``ValueError`` for anything it cannot decode, deep nesting
-included; ``canonical`` gives the sorted-key form the cache keys use.
+included; ``canonical`` gives the sorted-key form the cache keys use. Any sequence that is
+not text or bytes (a tuple, a user's ``Sequence``; see ``_inputs.is_array``) is written as an array.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ._inputs import has_non_finite
+from ._inputs import has_non_finite, is_array
 
 __all__ = ["backend_name", "canonical", "decoder", "dumps", "loads"]
 
@@ -21,7 +22,7 @@ _backend: _Backend | None = None
 
 
 def _dumps_std(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_array).encode("utf-8")
 
 
 def _loads_std(data: bytes | str) -> Any:
@@ -31,8 +32,19 @@ def _loads_std(data: bytes | str) -> Any:
         raise ValueError("JSON nested too deeply to decode") from None
 
 
+def _array(value: Any) -> list[Any]:
+    """The encoders' hook for what they do not know: a sequence becomes a list."""
+    if is_array(value):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _canonical_default(value: Any) -> Any:
+    return list(value) if is_array(value) else str(value)
+
+
 def _canonical_std(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str).encode("utf-8")
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=_canonical_default).encode("utf-8")
 
 
 def _resolve() -> _Backend:
@@ -46,7 +58,7 @@ def _resolve() -> _Backend:
 
     def dumps_fast(value: Any) -> bytes:
         try:
-            out = bytes(fast_dumps(value))
+            out = bytes(fast_dumps(value, default=_array))
         except TypeError:  # e.g. integers beyond 64 bits: the standard library copes
             return _dumps_std(value)
         if b"null" in out and has_non_finite(value):  # orjson writes NaN and Infinity as null
@@ -55,7 +67,7 @@ def _resolve() -> _Backend:
 
     def canonical_fast(value: Any) -> bytes:
         try:
-            return bytes(fast_dumps(value, option=sort_keys))
+            return bytes(fast_dumps(value, default=_array, option=sort_keys))
         except TypeError:
             return _canonical_std(value)
 

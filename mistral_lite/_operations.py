@@ -1,7 +1,8 @@
 """The generated operation methods: one per table row, attached once at import.
 
-``Operations`` is the mixin ``Client`` inherits. For each row it gets a method named after the
-operation (an :class:`OperationMethod`), whose signature and docstring come from
+``Operations`` is the mixin ``Client`` inherits, with ``paginate``, ``wait``, ``submit`` and
+``map`` (the workflows keyed by an operation name, so the stub can type them per row). For each
+row it gets a method named after the operation (an :class:`OperationMethod`), whose signature and docstring come from
 :mod:`mistral_lite._signatures` (path parameters positional-or-keyword in path order, options
 keyword-only) and whose body calls the one dispatcher. Type checkers read the committed stub
 ``_operations.pyi`` instead of this module.
@@ -9,10 +10,18 @@ keyword-only) and whose body calls the one dispatcher. Type checkers read the co
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MethodType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from ._concurrency import run_map
 from ._table import Endpoint, Spec, load_spec
+from ._workflows import paginate, wait
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from .client import Client
 
 __all__ = ["AsyncOperations", "Operations"]
 
@@ -69,6 +78,54 @@ class Operations:
         Path parameters may be positional (in path order) or keywords; options are keywords.
         """
         return self._dispatch(operation, args, options)
+
+    # -- workflows keyed by operation (typed per row in the stub) ----------------------------
+    def paginate(self, operation: str, /, *args: Any, **options: Any) -> Iterator[Any]:
+        """Yield the items of a list operation across all its pages.
+
+        ``client.paginate("list_files", page_size=100, purpose="batch")``. Works for every row
+        that declares ``paginate`` (page/page_size or a cursor), bare arrays included, and stops
+        on an empty page, a short page, the reported total, or a missing cursor.
+        """
+        return paginate(cast("Client", self), operation, args, options)
+
+    def wait(
+        self,
+        operation: str,
+        /,
+        *args: Any,
+        timeout: float = 3600.0,
+        interval: float = 5.0,
+        on_progress: Callable[[Any], None] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Poll a job (a row that declares ``wait``) until a terminal state; return its last state.
+
+        ``client.wait("get_batch_job", job_id=..., timeout=600, interval=5)``. Polls bypass the
+        cache. ``on_progress(state)`` sees every poll. Raises ``WaitTimeout`` (with ``.last``)
+        when ``timeout`` seconds pass first.
+        """
+        client = cast("Client", self)
+        return wait(client, operation, args, options, timeout=timeout, interval=interval, on_progress=on_progress)
+
+    def submit(self, operation: str, /, *args: Any, **options: Any) -> Future[Any]:
+        """Run one call on the client's worker pool; returns a ``concurrent.futures.Future``."""
+        return cast("Client", self)._executor.submit(self.call, operation, *args, **options)
+
+    def map(
+        self,
+        operation: str,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = 8,
+        return_exceptions: bool = True,
+    ) -> list[Any]:
+        """Run ``operation`` once per options mapping, at most ``max_workers`` at a time.
+
+        Results come back in input order. A failed item holds its exception instead of a
+        result (``return_exceptions=False`` raises the first failure instead).
+        """
+        return run_map(cast("Client", self), operation, items, max_workers, return_exceptions)
 
     def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         raise NotImplementedError

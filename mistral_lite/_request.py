@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ._files import MultipartBody
-from ._inputs import json_problems
+from ._inputs import is_array, json_problems
 from ._json import dumps
 from ._table import Endpoint
 from .exceptions import ValidationError
@@ -36,8 +36,8 @@ def _query_value(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if isinstance(value, dict) or is_array(value):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=list)
     return str(value)
 
 
@@ -46,7 +46,7 @@ def _query_pairs(query: Mapping[str, Any]) -> list[tuple[str, str]]:
     for name, value in query.items():
         if value is None:
             continue
-        if isinstance(value, (list, tuple)):
+        if is_array(value):
             pairs.extend((name, _query_value(v)) for v in value)
         else:
             pairs.append((name, _query_value(value)))
@@ -129,7 +129,7 @@ def build_request(
         if problems:
             raise ValidationError(endpoint.name, problems)
         fields = [(k, _query_value(item)) for k, v in body.items() if k not in files
-                  for item in (v if isinstance(v, (list, tuple)) else (v,))]
+                  for item in (v if is_array(v) else (v,))]
         multipart = MultipartBody(fields, files)
         payload = multipart
         json_body = fields

@@ -1,8 +1,9 @@
 """Signatures and docstrings of the operation methods, derived from the option schemas.
 
-One function, :func:`annotation`, turns a JSON Schema into a Python type expression; the
-runtime signatures (``inspect.Signature``), the Google-style docstrings and the committed type
-stub (``_operations.pyi``) are all built from it, so they cannot disagree.
+The types come from one place, :class:`mistral_lite._typeexpr.RowTypes` (option types, result
+and stream item types, named as in :mod:`mistral_lite.types`); the runtime signatures
+(``inspect.Signature``), the Google-style docstrings and the committed type stub
+(``_operations.pyi``) are all built from it, so they cannot disagree.
 """
 
 
@@ -13,12 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._table import Endpoint, Spec
+from ._typeexpr import RowTypes
 
-__all__ = ["CALL_PARAMS", "annotation", "docstring", "as_optional", "param_order", "return_annotation", "signature"]
+__all__ = ["CALL_PARAMS", "annotation", "as_optional", "docstring", "option_type", "param_order", "return_annotation",
+           "row_types", "signature"]
 
 PROGRESS = "Callable[[int, int | None], None] | None"
-_SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None",
-            "object": "dict[str, Any]", "array": "list[Any]"}
 CALL_PARAMS: tuple[tuple[str, str], ...] = (
     ("extra_body", "Mapping[str, Any] | None"),
     ("extra_query", "Mapping[str, Any] | None"),
@@ -28,68 +29,25 @@ CALL_PARAMS: tuple[tuple[str, str], ...] = (
 
 
 def _resolve(schema: Mapping[str, Any], spec: Spec, current: str) -> tuple[Mapping[str, Any], str]:
-    seen = 0
-    while "$ref" in schema and seen < 20:
-        file, _, pointer = schema["$ref"].partition("#")
-        current = file or current
-        target: Any = spec.schemas[current]
-        for part in [p for p in pointer.split("/") if p]:
-            target = target[part]
-        schema, seen = target, seen + 1
-    return schema, current
+    return row_types(spec).inputs.resolve(schema, current)
 
 
-def annotation(schema: Mapping[str, Any], spec: Spec, current: str, depth: int = 0) -> str:
-    """A Python type expression (as text) for a JSON Schema."""
-    python = schema.get("x-python")
-    if python is not None:  # the option also takes a Python type, or callables (see _structured)
-        plain = annotation({k: v for k, v in schema.items() if k != "x-python"}, spec, current, depth)
-        if python == "tools":
-            return plain.replace("list[dict[str, Any]]", "list[dict[str, Any] | Callable[..., Any]]")
-        return _union(["type[Any]", *plain.split(" | ")])
-    schema, current = _resolve(schema, spec, current)
-    if schema.get("x-file"):
-        return "FileInput"
-    if "enum" in schema and all(isinstance(v, str) for v in schema["enum"]):
-        return "Literal[" + ", ".join(repr(v) for v in schema["enum"]) + "]"
-    if "const" in schema and isinstance(schema["const"], str):
-        return f"Literal[{schema['const']!r}]"
-    alternatives = schema.get("anyOf") or schema.get("oneOf")
-    if alternatives and depth < 3:
-        parts: list[str] = []
-        for alt in alternatives:
-            for piece in annotation(alt, spec, current, depth + 1).split(" | "):
-                if piece not in parts:
-                    parts.append(piece)
-        if any(p.startswith("Literal[") for p in parts) and "str" in parts:
-            parts = [p for p in parts if not p.startswith("Literal[")]
-        return _union(parts)
-    kinds = schema.get("type")
-    if kinds is None:
-        return "Any"
-    names = [kinds] if isinstance(kinds, str) else list(kinds)
-    parts = []
-    for kind in names:
-        if kind == "array" and "items" in schema and depth < 3:
-            parts.append(f"list[{annotation(schema['items'], spec, current, depth + 1)}]")
-        else:
-            parts.append(_SCALARS.get(kind, "Any"))
-    return _union(parts)
+def row_types(spec: Spec) -> RowTypes:
+    """The table's :class:`RowTypes` (built on first use, kept in ``spec.memo``)."""
+    rows: RowTypes | None = spec.memo.get("row_types")
+    if rows is None:
+        rows = spec.memo["row_types"] = RowTypes(spec)
+    return rows
 
 
-def _union(parts: list[str]) -> str:
-    if "Any" in parts:
-        return "Any"
-    dicts = [p for p in parts if p.startswith("dict[")]
-    if len(dicts) > 1:
-        parts = [p for p in parts if not p.startswith("dict[")] + ["dict[str, Any]"]
-    if "None" in parts:
-        parts = [p for p in parts if p != "None"] + ["None"]
-    out: list[str] = []
-    for p in parts:
-        if p not in out:
-            out.append(p)
-    return " | ".join(out)
+def annotation(schema: Mapping[str, Any], spec: Spec, current: str, owner: str = "Option") -> str:
+    """A Python type expression (as text) for an option schema; nested objects are ``...Param`` types."""
+    return row_types(spec).inputs.expr(schema, current, owner)
+
+
+def option_type(endpoint: Endpoint, name: str, spec: Spec) -> str:
+    """The type of one option of a row (the name of a nested object says where it sits)."""
+    return row_types(spec).option(endpoint, name)
 
 
 def param_order(endpoint: Endpoint) -> tuple[list[str], list[str], list[str]]:
@@ -104,7 +62,7 @@ def param_order(endpoint: Endpoint) -> tuple[list[str], list[str], list[str]]:
 def signature(endpoint: Endpoint, spec: Spec) -> inspect.Signature:
     """The method's signature: ``(self, <path params>, *, <required>, <optional>=None, ...)``."""
     P = inspect.Parameter
-    ann = {n: annotation(s, spec, endpoint.schema_name) for n, s in endpoint.options.items()}
+    ann = {n: option_type(endpoint, n, spec) for n in endpoint.options}
     positional, required, optional = param_order(endpoint)
     params = [P("self", P.POSITIONAL_OR_KEYWORD)]
     params += [P(n, P.POSITIONAL_OR_KEYWORD, annotation=ann[n]) for n in positional]
@@ -119,19 +77,24 @@ def signature(endpoint: Endpoint, spec: Spec) -> inspect.Signature:
         params.append(P("stream_timeout", P.KEYWORD_ONLY, default=None, annotation="float | None"))
     if endpoint.response == "bytes":
         params.append(P("on_progress", P.KEYWORD_ONLY, default=None, annotation=PROGRESS))
-    return inspect.Signature(params, return_annotation=return_annotation(endpoint))
+    return inspect.Signature(params, return_annotation=return_annotation(endpoint, spec))
 
 
 def as_optional(text: str) -> str:
     return text if text == "Any" or text.endswith("| None") else f"{text} | None"
 
 
-def return_annotation(endpoint: Endpoint) -> str:
+def return_annotation(endpoint: Endpoint, spec: Spec, stream: bool | None = None) -> str:
+    """What a call returns: the result type, ``Stream[<item>]`` with ``stream=True`` (``stream``
+    None: either), ``Path`` for a download given its target."""
+    rows = row_types(spec)
     if endpoint.response == "bytes":
         return "bytes | Path" if endpoint.client else "bytes"
-    if endpoint.stream != "none":
-        return "Any | Stream"
-    return "Any"
+    result = rows.result(endpoint)
+    if endpoint.stream == "none" or "stream" not in endpoint.options or stream is False:
+        return result
+    streamed = f"Stream[{rows.event(endpoint)}]"
+    return streamed if stream else f"{result} | {streamed}"
 
 
 def _describe_option(name: str, schema: Mapping[str, Any], endpoint: Endpoint, spec: Spec, required: bool) -> str:
@@ -157,7 +120,7 @@ def _describe_option(name: str, schema: Mapping[str, Any], endpoint: Endpoint, s
         "client-only" if name in endpoint.client else "")
     if where:
         facts.append(f"sent in the {where}" if where != "client-only" else "used by the client, never sent")
-    kind = annotation(schema, spec, endpoint.schema_name)
+    kind = option_type(endpoint, name, spec)
     head = f"{name} ({kind}{'' if required else ', optional'})"
     body = (text + ". " if text else "") + ("; ".join(facts) + "." if facts else "")
     return f"    {head}: {'Required. ' if required else ''}{body}".rstrip()

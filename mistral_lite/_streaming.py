@@ -13,12 +13,15 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterable, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterable, Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._sse import MAX_EVENT_SIZE, EventDecoder, SSEParser, iter_sse
 from .exceptions import APIConnectionError, APITimeoutError, MistralError
+
+if TYPE_CHECKING:
+    from .types import ChatCompletionResponse
 
 __all__ = ["MAX_EVENT_SIZE", "SSEParser", "Stream", "acollect_completion", "collect_completion", "iter_sse",
            "socket_of", "stream_error"]
@@ -29,8 +32,14 @@ DRAIN_TIMEOUT = 1.0
 DRAIN_LIMIT = 1 << 16
 
 
-class Stream(Iterator[dict[str, Any]]):
+_ItemT = TypeVar("_ItemT")
+
+
+class Stream(Iterator[_ItemT]):
     """The events of a streamed response: an iterator and a context manager.
+
+    Type checkers see ``Stream[ChatCompletionChunk]``-like types (the row's item type from
+    :mod:`mistral_lite.types`); at run time every item is a plain dict.
 
     ``response`` is the underlying HTTP response (status, headers); ``request_id`` its
     ``x-request-id``. Iterate to the end, or call ``close()`` (or leave the ``with`` block) to
@@ -62,15 +71,15 @@ class Stream(Iterator[dict[str, Any]]):
         self._secret = secret
         self._closed = False  # close() was called before the end
         self._finished = False  # the body was read to its end (the connection may be reused)
-        self._events: Generator[dict[str, Any], None, None] = self._iterate()
+        self._events: Generator[Any, None, None] = self._iterate()
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[_ItemT]:
         return self._events  # iterating the generator itself: no extra call per event
 
-    def __next__(self) -> dict[str, Any]:
-        return next(self._events)
+    def __next__(self) -> _ItemT:
+        return next(self._events)  # type: ignore[no-any-return]
 
-    def __enter__(self) -> Stream:
+    def __enter__(self) -> Stream[_ItemT]:
         return self
 
     def __exit__(
@@ -185,7 +194,7 @@ def stream_error(exc: BaseException, operation: str) -> APIConnectionError:
     return APIConnectionError(f"{operation}: the stream was cut: {name}: {text}", operation=operation)
 
 
-def collect_completion(chunks: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def collect_completion(chunks: Iterable[Mapping[str, Any]]) -> ChatCompletionResponse:
     """Turn completion chunks into the equivalent non-streamed response.
 
     Content is joined per choice, tool calls merged by index (arguments concatenated), and
@@ -237,12 +246,12 @@ def collect_completion(chunks: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 choice["finish_reason"] = delta_choice["finish_reason"]
     result["choices"] = [choices[i] for i in sorted(choices)]
     finish = getattr(chunks, "finish", None)
-    return result if finish is None else finish(result)
+    return cast("ChatCompletionResponse", result if finish is None else finish(result))
 
 
-async def acollect_completion(chunks: AsyncIterable[dict[str, Any]]) -> dict[str, Any]:
+async def acollect_completion(chunks: AsyncIterable[Mapping[str, Any]]) -> ChatCompletionResponse:
     """:func:`collect_completion` for an :class:`~mistral_lite.AsyncStream` (``parsed`` included)."""
     collected = [chunk async for chunk in chunks]
     result = collect_completion(collected)
     finish = getattr(chunks, "finish", None)
-    return result if finish is None else finish(result)
+    return result if finish is None else cast("ChatCompletionResponse", finish(result))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._files import is_file_value
-from ._inputs import file_object_problem, json_problems, text_problem
+from ._inputs import file_object_problem, is_array, json_problems, text_problem
 from ._table import Endpoint, Spec, load_spec
 from .exceptions import ValidationError
 
@@ -48,7 +48,7 @@ _TYPES: dict[str, Check] = {
     "number": lambda v: type(v) is int or (type(v) is float and v - v == 0.0),  # NaN and ±inf are not JSON
     "boolean": lambda v: type(v) is bool,
     "object": lambda v: type(v) is dict,
-    "array": lambda v: type(v) is list,
+    "array": is_array,
     "null": lambda v: v is None,
 }
 
@@ -155,17 +155,17 @@ class _Compiler:
         return lambda v: type(v) is not str or rx.search(v) is not None
 
     def k_minItems(self, arg: int, schema: Any, current: str) -> Check:
-        return lambda v: type(v) is not list or len(v) >= arg
+        return lambda v: not is_array(v) or len(v) >= arg
 
     def k_maxItems(self, arg: int, schema: Any, current: str) -> Check:
-        return lambda v: type(v) is not list or len(v) <= arg
+        return lambda v: not is_array(v) or len(v) <= arg
 
     def k_uniqueItems(self, arg: bool, schema: Any, current: str) -> Check:
         if not arg:
             return lambda v: True
 
         def unique(v: Any) -> bool:
-            if type(v) is not list:
+            if not is_array(v):
                 return True
             return not any(_equal(v[i], v[j]) for i in range(len(v)) for j in range(i + 1, len(v)))
 
@@ -229,12 +229,12 @@ class _Compiler:
         n = len(prefix)
 
         def check(v: Any) -> bool:
-            if type(v) is not list:
+            if type(v) is not list and not is_array(v):
                 return True
             for c, item in zip(prefix, v):
                 if not c(item):
                     return False
-            return all(item_check(item) for item in v[n:])
+            return all(item_check(item) for item in (v[n:] if n else v))
 
         return check
 
@@ -363,10 +363,23 @@ def _upload_problems(value: Any) -> list[str]:
 
 
 # -- the report (jsonschema, loaded lazily) ---------------------------------------------------
+def _validator_class() -> Any:
+    """Draft 2020-12 where any sequence that is not text is an array (as on the fast path)."""
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        from jsonschema import Draft202012Validator, validators
+
+        checker = Draft202012Validator.TYPE_CHECKER.redefine("array", lambda _checker, value: is_array(value))
+        _VALIDATOR = validators.extend(Draft202012Validator, type_checker=checker)
+    return _VALIDATOR
+
+
+_VALIDATOR: Any = None
+
+
 def _jsonschema_validator(spec: Spec, schema_name: str) -> Any:
     import referencing
     import referencing.jsonschema
-    from jsonschema import Draft202012Validator
 
     registry = spec.memo.get("registry")
     if registry is None:
@@ -376,7 +389,7 @@ def _jsonschema_validator(spec: Spec, schema_name: str) -> Any:
             for name, contents in spec.schemas.items()
         )
         spec.memo["registry"] = registry
-    return Draft202012Validator(spec.schemas[schema_name], registry=registry)
+    return _validator_class()(spec.schemas[schema_name], registry=registry)
 
 
 def _path(parts: Sequence[Any]) -> str:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from ._table import Endpoint, Spec
     from .client import Client
+    from .types import MessageParam
 
 __all__ = ["main"]
 
@@ -443,19 +444,20 @@ def cmd_chat(ns: argparse.Namespace, client: Client) -> int:
         prompt = sys.stdin.read().strip()
         if not prompt:
             raise UsageError("chat: give a prompt, or pipe one on stdin (stdin was empty)")
-    messages: list[dict[str, Any]] = []
+    messages: list[MessageParam] = []
     if ns.system:
         messages.append({"role": "system", "content": ns.system})
     messages.append({"role": "user", "content": prompt})
-    options: dict[str, Any] = {"temperature": ns.temperature, "max_tokens": ns.max_tokens}
+    temperature, max_tokens = ns.temperature, ns.max_tokens
     if ns.no_stream:
-        reply: Any = client.chat(model=ns.model, messages=messages, **options)
+        reply: Any = client.chat(model=ns.model, messages=messages, temperature=temperature, max_tokens=max_tokens)
         choices = reply.get("choices") or [{}]
         content = (choices[0].get("message") or {}).get("content")
         sys.stdout.write(_content_text(content) + "\n")
         sys.stdout.flush()
         return 0
-    with client.chat(model=ns.model, messages=messages, stream=True, **options) as stream:
+    with client.chat(model=ns.model, messages=messages, stream=True, temperature=temperature,
+                     max_tokens=max_tokens) as stream:
         for chunk in stream:
             for choice in chunk.get("choices") or ():
                 text = _content_text((choice.get("delta") or {}).get("content"))
@@ -616,7 +618,7 @@ def cmd_tour(ns: argparse.Namespace, client: Client) -> int:
     ids = [m.get("id") for m in client.list_models().get("data", ())]
     show(f"{len(ids)} models: {', '.join(str(i) for i in ids[:5])}{', ...' if len(ids) > 5 else ''}")
 
-    messages = [{"role": "user", "content": "Hello, who are you?"}]
+    messages: list[MessageParam] = [{"role": "user", "content": "Hello, who are you?"}]
     step(2, "Chat", f'client.chat(model="{model}", messages=[{{"role": "user", "content": "Hello, who are you?"}}])')
     reply: Any = client.chat(model=model, messages=messages)
     show(f"-> {reply['choices'][0]['message']['content']!r} ({reply['usage']['total_tokens']} tokens)")

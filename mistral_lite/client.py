@@ -23,17 +23,16 @@ import requests
 
 from . import _core
 from ._base import ClientBase
-from ._concurrency import Executor, run_map
+from ._concurrency import Executor
 from ._files import save_atomically
 from ._json import decoder
 from ._operations import Operations
 from ._streaming import Stream
 from ._transport import Transport, configure_debug_logging, wrap_read_error
-from ._workflows import paginate, run_batch, wait
+from ._workflows import run_batch
 
 if TYPE_CHECKING:
     import os
-    from concurrent.futures import Future
 
     from ._bulk import BulkProgress
 
@@ -108,34 +107,7 @@ class Client(ClientBase, Operations):
         self._owns_pool = False
         self._transport = self._transport.rebased(self._settings.base_url)  # proxies decided per base URL
 
-    # -- workflows from the table ------------------------------------------------------------
-    def paginate(self, operation: str, /, *args: Any, **options: Any) -> Iterator[Any]:
-        """Yield the items of a list operation across all its pages.
-
-        ``client.paginate("list_files", page_size=100, purpose="batch")``. Works for every row
-        that declares ``paginate`` (page/page_size or a cursor), bare arrays included, and stops
-        on an empty page, a short page, the reported total, or a missing cursor.
-        """
-        return paginate(self, operation, args, options)
-
-    def wait(
-        self,
-        operation: str,
-        /,
-        *args: Any,
-        timeout: float = 3600.0,
-        interval: float = 5.0,
-        on_progress: Callable[[Any], None] | None = None,
-        **options: Any,
-    ) -> Any:
-        """Poll a job (a row that declares ``wait``) until a terminal state; return its last state.
-
-        ``client.wait("get_batch_job", job_id=..., timeout=600, interval=5)``. Polls bypass the
-        cache. ``on_progress(state)`` sees every poll. Raises ``WaitTimeout`` (with ``.last``)
-        when ``timeout`` seconds pass first.
-        """
-        return wait(self, operation, args, options, timeout=timeout, interval=interval, on_progress=on_progress)
-
+    # -- workflows from the table (paginate, wait, submit and map are Operations') -----------
     def run_batch(
         self,
         requests: Iterable[Mapping[str, Any]],
@@ -222,25 +194,6 @@ class Client(ClientBase, Operations):
         loop = make_loop(self._endpoints, operation, tools, options, max_turns=max_turns,
                          raise_tool_errors=raise_tool_errors, on_message=on_message)
         return run_tools(self, loop)
-
-    def submit(self, operation: str, /, *args: Any, **options: Any) -> Future[Any]:
-        """Run one call on the client's worker pool; returns a ``concurrent.futures.Future``."""
-        return self._executor.submit(self.call, operation, *args, **options)
-
-    def map(
-        self,
-        operation: str,
-        items: Iterable[Mapping[str, Any]],
-        *,
-        max_workers: int = 8,
-        return_exceptions: bool = True,
-    ) -> list[Any]:
-        """Run ``operation`` once per options mapping, at most ``max_workers`` at a time.
-
-        Results come back in input order. A failed item holds its exception instead of a
-        result (``return_exceptions=False`` raises the first failure instead).
-        """
-        return run_map(self, operation, items, max_workers, return_exceptions)
 
     def close(self) -> None:
         """Stop the worker threads, and close the connection pool if this client created it."""

@@ -62,7 +62,7 @@ def test_ops_name_shows_route_and_options(capsys: pytest.CaptureFixture[str]) ->
     code, out, _ = run(capsys, "ops", "embed")
     assert code == 0
     assert "POST /v1/embeddings" in out
-    assert "input (str | list[str]): Required." in out
+    assert "input (str | Sequence[str]): Required." in out
     assert "one of 'float', 'base64'" in out
     assert "default 'mistral-embed'" in out
     assert "mistral-lite call embed input:=<json>" in out

@@ -1,4 +1,4 @@
-"""Generated, committed files must match the table: the stub and the README reference."""
+"""Generated, committed files must match the table: the stub, the types module and the README reference."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_stub_matches_the_table() -> None:
     committed = (ROOT / "mistral_lite" / "_operations.pyi").read_text(encoding="utf-8")
     assert committed == _stubgen.render_stub(), "stub drifted: run python -m mistral_lite._stubgen"
+
+
+def test_types_module_matches_the_table_and_the_responses() -> None:
+    committed = (ROOT / "mistral_lite" / "types.py").read_text(encoding="utf-8")
+    assert committed == _stubgen.render_types_module(), "types drifted: run python -m mistral_lite._stubgen"
+
+
+def test_check_mode_reports_no_drift() -> None:
+    assert _stubgen.main(["--check"]) == 0
 
 
 def test_readme_reference_matches_the_table() -> None:
@@ -52,7 +61,8 @@ def test_stub_type_checks_against_the_runtime(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--strict", str(sample)],
                          capture_output=True, text=True, cwd=ROOT)
     assert 'Unexpected keyword argument "temprature"' in out.stdout, out.stdout
-    assert out.stdout.count("error:") == 1, out.stdout
+    errors = [line for line in out.stdout.splitlines() if ": error:" in line]
+    assert errors and all("use.py:6:" in line for line in errors), out.stdout  # only the misspelled call
 
 
 def test_compiled_table_matches_the_toml() -> None:

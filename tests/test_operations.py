@@ -47,7 +47,7 @@ def test_docstring_lists_every_option(name: str) -> None:
 
 def test_help_reads_like_hand_written_docs() -> None:
     text = pydoc.render_doc(Client(api_key="k").chat, renderer=pydoc.plaintext)
-    assert "chat(*, model: 'str', messages: 'list[dict[str, Any]]', temperature: 'float | None' = None" in text
+    assert "chat(*, model: 'str', messages: 'Sequence[MessageParam]', temperature: 'float | None' = None" in text
     assert "model (str): Required." in text
     assert "temperature (float | None, optional):" in text and "range 0..1.5" in text
     assert "With ``stream=True``, a Stream of chunk dicts" in text
