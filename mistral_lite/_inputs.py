@@ -27,7 +27,8 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 __all__ = [
-    "HOOK_NAMES", "MAX_DEPTH", "call_keyword_problems", "client_problems", "file_object_problem", "has_non_finite",
+    "HOOK_NAMES", "MAX_DEPTH", "array_default",
+    "call_keyword_problems", "client_problems", "file_object_problem", "has_non_finite",
     "headers_problem", "is_array", "json_problems", "redact_secret", "text_problem", "timeout_pair",
 ]
 
@@ -69,6 +70,13 @@ def is_array(value: Any) -> bool:
         return True
     return (kind is not str and kind is not dict and isinstance(value, Sequence)
             and not isinstance(value, (str, bytes, bytearray, memoryview)))
+
+
+def array_default(value: Any) -> list[Any]:
+    """A JSON encoder's ``default`` hook: a sequence (see :func:`is_array`) becomes a list."""
+    if is_array(value):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def has_non_finite(value: Any, depth: int = 0) -> bool:

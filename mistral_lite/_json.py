@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ._inputs import has_non_finite, is_array
+from ._inputs import array_default, has_non_finite, is_array
 
 __all__ = ["backend_name", "canonical", "decoder", "dumps", "loads"]
 
@@ -22,7 +22,8 @@ _backend: _Backend | None = None
 
 
 def _dumps_std(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_array).encode("utf-8")
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=array_default)
+    return text.encode("utf-8")
 
 
 def _loads_std(data: bytes | str) -> Any:
@@ -30,13 +31,6 @@ def _loads_std(data: bytes | str) -> Any:
         return json.loads(data)
     except RecursionError:  # orjson refuses deep nesting with a ValueError: so do we
         raise ValueError("JSON nested too deeply to decode") from None
-
-
-def _array(value: Any) -> list[Any]:
-    """The encoders' hook for what they do not know: a sequence becomes a list."""
-    if is_array(value):
-        return list(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _canonical_default(value: Any) -> Any:
@@ -58,7 +52,7 @@ def _resolve() -> _Backend:
 
     def dumps_fast(value: Any) -> bytes:
         try:
-            out = bytes(fast_dumps(value, default=_array))
+            out = bytes(fast_dumps(value, default=array_default))
         except TypeError:  # e.g. integers beyond 64 bits: the standard library copes
             return _dumps_std(value)
         if b"null" in out and has_non_finite(value):  # orjson writes NaN and Infinity as null
@@ -67,7 +61,7 @@ def _resolve() -> _Backend:
 
     def canonical_fast(value: Any) -> bytes:
         try:
-            return bytes(fast_dumps(value, default=_array, option=sort_keys))
+            return bytes(fast_dumps(value, default=array_default, option=sort_keys))
         except TypeError:
             return _canonical_std(value)
 

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ._files import MultipartBody
-from ._inputs import is_array, json_problems
+from ._inputs import array_default, is_array, json_problems
 from ._json import dumps
 from ._table import Endpoint
 from .exceptions import ValidationError
@@ -37,7 +37,7 @@ def _query_value(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, dict) or is_array(value):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=list)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=array_default)
     return str(value)
 
 

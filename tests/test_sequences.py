@@ -73,6 +73,6 @@ def test_a_bad_item_inside_a_tuple_is_reported_with_its_path(client: Client) -> 
 def test_text_is_not_an_array(client: Client) -> None:
     with pytest.raises(ValidationError) as info:
         client.embed(input=b"bytes are not a list of texts")
-    assert [path for path, _ in info.value.errors] == ["input"]
+    assert {path for path, _ in info.value.errors} == {"input"}
     with pytest.raises(ValidationError):
         client.chat(model="m", messages=())  # still at least one message
