@@ -23,8 +23,9 @@ whose name the newer one uses for a different schema is renamed ``Legacy<Name>``
 
 Hand choices are read from ``response_overrides.toml`` beside this module (its
 ``[client_fields]``, fields the client adds, are for the types only): fields the API always
-returns although the spec marks them optional (``[required]``), fields the spec requires that the API does not send (``[not_required]``), and the item schema
-of a streaming row the specs do not describe (``[events]``). One rule is general: the property
+returns although the spec marks them optional (``[required]``), fields the spec requires that
+the API does not send (``[not_required]``), and the item schema of a streaming row the specs
+do not describe (``[events]``). One rule is general: the property
 an event stream's items are told apart by (the spec's discriminator, ``type``) is required in
 every variant, because the client sets it on every event it yields.
 
