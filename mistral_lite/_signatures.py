@@ -16,8 +16,8 @@ from typing import Any
 from ._table import Endpoint, Spec
 from ._typeexpr import RowTypes
 
-__all__ = ["CALL_PARAMS", "annotation", "as_optional", "docstring", "option_type", "param_order", "return_annotation",
-           "row_types", "signature"]
+__all__ = ["CALL_PARAMS", "annotation", "as_optional", "docstring", "option_type", "param_order", "result_section",
+           "return_annotation", "row_types", "signature"]
 
 PROGRESS = "Callable[[int, int | None], None] | None"
 CALL_PARAMS: tuple[tuple[str, str], ...] = (
@@ -178,4 +178,12 @@ def docstring(endpoint: Endpoint, spec: Spec) -> str:
         "    APIStatusError: the server answered an error status (a subclass per status).",
         "    APIConnectionError: the server could not be reached (APITimeoutError on timeouts).",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + result_section(endpoint, spec))
+
+
+def result_section(endpoint: Endpoint, spec: Spec) -> list[str]:
+    """The closing lines of help and ``mistral-lite ops NAME``: the result's top-level fields."""
+    title, fields = row_types(spec).result_fields(endpoint)
+    lines = ["", f"Result: {title}" + (", with the fields:" if fields else "")]
+    lines += [f"    {name} ({kind}): {facts}." for name, kind, facts in fields]
+    return lines

@@ -386,3 +386,39 @@ class RowTypes:
     def option(self, ep: Endpoint, name: str) -> str:
         """The type of one option (nested objects are ``...Param`` TypedDicts)."""
         return self.inputs.expr(ep.options[name], ep.schema_name, pascal(ep.name) + pascal(name), self.input_found)
+
+    def result_fields(self, ep: Endpoint) -> tuple[str, list[tuple[str, str, str]]]:
+        """What a call returns, and its top-level fields as ``(name, type, facts)``.
+
+        The facts are generated from the schema (required or not, null allowed, enum values,
+        constant): never the spec's prose.
+        """
+        title = self.result(ep)
+        op = self._op(ep)
+        if ep.response != "json" or op is None or not isinstance(op.get("schema"), Mapping):
+            return title, []
+        schema, _ = self.results.resolve(op["schema"], "")
+        owner = title if title.isidentifier() else pascal(ep.name) + "Result"
+        if schema.get("type") == "array" and isinstance(schema.get("items"), Mapping):
+            item = self.results.expr(schema["items"], "", pascal(ep.name) + "Item")
+            schema, _ = self.results.resolve(schema["items"], "")
+            title, owner = f"{title} (each item: {item})", item
+        if not is_object(schema):
+            return title, []
+        fields, required = self.results.fields(schema, "", owner, None)
+        props: dict[str, Any] = {}
+        for part, _ in self.results.parts(schema, ""):
+            for name, sub in (part.get("properties") or {}).items():
+                props.setdefault(name, sub)
+        out = []
+        for name, kind in fields.items():
+            facts = ["required" if name in required else "optional"]
+            target, _ = self.results.resolve(props.get(name) or {}, "")
+            if "const" in target:
+                facts.append(f"always {target['const']!r}")
+            elif isinstance(target.get("enum"), list):
+                facts.append("one of " + ", ".join(repr(v) for v in target["enum"] if v is not None))
+            if kind.endswith("| None") or kind == "None":
+                facts.append("may be null")
+            out.append((name, kind, "; ".join(facts)))
+        return title, out

@@ -368,7 +368,7 @@ def cmd_ops(ns: argparse.Namespace) -> int:
 
 def describe(endpoint: Endpoint, spec: Spec) -> str:
     """The operation's route, notes and options, from the same docstring ``help()`` shows."""
-    from ._signatures import annotation, docstring
+    from ._signatures import annotation, docstring, result_section
 
     lines: list[str] = []
     for line in docstring(endpoint, spec).splitlines():
@@ -396,6 +396,7 @@ def describe(endpoint: Endpoint, spec: Spec) -> str:
         lines.append("    (add stream:=true to print the events as JSON lines)")
     if endpoint.response == "bytes":
         lines.append("    (add -o PATH to save the bytes atomically; default: raw bytes to stdout)")
+    lines += result_section(endpoint, spec)
     return "\n".join(lines)
 
 
