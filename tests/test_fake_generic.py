@@ -142,6 +142,7 @@ def test_nested_items_live_under_their_parent(api: Client, fake: FakeMistral, sp
 
 def test_pages_and_cursors(api: Client, spec: Spec) -> None:
     ids = [api.call("create_widget", name=f"w{n}")["id"] for n in range(5)]
+    assert [w["id"] for w in api.call("list_widgets", name="w3")["data"]] == [ids[3]]  # a field filters
     page = api.call("list_widgets", page=1, page_size=2)
     assert [w["id"] for w in page["data"]] == ids[2:4] and page["total"] == 5
     assert [w["id"] for w in api.paginate("list_widgets", page_size=2)] == ids

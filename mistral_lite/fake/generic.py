@@ -7,10 +7,11 @@ Each row gets a *role* from its method and path template alone (never from its n
 * ``POST /x`` **creates** an item (its id: the option named like the item's path parameter
   when given, e.g. a deployment's ``name``; else a counter when the response types the id as
   an integer; else a UUID), ``GET /x`` **lists** the items (``page``/``page_size`` or cursor
-  pagination when the row declares it), ``GET /x/{id}`` **gets**, ``PATCH``/``PUT /x/{id}``
-  **updates** (the request's body fields are merged into the item) and ``DELETE /x/{id}``
-  **deletes** it (and everything stored under it); an unknown id, or an unknown parent id
-  in ``/x/{parent}/y``, is a 404 in the API's error shape;
+  pagination when the row declares it; a scalar query option named like an item field
+  filters), ``GET /x/{id}`` **gets**, ``PATCH``/``PUT /x/{id}`` **updates** (the request's
+  body fields are merged into the item) and ``DELETE /x/{id}`` **deletes** it (and
+  everything stored under it); an unknown id, or an unknown parent id in ``/x/{parent}/y``,
+  is a 404 in the API's error shape;
 * a ``PUT`` (``PATCH``) row on the path of a hand-made ``PATCH`` (``PUT``) row shares its
   handler, so it updates the hand-made resources;
 * every other row (actions, searches, reads of collections the table cannot create) answers
@@ -264,8 +265,11 @@ class Generic:
 
     def _list(self, ep: Endpoint, role: Role, entry: Mapping[str, Any], state: State,
               o: Mapping[str, Any]) -> Any:
-        items = list(self._items(role, state, o).values())
         page = ep.paginate or {}
+        paging = {"page", "page_size", "limit", "offset", page.get("cursor")}
+        wanted = {k: o[k] for k in ep.query if k in o and k not in paging and isinstance(o[k], (str, int, float, bool))}
+        items = [it for it in self._items(role, state, o).values()
+                 if all(it["fields"].get(k, v) == v for k, v in wanted.items())]
         start, size = 0, len(items)
         if page.get("style") == "page":
             size = int(o.get("page_size") or len(items) or 1)
