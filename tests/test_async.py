@@ -323,3 +323,19 @@ def test_a_missing_aiohttp_names_the_extra() -> None:
         "try:\n    AsyncClient('k')\nexcept MistralError as e:\n    print(e)"
     )
     assert 'pip install "mistral-lite[async]"' in out
+
+
+def test_the_readme_asyncio_example_runs(fake: FakeMistral, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### asyncio"):]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    monkeypatch.setenv("MISTRAL_API_KEY", "readme-key")
+    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url)
+    exec(compile(block.group(1), "README asyncio", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("Echo: Hi\nEcho: More10 [")
