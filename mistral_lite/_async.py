@@ -87,7 +87,11 @@ class _Pool:
         connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0)
         guard = aiohttp.TraceConfig()
         guard.on_request_redirect.append(_check_redirect)
-        self.session = aiohttp.ClientSession(connector=connector, trust_env=True, auto_decompress=True,
+        # proxies from the environment, as requests does; without any, trust_env stays off:
+        # it costs two worker-thread hops per request (proxy and ~/.netrc lookups)
+        from urllib.request import getproxies
+
+        self.session = aiohttp.ClientSession(connector=connector, trust_env=bool(getproxies()),
                                              trace_configs=[guard])
         if hasattr(self.session, "_retry_connection"):
             # aiohttp resends an idempotent request once on a dropped connection, unseen; the
