@@ -341,6 +341,8 @@ class AsyncClient(ClientBase, AsyncOperations):
         **job_options: Any,
     ) -> Any:
         """Run requests through the batch API, as ``Client.run_batch``."""
+        from . import _bulk, _bulk_io  # noqa: F401 - imported on the loop: CPython < 3.11.8 can fail compiling in two threads at once
+
         ids, jsonl = await asyncio.get_running_loop().run_in_executor(
             None, batch_file, self, requests, endpoint, model, on_progress)
         with jsonl:
