@@ -339,3 +339,19 @@ def test_the_readme_asyncio_example_runs(fake: FakeMistral, monkeypatch: pytest.
     exec(compile(block.group(1), "README asyncio", "exec"), {})
     out = capsys.readouterr().out
     assert out.startswith("Echo: Hi\nEcho: More10 [")
+
+
+def test_debug_logging_redacts_the_key(server: ScriptedServer, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    server.script(lambda conn, req: conn.json({"id": "model-a"}, headers={"x-request-id": "r7"}))
+
+    async def main() -> Any:
+        async with AsyncClient(API_KEY, base_url=server.url) as aclient:
+            return await aclient.get_model("m")
+
+    with caplog.at_level(logging.DEBUG, logger="mistral_lite.http"):
+        assert asyncio.run(main()) == {"id": "model-a"}
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "mistral_lite.http")
+    assert f"request GET {server.url}/v1/models/m" in text and "request-id=r7" in text
+    assert "Bearer [redacted]" in text and API_KEY not in text
