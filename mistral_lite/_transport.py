@@ -108,9 +108,12 @@ def _load_body(response: requests.Response, plan: Plan) -> None:
     """Read a 2xx body into ``response.content``, refusing one over ``plan.max_body`` (a gzip bomb)."""
     limit = plan.max_body
     declared = _core.content_length(response.headers)
-    if declared is not None and declared > limit and "Content-Encoding" not in response.headers:
-        response.close()
-        raise _core.body_too_large(plan, limit, declared)
+    if declared is not None and "Content-Encoding" not in response.headers:
+        if declared > limit:
+            response.close()
+            raise _core.body_too_large(plan, limit, declared)
+        response.content  # noqa: B018 - bounded: http.client reads no more than Content-Length
+        return
     content, complete = _read(response, limit)
     if not complete:
         response.close()
@@ -216,7 +219,6 @@ class Transport:
         self.hooks = {k: list(v) for k, v in (hooks or {}).items()}
         self.base_url = base_url
         self.allow_insecure_http = allow_insecure_http
-        self._guard = {"response": [self._check_redirect]}
         self._pool_lock = threading.Lock()
         _live.add(self)
 
@@ -235,7 +237,28 @@ class Transport:
             return self
         return Transport.for_url(self.session, base_url, self.hooks, self.allow_insecure_http, self.owns_session)
 
-    def _check_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    def _follow(self, response: requests.Response, prepared: requests.PreparedRequest,
+                plan: Plan) -> requests.Response:
+        """Follow redirects as requests would (method, body, the key dropped for another host), each
+        hop checked first; the redirect bodies are read within ``MAX_ERROR_BODY``."""
+        session, history = self.session, []
+        for _ in range(session.max_redirects):
+            self._check_redirect(response)
+            _error_body(response)
+            hops = session.resolve_redirects(response, prepared, stream=True, timeout=plan.timeout,
+                                             yield_requests=True, **self.send_kwargs)
+            prepared = next(hops)
+            history.append(response)
+            response = session.send(prepared, stream=True, allow_redirects=False, timeout=plan.timeout,
+                                    **self.send_kwargs)
+            response.history = list(history)
+            if not response.is_redirect:
+                return response
+        response.close()
+        raise MistralError(f"{plan.operation}: more than {session.max_redirects} redirects",
+                           operation=plan.operation)
+
+    def _check_redirect(self, response: requests.Response) -> None:
         """Refuse to follow a redirect to plain http on a non-loopback host (the base URL's rule)."""
         if not response.is_redirect or self.allow_insecure_http:
             return
@@ -281,8 +304,7 @@ class Transport:
             attempt_headers.update(built.headers)
             try:
                 request = requests.Request(
-                    built.method, built.url, headers=attempt_headers, data=built.body, auth=_HEADER_AUTH,
-                    hooks=self._guard,
+                    built.method, built.url, headers=attempt_headers, data=built.body, auth=_HEADER_AUTH
                 )
                 prepared = session.prepare_request(request)
             except (ValueError, UnicodeError) as exc:  # requests' InvalidHeader & co, bad encodings
@@ -294,7 +316,10 @@ class Transport:
             for hook in self.hooks.get("request", ()):
                 hook(prepared)
             try:
-                response = session.send(prepared, stream=True, timeout=plan.timeout, **self.send_kwargs)
+                response = session.send(prepared, stream=True, allow_redirects=False, timeout=plan.timeout,
+                                        **self.send_kwargs)
+                if response.is_redirect:
+                    response = self._follow(response, prepared, plan)
                 status = response.status_code
                 if status < 200:
                     response = _after_interim(session, prepared, response, plan)

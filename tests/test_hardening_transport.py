@@ -352,3 +352,25 @@ def test_a_session_passed_in_keeps_its_pool_size() -> None:
     own = Client(API_KEY)
     own._transport.ensure_pool(32)
     assert own.session.get_adapter("https://api.mistral.ai")._pool_maxsize == 32  # type: ignore[attr-defined]
+
+
+def test_a_redirect_to_another_host_is_followed_without_the_key(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/v1/models/x", status=307, headers={"Location": "https://mirror.example/v1/models/y"})
+    mock.get("https://mirror.example/v1/models/y", json={"id": "y"})
+    assert Client(API_KEY, retry=False).get_model("x") == {"id": "y"}
+    assert "Authorization" in mock.calls[0].request.headers
+    assert "Authorization" not in mock.calls[1].request.headers
+
+
+def test_a_303_after_a_post_is_followed_with_a_get(mock: responses.RequestsMock) -> None:
+    mock.post(f"{BASE}/v1/chat/completions", status=303, headers={"Location": "/v1/result/1"})
+    mock.get(f"{BASE}/v1/result/1", json={"id": "r"})
+    assert Client(API_KEY, retry=False).chat(**CHAT) == {"id": "r"}
+    assert mock.calls[1].request.method == "GET" and mock.calls[1].request.body is None
+    assert mock.calls[1].request.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+def test_a_redirect_loop_is_an_error(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/v1/models/x", status=302, headers={"Location": f"{BASE}/v1/models/x"})
+    with pytest.raises(MistralError, match="more than 30 redirects"):
+        Client(API_KEY, retry=False).get_model("x")
