@@ -16,12 +16,42 @@ machinery (``_pytypes``, ``_tools``) is imported only when one is.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._table import Endpoint, Spec
 from .exceptions import OutputParseError, ValidationError
 
 __all__ = ["Finisher", "annotated_options", "attach_parsed", "prepare", "response_format_for"]
+
+_T = TypeVar("_T")
+
+if TYPE_CHECKING:  # for type checkers only: a generic TypedDict needs Python 3.11 at run time
+    from typing_extensions import NotRequired, TypedDict
+
+    class ParsedMessage(TypedDict, Generic[_T]):
+        """A choice's message when ``response_format`` was the type ``_T``."""
+
+        role: str
+        content: str | None
+        tool_calls: NotRequired[list[dict[str, Any]] | None]
+        prefix: NotRequired[bool]
+        parsed: _T | None
+
+    class ParsedChoice(TypedDict, Generic[_T]):
+        index: int
+        message: ParsedMessage[_T]
+        finish_reason: str | None
+
+    class ParsedChatCompletion(TypedDict, Generic[_T]):
+        """The result of ``chat`` / ``agent_completion`` with a type as ``response_format``."""
+
+        id: str
+        object: str
+        model: str
+        created: int
+        choices: list[ParsedChoice[_T]]
+        usage: dict[str, Any]
+        messages: NotRequired[list[dict[str, Any]]]  # run_tools: the transcript
 
 Finisher = Callable[[Any], Any]
 #: (option path, kind): where the row's schema accepts a Python type or callables.
@@ -30,10 +60,10 @@ Slots = tuple[tuple[tuple[str, ...], str], ...]
 
 def annotated_options(spec: Spec, endpoint: Endpoint) -> Slots:
     """The ``x-python`` annotated option paths of a row (memoised on the spec)."""
-    memo: dict[Endpoint, Slots] | None = spec.memo.get("x-python")
+    memo = spec.memo.get("x-python")
     if memo is None:
         memo = spec.memo.setdefault("x-python", {})
-    found = memo.get(endpoint)
+    found: Slots | None = memo.get(endpoint)
     if found is None:
         out: list[tuple[tuple[str, ...], str]] = []
         for name, schema in endpoint.options.items():

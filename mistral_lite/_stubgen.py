@@ -42,6 +42,7 @@ from typing import Any, Literal, overload
 
 from ._async import AsyncStream
 from ._streaming import Stream
+from ._structured import _T, ParsedChatCompletion
 from .types import (
 {names}
 )
@@ -55,7 +56,13 @@ _Variant = tuple[dict[str, tuple[str, bool]], str]
 def _variants(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
     """The overloads of one row: on ``stream`` (chunks or result), on a download's target."""
     if endpoint.stream != "none" and "stream" in endpoint.options:
+        parsed: list[_Variant] = []
+        if endpoint.parsed[:1] == ("choices",) and endpoint.options.get("response_format", {}).get("x-python"):
+            # a type as response_format, not streamed: the messages' "parsed" has that type
+            parsed = [({"response_format": ("type[_T]", False), "stream": ("Literal[False] | None", True)},
+                       "ParsedChatCompletion[_T]")]
         return [
+            *parsed,
             ({"stream": ("Literal[True]", False)}, return_annotation(endpoint, spec, stream=True)),
             ({"stream": ("Literal[False] | None", True)}, return_annotation(endpoint, spec, stream=False)),
             ({"stream": ("bool | None", True)}, return_annotation(endpoint, spec)),

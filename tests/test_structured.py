@@ -337,3 +337,31 @@ def test_without_pydantic_plain_types_work_and_a_model_names_the_extra() -> None
     assert lines[0] == 'ERR pydantic models need pydantic installed: pip install "mistral-lite[pydantic]"'
     assert lines[1] == "Point Point ['width']"
     assert lines[2] == "False"
+
+
+def test_parsed_is_typed_by_the_type_given(tmp_path: Path) -> None:
+    pytest.importorskip("mypy")
+    sample = tmp_path / "use.py"
+    sample.write_text(textwrap.dedent("""
+        import dataclasses
+        from mistral_lite import Client
+
+        @dataclasses.dataclass
+        class Point:
+            x: int
+
+        def area(w: float) -> float:
+            return w
+
+        c = Client("k")
+        reply = c.chat(model="m", messages=[], response_format=Point, tools=[area, {"type": "function"}])
+        ok: Point | None = reply["choices"][0]["message"]["parsed"]
+        wrong: int = reply["choices"][0]["message"]["parsed"]
+        loose = c.chat(model="m", messages=[], response_format={"type": "json_object"})
+    """))
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--strict", str(sample)],
+                         capture_output=True, text=True, cwd=root)
+    assert out.stdout.count("error:") == 1, out.stdout
+    assert 'Incompatible types in assignment (expression has type "Point | None", variable has type "int")' \
+        in out.stdout, out.stdout
