@@ -87,7 +87,7 @@ from .types import (
 
 class Operations:
     @overload
-    def chat(
+    def chat(  # type: ignore[overload-overlap]
         self,
         *,
         model: str,
@@ -285,7 +285,7 @@ class Operations:
         stream_timeout: float | None = ...,
     ) -> FIMCompletionResponse | Stream[CompletionChunk]: ...
     @overload
-    def agent_completion(
+    def agent_completion(  # type: ignore[overload-overlap]
         self,
         *,
         agent_id: str,
@@ -1362,7 +1362,7 @@ class Operations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> dict[str, Any]: ...
     @overload
-    def call(
+    def call(  # type: ignore[overload-overlap]
         self,
         operation: Literal["chat"],
         /,
@@ -1574,7 +1574,7 @@ class Operations:
         stream_timeout: float | None = ...,
     ) -> FIMCompletionResponse | Stream[CompletionChunk]: ...
     @overload
-    def call(
+    def call(  # type: ignore[overload-overlap]
         self,
         operation: Literal["agent_completion"],
         /,
@@ -4754,7 +4754,7 @@ class Operations:
 
 class AsyncOperations:
     @overload
-    async def chat(
+    async def chat(  # type: ignore[overload-overlap]
         self,
         *,
         model: str,
@@ -4952,7 +4952,7 @@ class AsyncOperations:
         stream_timeout: float | None = ...,
     ) -> FIMCompletionResponse | AsyncStream[CompletionChunk]: ...
     @overload
-    async def agent_completion(
+    async def agent_completion(  # type: ignore[overload-overlap]
         self,
         *,
         agent_id: str,
@@ -6029,7 +6029,7 @@ class AsyncOperations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> dict[str, Any]: ...
     @overload
-    async def call(
+    async def call(  # type: ignore[overload-overlap]
         self,
         operation: Literal["chat"],
         /,
@@ -6241,7 +6241,7 @@ class AsyncOperations:
         stream_timeout: float | None = ...,
     ) -> FIMCompletionResponse | AsyncStream[CompletionChunk]: ...
     @overload
-    async def call(
+    async def call(  # type: ignore[overload-overlap]
         self,
         operation: Literal["agent_completion"],
         /,

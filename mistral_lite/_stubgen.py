@@ -51,6 +51,7 @@ from .types import (
 
 #: A row's variants: (option overridden -> (annotation, has a default), return type).
 _Variant = tuple[dict[str, tuple[str, bool]], str]
+PARSED = "ParsedChatCompletion"
 
 
 def _variants(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
@@ -60,7 +61,7 @@ def _variants(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
         if endpoint.parsed[:1] == ("choices",) and endpoint.options.get("response_format", {}).get("x-python"):
             # a type as response_format, not streamed: the messages' "parsed" has that type
             parsed = [({"response_format": ("type[_T]", False), "stream": ("Literal[False] | None", True)},
-                       "ParsedChatCompletion[_T]")]
+                       f"{PARSED}[_T]")]
         return [
             *parsed,
             ({"stream": ("Literal[True]", False)}, return_annotation(endpoint, spec, stream=True)),
@@ -103,7 +104,10 @@ def _params(endpoint: Endpoint, spec: Spec, positional_ok: bool, changes: Mappin
 
 def _def(name: str, params: list[str], returns: str, overload: bool = False, is_async: bool = False) -> list[str]:
     lines = ["    @overload"] if overload else []
-    lines.append(f"    {'async ' if is_async else ''}def {name}(")
+    # a parsed result is not a subtype of the plain one (its messages carry ``parsed``): the
+    # overlap with the plain overload is deliberate
+    ignore = "  # type: ignore[overload-overlap]" if returns.startswith(PARSED) else ""
+    lines.append(f"    {'async ' if is_async else ''}def {name}({ignore}")
     lines += [f"        {p}," for p in params]
     lines.append(f"    ) -> {returns}: ...")
     return lines
