@@ -354,7 +354,7 @@ def test_parsed_is_typed_by_the_type_given(tmp_path: Path) -> None:
             return w
 
         c = Client("k")
-        reply = c.chat(model="m", messages=[], response_format=Point, tools=[area, {"type": "function"}])
+        reply = c.chat(model="m", messages=[], response_format=Point, tools=[area, {"type": "web_search"}])
         ok: Point | None = reply["choices"][0]["message"]["parsed"]
         wrong: int = reply["choices"][0]["message"]["parsed"]
         loose = c.chat(model="m", messages=[], response_format={"type": "json_object"})
