@@ -17,6 +17,7 @@ the waiting and the calling differ.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -378,8 +379,10 @@ async def run_live_async(
     check_settings(concurrency, requests_per_minute, tokens_per_minute)
     operations, spec = _async_table(aclient)
     inner = getattr(aclient, "client", None)
-    prepared = prepare(operations, spec, input_path, output, operation=operation, resume=resume,
-                       skip_invalid=skip_invalid, model=model)
+    # reading and checking the whole input takes a while on a big file: not on the event loop
+    prepared = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+        prepare, operations, spec, input_path, output, operation=operation, resume=resume, skip_invalid=skip_invalid,
+        model=model))
     run = LiveRun(prepared, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
                   on_progress=on_progress, model=model)
     owned = None
