@@ -376,3 +376,21 @@ def test_a_line_finished_after_the_output_closed_is_dropped_not_misdirected(tmp_
         os.close(other)
     assert (tmp_path / "out.jsonl").read_bytes() == b'{"custom_id":"a"}\n'
     assert (tmp_path / "other").read_bytes() == b""
+
+
+def test_a_big_batch_job_runs_in_slices_and_its_progress_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mistral_lite.fake import jobs
+
+    monkeypatch.setattr(jobs, "BATCH_LINES_PER_STEP", 5)
+    fake = FakeMistral(batch_step=0.0)
+    source = write_input(tmp_path / "in.jsonl", 12)
+    out = tmp_path / "out.jsonl"
+    seen: list[tuple[int, int]] = []
+    with small_batches(fake, max_lines=100) as client:
+        def on_progress(p: Any) -> None:
+            seen.append((p.in_jobs, p.done))
+            fake.tick()
+
+        client.run_jsonl(source, out, engine="batch", on_progress=on_progress)
+    assert seen == [(0, 0), (0, 0), (5, 0), (10, 0), (0, 12)]  # QUEUED, RUNNING, 5 run, 10 run, merged
+    assert sorted(r["custom_id"] for r in results(out)) == sorted(f"q{n}" for n in range(12))

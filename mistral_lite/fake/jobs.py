@@ -1,9 +1,10 @@
 """Batch and fine-tuning jobs: their handlers and their lifecycles.
 
 Jobs move one status per step. A step happens when ``batch_step`` seconds have passed (checked
-lazily on every request, see :func:`advance_due`) or at once through :func:`tick`. A batch
-job's RUNNING → SUCCESS step runs every request through the fake's own handlers (the
-``State.runner``) and writes the output and error files into the files store.
+lazily on every request, see :func:`advance_due`) or at once through :func:`tick`. A running
+batch job runs up to ``BATCH_LINES_PER_STEP`` requests a step through the fake's own handlers
+(the ``State.runner``), counting them in ``completed_requests``; the step that runs its last
+request makes it SUCCESS and writes the output and error files into the files store.
 """
 
 from __future__ import annotations
@@ -37,11 +38,20 @@ def _timestamp(value: Any) -> float | None:
 # --- lifecycle ----------------------------------------------------------------------------
 
 
+#: Requests a running batch job runs per step: a big job reports progress and never holds the
+#: fake's lock for long.
+BATCH_LINES_PER_STEP = 10_000
+
+
 def _run_batch(state: State, job: Job) -> None:
     data = job.data
-    outputs: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    for number, request in enumerate(job.extra["requests"]):
+    outputs: list[dict[str, Any]] = job.extra.setdefault("outputs", [])
+    errors: list[dict[str, Any]] = job.extra.setdefault("errors", [])
+    requests: list[Any] = job.extra["requests"]
+    start = int(job.extra.get("cursor", 0))
+    stop = min(len(requests), start + BATCH_LINES_PER_STEP)
+    for number in range(start, stop):
+        request = requests[number]
         custom_id = request.get("custom_id", str(number)) if isinstance(request, Mapping) else str(number)
         body = request.get("body") if isinstance(request, Mapping) else None
         line_id = "batch-" + uuid.uuid4().hex[:8] + "-" + str(number)
@@ -66,8 +76,12 @@ def _run_batch(state: State, job: Job) -> None:
             errors.append(line)
         else:
             outputs.append(line)
+    job.extra["cursor"] = stop
     data.update(completed_requests=len(outputs) + len(errors), succeeded_requests=len(outputs),
-                failed_requests=len(errors), status="SUCCESS", completed_at=int(state.now()))
+                failed_requests=len(errors))
+    if stop < len(requests):
+        return  # still RUNNING: the next step runs the next slice
+    data.update(status="SUCCESS", completed_at=int(state.now()))
     job.extra["results"] = outputs + errors
     for kind, lines in (("output_file", outputs), ("error_file", errors)):
         if lines or kind == "output_file":
