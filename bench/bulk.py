@@ -7,7 +7,7 @@
 * ``ratelimit``: the fake answers after 200 ms and limits the key to ``RPM`` requests a minute
   (429 + Retry-After beyond); the engine runs at ``--rpm RPM`` with the concurrency the limit
   needs (rate x latency, doubled). Reports the achieved rate against the limit and the 429s.
-* ``memory``: peak RSS (``ru_maxrss``) of a fresh process running 100,000 and 1,000,000 lines
+* ``memory``: peak RSS (``VmHWM``, Linux) of a fresh process running 100,000 and 1,000,000 lines
   through the asyncio engine with a client that answers at once (the engine's own memory:
   reading, checking, pacing, writing).
 * ``soak``: 100,000 lines through the real client and fake in-process with 2% 429s, 2% 503s
@@ -113,11 +113,15 @@ class Answers:
     async def call(self, operation, **options):
         return {"id": "x", "choices": [{"message": {"content": "ok"}}], "usage": {"total_tokens": 10}}
 
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # this process's own peak RSS (ru_maxrss would carry the parent's over fork and exec)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+before = hwm()
 asyncio.run(run_live_async(Answers(), sys.argv[1], sys.argv[2], operation="chat", concurrency=16,
                            requests_per_minute=None, tokens_per_minute=None, resume=False, skip_invalid=False,
                            on_progress=None))
-print(json.dumps({"rss_before_kib": before, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+print(json.dumps({"rss_before_kib": before, "peak_rss_kib": hwm()}))
 """
 
 
@@ -130,7 +134,7 @@ def memory(folder: Path, counts: list[int]) -> dict[str, Any]:
         figures = json.loads(done.stdout)
         check_output(folder / f"m{count}-out.jsonl", count)
         out[f"{count}_lines_peak_rss_mib"] = round(figures["peak_rss_kib"] / 1024, 1)
-        out[f"{count}_lines_start_rss_mib"] = round(figures["rss_before_kib"] / 1024, 1)
+        out[f"{count}_lines_rss_before_run_mib"] = round(figures["rss_before_kib"] / 1024, 1)
         os.unlink(source)
         os.unlink(folder / f"m{count}-out.jsonl")
     return out
