@@ -62,7 +62,7 @@ class OperationMethod:
         return self._build()[0]
 
     @property  # type: ignore[misc]
-    def __doc__(self) -> str:
+    def __doc__(self) -> str:  # pyright: ignore[reportIncompatibleVariableOverride]
         return self._build()[1]
 
     def __repr__(self) -> str:

@@ -3546,7 +3546,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ChatCompletionResponse | BaseException]: ...
     @overload
     def map(
@@ -3564,7 +3564,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[FIMCompletionResponse | BaseException]: ...
     @overload
     def map(
@@ -3582,7 +3582,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ChatCompletionResponse | BaseException]: ...
     @overload
     def map(
@@ -3600,7 +3600,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[EmbeddingResponse | BaseException]: ...
     @overload
     def map(
@@ -3618,7 +3618,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ClassificationResponse | BaseException]: ...
     @overload
     def map(
@@ -3636,7 +3636,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ClassificationResponse | BaseException]: ...
     @overload
     def map(
@@ -3654,7 +3654,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ModerationResponse | BaseException]: ...
     @overload
     def map(
@@ -3672,7 +3672,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ModerationResponse | BaseException]: ...
     @overload
     def map(
@@ -3690,7 +3690,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[OCRResponse | BaseException]: ...
     @overload
     def map(
@@ -3708,7 +3708,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ModelList | BaseException]: ...
     @overload
     def map(
@@ -3726,7 +3726,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[GetModelResult | BaseException]: ...
     @overload
     def map(
@@ -3744,7 +3744,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[DeleteModelResponse | BaseException]: ...
     @overload
     def map(
@@ -3762,7 +3762,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[UpdateFineTunedModelResult | BaseException]: ...
     @overload
     def map(
@@ -3780,7 +3780,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ArchiveModelResponse | BaseException]: ...
     @overload
     def map(
@@ -3798,7 +3798,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[UnarchiveModelResponse | BaseException]: ...
     @overload
     def map(
@@ -3816,7 +3816,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[CreateFileResponse | BaseException]: ...
     @overload
     def map(
@@ -3834,7 +3834,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ListFilesResponse | BaseException]: ...
     @overload
     def map(
@@ -3852,7 +3852,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[GetFileResponse | BaseException]: ...
     @overload
     def map(
@@ -3870,7 +3870,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[DeleteFileResponse | BaseException]: ...
     @overload
     def map(
@@ -3888,7 +3888,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[bytes | Path | BaseException]: ...
     @overload
     def map(
@@ -3906,7 +3906,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[GetSignedUrlResponse | BaseException]: ...
     @overload
     def map(
@@ -3924,7 +3924,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[BatchJob | BaseException]: ...
     @overload
     def map(
@@ -3942,7 +3942,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ListBatchJobsResponse | BaseException]: ...
     @overload
     def map(
@@ -3960,7 +3960,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[BatchJob | BaseException]: ...
     @overload
     def map(
@@ -3978,7 +3978,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[BatchJob | BaseException]: ...
     @overload
     def map(
@@ -3996,7 +3996,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[CreateFineTuningJobResult | BaseException]: ...
     @overload
     def map(
@@ -4014,7 +4014,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[JobsOut | BaseException]: ...
     @overload
     def map(
@@ -4032,7 +4032,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[GetFineTuningJobResult | BaseException]: ...
     @overload
     def map(
@@ -4050,7 +4050,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[StartFineTuningJobResult | BaseException]: ...
     @overload
     def map(
@@ -4068,7 +4068,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[CancelFineTuningJobResult | BaseException]: ...
     @overload
     def map(
@@ -4086,7 +4086,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Agent | BaseException]: ...
     @overload
     def map(
@@ -4104,7 +4104,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ListAgentsResult | BaseException]: ...
     @overload
     def map(
@@ -4122,7 +4122,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Agent | BaseException]: ...
     @overload
     def map(
@@ -4140,7 +4140,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Agent | BaseException]: ...
     @overload
     def map(
@@ -4158,7 +4158,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[dict[str, Any] | BaseException]: ...
     @overload
     def map(
@@ -4176,7 +4176,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Agent | BaseException]: ...
     @overload
     def map(
@@ -4194,7 +4194,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ListAgentVersionsResult | BaseException]: ...
     @overload
     def map(
@@ -4212,7 +4212,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Agent | BaseException]: ...
     @overload
     def map(
@@ -4230,7 +4230,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[AgentAliasResponse | BaseException]: ...
     @overload
     def map(
@@ -4248,7 +4248,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ListAgentAliasesResult | BaseException]: ...
     @overload
     def map(
@@ -4266,7 +4266,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ConversationResponse | BaseException]: ...
     @overload
     def map(
@@ -4284,7 +4284,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ConversationResponse | BaseException]: ...
     @overload
     def map(
@@ -4302,7 +4302,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ConversationResponse | BaseException]: ...
     @overload
     def map(
@@ -4320,7 +4320,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ListConversationsResult | BaseException]: ...
     @overload
     def map(
@@ -4338,7 +4338,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[GetConversationResult | BaseException]: ...
     @overload
     def map(
@@ -4356,7 +4356,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ConversationHistory | BaseException]: ...
     @overload
     def map(
@@ -4374,7 +4374,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ConversationMessages | BaseException]: ...
     @overload
     def map(
@@ -4392,7 +4392,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[dict[str, Any] | BaseException]: ...
     @overload
     def map(
@@ -4410,7 +4410,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[dict[str, Any] | BaseException]: ...
     @overload
     def map(
@@ -4428,7 +4428,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[AgentListPage | BaseException]: ...
     @overload
     def map(
@@ -4446,7 +4446,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[DeleteBatchJobResponse | BaseException]: ...
     @overload
     def map(
@@ -4464,7 +4464,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[TranscriptionResponse | BaseException]: ...
     @overload
     def map(
@@ -4482,7 +4482,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ListLibrariesResponse | BaseException]: ...
     @overload
     def map(
@@ -4500,7 +4500,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Library | BaseException]: ...
     @overload
     def map(
@@ -4518,7 +4518,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Library | BaseException]: ...
     @overload
     def map(
@@ -4536,7 +4536,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Library | BaseException]: ...
     @overload
     def map(
@@ -4554,7 +4554,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Library | BaseException]: ...
     @overload
     def map(
@@ -4572,7 +4572,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ListDocumentsResponse | BaseException]: ...
     @overload
     def map(
@@ -4590,7 +4590,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Document | BaseException]: ...
     @overload
     def map(
@@ -4608,7 +4608,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Document | BaseException]: ...
     @overload
     def map(
@@ -4626,7 +4626,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[Document | BaseException]: ...
     @overload
     def map(
@@ -4644,7 +4644,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[dict[str, Any] | BaseException]: ...
     @overload
     def map(
@@ -4662,7 +4662,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[DocumentTextContent | BaseException]: ...
     @overload
     def map(
@@ -4680,7 +4680,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[ProcessingStatus | BaseException]: ...
     @overload
     def map(
@@ -4698,7 +4698,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[str | BaseException]: ...
     @overload
     def map(
@@ -4716,7 +4716,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[str | BaseException]: ...
     @overload
     def map(
@@ -4734,7 +4734,7 @@ class Operations:
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
-        return_exceptions: bool = ...,
+        return_exceptions: Literal[True] = ...,
     ) -> list[dict[str, Any] | BaseException]: ...
     @overload
     def map(

@@ -159,7 +159,7 @@ def _workflows(spec: Spec) -> list[str]:
         head = ["self", f'operation: Literal["{ep.name}"]', "items: Iterable[Mapping[str, Any]]", "*",
                 "max_workers: int = ..."]
         lines += _def("map", [*head, "return_exceptions: Literal[False]"], f"list[{result}]", overload=True)
-        lines += _def("map", [*head, "return_exceptions: bool = ..."], f"list[{result} | BaseException]",
+        lines += _def("map", [*head, "return_exceptions: Literal[True] = ..."], f"list[{result} | BaseException]",
                       overload=True)
     head = ["self", "operation: str", "items: Iterable[Mapping[str, Any]]", "*", "max_workers: int = ...",
             "return_exceptions: bool = ..."]

@@ -69,6 +69,7 @@ future = client.submit("embed", input="hello")
 assert_type(future, Future[EmbeddingResponse])
 answers = client.map("chat", [{"model": "m", "messages": messages}], return_exceptions=False)
 assert_type(answers, list[ChatCompletionResponse])
+assert_type(client.map("embed", [{"input": "a"}]), list[EmbeddingResponse | BaseException])
 
 conversation = client.create_conversation(inputs="Hi", model="mistral-small-latest")
 outputs = conversation["outputs"]
