@@ -32,7 +32,7 @@ from ._request import Built, build_request
 from ._retry import RetryPolicy
 from ._secrets import SECRET_HEADERS, canonical_headers, credential, redact, redact_headers
 from ._structured import Finisher, prepare
-from ._table import CALL_KEYWORDS, Endpoint
+from ._table import CALL_KEYWORDS, Endpoint, warn_deprecated
 from ._validate import validate
 from .exceptions import (
     APIStatusError,
@@ -109,6 +109,8 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
 
         close = difflib.get_close_matches(operation, list(endpoints), n=3, cutoff=0.5)
         raise UnknownOperationError(operation, close)
+    if endpoint.deprecated is not None:
+        warn_deprecated(endpoint)
     if args:
         _bind(endpoint, args, options)
     extras = _call_keywords(operation, options) if not CALL_KEYWORDS.isdisjoint(options) else {}
@@ -143,7 +145,7 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
             return p
         p.generation = cache.generation
     validate(endpoint, options, client._spec)
-    stream = p.stream = endpoint.stream != "none" and options.get("stream") is True
+    stream = p.stream = endpoint.stream != "none" and (endpoint.always_stream or options.get("stream") is True)
     base_url = s.base_url
     extra_query, extra_body = extras.get("extra_query"), extras.get("extra_body")
     extra_headers = extras.get("extra_headers")

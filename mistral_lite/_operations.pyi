@@ -10,13 +10,18 @@ from ._async import AsyncStream
 from ._streaming import Stream
 from ._structured import _T, ParsedChatCompletion
 from .types import (
+    AdminScimSyncConfigParam,
     Agent,
     AgentAliasResponse,
     AgentConversation,
     AgentListPage,
     AgentToolParam,
+    AliasListParam,
     AppendConversationEvent,
     ArchiveModelResponse,
+    AuthDataParam,
+    AuthenticationMethodCreateOrUpdateRequestParam,
+    BaseWorkspaceMemberINParam,
     BatchJob,
     CancelFineTuningJobResult,
     ChatCompletionResponse,
@@ -28,6 +33,8 @@ from .types import (
     CompletionChunk,
     CompletionHyperparametersParam,
     CompletionJobOut,
+    ConnectionCredentialsParam,
+    ConnectorsQueryFiltersParam,
     ConversationHistory,
     ConversationMessages,
     ConversationResponse,
@@ -36,15 +43,21 @@ from .types import (
     CreateFileResponse,
     CreateFineTuningJobResult,
     CreateFineTuningJobTrainingFilesItemParam,
+    CreateJudgeRequestParam,
     DeleteBatchJobResponse,
     DeleteFileResponse,
     DeleteModelResponse,
+    DeploymentResourceConfigParam,
+    DeploymentResourceConfigUpdateParam,
+    DeploymentWorkerSpecInputParam,
     Document,
     DocumentParam,
     DocumentTextContent,
     EmbeddingResponse,
+    ExtendedOAuthServerMetadataParam,
     FileInput,
     FileSchema,
+    FilterPayloadParam,
     FIMCompletionResponse,
     GetConversationResult,
     GetFileResponse,
@@ -52,10 +65,13 @@ from .types import (
     GetModelResult,
     GetSignedUrlResponse,
     GithubRepositoryParam,
+    GlobalHeaderValueParam,
     GuardrailConfigParam,
     InputEntryParam,
     InstructRequestParam,
     JobsOut,
+    JudgeClassificationOutputParam,
+    JudgeRegressionOutputParam,
     Library,
     ListAgentAliasesResult,
     ListAgentsResult,
@@ -66,15 +82,25 @@ from .types import (
     ListFilesResponse,
     ListLibrariesResponse,
     MessageParam,
+    MetricDefinitionParam,
     ModelConversation,
     ModelList,
     ModerationResponse,
+    NetworkEncodedInputParam,
     OCRResponse,
+    OrderByClauseParam,
+    OrganizationMemberCreateParam,
+    PartialScheduleDefinitionParam,
     PredictionParam,
     ProcessingStatus,
+    PromptDefinitionParam,
+    RegisterDeploymentRequestVespaDeploymentParam,
     ResponseFormatParam,
     RestartConversationEvent,
+    ScheduleDefinitionParam,
+    SkillDefinitionParam,
     StartFineTuningJobResult,
+    TimeDimensionParam,
     ToolCallConfirmationParam,
     ToolChoiceFunctionParam,
     ToolParam,
@@ -82,7 +108,10 @@ from .types import (
     TranscriptionResponse,
     UnarchiveModelResponse,
     UpdateFineTunedModelResult,
+    UpdateMetricsRequestIndexMetricsParam,
     WandbIntegrationParam,
+    WorkflowsWorkerSpecUpdateParam,
+    WorkspaceMemberSingleINParam,
 )
 
 class Operations:
@@ -1362,6 +1391,2569 @@ class Operations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> dict[str, Any]: ...
     @overload
+    def create_speech(
+        self,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: Literal[True],
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def create_speech(
+        self,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: Literal[False] | None = ...,
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any: ...
+    @overload
+    def create_speech(
+        self,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: bool | None = ...,
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream[dict[str, Any]]: ...
+    def list_voices(
+        self,
+        *,
+        limit: int | None = ...,
+        offset: int | None = ...,
+        type: Literal["all", "custom", "preset"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_voice(
+        self,
+        *,
+        name: str,
+        sample_audio: str,
+        slug: str | None = ...,
+        languages: Sequence[str] | None = ...,
+        gender: str | None = ...,
+        age: int | None = ...,
+        tags: Sequence[str] | None = ...,
+        color: str | None = ...,
+        description: str | None = ...,
+        retention_notice: int | None = ...,
+        sample_filename: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_voice(
+        self,
+        voice_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_voice(
+        self,
+        voice_id: str,
+        *,
+        name: str | None = ...,
+        languages: Sequence[str] | None = ...,
+        gender: str | None = ...,
+        age: int | None = ...,
+        tags: Sequence[str] | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_voice(
+        self,
+        voice_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_voice_sample(
+        self,
+        voice_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
+    ) -> bytes: ...
+    def list_api_keys(
+        self,
+        *,
+        limit: int | None = ...,
+        offset: int | None = ...,
+        name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_api_key(
+        self,
+        *,
+        workspace_uuid: str,
+        user_id: str,
+        name: str | None = ...,
+        expiration: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_api_key(
+        self,
+        key_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_audit_logs(
+        self,
+        *,
+        actor_type: Sequence[Literal["HUMAN", "API_KEY", "OTHER"]] | None = ...,
+        event_type: Sequence[Literal["user.create", "user.delete", "user.log_in", "user.info.update", "user.password.update", "user.phone_number.verify", "user.organization.leave", "user.organization.role.update", "user.organization.delete", "user.organization.join", "organization.create", "organization.update", "organization.invite.send", "organization.invite.resend", "organization.invite.accepted", "organization.invite.revoked", "organization.join_by_email_domain", "organization.domain_verification.disable", "organization.domain_verification.enable", "organization.email_domain_authentication.enable", "organization.email_domain_authentication.disable", "organization.saml_authentication.enable", "organization.saml_authentication.disable", "organization.saml_authentication.sso_user_provisioning.update", "organization.scim_sync.trigger", "organization.seat_auto_assign.enable", "organization.seat_auto_assign.disable", "organization.kind.update", "organization.sso_seat_auto_assign.enable", "organization.sso_seat_auto_assign.disable", "workspace.create", "workspace.update", "workspace.delete", "workspace.member.add", "workspace.member.remove", "workspace.member.role.update", "user_group.create", "user_group.update", "user_group.delete", "user_group.member.add", "user_group.member.remove", "user_group.workspace.provision", "user_group.workspace.deprovision", "user_group.workspace.update", "billing.information.updated", "billing.payment_method.added", "billing.payment_method.removed", "billing.payment_method.default_changed", "billing.invoice.retried", "billing.subscription.subscribe", "billing.subscription.unsubscribe", "billing.subscription.cancel_unsubscribe", "billing.subscription.add_seats", "billing.subscription.remove_seats", "billing.subscription.termination_date.updated", "billing.credits.added", "billing.gift_code.used", "billing.monthly_limit.updated", "billing.workspace_monthly_limit.updated", "billing.shared_budget_override.updated", "billing.auto_recharge.updated", "billing.seat.grant", "billing.seat.revoke", "billing.priority_service_tier.updated", "billing.priority_service_tier.removed", "le_chat.conversation.created", "le_chat.conversation.deleted", "le_chat.conversation_batch.deleted", "le_chat.conversation.public_sharing.enabled", "le_chat.conversation.public_sharing.disabled", "le_chat.flash_answers.enabled", "le_chat.flash_answers.disabled", "le_chat.localisation_sharing.enabled", "le_chat.localisation_sharing.disabled", "le_chat.memories.enabled", "le_chat.memories.disabled", "le_chat.data.training_enabled", "le_chat.data.training_disabled", "le_chat.actions.external_link", "admin_api_key.created", "admin_api_key.delete", "api_key.create", "api_key.rotate", "api_key.delete", "api_key_policy.update", "secret_store.entry.create", "secret_store.entry.update", "secret_store.entry.delete", "service_account.create", "service_account.update", "service_account.delete", "service_account.client_secret.create", "service_account.client_secret.delete", "service_account.roles.set", "workload_identity.credential_registration.create", "workload_identity.credential.create", "trusted_issuer.create", "trusted_issuer.update", "trusted_issuer.delete", "agent.create", "agent.delete", "agent.update", "skill.create", "skill.delete", "skill.enable", "skill.disable", "skill.update", "skill.share", "skill.unshare", "skill.load", "skill.force_load", "skill.version.create", "prompt.create", "prompt.delete", "prompt.update", "prompt.version.create", "knowledge_base.create", "knowledge_base.delete", "knowledge_base.update", "knowledge_base.version.create", "custom_voice.create", "custom_voice.update", "custom_voice.delete", "feature_permission.override.created", "feature_permission.override.deleted", "resource.share", "resource.unshare", "la_plateforme.training.enabled", "la_plateforme.training.disabled", "cloud_runtime.app.created", "cloud_runtime.app.updated", "cloud_runtime.app.deleted", "cloud_runtime.app.paused", "cloud_runtime.app.resumed", "cloud_runtime.deployment.created", "cloud_runtime.deployment.succeeded", "cloud_runtime.deployment.canceled", "cloud_runtime.deployment.stopped", "cloud_runtime.deployment.failed", "cloud_runtime.deployment.autoscaled", "cloud_runtime.domain.created", "cloud_runtime.domain.updated", "cloud_runtime.domain.deleted", "cloud_runtime.secret.created", "cloud_runtime.secret.updated", "cloud_runtime.secret.deleted", "cloud_runtime.service.created", "cloud_runtime.service.paused", "cloud_runtime.service.resumed", "cloud_runtime.service.deleted", "cloud_runtime.service.manually_scaled", "cloud_runtime.service.manual_scaling_deleted", "cloud_runtime.persistent_volume.created", "cloud_runtime.persistent_volume.deleted", "cloud_runtime.persistent_volume.attached", "cloud_runtime.persistent_volume.detached", "fine_tuning_job.create", "fine_tuning_job.cancel", "batch_job.create", "batch_job.cancel", "batch_job.delete", "data_capture.extract_job.create", "data_capture.extract_job.cancel", "dataset.create", "dataset.delete", "library.create", "library.delete", "library.update", "library.share", "library.unshare", "library.document.create", "library.document.delete", "library.document.bulk_delete", "library.document.update", "library.document.reprocess", "integration.connected", "integration.disconnected", "indexing.workflow.completed", "indexing.deleted", "connection.admin.setup_index", "connection.admin.deleted", "integration.activated_for_org", "integration.deactivated_for_org", "integration.activated_for_workspace", "integration.deactivated_for_workspace", "integration.activated_for_user", "integration.deactivated_for_user", "integration.created", "integration.updated", "integration.deleted", "integration.tool_called", "integration.credentials.created_or_updated", "integration.credentials.deleted", "integration.credentials.revoked", "integration.credentials.revocation_failed", "integration.preferences.created_or_updated", "integration.preferences.deleted", "integration.authentication_method.created_or_updated", "integration.connection.created", "integration.shared", "integration.unshared", "connectors_gateway.tool_called", "connectors_debugger.tool_called", "crawler.config.create", "crawler.config.update", "crawler.config.delete", "crawler.run.create", "crawler.run.cancel", "rate_limit.rule.create", "rate_limit.rule.update", "rate_limit.rule.delete"]] | None = ...,
+        target_type: Sequence[Literal["USER", "USER_GROUP", "ORGANIZATION", "WORKSPACE", "API_KEY", "ADMIN_API_KEY", "API_KEY_POLICY", "SERVICE_ACCOUNT", "AGENT", "SKILL", "PROMPT", "KNOWLEDGE_BASE", "CUSTOM_VOICE", "DATASET", "FINE_TUNING_JOB", "BATCH_JOB", "DATA_CAPTURE_EXTRACT_JOB", "LE_CHAT_CONVERSATION", "LE_CHAT_MEMORIES", "LE_CHAT_FLASH_ANSWERS", "LE_CHAT_LOCALISATION", "LE_CHAT_DATA", "INVOICE", "WALLET", "MONTHLY_LIMIT", "WORKSPACE_MONTHLY_LIMIT", "SHARED_BUDGET", "AUTO_RECHARGE", "PAYMENT_METHOD", "SUBSCRIPTION", "BILLING_INFO", "LIBRARY", "LIBRARY_DOCUMENT", "INTEGRATION", "CONNECTORS_GATEWAY", "CONNECTORS_DEBUGGER", "FEATURE_PERMISSION", "SECRET_STORE_ENTRY", "CRAWLER_CONFIG", "SHARED_RESOURCE", "RATE_LIMIT_RULE", "APP", "DEPLOYMENT", "DOMAIN", "PERSISTENT_VOLUME", "SECRET", "SERVICE", "TRUSTED_ISSUER"]] | None = ...,
+        actor_user_uuid: str | None = ...,
+        sort: Literal["ascending", "descending"] | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_rate_limits(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_spend_limits(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_spend_limits(
+        self,
+        *,
+        amount: int,
+        no_monthly_limit: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_usage(
+        self,
+        *,
+        month: str | None = ...,
+        year: str | None = ...,
+        workspace_id: str | None = ...,
+        api_zone: Literal["global", "us", "eu"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def trigger_scim_sync(
+        self,
+        *,
+        dry_run: bool | None = ...,
+        sync_config: AdminScimSyncConfigParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_scim_sync_run(
+        self,
+        run_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_user_groups(
+        self,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_user_group(
+        self,
+        *,
+        name: str,
+        description: str | None = ...,
+        target_type: Literal["W", "O"] | None = ...,
+        parent_group_ids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def provision_group_to_workspace(
+        self,
+        *,
+        user_group_uuid: str,
+        workspace_uuid: str,
+        workspace_role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        workspace_role_name: Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def get_user_group(
+        self,
+        group_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_user_group(
+        self,
+        group_uuid: str,
+        *,
+        name: str | None = ...,
+        description: str | None = ...,
+        target_type: Literal["W", "O"] | None = ...,
+        parent_group_ids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_user_group(
+        self,
+        group_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def list_user_group_members(
+        self,
+        group_uuid: str,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def assign_users_to_group(
+        self,
+        group_uuid: str,
+        *,
+        user_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def remove_users_from_group(
+        self,
+        group_uuid: str,
+        *,
+        user_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def list_nested_user_groups(
+        self,
+        group_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def set_nested_user_groups(
+        self,
+        group_uuid: str,
+        *,
+        child_group_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def update_user_group_organization_role(
+        self,
+        group_uuid: str,
+        *,
+        organization_role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def list_group_workspace_assignments(
+        self,
+        group_uuid: str,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def assign_group_to_workspace(
+        self,
+        group_uuid: str,
+        *,
+        workspace_uuid: str,
+        role_names: Sequence[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]] | None = ...,
+        role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def update_group_workspace_assignment(
+        self,
+        group_uuid: str,
+        workspace_uuid: str,
+        *,
+        role_names: Sequence[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]] | None = ...,
+        role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def remove_group_from_workspace(
+        self,
+        group_uuid: str,
+        workspace_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def list_roles(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_users(
+        self,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        email: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_users(
+        self,
+        *,
+        users: Sequence[OrganizationMemberCreateParam],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_invites(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def invite_users(
+        self,
+        *,
+        email: str,
+        role_names: Sequence[Literal["member", "billing_manager", "organization_admin"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "B"]] | Sequence[Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]] | None = ...,
+        role_name: Literal["member", "billing_manager", "organization_admin"] | None = ...,
+        role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"] | None = ...,
+        subscription_type: Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"] | None = ...,
+        subscription_types: Sequence[Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"]] | None = ...,
+        subscription_seat_automatic_granting: bool | None = ...,
+        email_language: Literal["en", "fr", "es", "de", "it", "pt_br", "pl", "ar", "nl"] | None = ...,
+        workspace_uuids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_invite(
+        self,
+        invite_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_user(
+        self,
+        user_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_user(
+        self,
+        user_id: str,
+        *,
+        role_names: Sequence[Literal["member", "billing_manager", "organization_admin"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "B"]] | Sequence[Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]] | None = ...,
+        role_name: Literal["member", "billing_manager", "organization_admin"] | None = ...,
+        role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"] | None = ...,
+        subscription_types: Sequence[Literal["CHAT", "MISTRAL_CODE"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_user(
+        self,
+        user_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_vibe_code_usage_by_organization(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_vibe_code_usage_by_workspace(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        workspace_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_vibe_work_usage_by_agent(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_vibe_work_usage_over_time(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        granularity: Literal["hour", "day", "week", "month"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_vibe_work_usage_by_user(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_workspaces(
+        self,
+        *,
+        is_archived: bool | None = ...,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_workspace(
+        self,
+        *,
+        name: str,
+        admin_user_id: str,
+        description: str | None = ...,
+        icon: str | None = ...,
+        add_all_org_members: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_workspace(
+        self,
+        workspace_uuid: str,
+        *,
+        name: str | None = ...,
+        description: str | None = ...,
+        icon: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_workspace(
+        self,
+        workspace_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def add_workspace_users(
+        self,
+        workspace_uuid: str,
+        *,
+        members: Sequence[WorkspaceMemberSingleINParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def remove_workspace_users(
+        self,
+        workspace_uuid: str,
+        *,
+        members: Sequence[BaseWorkspaceMemberINParam],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def add_or_update_workspace_users(
+        self,
+        workspace_uuid: str,
+        *,
+        members: Sequence[WorkspaceMemberSingleINParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_connectors(
+        self,
+        *,
+        query_filters: ConnectorsQueryFiltersParam | None = ...,
+        cursor: str | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_connector(
+        self,
+        *,
+        name: str,
+        description: str,
+        server: str,
+        protocol: Literal["mcp"] | None = ...,
+        title: str | None = ...,
+        icon_url: str | None = ...,
+        visibility: Literal["shared_org", "shared_workspace", "private"] | None = ...,
+        headers: Mapping[str, Any] | None = ...,
+        global_headers: Mapping[str, GlobalHeaderValueParam] | None = ...,
+        auth_data: AuthDataParam | None = ...,
+        oauth2_server_metadata: ExtendedOAuthServerMetadataParam | None = ...,
+        oauth2_server_metadata_url: str | None = ...,
+        system_prompt: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_connector(
+        self,
+        connector_id_or_name: str,
+        *,
+        fetch_user_data: bool | None = ...,
+        fetch_customer_data: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_connector_auth_url(
+        self,
+        connector_id_or_name: str,
+        *,
+        app_return_url: str | None = ...,
+        method_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        credentials_name: str | None = ...,
+        credentials_title: str | None = ...,
+        github_installation_link: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_connector_authentication_methods(
+        self,
+        connector_id_or_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_connector_organization_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_or_update_connector_organization_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_connector_organization_credentials(
+        self,
+        connector_id_or_name: str,
+        credentials_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_connector_tools(
+        self,
+        connector_id_or_name: str,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        refresh: bool | None = ...,
+        pretty: bool | None = ...,
+        credentials_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def call_connector_tool(
+        self,
+        connector_id_or_name: str,
+        tool_name: str,
+        *,
+        credentials_name: str | None = ...,
+        arguments: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_connector_user_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_or_update_connector_user_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_all_connector_user_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_connector_user_credentials(
+        self,
+        connector_id_or_name: str,
+        credentials_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_connector_workspace_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_or_update_connector_workspace_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_connector_workspace_credentials(
+        self,
+        connector_id_or_name: str,
+        credentials_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_connector(
+        self,
+        connector_id: str,
+        *,
+        title: str | None = ...,
+        name: str | None = ...,
+        description: str | None = ...,
+        icon_url: str | None = ...,
+        system_prompt: str | None = ...,
+        protocol: Literal["mcp"] | None = ...,
+        server: str | None = ...,
+        auth_methods: Sequence[AuthenticationMethodCreateOrUpdateRequestParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_connector(
+        self,
+        connector_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def share_connector(
+        self,
+        connector_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def unshare_connector(
+        self,
+        connector_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def activate_connector(
+        self,
+        connector_id: str,
+        consumer_scope: Literal["user", "workspace", "organization"],
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def deactivate_connector(
+        self,
+        connector_id: str,
+        consumer_scope: Literal["user", "workspace", "organization"],
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def replace_library(
+        self,
+        library_id: str,
+        *,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_library_accesses(
+        self,
+        library_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_or_update_library_access(
+        self,
+        library_id: str,
+        *,
+        level: Literal["Viewer", "Editor"],
+        share_with_uuid: str,
+        share_with_type: Literal["User", "Workspace", "Org"],
+        org_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_library_access(
+        self,
+        library_id: str,
+        *,
+        share_with_uuid: str,
+        share_with_type: Literal["User", "Workspace", "Org"],
+        org_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def replace_library_document(
+        self,
+        library_id: str,
+        document_id: str,
+        *,
+        name: str | None = ...,
+        attributes: Mapping[str, bool | str | int | float | Sequence[str] | Sequence[int] | Sequence[float] | Sequence[bool]] | None = ...,
+        expires_at: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_campaigns(
+        self,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_campaign(
+        self,
+        *,
+        search_params: FilterPayloadParam,
+        judge_id: str,
+        name: str,
+        description: str,
+        max_nb_events: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_campaign(
+        self,
+        campaign_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_campaign(
+        self,
+        campaign_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def list_campaign_selected_events(
+        self,
+        campaign_id: str,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_campaign_status(
+        self,
+        campaign_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def search_chat_completion_events(
+        self,
+        *,
+        search_params: FilterPayloadParam,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        extra_fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def search_chat_completion_event_ids(
+        self,
+        *,
+        search_params: FilterPayloadParam,
+        extra_fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_chat_completion_event(
+        self,
+        event_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def judge_chat_completion_event(
+        self,
+        event_id: str,
+        *,
+        judge_definition: CreateJudgeRequestParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_similar_chat_completion_events(
+        self,
+        event_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_chat_completion_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_chat_completion_field_options(
+        self,
+        field_name: str,
+        *,
+        operator: Literal["lt", "lte", "gt", "gte", "startswith", "istartswith", "endswith", "iendswith", "contains", "icontains", "matches", "notcontains", "inotcontains", "eq", "neq", "isnull", "includes", "excludes", "len_eq"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def count_chat_completion_field_options(
+        self,
+        field_name: str,
+        *,
+        filter_params: FilterPayloadParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_datasets(
+        self,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_dataset(
+        self,
+        *,
+        name: str,
+        description: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_dataset(
+        self,
+        dataset_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_dataset(
+        self,
+        dataset_id: str,
+        *,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_dataset(
+        self,
+        dataset_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def export_dataset_to_jsonl(
+        self,
+        dataset_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def import_dataset_records_from_campaign(
+        self,
+        dataset_id: str,
+        *,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def import_dataset_records_from_dataset(
+        self,
+        dataset_id: str,
+        *,
+        dataset_record_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def import_dataset_records_from_explorer(
+        self,
+        dataset_id: str,
+        *,
+        completion_event_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def import_dataset_records_from_file(
+        self,
+        dataset_id: str,
+        *,
+        file_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def import_dataset_records_from_playground(
+        self,
+        dataset_id: str,
+        *,
+        conversation_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_dataset_records(
+        self,
+        dataset_id: str,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_dataset_record(
+        self,
+        dataset_id: str,
+        *,
+        payload: Mapping[str, Any],
+        properties: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_dataset_import_tasks(
+        self,
+        dataset_id: str,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_dataset_import_task(
+        self,
+        dataset_id: str,
+        task_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_dataset_records(
+        self,
+        *,
+        dataset_record_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def get_dataset_record(
+        self,
+        dataset_record_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_dataset_record(
+        self,
+        dataset_record_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def judge_dataset_record(
+        self,
+        dataset_record_id: str,
+        *,
+        judge_definition: CreateJudgeRequestParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_dataset_record_payload(
+        self,
+        dataset_record_id: str,
+        *,
+        payload: Mapping[str, Any],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def update_dataset_record_properties(
+        self,
+        dataset_record_id: str,
+        *,
+        properties: Mapping[str, Any],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def list_judges(
+        self,
+        *,
+        type_filter: Sequence[Literal["REGRESSION", "CLASSIFICATION"]] | None = ...,
+        model_filter: Sequence[str] | None = ...,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_judge(
+        self,
+        *,
+        name: str,
+        description: str,
+        model_name: str,
+        output: JudgeClassificationOutputParam | JudgeRegressionOutputParam,
+        instructions: str,
+        tools: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_judge(
+        self,
+        judge_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_judge(
+        self,
+        judge_id: str,
+        *,
+        name: str,
+        description: str,
+        model_name: str,
+        output: JudgeClassificationOutputParam | JudgeRegressionOutputParam,
+        instructions: str,
+        tools: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def delete_judge(
+        self,
+        judge_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def judge_conversation(
+        self,
+        judge_id: str,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        properties: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_log_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_log_field_options(
+        self,
+        field_name: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def search_logs(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def aggregate_spans(
+        self,
+        *,
+        metric: MetricDefinitionParam,
+        from_: str | None = ...,
+        to: str | None = ...,
+        dimensions: Sequence[str] | None = ...,
+        time_dimension: TimeDimensionParam | None = ...,
+        search_expression: str | None = ...,
+        order_by: Sequence[OrderByClauseParam] | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_span_evaluation_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_span_evaluation_field_options(
+        self,
+        field_name: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def search_span_evaluations(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def search_latest_span_evaluations(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_span_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_span_field_options(
+        self,
+        field_name: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def search_spans(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def aggregate_traces(
+        self,
+        *,
+        metric: MetricDefinitionParam,
+        from_: str | None = ...,
+        to: str | None = ...,
+        dimensions: Sequence[str] | None = ...,
+        time_dimension: TimeDimensionParam | None = ...,
+        search_expression: str | None = ...,
+        order_by: Sequence[OrderByClauseParam] | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_trace_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_trace_field_options(
+        self,
+        field_name: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def search_traces(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_trace(
+        self,
+        trace_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_trace_spans(
+        self,
+        trace_id: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_trace_span(
+        self,
+        trace_id: str,
+        span_id: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_prompts(
+        self,
+        *,
+        pageSize: int | None = ...,
+        pageToken: str | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        sort_field: Literal["list_sort_field_unspecified", "list_sort_field_created_at", "list_sort_field_last_modified_at", "list_sort_field_name", "list_sort_field_title"] | None = ...,
+        sort_direction_: Literal["list_sort_direction_unspecified", "list_sort_direction_asc", "list_sort_direction_desc"] | None = ...,
+        sort_by: str | None = ...,
+        sort_direction: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_prompt(
+        self,
+        *,
+        name: str,
+        definition: PromptDefinitionParam,
+        title: str | None = ...,
+        description: str | None = ...,
+        notes: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_prompt(
+        self,
+        prompt_id: str,
+        *,
+        version: int | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_prompt(
+        self,
+        prompt_id: str,
+        *,
+        title: str | None = ...,
+        description: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_prompt(
+        self,
+        prompt_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_prompt_versions(
+        self,
+        prompt_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_prompt_version(
+        self,
+        prompt_id: str,
+        *,
+        definition: PromptDefinitionParam,
+        notes: str | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_prompt_version(
+        self,
+        prompt_id: str,
+        version: int,
+        *,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_prompt_version_metadata(
+        self,
+        prompt_id: str,
+        version: int,
+        *,
+        notes: str | None = ...,
+        aliases: AliasListParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_ingestion_pipeline_configurations(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def register_ingestion_pipeline_configuration(
+        self,
+        *,
+        name: str,
+        pipeline_composition: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_ingestion_pipeline_run_info(
+        self,
+        id: str,
+        *,
+        execution_time: str,
+        chunks_count: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_rag_deployments(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def register_rag_deployment(
+        self,
+        *,
+        name: str,
+        deployment: RegisterDeploymentRequestVespaDeploymentParam,
+        status: Literal["online", "offline"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def unregister_rag_deployment(
+        self,
+        deployment_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_rag_deployment_metrics(
+        self,
+        deployment_id: str,
+        *,
+        status: Literal["online", "offline"],
+        document_count: int | None = ...,
+        index_metrics: Sequence[UpdateMetricsRequestIndexMetricsParam] | None = ...,
+        clear_metrics: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_skills(
+        self,
+        *,
+        pageSize: int | None = ...,
+        pageToken: str | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        sort_field: Literal["list_sort_field_unspecified", "list_sort_field_created_at", "list_sort_field_last_modified_at", "list_sort_field_name", "list_sort_field_title"] | None = ...,
+        sort_direction_: Literal["list_sort_direction_unspecified", "list_sort_direction_asc", "list_sort_direction_desc"] | None = ...,
+        sort_by: str | None = ...,
+        sort_direction: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_skill(
+        self,
+        *,
+        name: str,
+        definition: SkillDefinitionParam,
+        notes: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_skill(
+        self,
+        skill_id: str,
+        *,
+        version: int | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_skill(
+        self,
+        skill_id: str,
+        *,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_skill(
+        self,
+        skill_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_skill_versions(
+        self,
+        skill_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_skill_version(
+        self,
+        skill_id: str,
+        *,
+        definition: SkillDefinitionParam,
+        notes: str | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_skill_version(
+        self,
+        skill_id: str,
+        version: int,
+        *,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_skill_version_metadata(
+        self,
+        skill_id: str,
+        version: int,
+        *,
+        notes: str | None = ...,
+        aliases: AliasListParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_identity(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_my_organizations(
+        self,
+        *,
+        offset: int | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_my_workspaces(
+        self,
+        *,
+        organization_id: str | None = ...,
+        offset: int | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_workflow_events(
+        self,
+        *,
+        root_workflow_exec_id: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        workflow_run_id: str | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def stream_workflow_events(
+        self,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: Literal[True],
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def stream_workflow_events(
+        self,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: Literal[False] | None = ...,
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def stream_workflow_events(
+        self,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: bool | None = ...,
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    def list_workflows(
+        self,
+        *,
+        status: Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"] | Sequence[Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"]] | None = ...,
+        include_shared: bool | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        deployment_name: Sequence[str] | None = ...,
+        deployment_status: Literal["active", "inactive"] | None = ...,
+        archived: bool | None = ...,
+        tags: Sequence[str] | None = ...,
+        sort_by: Literal["display_name"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        active_only: bool | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def bulk_archive_workflows(
+        self,
+        *,
+        workflow_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_workflow_registrations(
+        self,
+        *,
+        workflow_id: str | None = ...,
+        task_queue: str | None = ...,
+        active_only: bool | None = ...,
+        include_shared: bool | None = ...,
+        workflow_search: str | None = ...,
+        archived: bool | None = ...,
+        with_workflow: bool | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_workflow_registration(
+        self,
+        workflow_registration_id: str,
+        *,
+        with_workflow: bool | None = ...,
+        include_shared: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def execute_workflow_registration(
+        self,
+        workflow_registration_id: str,
+        *,
+        execution_id: str | None = ...,
+        input: Mapping[str, Any] | None = ...,
+        wait_for_result: bool | None = ...,
+        timeout_seconds: float | None = ...,
+        custom_tracing_attributes: Mapping[str, str] | None = ...,
+        force_new_trace: bool | None = ...,
+        extensions: Mapping[str, Any] | None = ...,
+        task_queue: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def bulk_unarchive_workflows(
+        self,
+        *,
+        workflow_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        display_name: str | None = ...,
+        description: str | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        tags: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def archive_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def execute_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        execution_id: str | None = ...,
+        input: Mapping[str, Any] | None = ...,
+        wait_for_result: bool | None = ...,
+        timeout_seconds: float | None = ...,
+        custom_tracing_attributes: Mapping[str, str] | None = ...,
+        force_new_trace: bool | None = ...,
+        extensions: Mapping[str, Any] | None = ...,
+        task_queue: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def unarchive_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_deployments(
+        self,
+        *,
+        active_only: bool | None = ...,
+        is_hardened: bool | None = ...,
+        workflow_name: str | None = ...,
+        search: str | None = ...,
+        order_by: Literal["updated_at", "created_at"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        workspace_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def create_deployment(
+        self,
+        *,
+        name: str,
+        spec: DeploymentWorkerSpecInputParam,
+        resources: DeploymentResourceConfigParam | None = ...,
+        hardened: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_deployment(
+        self,
+        name: str,
+        *,
+        workflow_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_deployment(
+        self,
+        name: str,
+        *,
+        spec: WorkflowsWorkerSpecUpdateParam | None = ...,
+        resources: DeploymentResourceConfigUpdateParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def delete_deployment(
+        self,
+        name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_deployment_logs(
+        self,
+        name: str,
+        *,
+        worker_name: str | None = ...,
+        workflow_name: str | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def stream_deployment_logs(
+        self,
+        name: str,
+        *,
+        worker_name: str | None = ...,
+        workflow_name: str | None = ...,
+        after: str | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    def restart_deployment(
+        self,
+        name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def start_deployment(
+        self,
+        name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def stop_deployment(
+        self,
+        name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_deployment_workers(
+        self,
+        name: str,
+        *,
+        worker_status: Literal["active", "inactive"] | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def batch_cancel_workflow_executions(
+        self,
+        *,
+        execution_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def batch_terminate_workflow_executions(
+        self,
+        *,
+        execution_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def cancel_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def get_workflow_execution_history(
+        self,
+        execution_id: str,
+        *,
+        decode_payloads: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_workflow_execution_logs(
+        self,
+        execution_id: str,
+        *,
+        run_id: str | None = ...,
+        activity_id: str | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def stream_workflow_execution_logs(
+        self,
+        execution_id: str,
+        *,
+        run_id: str | None = ...,
+        activity_id: str | None = ...,
+        after: str | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    def query_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def reset_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        event_id: int,
+        reason: str | None = ...,
+        exclude_signals: bool | None = ...,
+        exclude_updates: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def signal_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def stream_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        event_source: Literal["DATABASE", "LIVE", "HYBRID"] | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    def terminate_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def list_workflow_execution_trace_events(
+        self,
+        execution_id: str,
+        *,
+        merge_same_id_events: bool | None = ...,
+        include_internal_events: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_workflow_execution_trace_info(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_workflow_execution_trace_otel(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_workflow_execution_trace_summary(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_workflow_metrics(
+        self,
+        workflow_name: str,
+        *,
+        start_time: str | None = ...,
+        end_time: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_runs(
+        self,
+        *,
+        workflow_identifier: str | None = ...,
+        root_execution_id: str | None = ...,
+        search: str | None = ...,
+        status: Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"] | Sequence[Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"]] | None = ...,
+        deployment_name: str | None = ...,
+        sort_by: Literal["start_time", "end_time"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        start_time_after: str | None = ...,
+        start_time_before: str | None = ...,
+        end_time_after: str | None = ...,
+        end_time_before: str | None = ...,
+        user_id: str | None = ...,
+        workflow_tags: Sequence[str] | None = ...,
+        include_internal: bool | None = ...,
+        page_size: int | None = ...,
+        next_page_token: str | None = ...,
+        search_key: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_run(
+        self,
+        run_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_run_history(
+        self,
+        run_id: str,
+        *,
+        decode_payloads: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def list_schedules(
+        self,
+        *,
+        workflow_name: str | None = ...,
+        user_id: str | None = ...,
+        status: Literal["active", "paused"] | None = ...,
+        search: str | None = ...,
+        page_size: int | None = ...,
+        next_page_token: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def schedule_workflow(
+        self,
+        *,
+        schedule: ScheduleDefinitionParam,
+        workflow_registration_id: str | None = ...,
+        workflow_version_id: str | None = ...,
+        workflow_identifier: str | None = ...,
+        workflow_task_queue: str | None = ...,
+        schedule_id: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def get_schedule(
+        self,
+        schedule_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def update_schedule(
+        self,
+        schedule_id: str,
+        *,
+        schedule: PartialScheduleDefinitionParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    def unschedule_workflow(
+        self,
+        schedule_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def pause_schedule(
+        self,
+        schedule_id: str,
+        *,
+        note: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def resume_schedule(
+        self,
+        schedule_id: str,
+        *,
+        note: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    def trigger_schedule(
+        self,
+        schedule_id: str,
+        *,
+        overlap: Literal[1, 2, 3, 4, 5, 6] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
     def call(  # type: ignore[overload-overlap]
         self,
         operation: Literal["chat"],
@@ -2868,6 +5460,3241 @@ class Operations:
     @overload
     def call(
         self,
+        operation: Literal["create_speech"],
+        /,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: Literal[True],
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: Literal[False] | None = ...,
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: bool | None = ...,
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | Stream[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_voices"],
+        /,
+        *,
+        limit: int | None = ...,
+        offset: int | None = ...,
+        type: Literal["all", "custom", "preset"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_voice"],
+        /,
+        *,
+        name: str,
+        sample_audio: str,
+        slug: str | None = ...,
+        languages: Sequence[str] | None = ...,
+        gender: str | None = ...,
+        age: int | None = ...,
+        tags: Sequence[str] | None = ...,
+        color: str | None = ...,
+        description: str | None = ...,
+        retention_notice: int | None = ...,
+        sample_filename: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_voice"],
+        /,
+        *,
+        voice_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_voice"],
+        /,
+        *,
+        voice_id: str,
+        name: str | None = ...,
+        languages: Sequence[str] | None = ...,
+        gender: str | None = ...,
+        age: int | None = ...,
+        tags: Sequence[str] | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_voice"],
+        /,
+        *,
+        voice_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_voice_sample"],
+        /,
+        *,
+        voice_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
+    ) -> bytes: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_api_keys"],
+        /,
+        *,
+        limit: int | None = ...,
+        offset: int | None = ...,
+        name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_api_key"],
+        /,
+        *,
+        workspace_uuid: str,
+        user_id: str,
+        name: str | None = ...,
+        expiration: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_api_key"],
+        /,
+        *,
+        key_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_audit_logs"],
+        /,
+        *,
+        actor_type: Sequence[Literal["HUMAN", "API_KEY", "OTHER"]] | None = ...,
+        event_type: Sequence[Literal["user.create", "user.delete", "user.log_in", "user.info.update", "user.password.update", "user.phone_number.verify", "user.organization.leave", "user.organization.role.update", "user.organization.delete", "user.organization.join", "organization.create", "organization.update", "organization.invite.send", "organization.invite.resend", "organization.invite.accepted", "organization.invite.revoked", "organization.join_by_email_domain", "organization.domain_verification.disable", "organization.domain_verification.enable", "organization.email_domain_authentication.enable", "organization.email_domain_authentication.disable", "organization.saml_authentication.enable", "organization.saml_authentication.disable", "organization.saml_authentication.sso_user_provisioning.update", "organization.scim_sync.trigger", "organization.seat_auto_assign.enable", "organization.seat_auto_assign.disable", "organization.kind.update", "organization.sso_seat_auto_assign.enable", "organization.sso_seat_auto_assign.disable", "workspace.create", "workspace.update", "workspace.delete", "workspace.member.add", "workspace.member.remove", "workspace.member.role.update", "user_group.create", "user_group.update", "user_group.delete", "user_group.member.add", "user_group.member.remove", "user_group.workspace.provision", "user_group.workspace.deprovision", "user_group.workspace.update", "billing.information.updated", "billing.payment_method.added", "billing.payment_method.removed", "billing.payment_method.default_changed", "billing.invoice.retried", "billing.subscription.subscribe", "billing.subscription.unsubscribe", "billing.subscription.cancel_unsubscribe", "billing.subscription.add_seats", "billing.subscription.remove_seats", "billing.subscription.termination_date.updated", "billing.credits.added", "billing.gift_code.used", "billing.monthly_limit.updated", "billing.workspace_monthly_limit.updated", "billing.shared_budget_override.updated", "billing.auto_recharge.updated", "billing.seat.grant", "billing.seat.revoke", "billing.priority_service_tier.updated", "billing.priority_service_tier.removed", "le_chat.conversation.created", "le_chat.conversation.deleted", "le_chat.conversation_batch.deleted", "le_chat.conversation.public_sharing.enabled", "le_chat.conversation.public_sharing.disabled", "le_chat.flash_answers.enabled", "le_chat.flash_answers.disabled", "le_chat.localisation_sharing.enabled", "le_chat.localisation_sharing.disabled", "le_chat.memories.enabled", "le_chat.memories.disabled", "le_chat.data.training_enabled", "le_chat.data.training_disabled", "le_chat.actions.external_link", "admin_api_key.created", "admin_api_key.delete", "api_key.create", "api_key.rotate", "api_key.delete", "api_key_policy.update", "secret_store.entry.create", "secret_store.entry.update", "secret_store.entry.delete", "service_account.create", "service_account.update", "service_account.delete", "service_account.client_secret.create", "service_account.client_secret.delete", "service_account.roles.set", "workload_identity.credential_registration.create", "workload_identity.credential.create", "trusted_issuer.create", "trusted_issuer.update", "trusted_issuer.delete", "agent.create", "agent.delete", "agent.update", "skill.create", "skill.delete", "skill.enable", "skill.disable", "skill.update", "skill.share", "skill.unshare", "skill.load", "skill.force_load", "skill.version.create", "prompt.create", "prompt.delete", "prompt.update", "prompt.version.create", "knowledge_base.create", "knowledge_base.delete", "knowledge_base.update", "knowledge_base.version.create", "custom_voice.create", "custom_voice.update", "custom_voice.delete", "feature_permission.override.created", "feature_permission.override.deleted", "resource.share", "resource.unshare", "la_plateforme.training.enabled", "la_plateforme.training.disabled", "cloud_runtime.app.created", "cloud_runtime.app.updated", "cloud_runtime.app.deleted", "cloud_runtime.app.paused", "cloud_runtime.app.resumed", "cloud_runtime.deployment.created", "cloud_runtime.deployment.succeeded", "cloud_runtime.deployment.canceled", "cloud_runtime.deployment.stopped", "cloud_runtime.deployment.failed", "cloud_runtime.deployment.autoscaled", "cloud_runtime.domain.created", "cloud_runtime.domain.updated", "cloud_runtime.domain.deleted", "cloud_runtime.secret.created", "cloud_runtime.secret.updated", "cloud_runtime.secret.deleted", "cloud_runtime.service.created", "cloud_runtime.service.paused", "cloud_runtime.service.resumed", "cloud_runtime.service.deleted", "cloud_runtime.service.manually_scaled", "cloud_runtime.service.manual_scaling_deleted", "cloud_runtime.persistent_volume.created", "cloud_runtime.persistent_volume.deleted", "cloud_runtime.persistent_volume.attached", "cloud_runtime.persistent_volume.detached", "fine_tuning_job.create", "fine_tuning_job.cancel", "batch_job.create", "batch_job.cancel", "batch_job.delete", "data_capture.extract_job.create", "data_capture.extract_job.cancel", "dataset.create", "dataset.delete", "library.create", "library.delete", "library.update", "library.share", "library.unshare", "library.document.create", "library.document.delete", "library.document.bulk_delete", "library.document.update", "library.document.reprocess", "integration.connected", "integration.disconnected", "indexing.workflow.completed", "indexing.deleted", "connection.admin.setup_index", "connection.admin.deleted", "integration.activated_for_org", "integration.deactivated_for_org", "integration.activated_for_workspace", "integration.deactivated_for_workspace", "integration.activated_for_user", "integration.deactivated_for_user", "integration.created", "integration.updated", "integration.deleted", "integration.tool_called", "integration.credentials.created_or_updated", "integration.credentials.deleted", "integration.credentials.revoked", "integration.credentials.revocation_failed", "integration.preferences.created_or_updated", "integration.preferences.deleted", "integration.authentication_method.created_or_updated", "integration.connection.created", "integration.shared", "integration.unshared", "connectors_gateway.tool_called", "connectors_debugger.tool_called", "crawler.config.create", "crawler.config.update", "crawler.config.delete", "crawler.run.create", "crawler.run.cancel", "rate_limit.rule.create", "rate_limit.rule.update", "rate_limit.rule.delete"]] | None = ...,
+        target_type: Sequence[Literal["USER", "USER_GROUP", "ORGANIZATION", "WORKSPACE", "API_KEY", "ADMIN_API_KEY", "API_KEY_POLICY", "SERVICE_ACCOUNT", "AGENT", "SKILL", "PROMPT", "KNOWLEDGE_BASE", "CUSTOM_VOICE", "DATASET", "FINE_TUNING_JOB", "BATCH_JOB", "DATA_CAPTURE_EXTRACT_JOB", "LE_CHAT_CONVERSATION", "LE_CHAT_MEMORIES", "LE_CHAT_FLASH_ANSWERS", "LE_CHAT_LOCALISATION", "LE_CHAT_DATA", "INVOICE", "WALLET", "MONTHLY_LIMIT", "WORKSPACE_MONTHLY_LIMIT", "SHARED_BUDGET", "AUTO_RECHARGE", "PAYMENT_METHOD", "SUBSCRIPTION", "BILLING_INFO", "LIBRARY", "LIBRARY_DOCUMENT", "INTEGRATION", "CONNECTORS_GATEWAY", "CONNECTORS_DEBUGGER", "FEATURE_PERMISSION", "SECRET_STORE_ENTRY", "CRAWLER_CONFIG", "SHARED_RESOURCE", "RATE_LIMIT_RULE", "APP", "DEPLOYMENT", "DOMAIN", "PERSISTENT_VOLUME", "SECRET", "SERVICE", "TRUSTED_ISSUER"]] | None = ...,
+        actor_user_uuid: str | None = ...,
+        sort: Literal["ascending", "descending"] | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_rate_limits"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_spend_limits"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_spend_limits"],
+        /,
+        *,
+        amount: int,
+        no_monthly_limit: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_usage"],
+        /,
+        *,
+        month: str | None = ...,
+        year: str | None = ...,
+        workspace_id: str | None = ...,
+        api_zone: Literal["global", "us", "eu"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["trigger_scim_sync"],
+        /,
+        *,
+        dry_run: bool | None = ...,
+        sync_config: AdminScimSyncConfigParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_scim_sync_run"],
+        /,
+        *,
+        run_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_user_groups"],
+        /,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_user_group"],
+        /,
+        *,
+        name: str,
+        description: str | None = ...,
+        target_type: Literal["W", "O"] | None = ...,
+        parent_group_ids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["provision_group_to_workspace"],
+        /,
+        *,
+        user_group_uuid: str,
+        workspace_uuid: str,
+        workspace_role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        workspace_role_name: Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_user_group"],
+        /,
+        *,
+        group_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_user_group"],
+        /,
+        *,
+        group_uuid: str,
+        name: str | None = ...,
+        description: str | None = ...,
+        target_type: Literal["W", "O"] | None = ...,
+        parent_group_ids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_user_group"],
+        /,
+        *,
+        group_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_user_group_members"],
+        /,
+        *,
+        group_uuid: str,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["assign_users_to_group"],
+        /,
+        *,
+        group_uuid: str,
+        user_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["remove_users_from_group"],
+        /,
+        *,
+        group_uuid: str,
+        user_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_nested_user_groups"],
+        /,
+        *,
+        group_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["set_nested_user_groups"],
+        /,
+        *,
+        group_uuid: str,
+        child_group_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_user_group_organization_role"],
+        /,
+        *,
+        group_uuid: str,
+        organization_role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_group_workspace_assignments"],
+        /,
+        *,
+        group_uuid: str,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["assign_group_to_workspace"],
+        /,
+        *,
+        group_uuid: str,
+        workspace_uuid: str,
+        role_names: Sequence[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]] | None = ...,
+        role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_group_workspace_assignment"],
+        /,
+        *,
+        group_uuid: str,
+        workspace_uuid: str,
+        role_names: Sequence[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]] | None = ...,
+        role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["remove_group_from_workspace"],
+        /,
+        *,
+        group_uuid: str,
+        workspace_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_roles"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_users"],
+        /,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        email: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_users"],
+        /,
+        *,
+        users: Sequence[OrganizationMemberCreateParam],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_invites"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["invite_users"],
+        /,
+        *,
+        email: str,
+        role_names: Sequence[Literal["member", "billing_manager", "organization_admin"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "B"]] | Sequence[Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]] | None = ...,
+        role_name: Literal["member", "billing_manager", "organization_admin"] | None = ...,
+        role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"] | None = ...,
+        subscription_type: Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"] | None = ...,
+        subscription_types: Sequence[Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"]] | None = ...,
+        subscription_seat_automatic_granting: bool | None = ...,
+        email_language: Literal["en", "fr", "es", "de", "it", "pt_br", "pl", "ar", "nl"] | None = ...,
+        workspace_uuids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_invite"],
+        /,
+        *,
+        invite_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_user"],
+        /,
+        *,
+        user_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_user"],
+        /,
+        *,
+        user_id: str,
+        role_names: Sequence[Literal["member", "billing_manager", "organization_admin"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "B"]] | Sequence[Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]] | None = ...,
+        role_name: Literal["member", "billing_manager", "organization_admin"] | None = ...,
+        role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"] | None = ...,
+        subscription_types: Sequence[Literal["CHAT", "MISTRAL_CODE"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_user"],
+        /,
+        *,
+        user_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_code_usage_by_organization"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_code_usage_by_workspace"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        workspace_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_work_usage_by_agent"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_work_usage_over_time"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        granularity: Literal["hour", "day", "week", "month"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_work_usage_by_user"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workspaces"],
+        /,
+        *,
+        is_archived: bool | None = ...,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_workspace"],
+        /,
+        *,
+        name: str,
+        admin_user_id: str,
+        description: str | None = ...,
+        icon: str | None = ...,
+        add_all_org_members: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_workspace"],
+        /,
+        *,
+        workspace_uuid: str,
+        name: str | None = ...,
+        description: str | None = ...,
+        icon: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_workspace"],
+        /,
+        *,
+        workspace_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["add_workspace_users"],
+        /,
+        *,
+        workspace_uuid: str,
+        members: Sequence[WorkspaceMemberSingleINParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["remove_workspace_users"],
+        /,
+        *,
+        workspace_uuid: str,
+        members: Sequence[BaseWorkspaceMemberINParam],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["add_or_update_workspace_users"],
+        /,
+        *,
+        workspace_uuid: str,
+        members: Sequence[WorkspaceMemberSingleINParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connectors"],
+        /,
+        *,
+        query_filters: ConnectorsQueryFiltersParam | None = ...,
+        cursor: str | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_connector"],
+        /,
+        *,
+        name: str,
+        description: str,
+        server: str,
+        protocol: Literal["mcp"] | None = ...,
+        title: str | None = ...,
+        icon_url: str | None = ...,
+        visibility: Literal["shared_org", "shared_workspace", "private"] | None = ...,
+        headers: Mapping[str, Any] | None = ...,
+        global_headers: Mapping[str, GlobalHeaderValueParam] | None = ...,
+        auth_data: AuthDataParam | None = ...,
+        oauth2_server_metadata: ExtendedOAuthServerMetadataParam | None = ...,
+        oauth2_server_metadata_url: str | None = ...,
+        system_prompt: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_connector"],
+        /,
+        *,
+        connector_id_or_name: str,
+        fetch_user_data: bool | None = ...,
+        fetch_customer_data: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_connector_auth_url"],
+        /,
+        *,
+        connector_id_or_name: str,
+        app_return_url: str | None = ...,
+        method_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        credentials_name: str | None = ...,
+        credentials_title: str | None = ...,
+        github_installation_link: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_authentication_methods"],
+        /,
+        *,
+        connector_id_or_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_organization_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_or_update_connector_organization_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_connector_organization_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        credentials_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_tools"],
+        /,
+        *,
+        connector_id_or_name: str,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        refresh: bool | None = ...,
+        pretty: bool | None = ...,
+        credentials_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["call_connector_tool"],
+        /,
+        *,
+        connector_id_or_name: str,
+        tool_name: str,
+        credentials_name: str | None = ...,
+        arguments: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_user_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_or_update_connector_user_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_all_connector_user_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_connector_user_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        credentials_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_workspace_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_or_update_connector_workspace_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_connector_workspace_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        credentials_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_connector"],
+        /,
+        *,
+        connector_id: str,
+        title: str | None = ...,
+        name: str | None = ...,
+        description: str | None = ...,
+        icon_url: str | None = ...,
+        system_prompt: str | None = ...,
+        protocol: Literal["mcp"] | None = ...,
+        server: str | None = ...,
+        auth_methods: Sequence[AuthenticationMethodCreateOrUpdateRequestParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_connector"],
+        /,
+        *,
+        connector_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["share_connector"],
+        /,
+        *,
+        connector_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["unshare_connector"],
+        /,
+        *,
+        connector_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["activate_connector"],
+        /,
+        *,
+        connector_id: str,
+        consumer_scope: Literal["user", "workspace", "organization"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["deactivate_connector"],
+        /,
+        *,
+        connector_id: str,
+        consumer_scope: Literal["user", "workspace", "organization"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["replace_library"],
+        /,
+        *,
+        library_id: str,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_library_accesses"],
+        /,
+        *,
+        library_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_or_update_library_access"],
+        /,
+        *,
+        library_id: str,
+        level: Literal["Viewer", "Editor"],
+        share_with_uuid: str,
+        share_with_type: Literal["User", "Workspace", "Org"],
+        org_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_library_access"],
+        /,
+        *,
+        library_id: str,
+        share_with_uuid: str,
+        share_with_type: Literal["User", "Workspace", "Org"],
+        org_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["replace_library_document"],
+        /,
+        *,
+        library_id: str,
+        document_id: str,
+        name: str | None = ...,
+        attributes: Mapping[str, bool | str | int | float | Sequence[str] | Sequence[int] | Sequence[float] | Sequence[bool]] | None = ...,
+        expires_at: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_campaigns"],
+        /,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_campaign"],
+        /,
+        *,
+        search_params: FilterPayloadParam,
+        judge_id: str,
+        name: str,
+        description: str,
+        max_nb_events: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_campaign"],
+        /,
+        *,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_campaign"],
+        /,
+        *,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_campaign_selected_events"],
+        /,
+        *,
+        campaign_id: str,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_campaign_status"],
+        /,
+        *,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_chat_completion_events"],
+        /,
+        *,
+        search_params: FilterPayloadParam,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        extra_fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_chat_completion_event_ids"],
+        /,
+        *,
+        search_params: FilterPayloadParam,
+        extra_fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_chat_completion_event"],
+        /,
+        *,
+        event_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["judge_chat_completion_event"],
+        /,
+        *,
+        event_id: str,
+        judge_definition: CreateJudgeRequestParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_similar_chat_completion_events"],
+        /,
+        *,
+        event_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_chat_completion_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_chat_completion_field_options"],
+        /,
+        *,
+        field_name: str,
+        operator: Literal["lt", "lte", "gt", "gte", "startswith", "istartswith", "endswith", "iendswith", "contains", "icontains", "matches", "notcontains", "inotcontains", "eq", "neq", "isnull", "includes", "excludes", "len_eq"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["count_chat_completion_field_options"],
+        /,
+        *,
+        field_name: str,
+        filter_params: FilterPayloadParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_datasets"],
+        /,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_dataset"],
+        /,
+        *,
+        name: str,
+        description: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_dataset"],
+        /,
+        *,
+        dataset_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_dataset"],
+        /,
+        *,
+        dataset_id: str,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_dataset"],
+        /,
+        *,
+        dataset_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["export_dataset_to_jsonl"],
+        /,
+        *,
+        dataset_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_campaign"],
+        /,
+        *,
+        dataset_id: str,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_dataset"],
+        /,
+        *,
+        dataset_id: str,
+        dataset_record_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_explorer"],
+        /,
+        *,
+        dataset_id: str,
+        completion_event_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_file"],
+        /,
+        *,
+        dataset_id: str,
+        file_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_playground"],
+        /,
+        *,
+        dataset_id: str,
+        conversation_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_dataset_records"],
+        /,
+        *,
+        dataset_id: str,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_dataset_record"],
+        /,
+        *,
+        dataset_id: str,
+        payload: Mapping[str, Any],
+        properties: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_dataset_import_tasks"],
+        /,
+        *,
+        dataset_id: str,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_dataset_import_task"],
+        /,
+        *,
+        dataset_id: str,
+        task_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_dataset_records"],
+        /,
+        *,
+        dataset_record_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_dataset_record"],
+        /,
+        *,
+        dataset_record_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_dataset_record"],
+        /,
+        *,
+        dataset_record_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["judge_dataset_record"],
+        /,
+        *,
+        dataset_record_id: str,
+        judge_definition: CreateJudgeRequestParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_dataset_record_payload"],
+        /,
+        *,
+        dataset_record_id: str,
+        payload: Mapping[str, Any],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_dataset_record_properties"],
+        /,
+        *,
+        dataset_record_id: str,
+        properties: Mapping[str, Any],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_judges"],
+        /,
+        *,
+        type_filter: Sequence[Literal["REGRESSION", "CLASSIFICATION"]] | None = ...,
+        model_filter: Sequence[str] | None = ...,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_judge"],
+        /,
+        *,
+        name: str,
+        description: str,
+        model_name: str,
+        output: JudgeClassificationOutputParam | JudgeRegressionOutputParam,
+        instructions: str,
+        tools: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_judge"],
+        /,
+        *,
+        judge_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_judge"],
+        /,
+        *,
+        judge_id: str,
+        name: str,
+        description: str,
+        model_name: str,
+        output: JudgeClassificationOutputParam | JudgeRegressionOutputParam,
+        instructions: str,
+        tools: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_judge"],
+        /,
+        *,
+        judge_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["judge_conversation"],
+        /,
+        *,
+        judge_id: str,
+        messages: Sequence[Mapping[str, Any]],
+        properties: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_log_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_log_field_options"],
+        /,
+        *,
+        field_name: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_logs"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["aggregate_spans"],
+        /,
+        *,
+        metric: MetricDefinitionParam,
+        from_: str | None = ...,
+        to: str | None = ...,
+        dimensions: Sequence[str] | None = ...,
+        time_dimension: TimeDimensionParam | None = ...,
+        search_expression: str | None = ...,
+        order_by: Sequence[OrderByClauseParam] | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_span_evaluation_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_span_evaluation_field_options"],
+        /,
+        *,
+        field_name: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_span_evaluations"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_latest_span_evaluations"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_span_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_span_field_options"],
+        /,
+        *,
+        field_name: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_spans"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["aggregate_traces"],
+        /,
+        *,
+        metric: MetricDefinitionParam,
+        from_: str | None = ...,
+        to: str | None = ...,
+        dimensions: Sequence[str] | None = ...,
+        time_dimension: TimeDimensionParam | None = ...,
+        search_expression: str | None = ...,
+        order_by: Sequence[OrderByClauseParam] | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_trace_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_trace_field_options"],
+        /,
+        *,
+        field_name: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_traces"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_trace"],
+        /,
+        *,
+        trace_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_trace_spans"],
+        /,
+        *,
+        trace_id: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_trace_span"],
+        /,
+        *,
+        trace_id: str,
+        span_id: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_prompts"],
+        /,
+        *,
+        pageSize: int | None = ...,
+        pageToken: str | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        sort_field: Literal["list_sort_field_unspecified", "list_sort_field_created_at", "list_sort_field_last_modified_at", "list_sort_field_name", "list_sort_field_title"] | None = ...,
+        sort_direction_: Literal["list_sort_direction_unspecified", "list_sort_direction_asc", "list_sort_direction_desc"] | None = ...,
+        sort_by: str | None = ...,
+        sort_direction: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_prompt"],
+        /,
+        *,
+        name: str,
+        definition: PromptDefinitionParam,
+        title: str | None = ...,
+        description: str | None = ...,
+        notes: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_prompt"],
+        /,
+        *,
+        prompt_id: str,
+        version: int | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_prompt"],
+        /,
+        *,
+        prompt_id: str,
+        title: str | None = ...,
+        description: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_prompt"],
+        /,
+        *,
+        prompt_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_prompt_versions"],
+        /,
+        *,
+        prompt_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_prompt_version"],
+        /,
+        *,
+        prompt_id: str,
+        definition: PromptDefinitionParam,
+        notes: str | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_prompt_version"],
+        /,
+        *,
+        prompt_id: str,
+        version: int,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_prompt_version_metadata"],
+        /,
+        *,
+        prompt_id: str,
+        version: int,
+        notes: str | None = ...,
+        aliases: AliasListParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_ingestion_pipeline_configurations"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["register_ingestion_pipeline_configuration"],
+        /,
+        *,
+        name: str,
+        pipeline_composition: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_ingestion_pipeline_run_info"],
+        /,
+        *,
+        id: str,
+        execution_time: str,
+        chunks_count: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_rag_deployments"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["register_rag_deployment"],
+        /,
+        *,
+        name: str,
+        deployment: RegisterDeploymentRequestVespaDeploymentParam,
+        status: Literal["online", "offline"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["unregister_rag_deployment"],
+        /,
+        *,
+        deployment_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_rag_deployment_metrics"],
+        /,
+        *,
+        deployment_id: str,
+        status: Literal["online", "offline"],
+        document_count: int | None = ...,
+        index_metrics: Sequence[UpdateMetricsRequestIndexMetricsParam] | None = ...,
+        clear_metrics: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_skills"],
+        /,
+        *,
+        pageSize: int | None = ...,
+        pageToken: str | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        sort_field: Literal["list_sort_field_unspecified", "list_sort_field_created_at", "list_sort_field_last_modified_at", "list_sort_field_name", "list_sort_field_title"] | None = ...,
+        sort_direction_: Literal["list_sort_direction_unspecified", "list_sort_direction_asc", "list_sort_direction_desc"] | None = ...,
+        sort_by: str | None = ...,
+        sort_direction: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_skill"],
+        /,
+        *,
+        name: str,
+        definition: SkillDefinitionParam,
+        notes: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_skill"],
+        /,
+        *,
+        skill_id: str,
+        version: int | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_skill"],
+        /,
+        *,
+        skill_id: str,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_skill"],
+        /,
+        *,
+        skill_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_skill_versions"],
+        /,
+        *,
+        skill_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_skill_version"],
+        /,
+        *,
+        skill_id: str,
+        definition: SkillDefinitionParam,
+        notes: str | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_skill_version"],
+        /,
+        *,
+        skill_id: str,
+        version: int,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_skill_version_metadata"],
+        /,
+        *,
+        skill_id: str,
+        version: int,
+        notes: str | None = ...,
+        aliases: AliasListParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_identity"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_my_organizations"],
+        /,
+        *,
+        offset: int | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_my_workspaces"],
+        /,
+        *,
+        organization_id: str | None = ...,
+        offset: int | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflow_events"],
+        /,
+        *,
+        root_workflow_exec_id: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        workflow_run_id: str | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: Literal[True],
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: Literal[False] | None = ...,
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: bool | None = ...,
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflows"],
+        /,
+        *,
+        status: Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"] | Sequence[Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"]] | None = ...,
+        include_shared: bool | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        deployment_name: Sequence[str] | None = ...,
+        deployment_status: Literal["active", "inactive"] | None = ...,
+        archived: bool | None = ...,
+        tags: Sequence[str] | None = ...,
+        sort_by: Literal["display_name"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        active_only: bool | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["bulk_archive_workflows"],
+        /,
+        *,
+        workflow_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflow_registrations"],
+        /,
+        *,
+        workflow_id: str | None = ...,
+        task_queue: str | None = ...,
+        active_only: bool | None = ...,
+        include_shared: bool | None = ...,
+        workflow_search: str | None = ...,
+        archived: bool | None = ...,
+        with_workflow: bool | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_registration"],
+        /,
+        *,
+        workflow_registration_id: str,
+        with_workflow: bool | None = ...,
+        include_shared: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["execute_workflow_registration"],
+        /,
+        *,
+        workflow_registration_id: str,
+        execution_id: str | None = ...,
+        input: Mapping[str, Any] | None = ...,
+        wait_for_result: bool | None = ...,
+        timeout_seconds: float | None = ...,
+        custom_tracing_attributes: Mapping[str, str] | None = ...,
+        force_new_trace: bool | None = ...,
+        extensions: Mapping[str, Any] | None = ...,
+        task_queue: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["bulk_unarchive_workflows"],
+        /,
+        *,
+        workflow_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        display_name: str | None = ...,
+        description: str | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        tags: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["archive_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["execute_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        execution_id: str | None = ...,
+        input: Mapping[str, Any] | None = ...,
+        wait_for_result: bool | None = ...,
+        timeout_seconds: float | None = ...,
+        custom_tracing_attributes: Mapping[str, str] | None = ...,
+        force_new_trace: bool | None = ...,
+        extensions: Mapping[str, Any] | None = ...,
+        task_queue: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["unarchive_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_deployments"],
+        /,
+        *,
+        active_only: bool | None = ...,
+        is_hardened: bool | None = ...,
+        workflow_name: str | None = ...,
+        search: str | None = ...,
+        order_by: Literal["updated_at", "created_at"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        workspace_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_deployment"],
+        /,
+        *,
+        name: str,
+        spec: DeploymentWorkerSpecInputParam,
+        resources: DeploymentResourceConfigParam | None = ...,
+        hardened: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_deployment"],
+        /,
+        *,
+        name: str,
+        workflow_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_deployment"],
+        /,
+        *,
+        name: str,
+        spec: WorkflowsWorkerSpecUpdateParam | None = ...,
+        resources: DeploymentResourceConfigUpdateParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_deployment"],
+        /,
+        *,
+        name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_deployment_logs"],
+        /,
+        *,
+        name: str,
+        worker_name: str | None = ...,
+        workflow_name: str | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_deployment_logs"],
+        /,
+        *,
+        name: str,
+        worker_name: str | None = ...,
+        workflow_name: str | None = ...,
+        after: str | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["restart_deployment"],
+        /,
+        *,
+        name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["start_deployment"],
+        /,
+        *,
+        name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stop_deployment"],
+        /,
+        *,
+        name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_deployment_workers"],
+        /,
+        *,
+        name: str,
+        worker_status: Literal["active", "inactive"] | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["batch_cancel_workflow_executions"],
+        /,
+        *,
+        execution_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["batch_terminate_workflow_executions"],
+        /,
+        *,
+        execution_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["cancel_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution_history"],
+        /,
+        *,
+        execution_id: str,
+        decode_payloads: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflow_execution_logs"],
+        /,
+        *,
+        execution_id: str,
+        run_id: str | None = ...,
+        activity_id: str | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_execution_logs"],
+        /,
+        *,
+        execution_id: str,
+        run_id: str | None = ...,
+        activity_id: str | None = ...,
+        after: str | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["query_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["reset_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        event_id: int,
+        reason: str | None = ...,
+        exclude_signals: bool | None = ...,
+        exclude_updates: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["signal_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        event_source: Literal["DATABASE", "LIVE", "HYBRID"] | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Stream[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["terminate_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflow_execution_trace_events"],
+        /,
+        *,
+        execution_id: str,
+        merge_same_id_events: bool | None = ...,
+        include_internal_events: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_info"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_otel"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_summary"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_metrics"],
+        /,
+        *,
+        workflow_name: str,
+        start_time: str | None = ...,
+        end_time: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_runs"],
+        /,
+        *,
+        workflow_identifier: str | None = ...,
+        root_execution_id: str | None = ...,
+        search: str | None = ...,
+        status: Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"] | Sequence[Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"]] | None = ...,
+        deployment_name: str | None = ...,
+        sort_by: Literal["start_time", "end_time"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        start_time_after: str | None = ...,
+        start_time_before: str | None = ...,
+        end_time_after: str | None = ...,
+        end_time_before: str | None = ...,
+        user_id: str | None = ...,
+        workflow_tags: Sequence[str] | None = ...,
+        include_internal: bool | None = ...,
+        page_size: int | None = ...,
+        next_page_token: str | None = ...,
+        search_key: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_run"],
+        /,
+        *,
+        run_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_run_history"],
+        /,
+        *,
+        run_id: str,
+        decode_payloads: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_schedules"],
+        /,
+        *,
+        workflow_name: str | None = ...,
+        user_id: str | None = ...,
+        status: Literal["active", "paused"] | None = ...,
+        search: str | None = ...,
+        page_size: int | None = ...,
+        next_page_token: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["schedule_workflow"],
+        /,
+        *,
+        schedule: ScheduleDefinitionParam,
+        workflow_registration_id: str | None = ...,
+        workflow_version_id: str | None = ...,
+        workflow_identifier: str | None = ...,
+        workflow_task_queue: str | None = ...,
+        schedule_id: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        schedule: PartialScheduleDefinitionParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["unschedule_workflow"],
+        /,
+        *,
+        schedule_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["pause_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        note: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["resume_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        note: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["trigger_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        overlap: Literal[1, 2, 3, 4, 5, 6] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def call(
+        self,
         operation: str,
         /,
         *args: Any,
@@ -2948,6 +8775,94 @@ class Operations:
     @overload
     def paginate(
         self,
+        operation: Literal["list_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_user_group_members"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_group_workspace_assignments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_workspaces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_prompts"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_skills"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_my_organizations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_my_workspaces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_runs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
+        operation: Literal["list_schedules"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Iterator[Any]: ...
+    @overload
+    def paginate(
+        self,
         operation: str,
         /,
         *args: Any,
@@ -2986,6 +8901,50 @@ class Operations:
         on_progress: Callable[[ProcessingStatus], None] | None = ...,
         **options: Any,
     ) -> ProcessingStatus: ...
+    @overload
+    def wait(
+        self,
+        operation: Literal["get_scim_sync_run"],
+        /,
+        *args: Any,
+        timeout: float = ...,
+        interval: float = ...,
+        on_progress: Callable[[Any], None] | None = ...,
+        **options: Any,
+    ) -> Any: ...
+    @overload
+    def wait(
+        self,
+        operation: Literal["get_dataset_import_task"],
+        /,
+        *args: Any,
+        timeout: float = ...,
+        interval: float = ...,
+        on_progress: Callable[[Any], None] | None = ...,
+        **options: Any,
+    ) -> Any: ...
+    @overload
+    def wait(
+        self,
+        operation: Literal["get_workflow_execution"],
+        /,
+        *args: Any,
+        timeout: float = ...,
+        interval: float = ...,
+        on_progress: Callable[[Any], None] | None = ...,
+        **options: Any,
+    ) -> Any: ...
+    @overload
+    def wait(
+        self,
+        operation: Literal["get_run"],
+        /,
+        *args: Any,
+        timeout: float = ...,
+        interval: float = ...,
+        on_progress: Callable[[Any], None] | None = ...,
+        **options: Any,
+    ) -> Any: ...
     @overload
     def submit(
         self,
@@ -3518,6 +9477,1782 @@ class Operations:
     def submit(
         self,
         operation: Literal["reprocess_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_voices"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_voice_sample"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[bytes]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_api_keys"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_api_key"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_api_key"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_audit_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_rate_limits"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_spend_limits"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_spend_limits"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_usage"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["trigger_scim_sync"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_scim_sync_run"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["provision_group_to_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_user_group_members"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["assign_users_to_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["remove_users_from_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_nested_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["set_nested_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_user_group_organization_role"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_group_workspace_assignments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["assign_group_to_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_group_workspace_assignment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["remove_group_from_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_roles"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_invites"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["invite_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_invite"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_vibe_code_usage_by_organization"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_vibe_code_usage_by_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_vibe_work_usage_by_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_vibe_work_usage_over_time"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_vibe_work_usage_by_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_workspaces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["add_workspace_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["remove_workspace_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["add_or_update_workspace_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_connectors"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_connector_auth_url"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_connector_authentication_methods"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_connector_organization_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_or_update_connector_organization_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_connector_organization_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_connector_tools"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["call_connector_tool"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_or_update_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_all_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_connector_workspace_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_or_update_connector_workspace_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_connector_workspace_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["share_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["unshare_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["activate_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["deactivate_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["replace_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_library_accesses"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_or_update_library_access"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_library_access"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["replace_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_campaigns"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_campaign_selected_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_campaign_status"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["search_chat_completion_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["search_chat_completion_event_ids"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_chat_completion_event"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["judge_chat_completion_event"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_similar_chat_completion_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_chat_completion_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_chat_completion_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["count_chat_completion_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_datasets"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["export_dataset_to_jsonl"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["import_dataset_records_from_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["import_dataset_records_from_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["import_dataset_records_from_explorer"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["import_dataset_records_from_file"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["import_dataset_records_from_playground"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_dataset_records"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_dataset_import_tasks"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_dataset_import_task"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_dataset_records"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["judge_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_dataset_record_payload"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_dataset_record_properties"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_judges"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["judge_conversation"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_log_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_log_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["search_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["aggregate_spans"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_span_evaluation_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_span_evaluation_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["search_span_evaluations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["search_latest_span_evaluations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_span_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_span_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["search_spans"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["aggregate_traces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_trace_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_trace_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["search_traces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_trace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_trace_spans"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_trace_span"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_prompts"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_prompt_versions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_prompt_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_prompt_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_prompt_version_metadata"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_ingestion_pipeline_configurations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["register_ingestion_pipeline_configuration"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_ingestion_pipeline_run_info"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_rag_deployments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["register_rag_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["unregister_rag_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_rag_deployment_metrics"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_skills"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_skill_versions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_skill_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_skill_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_skill_version_metadata"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_identity"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_my_organizations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_my_workspaces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_workflow_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Stream[dict[str, Any]]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["bulk_archive_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_workflow_registrations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_workflow_registration"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["execute_workflow_registration"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["bulk_unarchive_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["archive_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["execute_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["unarchive_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_deployments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["create_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["delete_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_deployment_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["stream_deployment_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Stream[dict[str, Any]]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["restart_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["start_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["stop_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_deployment_workers"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["batch_cancel_workflow_executions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["batch_terminate_workflow_executions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["cancel_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_workflow_execution_history"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_workflow_execution_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["stream_workflow_execution_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Stream[dict[str, Any]]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["query_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["reset_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["signal_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["stream_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Stream[dict[str, Any]]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["terminate_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_workflow_execution_trace_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_workflow_execution_trace_info"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_workflow_execution_trace_otel"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_workflow_execution_trace_summary"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_workflow_metrics"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_runs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_run"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_run_history"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["list_schedules"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["schedule_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["get_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["update_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[Any]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["unschedule_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["pause_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["resume_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> Future[dict[str, Any]]: ...
+    @overload
+    def submit(
+        self,
+        operation: Literal["trigger_schedule"],
         /,
         *args: Any,
         **options: Any,
@@ -4731,6 +12466,4002 @@ class Operations:
     def map(
         self,
         operation: Literal["reprocess_library_document"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_speech"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_speech"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_voices"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_voices"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_voice"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_voice"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_voice"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_voice"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_voice"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_voice"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_voice"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_voice"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_voice_sample"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[bytes]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_voice_sample"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[bytes | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_api_keys"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_api_keys"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_api_key"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_api_key"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_api_key"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_api_key"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_audit_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_audit_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_rate_limits"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_rate_limits"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_spend_limits"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_spend_limits"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_spend_limits"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_spend_limits"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_usage"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_usage"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["trigger_scim_sync"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["trigger_scim_sync"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_scim_sync_run"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_scim_sync_run"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_user_groups"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_user_groups"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_user_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_user_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["provision_group_to_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["provision_group_to_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_user_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_user_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_user_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_user_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_user_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_user_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_user_group_members"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_user_group_members"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["assign_users_to_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["assign_users_to_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["remove_users_from_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["remove_users_from_group"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_nested_user_groups"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_nested_user_groups"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["set_nested_user_groups"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["set_nested_user_groups"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_user_group_organization_role"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_user_group_organization_role"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_group_workspace_assignments"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_group_workspace_assignments"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["assign_group_to_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["assign_group_to_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_group_workspace_assignment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_group_workspace_assignment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["remove_group_from_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["remove_group_from_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_roles"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_roles"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_invites"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_invites"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["invite_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["invite_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_invite"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_invite"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_user"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_user"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_user"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_user"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_user"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_user"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_code_usage_by_organization"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_code_usage_by_organization"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_code_usage_by_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_code_usage_by_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_work_usage_by_agent"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_work_usage_by_agent"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_work_usage_over_time"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_work_usage_over_time"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_work_usage_by_user"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_vibe_work_usage_by_user"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workspaces"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workspaces"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_workspace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["add_workspace_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["add_workspace_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["remove_workspace_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["remove_workspace_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["add_or_update_workspace_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["add_or_update_workspace_users"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connectors"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connectors"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_connector_auth_url"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_connector_auth_url"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_authentication_methods"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_authentication_methods"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_organization_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_organization_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_or_update_connector_organization_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_or_update_connector_organization_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_connector_organization_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_connector_organization_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_tools"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_tools"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["call_connector_tool"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["call_connector_tool"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_user_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_user_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_or_update_connector_user_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_or_update_connector_user_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_all_connector_user_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_all_connector_user_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_connector_user_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_connector_user_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_workspace_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_connector_workspace_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_or_update_connector_workspace_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_or_update_connector_workspace_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_connector_workspace_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_connector_workspace_credentials"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["share_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["share_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["unshare_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["unshare_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["activate_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["activate_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["deactivate_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["deactivate_connector"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["replace_library"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["replace_library"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_library_accesses"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_library_accesses"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_or_update_library_access"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_or_update_library_access"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_library_access"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_library_access"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["replace_library_document"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["replace_library_document"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_campaigns"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_campaigns"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_campaign"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_campaign"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_campaign"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_campaign"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_campaign"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_campaign"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_campaign_selected_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_campaign_selected_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_campaign_status"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_campaign_status"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_chat_completion_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_chat_completion_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_chat_completion_event_ids"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_chat_completion_event_ids"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_chat_completion_event"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_chat_completion_event"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["judge_chat_completion_event"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["judge_chat_completion_event"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_similar_chat_completion_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_similar_chat_completion_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_chat_completion_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_chat_completion_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_chat_completion_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_chat_completion_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["count_chat_completion_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["count_chat_completion_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_datasets"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_datasets"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["export_dataset_to_jsonl"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["export_dataset_to_jsonl"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_campaign"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_campaign"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_dataset"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_explorer"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_explorer"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_file"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_file"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_playground"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["import_dataset_records_from_playground"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_dataset_records"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_dataset_records"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_dataset_record"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_dataset_record"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_dataset_import_tasks"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_dataset_import_tasks"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_dataset_import_task"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_dataset_import_task"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_dataset_records"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_dataset_records"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_dataset_record"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_dataset_record"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_dataset_record"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_dataset_record"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["judge_dataset_record"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["judge_dataset_record"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_dataset_record_payload"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_dataset_record_payload"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_dataset_record_properties"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_dataset_record_properties"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_judges"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_judges"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_judge"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_judge"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_judge"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_judge"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_judge"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_judge"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_judge"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_judge"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["judge_conversation"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["judge_conversation"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_log_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_log_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_log_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_log_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["aggregate_spans"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["aggregate_spans"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_span_evaluation_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_span_evaluation_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_span_evaluation_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_span_evaluation_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_span_evaluations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_span_evaluations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_latest_span_evaluations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_latest_span_evaluations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_span_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_span_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_span_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_span_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_spans"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_spans"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["aggregate_traces"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["aggregate_traces"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_trace_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_trace_fields"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_trace_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_trace_field_options"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_traces"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["search_traces"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_trace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_trace"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_trace_spans"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_trace_spans"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_trace_span"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_trace_span"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_prompts"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_prompts"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_prompt"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_prompt"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_prompt"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_prompt"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_prompt"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_prompt"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_prompt"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_prompt"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_prompt_versions"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_prompt_versions"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_prompt_version"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_prompt_version"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_prompt_version"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_prompt_version"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_prompt_version_metadata"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_prompt_version_metadata"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_ingestion_pipeline_configurations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_ingestion_pipeline_configurations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["register_ingestion_pipeline_configuration"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["register_ingestion_pipeline_configuration"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_ingestion_pipeline_run_info"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_ingestion_pipeline_run_info"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_rag_deployments"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_rag_deployments"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["register_rag_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["register_rag_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["unregister_rag_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["unregister_rag_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_rag_deployment_metrics"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_rag_deployment_metrics"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_skills"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_skills"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_skill"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_skill"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_skill"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_skill"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_skill"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_skill"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_skill"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_skill"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_skill_versions"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_skill_versions"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_skill_version"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_skill_version"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_skill_version"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_skill_version"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_skill_version_metadata"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_skill_version_metadata"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_identity"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_identity"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_my_organizations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_my_organizations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_my_workspaces"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_my_workspaces"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflow_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflow_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stream_workflow_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Stream[dict[str, Any]]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stream_workflow_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Stream[dict[str, Any]] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflows"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflows"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["bulk_archive_workflows"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["bulk_archive_workflows"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflow_registrations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflow_registrations"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_registration"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_registration"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["execute_workflow_registration"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["execute_workflow_registration"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["bulk_unarchive_workflows"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["bulk_unarchive_workflows"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["archive_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["archive_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["execute_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["execute_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["unarchive_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["unarchive_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_deployments"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_deployments"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["create_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["delete_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_deployment_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_deployment_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stream_deployment_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Stream[dict[str, Any]]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stream_deployment_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Stream[dict[str, Any]] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["restart_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["restart_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["start_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["start_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stop_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stop_deployment"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_deployment_workers"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_deployment_workers"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["batch_cancel_workflow_executions"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["batch_cancel_workflow_executions"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["batch_terminate_workflow_executions"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["batch_terminate_workflow_executions"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["cancel_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["cancel_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution_history"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution_history"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflow_execution_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflow_execution_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stream_workflow_execution_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Stream[dict[str, Any]]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stream_workflow_execution_logs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Stream[dict[str, Any]] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["query_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["query_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["reset_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["reset_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["signal_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["signal_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stream_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Stream[dict[str, Any]]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["stream_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Stream[dict[str, Any]] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["terminate_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["terminate_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflow_execution_trace_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_workflow_execution_trace_events"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution_trace_info"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution_trace_info"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution_trace_otel"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution_trace_otel"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution_trace_summary"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_execution_trace_summary"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_workflow_execution"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_metrics"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_workflow_metrics"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_runs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_runs"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_run"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_run"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_run_history"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_run_history"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_schedules"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["list_schedules"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["schedule_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["schedule_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_schedule"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["get_schedule"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_schedule"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[Any]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["update_schedule"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[Any | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["unschedule_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["unschedule_workflow"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["pause_schedule"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["pause_schedule"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["resume_schedule"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["resume_schedule"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[True] = ...,
+    ) -> list[dict[str, Any] | BaseException]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["trigger_schedule"],
+        items: Iterable[Mapping[str, Any]],
+        *,
+        max_workers: int = ...,
+        return_exceptions: Literal[False],
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def map(
+        self,
+        operation: Literal["trigger_schedule"],
         items: Iterable[Mapping[str, Any]],
         *,
         max_workers: int = ...,
@@ -6029,6 +17760,2569 @@ class AsyncOperations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> dict[str, Any]: ...
     @overload
+    async def create_speech(
+        self,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: Literal[True],
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def create_speech(
+        self,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: Literal[False] | None = ...,
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any: ...
+    @overload
+    async def create_speech(
+        self,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: bool | None = ...,
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | AsyncStream[dict[str, Any]]: ...
+    async def list_voices(
+        self,
+        *,
+        limit: int | None = ...,
+        offset: int | None = ...,
+        type: Literal["all", "custom", "preset"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_voice(
+        self,
+        *,
+        name: str,
+        sample_audio: str,
+        slug: str | None = ...,
+        languages: Sequence[str] | None = ...,
+        gender: str | None = ...,
+        age: int | None = ...,
+        tags: Sequence[str] | None = ...,
+        color: str | None = ...,
+        description: str | None = ...,
+        retention_notice: int | None = ...,
+        sample_filename: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_voice(
+        self,
+        voice_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_voice(
+        self,
+        voice_id: str,
+        *,
+        name: str | None = ...,
+        languages: Sequence[str] | None = ...,
+        gender: str | None = ...,
+        age: int | None = ...,
+        tags: Sequence[str] | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_voice(
+        self,
+        voice_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_voice_sample(
+        self,
+        voice_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
+    ) -> bytes: ...
+    async def list_api_keys(
+        self,
+        *,
+        limit: int | None = ...,
+        offset: int | None = ...,
+        name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_api_key(
+        self,
+        *,
+        workspace_uuid: str,
+        user_id: str,
+        name: str | None = ...,
+        expiration: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_api_key(
+        self,
+        key_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_audit_logs(
+        self,
+        *,
+        actor_type: Sequence[Literal["HUMAN", "API_KEY", "OTHER"]] | None = ...,
+        event_type: Sequence[Literal["user.create", "user.delete", "user.log_in", "user.info.update", "user.password.update", "user.phone_number.verify", "user.organization.leave", "user.organization.role.update", "user.organization.delete", "user.organization.join", "organization.create", "organization.update", "organization.invite.send", "organization.invite.resend", "organization.invite.accepted", "organization.invite.revoked", "organization.join_by_email_domain", "organization.domain_verification.disable", "organization.domain_verification.enable", "organization.email_domain_authentication.enable", "organization.email_domain_authentication.disable", "organization.saml_authentication.enable", "organization.saml_authentication.disable", "organization.saml_authentication.sso_user_provisioning.update", "organization.scim_sync.trigger", "organization.seat_auto_assign.enable", "organization.seat_auto_assign.disable", "organization.kind.update", "organization.sso_seat_auto_assign.enable", "organization.sso_seat_auto_assign.disable", "workspace.create", "workspace.update", "workspace.delete", "workspace.member.add", "workspace.member.remove", "workspace.member.role.update", "user_group.create", "user_group.update", "user_group.delete", "user_group.member.add", "user_group.member.remove", "user_group.workspace.provision", "user_group.workspace.deprovision", "user_group.workspace.update", "billing.information.updated", "billing.payment_method.added", "billing.payment_method.removed", "billing.payment_method.default_changed", "billing.invoice.retried", "billing.subscription.subscribe", "billing.subscription.unsubscribe", "billing.subscription.cancel_unsubscribe", "billing.subscription.add_seats", "billing.subscription.remove_seats", "billing.subscription.termination_date.updated", "billing.credits.added", "billing.gift_code.used", "billing.monthly_limit.updated", "billing.workspace_monthly_limit.updated", "billing.shared_budget_override.updated", "billing.auto_recharge.updated", "billing.seat.grant", "billing.seat.revoke", "billing.priority_service_tier.updated", "billing.priority_service_tier.removed", "le_chat.conversation.created", "le_chat.conversation.deleted", "le_chat.conversation_batch.deleted", "le_chat.conversation.public_sharing.enabled", "le_chat.conversation.public_sharing.disabled", "le_chat.flash_answers.enabled", "le_chat.flash_answers.disabled", "le_chat.localisation_sharing.enabled", "le_chat.localisation_sharing.disabled", "le_chat.memories.enabled", "le_chat.memories.disabled", "le_chat.data.training_enabled", "le_chat.data.training_disabled", "le_chat.actions.external_link", "admin_api_key.created", "admin_api_key.delete", "api_key.create", "api_key.rotate", "api_key.delete", "api_key_policy.update", "secret_store.entry.create", "secret_store.entry.update", "secret_store.entry.delete", "service_account.create", "service_account.update", "service_account.delete", "service_account.client_secret.create", "service_account.client_secret.delete", "service_account.roles.set", "workload_identity.credential_registration.create", "workload_identity.credential.create", "trusted_issuer.create", "trusted_issuer.update", "trusted_issuer.delete", "agent.create", "agent.delete", "agent.update", "skill.create", "skill.delete", "skill.enable", "skill.disable", "skill.update", "skill.share", "skill.unshare", "skill.load", "skill.force_load", "skill.version.create", "prompt.create", "prompt.delete", "prompt.update", "prompt.version.create", "knowledge_base.create", "knowledge_base.delete", "knowledge_base.update", "knowledge_base.version.create", "custom_voice.create", "custom_voice.update", "custom_voice.delete", "feature_permission.override.created", "feature_permission.override.deleted", "resource.share", "resource.unshare", "la_plateforme.training.enabled", "la_plateforme.training.disabled", "cloud_runtime.app.created", "cloud_runtime.app.updated", "cloud_runtime.app.deleted", "cloud_runtime.app.paused", "cloud_runtime.app.resumed", "cloud_runtime.deployment.created", "cloud_runtime.deployment.succeeded", "cloud_runtime.deployment.canceled", "cloud_runtime.deployment.stopped", "cloud_runtime.deployment.failed", "cloud_runtime.deployment.autoscaled", "cloud_runtime.domain.created", "cloud_runtime.domain.updated", "cloud_runtime.domain.deleted", "cloud_runtime.secret.created", "cloud_runtime.secret.updated", "cloud_runtime.secret.deleted", "cloud_runtime.service.created", "cloud_runtime.service.paused", "cloud_runtime.service.resumed", "cloud_runtime.service.deleted", "cloud_runtime.service.manually_scaled", "cloud_runtime.service.manual_scaling_deleted", "cloud_runtime.persistent_volume.created", "cloud_runtime.persistent_volume.deleted", "cloud_runtime.persistent_volume.attached", "cloud_runtime.persistent_volume.detached", "fine_tuning_job.create", "fine_tuning_job.cancel", "batch_job.create", "batch_job.cancel", "batch_job.delete", "data_capture.extract_job.create", "data_capture.extract_job.cancel", "dataset.create", "dataset.delete", "library.create", "library.delete", "library.update", "library.share", "library.unshare", "library.document.create", "library.document.delete", "library.document.bulk_delete", "library.document.update", "library.document.reprocess", "integration.connected", "integration.disconnected", "indexing.workflow.completed", "indexing.deleted", "connection.admin.setup_index", "connection.admin.deleted", "integration.activated_for_org", "integration.deactivated_for_org", "integration.activated_for_workspace", "integration.deactivated_for_workspace", "integration.activated_for_user", "integration.deactivated_for_user", "integration.created", "integration.updated", "integration.deleted", "integration.tool_called", "integration.credentials.created_or_updated", "integration.credentials.deleted", "integration.credentials.revoked", "integration.credentials.revocation_failed", "integration.preferences.created_or_updated", "integration.preferences.deleted", "integration.authentication_method.created_or_updated", "integration.connection.created", "integration.shared", "integration.unshared", "connectors_gateway.tool_called", "connectors_debugger.tool_called", "crawler.config.create", "crawler.config.update", "crawler.config.delete", "crawler.run.create", "crawler.run.cancel", "rate_limit.rule.create", "rate_limit.rule.update", "rate_limit.rule.delete"]] | None = ...,
+        target_type: Sequence[Literal["USER", "USER_GROUP", "ORGANIZATION", "WORKSPACE", "API_KEY", "ADMIN_API_KEY", "API_KEY_POLICY", "SERVICE_ACCOUNT", "AGENT", "SKILL", "PROMPT", "KNOWLEDGE_BASE", "CUSTOM_VOICE", "DATASET", "FINE_TUNING_JOB", "BATCH_JOB", "DATA_CAPTURE_EXTRACT_JOB", "LE_CHAT_CONVERSATION", "LE_CHAT_MEMORIES", "LE_CHAT_FLASH_ANSWERS", "LE_CHAT_LOCALISATION", "LE_CHAT_DATA", "INVOICE", "WALLET", "MONTHLY_LIMIT", "WORKSPACE_MONTHLY_LIMIT", "SHARED_BUDGET", "AUTO_RECHARGE", "PAYMENT_METHOD", "SUBSCRIPTION", "BILLING_INFO", "LIBRARY", "LIBRARY_DOCUMENT", "INTEGRATION", "CONNECTORS_GATEWAY", "CONNECTORS_DEBUGGER", "FEATURE_PERMISSION", "SECRET_STORE_ENTRY", "CRAWLER_CONFIG", "SHARED_RESOURCE", "RATE_LIMIT_RULE", "APP", "DEPLOYMENT", "DOMAIN", "PERSISTENT_VOLUME", "SECRET", "SERVICE", "TRUSTED_ISSUER"]] | None = ...,
+        actor_user_uuid: str | None = ...,
+        sort: Literal["ascending", "descending"] | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_rate_limits(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_spend_limits(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_spend_limits(
+        self,
+        *,
+        amount: int,
+        no_monthly_limit: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_usage(
+        self,
+        *,
+        month: str | None = ...,
+        year: str | None = ...,
+        workspace_id: str | None = ...,
+        api_zone: Literal["global", "us", "eu"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def trigger_scim_sync(
+        self,
+        *,
+        dry_run: bool | None = ...,
+        sync_config: AdminScimSyncConfigParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_scim_sync_run(
+        self,
+        run_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_user_groups(
+        self,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_user_group(
+        self,
+        *,
+        name: str,
+        description: str | None = ...,
+        target_type: Literal["W", "O"] | None = ...,
+        parent_group_ids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def provision_group_to_workspace(
+        self,
+        *,
+        user_group_uuid: str,
+        workspace_uuid: str,
+        workspace_role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        workspace_role_name: Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def get_user_group(
+        self,
+        group_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_user_group(
+        self,
+        group_uuid: str,
+        *,
+        name: str | None = ...,
+        description: str | None = ...,
+        target_type: Literal["W", "O"] | None = ...,
+        parent_group_ids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_user_group(
+        self,
+        group_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def list_user_group_members(
+        self,
+        group_uuid: str,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def assign_users_to_group(
+        self,
+        group_uuid: str,
+        *,
+        user_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def remove_users_from_group(
+        self,
+        group_uuid: str,
+        *,
+        user_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def list_nested_user_groups(
+        self,
+        group_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def set_nested_user_groups(
+        self,
+        group_uuid: str,
+        *,
+        child_group_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def update_user_group_organization_role(
+        self,
+        group_uuid: str,
+        *,
+        organization_role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def list_group_workspace_assignments(
+        self,
+        group_uuid: str,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def assign_group_to_workspace(
+        self,
+        group_uuid: str,
+        *,
+        workspace_uuid: str,
+        role_names: Sequence[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]] | None = ...,
+        role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def update_group_workspace_assignment(
+        self,
+        group_uuid: str,
+        workspace_uuid: str,
+        *,
+        role_names: Sequence[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]] | None = ...,
+        role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def remove_group_from_workspace(
+        self,
+        group_uuid: str,
+        workspace_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def list_roles(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_users(
+        self,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        email: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_users(
+        self,
+        *,
+        users: Sequence[OrganizationMemberCreateParam],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_invites(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def invite_users(
+        self,
+        *,
+        email: str,
+        role_names: Sequence[Literal["member", "billing_manager", "organization_admin"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "B"]] | Sequence[Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]] | None = ...,
+        role_name: Literal["member", "billing_manager", "organization_admin"] | None = ...,
+        role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"] | None = ...,
+        subscription_type: Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"] | None = ...,
+        subscription_types: Sequence[Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"]] | None = ...,
+        subscription_seat_automatic_granting: bool | None = ...,
+        email_language: Literal["en", "fr", "es", "de", "it", "pt_br", "pl", "ar", "nl"] | None = ...,
+        workspace_uuids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_invite(
+        self,
+        invite_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_user(
+        self,
+        user_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        role_names: Sequence[Literal["member", "billing_manager", "organization_admin"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "B"]] | Sequence[Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]] | None = ...,
+        role_name: Literal["member", "billing_manager", "organization_admin"] | None = ...,
+        role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"] | None = ...,
+        subscription_types: Sequence[Literal["CHAT", "MISTRAL_CODE"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_user(
+        self,
+        user_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_vibe_code_usage_by_organization(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_vibe_code_usage_by_workspace(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        workspace_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_vibe_work_usage_by_agent(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_vibe_work_usage_over_time(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        granularity: Literal["hour", "day", "week", "month"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_vibe_work_usage_by_user(
+        self,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_workspaces(
+        self,
+        *,
+        is_archived: bool | None = ...,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_workspace(
+        self,
+        *,
+        name: str,
+        admin_user_id: str,
+        description: str | None = ...,
+        icon: str | None = ...,
+        add_all_org_members: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_workspace(
+        self,
+        workspace_uuid: str,
+        *,
+        name: str | None = ...,
+        description: str | None = ...,
+        icon: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_workspace(
+        self,
+        workspace_uuid: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def add_workspace_users(
+        self,
+        workspace_uuid: str,
+        *,
+        members: Sequence[WorkspaceMemberSingleINParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def remove_workspace_users(
+        self,
+        workspace_uuid: str,
+        *,
+        members: Sequence[BaseWorkspaceMemberINParam],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def add_or_update_workspace_users(
+        self,
+        workspace_uuid: str,
+        *,
+        members: Sequence[WorkspaceMemberSingleINParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_connectors(
+        self,
+        *,
+        query_filters: ConnectorsQueryFiltersParam | None = ...,
+        cursor: str | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_connector(
+        self,
+        *,
+        name: str,
+        description: str,
+        server: str,
+        protocol: Literal["mcp"] | None = ...,
+        title: str | None = ...,
+        icon_url: str | None = ...,
+        visibility: Literal["shared_org", "shared_workspace", "private"] | None = ...,
+        headers: Mapping[str, Any] | None = ...,
+        global_headers: Mapping[str, GlobalHeaderValueParam] | None = ...,
+        auth_data: AuthDataParam | None = ...,
+        oauth2_server_metadata: ExtendedOAuthServerMetadataParam | None = ...,
+        oauth2_server_metadata_url: str | None = ...,
+        system_prompt: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_connector(
+        self,
+        connector_id_or_name: str,
+        *,
+        fetch_user_data: bool | None = ...,
+        fetch_customer_data: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_connector_auth_url(
+        self,
+        connector_id_or_name: str,
+        *,
+        app_return_url: str | None = ...,
+        method_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        credentials_name: str | None = ...,
+        credentials_title: str | None = ...,
+        github_installation_link: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_connector_authentication_methods(
+        self,
+        connector_id_or_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_connector_organization_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_or_update_connector_organization_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_connector_organization_credentials(
+        self,
+        connector_id_or_name: str,
+        credentials_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_connector_tools(
+        self,
+        connector_id_or_name: str,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        refresh: bool | None = ...,
+        pretty: bool | None = ...,
+        credentials_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def call_connector_tool(
+        self,
+        connector_id_or_name: str,
+        tool_name: str,
+        *,
+        credentials_name: str | None = ...,
+        arguments: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_connector_user_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_or_update_connector_user_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_all_connector_user_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_connector_user_credentials(
+        self,
+        connector_id_or_name: str,
+        credentials_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_connector_workspace_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_or_update_connector_workspace_credentials(
+        self,
+        connector_id_or_name: str,
+        *,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_connector_workspace_credentials(
+        self,
+        connector_id_or_name: str,
+        credentials_name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_connector(
+        self,
+        connector_id: str,
+        *,
+        title: str | None = ...,
+        name: str | None = ...,
+        description: str | None = ...,
+        icon_url: str | None = ...,
+        system_prompt: str | None = ...,
+        protocol: Literal["mcp"] | None = ...,
+        server: str | None = ...,
+        auth_methods: Sequence[AuthenticationMethodCreateOrUpdateRequestParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_connector(
+        self,
+        connector_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def share_connector(
+        self,
+        connector_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def unshare_connector(
+        self,
+        connector_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def activate_connector(
+        self,
+        connector_id: str,
+        consumer_scope: Literal["user", "workspace", "organization"],
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def deactivate_connector(
+        self,
+        connector_id: str,
+        consumer_scope: Literal["user", "workspace", "organization"],
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def replace_library(
+        self,
+        library_id: str,
+        *,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_library_accesses(
+        self,
+        library_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_or_update_library_access(
+        self,
+        library_id: str,
+        *,
+        level: Literal["Viewer", "Editor"],
+        share_with_uuid: str,
+        share_with_type: Literal["User", "Workspace", "Org"],
+        org_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_library_access(
+        self,
+        library_id: str,
+        *,
+        share_with_uuid: str,
+        share_with_type: Literal["User", "Workspace", "Org"],
+        org_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def replace_library_document(
+        self,
+        library_id: str,
+        document_id: str,
+        *,
+        name: str | None = ...,
+        attributes: Mapping[str, bool | str | int | float | Sequence[str] | Sequence[int] | Sequence[float] | Sequence[bool]] | None = ...,
+        expires_at: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_campaigns(
+        self,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_campaign(
+        self,
+        *,
+        search_params: FilterPayloadParam,
+        judge_id: str,
+        name: str,
+        description: str,
+        max_nb_events: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_campaign(
+        self,
+        campaign_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_campaign(
+        self,
+        campaign_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def list_campaign_selected_events(
+        self,
+        campaign_id: str,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_campaign_status(
+        self,
+        campaign_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def search_chat_completion_events(
+        self,
+        *,
+        search_params: FilterPayloadParam,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        extra_fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def search_chat_completion_event_ids(
+        self,
+        *,
+        search_params: FilterPayloadParam,
+        extra_fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_chat_completion_event(
+        self,
+        event_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def judge_chat_completion_event(
+        self,
+        event_id: str,
+        *,
+        judge_definition: CreateJudgeRequestParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_similar_chat_completion_events(
+        self,
+        event_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_chat_completion_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_chat_completion_field_options(
+        self,
+        field_name: str,
+        *,
+        operator: Literal["lt", "lte", "gt", "gte", "startswith", "istartswith", "endswith", "iendswith", "contains", "icontains", "matches", "notcontains", "inotcontains", "eq", "neq", "isnull", "includes", "excludes", "len_eq"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def count_chat_completion_field_options(
+        self,
+        field_name: str,
+        *,
+        filter_params: FilterPayloadParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_datasets(
+        self,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_dataset(
+        self,
+        *,
+        name: str,
+        description: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_dataset(
+        self,
+        dataset_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_dataset(
+        self,
+        dataset_id: str,
+        *,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_dataset(
+        self,
+        dataset_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def export_dataset_to_jsonl(
+        self,
+        dataset_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def import_dataset_records_from_campaign(
+        self,
+        dataset_id: str,
+        *,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def import_dataset_records_from_dataset(
+        self,
+        dataset_id: str,
+        *,
+        dataset_record_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def import_dataset_records_from_explorer(
+        self,
+        dataset_id: str,
+        *,
+        completion_event_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def import_dataset_records_from_file(
+        self,
+        dataset_id: str,
+        *,
+        file_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def import_dataset_records_from_playground(
+        self,
+        dataset_id: str,
+        *,
+        conversation_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_dataset_records(
+        self,
+        dataset_id: str,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_dataset_record(
+        self,
+        dataset_id: str,
+        *,
+        payload: Mapping[str, Any],
+        properties: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_dataset_import_tasks(
+        self,
+        dataset_id: str,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_dataset_import_task(
+        self,
+        dataset_id: str,
+        task_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_dataset_records(
+        self,
+        *,
+        dataset_record_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def get_dataset_record(
+        self,
+        dataset_record_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_dataset_record(
+        self,
+        dataset_record_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def judge_dataset_record(
+        self,
+        dataset_record_id: str,
+        *,
+        judge_definition: CreateJudgeRequestParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_dataset_record_payload(
+        self,
+        dataset_record_id: str,
+        *,
+        payload: Mapping[str, Any],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def update_dataset_record_properties(
+        self,
+        dataset_record_id: str,
+        *,
+        properties: Mapping[str, Any],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def list_judges(
+        self,
+        *,
+        type_filter: Sequence[Literal["REGRESSION", "CLASSIFICATION"]] | None = ...,
+        model_filter: Sequence[str] | None = ...,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_judge(
+        self,
+        *,
+        name: str,
+        description: str,
+        model_name: str,
+        output: JudgeClassificationOutputParam | JudgeRegressionOutputParam,
+        instructions: str,
+        tools: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_judge(
+        self,
+        judge_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_judge(
+        self,
+        judge_id: str,
+        *,
+        name: str,
+        description: str,
+        model_name: str,
+        output: JudgeClassificationOutputParam | JudgeRegressionOutputParam,
+        instructions: str,
+        tools: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def delete_judge(
+        self,
+        judge_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def judge_conversation(
+        self,
+        judge_id: str,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        properties: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_log_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_log_field_options(
+        self,
+        field_name: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def search_logs(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def aggregate_spans(
+        self,
+        *,
+        metric: MetricDefinitionParam,
+        from_: str | None = ...,
+        to: str | None = ...,
+        dimensions: Sequence[str] | None = ...,
+        time_dimension: TimeDimensionParam | None = ...,
+        search_expression: str | None = ...,
+        order_by: Sequence[OrderByClauseParam] | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_span_evaluation_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_span_evaluation_field_options(
+        self,
+        field_name: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def search_span_evaluations(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def search_latest_span_evaluations(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_span_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_span_field_options(
+        self,
+        field_name: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def search_spans(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def aggregate_traces(
+        self,
+        *,
+        metric: MetricDefinitionParam,
+        from_: str | None = ...,
+        to: str | None = ...,
+        dimensions: Sequence[str] | None = ...,
+        time_dimension: TimeDimensionParam | None = ...,
+        search_expression: str | None = ...,
+        order_by: Sequence[OrderByClauseParam] | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_trace_fields(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_trace_field_options(
+        self,
+        field_name: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def search_traces(
+        self,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_trace(
+        self,
+        trace_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_trace_spans(
+        self,
+        trace_id: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_trace_span(
+        self,
+        trace_id: str,
+        span_id: str,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_prompts(
+        self,
+        *,
+        pageSize: int | None = ...,
+        pageToken: str | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        sort_field: Literal["list_sort_field_unspecified", "list_sort_field_created_at", "list_sort_field_last_modified_at", "list_sort_field_name", "list_sort_field_title"] | None = ...,
+        sort_direction_: Literal["list_sort_direction_unspecified", "list_sort_direction_asc", "list_sort_direction_desc"] | None = ...,
+        sort_by: str | None = ...,
+        sort_direction: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_prompt(
+        self,
+        *,
+        name: str,
+        definition: PromptDefinitionParam,
+        title: str | None = ...,
+        description: str | None = ...,
+        notes: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_prompt(
+        self,
+        prompt_id: str,
+        *,
+        version: int | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_prompt(
+        self,
+        prompt_id: str,
+        *,
+        title: str | None = ...,
+        description: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_prompt(
+        self,
+        prompt_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_prompt_versions(
+        self,
+        prompt_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_prompt_version(
+        self,
+        prompt_id: str,
+        *,
+        definition: PromptDefinitionParam,
+        notes: str | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_prompt_version(
+        self,
+        prompt_id: str,
+        version: int,
+        *,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_prompt_version_metadata(
+        self,
+        prompt_id: str,
+        version: int,
+        *,
+        notes: str | None = ...,
+        aliases: AliasListParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_ingestion_pipeline_configurations(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def register_ingestion_pipeline_configuration(
+        self,
+        *,
+        name: str,
+        pipeline_composition: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_ingestion_pipeline_run_info(
+        self,
+        id: str,
+        *,
+        execution_time: str,
+        chunks_count: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_rag_deployments(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def register_rag_deployment(
+        self,
+        *,
+        name: str,
+        deployment: RegisterDeploymentRequestVespaDeploymentParam,
+        status: Literal["online", "offline"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def unregister_rag_deployment(
+        self,
+        deployment_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_rag_deployment_metrics(
+        self,
+        deployment_id: str,
+        *,
+        status: Literal["online", "offline"],
+        document_count: int | None = ...,
+        index_metrics: Sequence[UpdateMetricsRequestIndexMetricsParam] | None = ...,
+        clear_metrics: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_skills(
+        self,
+        *,
+        pageSize: int | None = ...,
+        pageToken: str | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        sort_field: Literal["list_sort_field_unspecified", "list_sort_field_created_at", "list_sort_field_last_modified_at", "list_sort_field_name", "list_sort_field_title"] | None = ...,
+        sort_direction_: Literal["list_sort_direction_unspecified", "list_sort_direction_asc", "list_sort_direction_desc"] | None = ...,
+        sort_by: str | None = ...,
+        sort_direction: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_skill(
+        self,
+        *,
+        name: str,
+        definition: SkillDefinitionParam,
+        notes: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_skill(
+        self,
+        skill_id: str,
+        *,
+        version: int | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_skill(
+        self,
+        skill_id: str,
+        *,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_skill(
+        self,
+        skill_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_skill_versions(
+        self,
+        skill_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_skill_version(
+        self,
+        skill_id: str,
+        *,
+        definition: SkillDefinitionParam,
+        notes: str | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_skill_version(
+        self,
+        skill_id: str,
+        version: int,
+        *,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_skill_version_metadata(
+        self,
+        skill_id: str,
+        version: int,
+        *,
+        notes: str | None = ...,
+        aliases: AliasListParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_identity(
+        self,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_my_organizations(
+        self,
+        *,
+        offset: int | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_my_workspaces(
+        self,
+        *,
+        organization_id: str | None = ...,
+        offset: int | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_workflow_events(
+        self,
+        *,
+        root_workflow_exec_id: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        workflow_run_id: str | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def stream_workflow_events(
+        self,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: Literal[True],
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def stream_workflow_events(
+        self,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: Literal[False] | None = ...,
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def stream_workflow_events(
+        self,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: bool | None = ...,
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    async def list_workflows(
+        self,
+        *,
+        status: Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"] | Sequence[Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"]] | None = ...,
+        include_shared: bool | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        deployment_name: Sequence[str] | None = ...,
+        deployment_status: Literal["active", "inactive"] | None = ...,
+        archived: bool | None = ...,
+        tags: Sequence[str] | None = ...,
+        sort_by: Literal["display_name"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        active_only: bool | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def bulk_archive_workflows(
+        self,
+        *,
+        workflow_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_workflow_registrations(
+        self,
+        *,
+        workflow_id: str | None = ...,
+        task_queue: str | None = ...,
+        active_only: bool | None = ...,
+        include_shared: bool | None = ...,
+        workflow_search: str | None = ...,
+        archived: bool | None = ...,
+        with_workflow: bool | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_workflow_registration(
+        self,
+        workflow_registration_id: str,
+        *,
+        with_workflow: bool | None = ...,
+        include_shared: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def execute_workflow_registration(
+        self,
+        workflow_registration_id: str,
+        *,
+        execution_id: str | None = ...,
+        input: Mapping[str, Any] | None = ...,
+        wait_for_result: bool | None = ...,
+        timeout_seconds: float | None = ...,
+        custom_tracing_attributes: Mapping[str, str] | None = ...,
+        force_new_trace: bool | None = ...,
+        extensions: Mapping[str, Any] | None = ...,
+        task_queue: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def bulk_unarchive_workflows(
+        self,
+        *,
+        workflow_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        display_name: str | None = ...,
+        description: str | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        tags: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def archive_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def execute_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        execution_id: str | None = ...,
+        input: Mapping[str, Any] | None = ...,
+        wait_for_result: bool | None = ...,
+        timeout_seconds: float | None = ...,
+        custom_tracing_attributes: Mapping[str, str] | None = ...,
+        force_new_trace: bool | None = ...,
+        extensions: Mapping[str, Any] | None = ...,
+        task_queue: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def unarchive_workflow(
+        self,
+        workflow_identifier: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_deployments(
+        self,
+        *,
+        active_only: bool | None = ...,
+        is_hardened: bool | None = ...,
+        workflow_name: str | None = ...,
+        search: str | None = ...,
+        order_by: Literal["updated_at", "created_at"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        workspace_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def create_deployment(
+        self,
+        *,
+        name: str,
+        spec: DeploymentWorkerSpecInputParam,
+        resources: DeploymentResourceConfigParam | None = ...,
+        hardened: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_deployment(
+        self,
+        name: str,
+        *,
+        workflow_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_deployment(
+        self,
+        name: str,
+        *,
+        spec: WorkflowsWorkerSpecUpdateParam | None = ...,
+        resources: DeploymentResourceConfigUpdateParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def delete_deployment(
+        self,
+        name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_deployment_logs(
+        self,
+        name: str,
+        *,
+        worker_name: str | None = ...,
+        workflow_name: str | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def stream_deployment_logs(
+        self,
+        name: str,
+        *,
+        worker_name: str | None = ...,
+        workflow_name: str | None = ...,
+        after: str | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    async def restart_deployment(
+        self,
+        name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def start_deployment(
+        self,
+        name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def stop_deployment(
+        self,
+        name: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_deployment_workers(
+        self,
+        name: str,
+        *,
+        worker_status: Literal["active", "inactive"] | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def batch_cancel_workflow_executions(
+        self,
+        *,
+        execution_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def batch_terminate_workflow_executions(
+        self,
+        *,
+        execution_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def cancel_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def get_workflow_execution_history(
+        self,
+        execution_id: str,
+        *,
+        decode_payloads: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_workflow_execution_logs(
+        self,
+        execution_id: str,
+        *,
+        run_id: str | None = ...,
+        activity_id: str | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def stream_workflow_execution_logs(
+        self,
+        execution_id: str,
+        *,
+        run_id: str | None = ...,
+        activity_id: str | None = ...,
+        after: str | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    async def query_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def reset_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        event_id: int,
+        reason: str | None = ...,
+        exclude_signals: bool | None = ...,
+        exclude_updates: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def signal_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def stream_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        event_source: Literal["DATABASE", "LIVE", "HYBRID"] | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    async def terminate_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def list_workflow_execution_trace_events(
+        self,
+        execution_id: str,
+        *,
+        merge_same_id_events: bool | None = ...,
+        include_internal_events: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_workflow_execution_trace_info(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_workflow_execution_trace_otel(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_workflow_execution_trace_summary(
+        self,
+        execution_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_workflow_execution(
+        self,
+        execution_id: str,
+        *,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_workflow_metrics(
+        self,
+        workflow_name: str,
+        *,
+        start_time: str | None = ...,
+        end_time: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_runs(
+        self,
+        *,
+        workflow_identifier: str | None = ...,
+        root_execution_id: str | None = ...,
+        search: str | None = ...,
+        status: Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"] | Sequence[Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"]] | None = ...,
+        deployment_name: str | None = ...,
+        sort_by: Literal["start_time", "end_time"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        start_time_after: str | None = ...,
+        start_time_before: str | None = ...,
+        end_time_after: str | None = ...,
+        end_time_before: str | None = ...,
+        user_id: str | None = ...,
+        workflow_tags: Sequence[str] | None = ...,
+        include_internal: bool | None = ...,
+        page_size: int | None = ...,
+        next_page_token: str | None = ...,
+        search_key: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_run(
+        self,
+        run_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_run_history(
+        self,
+        run_id: str,
+        *,
+        decode_payloads: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def list_schedules(
+        self,
+        *,
+        workflow_name: str | None = ...,
+        user_id: str | None = ...,
+        status: Literal["active", "paused"] | None = ...,
+        search: str | None = ...,
+        page_size: int | None = ...,
+        next_page_token: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def schedule_workflow(
+        self,
+        *,
+        schedule: ScheduleDefinitionParam,
+        workflow_registration_id: str | None = ...,
+        workflow_version_id: str | None = ...,
+        workflow_identifier: str | None = ...,
+        workflow_task_queue: str | None = ...,
+        schedule_id: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def get_schedule(
+        self,
+        schedule_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def update_schedule(
+        self,
+        schedule_id: str,
+        *,
+        schedule: PartialScheduleDefinitionParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    async def unschedule_workflow(
+        self,
+        schedule_id: str,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def pause_schedule(
+        self,
+        schedule_id: str,
+        *,
+        note: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def resume_schedule(
+        self,
+        schedule_id: str,
+        *,
+        note: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    async def trigger_schedule(
+        self,
+        schedule_id: str,
+        *,
+        overlap: Literal[1, 2, 3, 4, 5, 6] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
     async def call(  # type: ignore[overload-overlap]
         self,
         operation: Literal["chat"],
@@ -7527,6 +21821,3241 @@ class AsyncOperations:
         *,
         library_id: str,
         document_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: Literal[True],
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: Literal[False] | None = ...,
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *,
+        input: str,
+        model: str | None = ...,
+        metadata: Mapping[str, Any] | None = ...,
+        stream: bool | None = ...,
+        prompt_cache_key: str | None = ...,
+        voice_id: str | None = ...,
+        ref_audio: str | None = ...,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> Any | AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_voices"],
+        /,
+        *,
+        limit: int | None = ...,
+        offset: int | None = ...,
+        type: Literal["all", "custom", "preset"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_voice"],
+        /,
+        *,
+        name: str,
+        sample_audio: str,
+        slug: str | None = ...,
+        languages: Sequence[str] | None = ...,
+        gender: str | None = ...,
+        age: int | None = ...,
+        tags: Sequence[str] | None = ...,
+        color: str | None = ...,
+        description: str | None = ...,
+        retention_notice: int | None = ...,
+        sample_filename: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_voice"],
+        /,
+        *,
+        voice_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_voice"],
+        /,
+        *,
+        voice_id: str,
+        name: str | None = ...,
+        languages: Sequence[str] | None = ...,
+        gender: str | None = ...,
+        age: int | None = ...,
+        tags: Sequence[str] | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_voice"],
+        /,
+        *,
+        voice_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_voice_sample"],
+        /,
+        *,
+        voice_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
+    ) -> bytes: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_api_keys"],
+        /,
+        *,
+        limit: int | None = ...,
+        offset: int | None = ...,
+        name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_api_key"],
+        /,
+        *,
+        workspace_uuid: str,
+        user_id: str,
+        name: str | None = ...,
+        expiration: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_api_key"],
+        /,
+        *,
+        key_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_audit_logs"],
+        /,
+        *,
+        actor_type: Sequence[Literal["HUMAN", "API_KEY", "OTHER"]] | None = ...,
+        event_type: Sequence[Literal["user.create", "user.delete", "user.log_in", "user.info.update", "user.password.update", "user.phone_number.verify", "user.organization.leave", "user.organization.role.update", "user.organization.delete", "user.organization.join", "organization.create", "organization.update", "organization.invite.send", "organization.invite.resend", "organization.invite.accepted", "organization.invite.revoked", "organization.join_by_email_domain", "organization.domain_verification.disable", "organization.domain_verification.enable", "organization.email_domain_authentication.enable", "organization.email_domain_authentication.disable", "organization.saml_authentication.enable", "organization.saml_authentication.disable", "organization.saml_authentication.sso_user_provisioning.update", "organization.scim_sync.trigger", "organization.seat_auto_assign.enable", "organization.seat_auto_assign.disable", "organization.kind.update", "organization.sso_seat_auto_assign.enable", "organization.sso_seat_auto_assign.disable", "workspace.create", "workspace.update", "workspace.delete", "workspace.member.add", "workspace.member.remove", "workspace.member.role.update", "user_group.create", "user_group.update", "user_group.delete", "user_group.member.add", "user_group.member.remove", "user_group.workspace.provision", "user_group.workspace.deprovision", "user_group.workspace.update", "billing.information.updated", "billing.payment_method.added", "billing.payment_method.removed", "billing.payment_method.default_changed", "billing.invoice.retried", "billing.subscription.subscribe", "billing.subscription.unsubscribe", "billing.subscription.cancel_unsubscribe", "billing.subscription.add_seats", "billing.subscription.remove_seats", "billing.subscription.termination_date.updated", "billing.credits.added", "billing.gift_code.used", "billing.monthly_limit.updated", "billing.workspace_monthly_limit.updated", "billing.shared_budget_override.updated", "billing.auto_recharge.updated", "billing.seat.grant", "billing.seat.revoke", "billing.priority_service_tier.updated", "billing.priority_service_tier.removed", "le_chat.conversation.created", "le_chat.conversation.deleted", "le_chat.conversation_batch.deleted", "le_chat.conversation.public_sharing.enabled", "le_chat.conversation.public_sharing.disabled", "le_chat.flash_answers.enabled", "le_chat.flash_answers.disabled", "le_chat.localisation_sharing.enabled", "le_chat.localisation_sharing.disabled", "le_chat.memories.enabled", "le_chat.memories.disabled", "le_chat.data.training_enabled", "le_chat.data.training_disabled", "le_chat.actions.external_link", "admin_api_key.created", "admin_api_key.delete", "api_key.create", "api_key.rotate", "api_key.delete", "api_key_policy.update", "secret_store.entry.create", "secret_store.entry.update", "secret_store.entry.delete", "service_account.create", "service_account.update", "service_account.delete", "service_account.client_secret.create", "service_account.client_secret.delete", "service_account.roles.set", "workload_identity.credential_registration.create", "workload_identity.credential.create", "trusted_issuer.create", "trusted_issuer.update", "trusted_issuer.delete", "agent.create", "agent.delete", "agent.update", "skill.create", "skill.delete", "skill.enable", "skill.disable", "skill.update", "skill.share", "skill.unshare", "skill.load", "skill.force_load", "skill.version.create", "prompt.create", "prompt.delete", "prompt.update", "prompt.version.create", "knowledge_base.create", "knowledge_base.delete", "knowledge_base.update", "knowledge_base.version.create", "custom_voice.create", "custom_voice.update", "custom_voice.delete", "feature_permission.override.created", "feature_permission.override.deleted", "resource.share", "resource.unshare", "la_plateforme.training.enabled", "la_plateforme.training.disabled", "cloud_runtime.app.created", "cloud_runtime.app.updated", "cloud_runtime.app.deleted", "cloud_runtime.app.paused", "cloud_runtime.app.resumed", "cloud_runtime.deployment.created", "cloud_runtime.deployment.succeeded", "cloud_runtime.deployment.canceled", "cloud_runtime.deployment.stopped", "cloud_runtime.deployment.failed", "cloud_runtime.deployment.autoscaled", "cloud_runtime.domain.created", "cloud_runtime.domain.updated", "cloud_runtime.domain.deleted", "cloud_runtime.secret.created", "cloud_runtime.secret.updated", "cloud_runtime.secret.deleted", "cloud_runtime.service.created", "cloud_runtime.service.paused", "cloud_runtime.service.resumed", "cloud_runtime.service.deleted", "cloud_runtime.service.manually_scaled", "cloud_runtime.service.manual_scaling_deleted", "cloud_runtime.persistent_volume.created", "cloud_runtime.persistent_volume.deleted", "cloud_runtime.persistent_volume.attached", "cloud_runtime.persistent_volume.detached", "fine_tuning_job.create", "fine_tuning_job.cancel", "batch_job.create", "batch_job.cancel", "batch_job.delete", "data_capture.extract_job.create", "data_capture.extract_job.cancel", "dataset.create", "dataset.delete", "library.create", "library.delete", "library.update", "library.share", "library.unshare", "library.document.create", "library.document.delete", "library.document.bulk_delete", "library.document.update", "library.document.reprocess", "integration.connected", "integration.disconnected", "indexing.workflow.completed", "indexing.deleted", "connection.admin.setup_index", "connection.admin.deleted", "integration.activated_for_org", "integration.deactivated_for_org", "integration.activated_for_workspace", "integration.deactivated_for_workspace", "integration.activated_for_user", "integration.deactivated_for_user", "integration.created", "integration.updated", "integration.deleted", "integration.tool_called", "integration.credentials.created_or_updated", "integration.credentials.deleted", "integration.credentials.revoked", "integration.credentials.revocation_failed", "integration.preferences.created_or_updated", "integration.preferences.deleted", "integration.authentication_method.created_or_updated", "integration.connection.created", "integration.shared", "integration.unshared", "connectors_gateway.tool_called", "connectors_debugger.tool_called", "crawler.config.create", "crawler.config.update", "crawler.config.delete", "crawler.run.create", "crawler.run.cancel", "rate_limit.rule.create", "rate_limit.rule.update", "rate_limit.rule.delete"]] | None = ...,
+        target_type: Sequence[Literal["USER", "USER_GROUP", "ORGANIZATION", "WORKSPACE", "API_KEY", "ADMIN_API_KEY", "API_KEY_POLICY", "SERVICE_ACCOUNT", "AGENT", "SKILL", "PROMPT", "KNOWLEDGE_BASE", "CUSTOM_VOICE", "DATASET", "FINE_TUNING_JOB", "BATCH_JOB", "DATA_CAPTURE_EXTRACT_JOB", "LE_CHAT_CONVERSATION", "LE_CHAT_MEMORIES", "LE_CHAT_FLASH_ANSWERS", "LE_CHAT_LOCALISATION", "LE_CHAT_DATA", "INVOICE", "WALLET", "MONTHLY_LIMIT", "WORKSPACE_MONTHLY_LIMIT", "SHARED_BUDGET", "AUTO_RECHARGE", "PAYMENT_METHOD", "SUBSCRIPTION", "BILLING_INFO", "LIBRARY", "LIBRARY_DOCUMENT", "INTEGRATION", "CONNECTORS_GATEWAY", "CONNECTORS_DEBUGGER", "FEATURE_PERMISSION", "SECRET_STORE_ENTRY", "CRAWLER_CONFIG", "SHARED_RESOURCE", "RATE_LIMIT_RULE", "APP", "DEPLOYMENT", "DOMAIN", "PERSISTENT_VOLUME", "SECRET", "SERVICE", "TRUSTED_ISSUER"]] | None = ...,
+        actor_user_uuid: str | None = ...,
+        sort: Literal["ascending", "descending"] | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_rate_limits"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_spend_limits"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_spend_limits"],
+        /,
+        *,
+        amount: int,
+        no_monthly_limit: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_usage"],
+        /,
+        *,
+        month: str | None = ...,
+        year: str | None = ...,
+        workspace_id: str | None = ...,
+        api_zone: Literal["global", "us", "eu"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["trigger_scim_sync"],
+        /,
+        *,
+        dry_run: bool | None = ...,
+        sync_config: AdminScimSyncConfigParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_scim_sync_run"],
+        /,
+        *,
+        run_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_user_groups"],
+        /,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_user_group"],
+        /,
+        *,
+        name: str,
+        description: str | None = ...,
+        target_type: Literal["W", "O"] | None = ...,
+        parent_group_ids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["provision_group_to_workspace"],
+        /,
+        *,
+        user_group_uuid: str,
+        workspace_uuid: str,
+        workspace_role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        workspace_role_name: Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_user_group"],
+        /,
+        *,
+        group_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_user_group"],
+        /,
+        *,
+        group_uuid: str,
+        name: str | None = ...,
+        description: str | None = ...,
+        target_type: Literal["W", "O"] | None = ...,
+        parent_group_ids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_user_group"],
+        /,
+        *,
+        group_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_user_group_members"],
+        /,
+        *,
+        group_uuid: str,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["assign_users_to_group"],
+        /,
+        *,
+        group_uuid: str,
+        user_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["remove_users_from_group"],
+        /,
+        *,
+        group_uuid: str,
+        user_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_nested_user_groups"],
+        /,
+        *,
+        group_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["set_nested_user_groups"],
+        /,
+        *,
+        group_uuid: str,
+        child_group_uuids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_user_group_organization_role"],
+        /,
+        *,
+        group_uuid: str,
+        organization_role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_group_workspace_assignments"],
+        /,
+        *,
+        group_uuid: str,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["assign_group_to_workspace"],
+        /,
+        *,
+        group_uuid: str,
+        workspace_uuid: str,
+        role_names: Sequence[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]] | None = ...,
+        role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_group_workspace_assignment"],
+        /,
+        *,
+        group_uuid: str,
+        workspace_uuid: str,
+        role_names: Sequence[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]] | None = ...,
+        role: Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["remove_group_from_workspace"],
+        /,
+        *,
+        group_uuid: str,
+        workspace_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_roles"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_users"],
+        /,
+        *,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        email: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_users"],
+        /,
+        *,
+        users: Sequence[OrganizationMemberCreateParam],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_invites"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["invite_users"],
+        /,
+        *,
+        email: str,
+        role_names: Sequence[Literal["member", "billing_manager", "organization_admin"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "B"]] | Sequence[Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]] | None = ...,
+        role_name: Literal["member", "billing_manager", "organization_admin"] | None = ...,
+        role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"] | None = ...,
+        subscription_type: Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"] | None = ...,
+        subscription_types: Sequence[Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"]] | None = ...,
+        subscription_seat_automatic_granting: bool | None = ...,
+        email_language: Literal["en", "fr", "es", "de", "it", "pt_br", "pl", "ar", "nl"] | None = ...,
+        workspace_uuids: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_invite"],
+        /,
+        *,
+        invite_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_user"],
+        /,
+        *,
+        user_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_user"],
+        /,
+        *,
+        user_id: str,
+        role_names: Sequence[Literal["member", "billing_manager", "organization_admin"]] | None = ...,
+        roles: Sequence[Literal["A", "M", "B"]] | Sequence[Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]] | None = ...,
+        role_name: Literal["member", "billing_manager", "organization_admin"] | None = ...,
+        role: Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"] | None = ...,
+        subscription_types: Sequence[Literal["CHAT", "MISTRAL_CODE"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_user"],
+        /,
+        *,
+        user_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_code_usage_by_organization"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_code_usage_by_workspace"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        workspace_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_work_usage_by_agent"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_work_usage_over_time"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        granularity: Literal["hour", "day", "week", "month"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_work_usage_by_user"],
+        /,
+        *,
+        start_time: int,
+        end_time: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workspaces"],
+        /,
+        *,
+        is_archived: bool | None = ...,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_workspace"],
+        /,
+        *,
+        name: str,
+        admin_user_id: str,
+        description: str | None = ...,
+        icon: str | None = ...,
+        add_all_org_members: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_workspace"],
+        /,
+        *,
+        workspace_uuid: str,
+        name: str | None = ...,
+        description: str | None = ...,
+        icon: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_workspace"],
+        /,
+        *,
+        workspace_uuid: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["add_workspace_users"],
+        /,
+        *,
+        workspace_uuid: str,
+        members: Sequence[WorkspaceMemberSingleINParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["remove_workspace_users"],
+        /,
+        *,
+        workspace_uuid: str,
+        members: Sequence[BaseWorkspaceMemberINParam],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["add_or_update_workspace_users"],
+        /,
+        *,
+        workspace_uuid: str,
+        members: Sequence[WorkspaceMemberSingleINParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connectors"],
+        /,
+        *,
+        query_filters: ConnectorsQueryFiltersParam | None = ...,
+        cursor: str | None = ...,
+        page_size: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_connector"],
+        /,
+        *,
+        name: str,
+        description: str,
+        server: str,
+        protocol: Literal["mcp"] | None = ...,
+        title: str | None = ...,
+        icon_url: str | None = ...,
+        visibility: Literal["shared_org", "shared_workspace", "private"] | None = ...,
+        headers: Mapping[str, Any] | None = ...,
+        global_headers: Mapping[str, GlobalHeaderValueParam] | None = ...,
+        auth_data: AuthDataParam | None = ...,
+        oauth2_server_metadata: ExtendedOAuthServerMetadataParam | None = ...,
+        oauth2_server_metadata_url: str | None = ...,
+        system_prompt: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_connector"],
+        /,
+        *,
+        connector_id_or_name: str,
+        fetch_user_data: bool | None = ...,
+        fetch_customer_data: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_connector_auth_url"],
+        /,
+        *,
+        connector_id_or_name: str,
+        app_return_url: str | None = ...,
+        method_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        credentials_name: str | None = ...,
+        credentials_title: str | None = ...,
+        github_installation_link: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_authentication_methods"],
+        /,
+        *,
+        connector_id_or_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_organization_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_or_update_connector_organization_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_connector_organization_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        credentials_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_tools"],
+        /,
+        *,
+        connector_id_or_name: str,
+        page: int | None = ...,
+        page_size: int | None = ...,
+        refresh: bool | None = ...,
+        pretty: bool | None = ...,
+        credentials_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["call_connector_tool"],
+        /,
+        *,
+        connector_id_or_name: str,
+        tool_name: str,
+        credentials_name: str | None = ...,
+        arguments: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_user_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_or_update_connector_user_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_all_connector_user_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_connector_user_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        credentials_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_workspace_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        auth_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app"] | None = ...,
+        fetch_default: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_or_update_connector_workspace_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        name: str,
+        title: str | None = ...,
+        is_default: bool | None = ...,
+        credentials: ConnectionCredentialsParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_connector_workspace_credentials"],
+        /,
+        *,
+        connector_id_or_name: str,
+        credentials_name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_connector"],
+        /,
+        *,
+        connector_id: str,
+        title: str | None = ...,
+        name: str | None = ...,
+        description: str | None = ...,
+        icon_url: str | None = ...,
+        system_prompt: str | None = ...,
+        protocol: Literal["mcp"] | None = ...,
+        server: str | None = ...,
+        auth_methods: Sequence[AuthenticationMethodCreateOrUpdateRequestParam] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_connector"],
+        /,
+        *,
+        connector_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["share_connector"],
+        /,
+        *,
+        connector_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["unshare_connector"],
+        /,
+        *,
+        connector_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["activate_connector"],
+        /,
+        *,
+        connector_id: str,
+        consumer_scope: Literal["user", "workspace", "organization"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["deactivate_connector"],
+        /,
+        *,
+        connector_id: str,
+        consumer_scope: Literal["user", "workspace", "organization"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["replace_library"],
+        /,
+        *,
+        library_id: str,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_library_accesses"],
+        /,
+        *,
+        library_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_or_update_library_access"],
+        /,
+        *,
+        library_id: str,
+        level: Literal["Viewer", "Editor"],
+        share_with_uuid: str,
+        share_with_type: Literal["User", "Workspace", "Org"],
+        org_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_library_access"],
+        /,
+        *,
+        library_id: str,
+        share_with_uuid: str,
+        share_with_type: Literal["User", "Workspace", "Org"],
+        org_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["replace_library_document"],
+        /,
+        *,
+        library_id: str,
+        document_id: str,
+        name: str | None = ...,
+        attributes: Mapping[str, bool | str | int | float | Sequence[str] | Sequence[int] | Sequence[float] | Sequence[bool]] | None = ...,
+        expires_at: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_campaigns"],
+        /,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_campaign"],
+        /,
+        *,
+        search_params: FilterPayloadParam,
+        judge_id: str,
+        name: str,
+        description: str,
+        max_nb_events: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_campaign"],
+        /,
+        *,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_campaign"],
+        /,
+        *,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_campaign_selected_events"],
+        /,
+        *,
+        campaign_id: str,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_campaign_status"],
+        /,
+        *,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_chat_completion_events"],
+        /,
+        *,
+        search_params: FilterPayloadParam,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        extra_fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_chat_completion_event_ids"],
+        /,
+        *,
+        search_params: FilterPayloadParam,
+        extra_fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_chat_completion_event"],
+        /,
+        *,
+        event_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["judge_chat_completion_event"],
+        /,
+        *,
+        event_id: str,
+        judge_definition: CreateJudgeRequestParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_similar_chat_completion_events"],
+        /,
+        *,
+        event_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_chat_completion_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_chat_completion_field_options"],
+        /,
+        *,
+        field_name: str,
+        operator: Literal["lt", "lte", "gt", "gte", "startswith", "istartswith", "endswith", "iendswith", "contains", "icontains", "matches", "notcontains", "inotcontains", "eq", "neq", "isnull", "includes", "excludes", "len_eq"],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["count_chat_completion_field_options"],
+        /,
+        *,
+        field_name: str,
+        filter_params: FilterPayloadParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_datasets"],
+        /,
+        *,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_dataset"],
+        /,
+        *,
+        name: str,
+        description: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_dataset"],
+        /,
+        *,
+        dataset_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_dataset"],
+        /,
+        *,
+        dataset_id: str,
+        name: str | None = ...,
+        description: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_dataset"],
+        /,
+        *,
+        dataset_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["export_dataset_to_jsonl"],
+        /,
+        *,
+        dataset_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_campaign"],
+        /,
+        *,
+        dataset_id: str,
+        campaign_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_dataset"],
+        /,
+        *,
+        dataset_id: str,
+        dataset_record_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_explorer"],
+        /,
+        *,
+        dataset_id: str,
+        completion_event_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_file"],
+        /,
+        *,
+        dataset_id: str,
+        file_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_playground"],
+        /,
+        *,
+        dataset_id: str,
+        conversation_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_dataset_records"],
+        /,
+        *,
+        dataset_id: str,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_dataset_record"],
+        /,
+        *,
+        dataset_id: str,
+        payload: Mapping[str, Any],
+        properties: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_dataset_import_tasks"],
+        /,
+        *,
+        dataset_id: str,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_dataset_import_task"],
+        /,
+        *,
+        dataset_id: str,
+        task_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_dataset_records"],
+        /,
+        *,
+        dataset_record_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_dataset_record"],
+        /,
+        *,
+        dataset_record_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_dataset_record"],
+        /,
+        *,
+        dataset_record_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["judge_dataset_record"],
+        /,
+        *,
+        dataset_record_id: str,
+        judge_definition: CreateJudgeRequestParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_dataset_record_payload"],
+        /,
+        *,
+        dataset_record_id: str,
+        payload: Mapping[str, Any],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_dataset_record_properties"],
+        /,
+        *,
+        dataset_record_id: str,
+        properties: Mapping[str, Any],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_judges"],
+        /,
+        *,
+        type_filter: Sequence[Literal["REGRESSION", "CLASSIFICATION"]] | None = ...,
+        model_filter: Sequence[str] | None = ...,
+        page_size: int | None = ...,
+        page: int | None = ...,
+        q: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_judge"],
+        /,
+        *,
+        name: str,
+        description: str,
+        model_name: str,
+        output: JudgeClassificationOutputParam | JudgeRegressionOutputParam,
+        instructions: str,
+        tools: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_judge"],
+        /,
+        *,
+        judge_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_judge"],
+        /,
+        *,
+        judge_id: str,
+        name: str,
+        description: str,
+        model_name: str,
+        output: JudgeClassificationOutputParam | JudgeRegressionOutputParam,
+        instructions: str,
+        tools: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_judge"],
+        /,
+        *,
+        judge_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["judge_conversation"],
+        /,
+        *,
+        judge_id: str,
+        messages: Sequence[Mapping[str, Any]],
+        properties: Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_log_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_log_field_options"],
+        /,
+        *,
+        field_name: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_logs"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["aggregate_spans"],
+        /,
+        *,
+        metric: MetricDefinitionParam,
+        from_: str | None = ...,
+        to: str | None = ...,
+        dimensions: Sequence[str] | None = ...,
+        time_dimension: TimeDimensionParam | None = ...,
+        search_expression: str | None = ...,
+        order_by: Sequence[OrderByClauseParam] | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_span_evaluation_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_span_evaluation_field_options"],
+        /,
+        *,
+        field_name: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_span_evaluations"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_latest_span_evaluations"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_span_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_span_field_options"],
+        /,
+        *,
+        field_name: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_spans"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["aggregate_traces"],
+        /,
+        *,
+        metric: MetricDefinitionParam,
+        from_: str | None = ...,
+        to: str | None = ...,
+        dimensions: Sequence[str] | None = ...,
+        time_dimension: TimeDimensionParam | None = ...,
+        search_expression: str | None = ...,
+        order_by: Sequence[OrderByClauseParam] | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_trace_fields"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_trace_field_options"],
+        /,
+        *,
+        field_name: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_traces"],
+        /,
+        *,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        search_expression: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_trace"],
+        /,
+        *,
+        trace_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_trace_spans"],
+        /,
+        *,
+        trace_id: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        page_size: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_trace_span"],
+        /,
+        *,
+        trace_id: str,
+        span_id: str,
+        from_: str | None = ...,
+        to: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_prompts"],
+        /,
+        *,
+        pageSize: int | None = ...,
+        pageToken: str | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        sort_field: Literal["list_sort_field_unspecified", "list_sort_field_created_at", "list_sort_field_last_modified_at", "list_sort_field_name", "list_sort_field_title"] | None = ...,
+        sort_direction_: Literal["list_sort_direction_unspecified", "list_sort_direction_asc", "list_sort_direction_desc"] | None = ...,
+        sort_by: str | None = ...,
+        sort_direction: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_prompt"],
+        /,
+        *,
+        name: str,
+        definition: PromptDefinitionParam,
+        title: str | None = ...,
+        description: str | None = ...,
+        notes: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_prompt"],
+        /,
+        *,
+        prompt_id: str,
+        version: int | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_prompt"],
+        /,
+        *,
+        prompt_id: str,
+        title: str | None = ...,
+        description: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_prompt"],
+        /,
+        *,
+        prompt_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_prompt_versions"],
+        /,
+        *,
+        prompt_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_prompt_version"],
+        /,
+        *,
+        prompt_id: str,
+        definition: PromptDefinitionParam,
+        notes: str | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_prompt_version"],
+        /,
+        *,
+        prompt_id: str,
+        version: int,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_prompt_version_metadata"],
+        /,
+        *,
+        prompt_id: str,
+        version: int,
+        notes: str | None = ...,
+        aliases: AliasListParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_ingestion_pipeline_configurations"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["register_ingestion_pipeline_configuration"],
+        /,
+        *,
+        name: str,
+        pipeline_composition: Mapping[str, str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_ingestion_pipeline_run_info"],
+        /,
+        *,
+        id: str,
+        execution_time: str,
+        chunks_count: int,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_rag_deployments"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["register_rag_deployment"],
+        /,
+        *,
+        name: str,
+        deployment: RegisterDeploymentRequestVespaDeploymentParam,
+        status: Literal["online", "offline"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["unregister_rag_deployment"],
+        /,
+        *,
+        deployment_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_rag_deployment_metrics"],
+        /,
+        *,
+        deployment_id: str,
+        status: Literal["online", "offline"],
+        document_count: int | None = ...,
+        index_metrics: Sequence[UpdateMetricsRequestIndexMetricsParam] | None = ...,
+        clear_metrics: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_skills"],
+        /,
+        *,
+        pageSize: int | None = ...,
+        pageToken: str | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        sort_field: Literal["list_sort_field_unspecified", "list_sort_field_created_at", "list_sort_field_last_modified_at", "list_sort_field_name", "list_sort_field_title"] | None = ...,
+        sort_direction_: Literal["list_sort_direction_unspecified", "list_sort_direction_asc", "list_sort_direction_desc"] | None = ...,
+        sort_by: str | None = ...,
+        sort_direction: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_skill"],
+        /,
+        *,
+        name: str,
+        definition: SkillDefinitionParam,
+        notes: str | None = ...,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_skill"],
+        /,
+        *,
+        skill_id: str,
+        version: int | None = ...,
+        alias: str | None = ...,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_skill"],
+        /,
+        *,
+        skill_id: str,
+        sharingScope: Literal["sharing_scope_unspecified", "private", "workspace"] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_skill"],
+        /,
+        *,
+        skill_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_skill_versions"],
+        /,
+        *,
+        skill_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_skill_version"],
+        /,
+        *,
+        skill_id: str,
+        definition: SkillDefinitionParam,
+        notes: str | None = ...,
+        aliases: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_skill_version"],
+        /,
+        *,
+        skill_id: str,
+        version: int,
+        fields: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_skill_version_metadata"],
+        /,
+        *,
+        skill_id: str,
+        version: int,
+        notes: str | None = ...,
+        aliases: AliasListParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_identity"],
+        /,
+        *,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_my_organizations"],
+        /,
+        *,
+        offset: int | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_my_workspaces"],
+        /,
+        *,
+        organization_id: str | None = ...,
+        offset: int | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflow_events"],
+        /,
+        *,
+        root_workflow_exec_id: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        workflow_run_id: str | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: Literal[True],
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: Literal[False] | None = ...,
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *,
+        scope: Literal["activity", "workflow", "*"] | None = ...,
+        activity_name: str | None = ...,
+        activity_id: str | None = ...,
+        workflow_name: str | None = ...,
+        workflow_exec_id: str | None = ...,
+        root_workflow_exec_id: str | None = ...,
+        parent_workflow_exec_id: str | None = ...,
+        stream: bool | None = ...,
+        start_seq: int | None = ...,
+        metadata_filters: Mapping[str, Any] | None = ...,
+        workflow_event_types: Sequence[Literal["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED", "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WORKFLOW_TASK_TIMED_OUT", "WORKFLOW_TASK_FAILED", "CUSTOM_TASK_STARTED", "CUSTOM_TASK_IN_PROGRESS", "CUSTOM_TASK_COMPLETED", "CUSTOM_TASK_FAILED", "CUSTOM_TASK_TIMED_OUT", "CUSTOM_TASK_CANCELED", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_RETRYING", "ACTIVITY_TASK_FAILED"]] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflows"],
+        /,
+        *,
+        status: Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"] | Sequence[Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"]] | None = ...,
+        include_shared: bool | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        deployment_name: Sequence[str] | None = ...,
+        deployment_status: Literal["active", "inactive"] | None = ...,
+        archived: bool | None = ...,
+        tags: Sequence[str] | None = ...,
+        sort_by: Literal["display_name"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        active_only: bool | None = ...,
+        search: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["bulk_archive_workflows"],
+        /,
+        *,
+        workflow_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflow_registrations"],
+        /,
+        *,
+        workflow_id: str | None = ...,
+        task_queue: str | None = ...,
+        active_only: bool | None = ...,
+        include_shared: bool | None = ...,
+        workflow_search: str | None = ...,
+        archived: bool | None = ...,
+        with_workflow: bool | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_registration"],
+        /,
+        *,
+        workflow_registration_id: str,
+        with_workflow: bool | None = ...,
+        include_shared: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["execute_workflow_registration"],
+        /,
+        *,
+        workflow_registration_id: str,
+        execution_id: str | None = ...,
+        input: Mapping[str, Any] | None = ...,
+        wait_for_result: bool | None = ...,
+        timeout_seconds: float | None = ...,
+        custom_tracing_attributes: Mapping[str, str] | None = ...,
+        force_new_trace: bool | None = ...,
+        extensions: Mapping[str, Any] | None = ...,
+        task_queue: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["bulk_unarchive_workflows"],
+        /,
+        *,
+        workflow_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        display_name: str | None = ...,
+        description: str | None = ...,
+        available_in_chat_assistant: bool | None = ...,
+        tags: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["archive_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["execute_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        execution_id: str | None = ...,
+        input: Mapping[str, Any] | None = ...,
+        wait_for_result: bool | None = ...,
+        timeout_seconds: float | None = ...,
+        custom_tracing_attributes: Mapping[str, str] | None = ...,
+        force_new_trace: bool | None = ...,
+        extensions: Mapping[str, Any] | None = ...,
+        task_queue: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["unarchive_workflow"],
+        /,
+        *,
+        workflow_identifier: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_deployments"],
+        /,
+        *,
+        active_only: bool | None = ...,
+        is_hardened: bool | None = ...,
+        workflow_name: str | None = ...,
+        search: str | None = ...,
+        order_by: Literal["updated_at", "created_at"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        workspace_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_deployment"],
+        /,
+        *,
+        name: str,
+        spec: DeploymentWorkerSpecInputParam,
+        resources: DeploymentResourceConfigParam | None = ...,
+        hardened: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_deployment"],
+        /,
+        *,
+        name: str,
+        workflow_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_deployment"],
+        /,
+        *,
+        name: str,
+        spec: WorkflowsWorkerSpecUpdateParam | None = ...,
+        resources: DeploymentResourceConfigUpdateParam | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_deployment"],
+        /,
+        *,
+        name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_deployment_logs"],
+        /,
+        *,
+        name: str,
+        worker_name: str | None = ...,
+        workflow_name: str | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_deployment_logs"],
+        /,
+        *,
+        name: str,
+        worker_name: str | None = ...,
+        workflow_name: str | None = ...,
+        after: str | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["restart_deployment"],
+        /,
+        *,
+        name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["start_deployment"],
+        /,
+        *,
+        name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stop_deployment"],
+        /,
+        *,
+        name: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_deployment_workers"],
+        /,
+        *,
+        name: str,
+        worker_status: Literal["active", "inactive"] | None = ...,
+        limit: int | None = ...,
+        cursor: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["batch_cancel_workflow_executions"],
+        /,
+        *,
+        execution_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["batch_terminate_workflow_executions"],
+        /,
+        *,
+        execution_ids: Sequence[str],
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["cancel_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution_history"],
+        /,
+        *,
+        execution_id: str,
+        decode_payloads: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflow_execution_logs"],
+        /,
+        *,
+        execution_id: str,
+        run_id: str | None = ...,
+        activity_id: str | None = ...,
+        after: str | None = ...,
+        before: str | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        cursor: str | None = ...,
+        limit: int | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_execution_logs"],
+        /,
+        *,
+        execution_id: str,
+        run_id: str | None = ...,
+        activity_id: str | None = ...,
+        after: str | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["query_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["reset_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        event_id: int,
+        reason: str | None = ...,
+        exclude_signals: bool | None = ...,
+        exclude_updates: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["signal_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        event_source: Literal["DATABASE", "LIVE", "HYBRID"] | None = ...,
+        last_event_id: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+        stream_timeout: float | None = ...,
+    ) -> AsyncStream[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["terminate_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflow_execution_trace_events"],
+        /,
+        *,
+        execution_id: str,
+        merge_same_id_events: bool | None = ...,
+        include_internal_events: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_info"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_otel"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_summary"],
+        /,
+        *,
+        execution_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_workflow_execution"],
+        /,
+        *,
+        execution_id: str,
+        name: str,
+        input: NetworkEncodedInputParam | Mapping[str, Any] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_metrics"],
+        /,
+        *,
+        workflow_name: str,
+        start_time: str | None = ...,
+        end_time: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_runs"],
+        /,
+        *,
+        workflow_identifier: str | None = ...,
+        root_execution_id: str | None = ...,
+        search: str | None = ...,
+        status: Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"] | Sequence[Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"]] | None = ...,
+        deployment_name: str | None = ...,
+        sort_by: Literal["start_time", "end_time"] | None = ...,
+        order: Literal["asc", "desc"] | None = ...,
+        start_time_after: str | None = ...,
+        start_time_before: str | None = ...,
+        end_time_after: str | None = ...,
+        end_time_before: str | None = ...,
+        user_id: str | None = ...,
+        workflow_tags: Sequence[str] | None = ...,
+        include_internal: bool | None = ...,
+        page_size: int | None = ...,
+        next_page_token: str | None = ...,
+        search_key: Sequence[str] | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_run"],
+        /,
+        *,
+        run_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_run_history"],
+        /,
+        *,
+        run_id: str,
+        decode_payloads: bool | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_schedules"],
+        /,
+        *,
+        workflow_name: str | None = ...,
+        user_id: str | None = ...,
+        status: Literal["active", "paused"] | None = ...,
+        search: str | None = ...,
+        page_size: int | None = ...,
+        next_page_token: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["schedule_workflow"],
+        /,
+        *,
+        schedule: ScheduleDefinitionParam,
+        workflow_registration_id: str | None = ...,
+        workflow_version_id: str | None = ...,
+        workflow_identifier: str | None = ...,
+        workflow_task_queue: str | None = ...,
+        schedule_id: str | None = ...,
+        deployment_name: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        schedule: PartialScheduleDefinitionParam,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> Any: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["unschedule_workflow"],
+        /,
+        *,
+        schedule_id: str,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["pause_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        note: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["resume_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        note: str | None = ...,
+        extra_body: Mapping[str, Any] | None = ...,
+        extra_query: Mapping[str, Any] | None = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: float | tuple[float, float] | None = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["trigger_schedule"],
+        /,
+        *,
+        schedule_id: str,
+        overlap: Literal[1, 2, 3, 4, 5, 6] | None = ...,
         extra_body: Mapping[str, Any] | None = ...,
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,

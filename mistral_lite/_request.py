@@ -3,7 +3,9 @@
 Path parameters are percent-encoded so that ``/``, ``?``, ``#`` and dot segments cannot change
 the path. Query values follow the API's conventions: arrays as repeated keys, objects (such as
 ``metadata`` filters) JSON-encoded, booleans as ``true``/``false``. The body is compact JSON,
-or a streamed multipart body when the row says ``body = "multipart"``. ``extra_query``,
+or a streamed multipart body when the row says ``body = "multipart"``; a row's ``body_option`` is
+an option whose value is the whole JSON body (an array), and its ``wire`` map gives the API's name
+of an option Python cannot spell (``from_`` is sent as ``from``). ``extra_query``,
 ``extra_body`` and ``extra_headers`` are merged after validation. A body JSON cannot carry (NaN,
 a cycle, a non-JSON object) is a :class:`ValidationError` naming where. Nothing here performs I/O.
 """
@@ -84,16 +86,16 @@ def build_request(
     query: dict[str, Any] = {}
     body: dict[str, Any] = {}
     client: dict[str, Any] = {}
-    path_names, query_names, client_names = endpoint.path_params, endpoint.query, endpoint.client
+    path_names, query_names, client_names, wire = endpoint.path_params, endpoint.query, endpoint.client, endpoint.wire
     for name, value in options.items():
         if name in path_names:
             path_params[name] = str(value)
         elif name in query_names:
-            query[name] = value
+            query[wire.get(name, name) if wire else name] = value
         elif name in client_names:
             client[name] = value
         else:
-            body[name] = value
+            body[wire.get(name, name) if wire else name] = value
     path = endpoint.path
     if extra_query:
         query.update(extra_query)
@@ -113,7 +115,11 @@ def build_request(
     if endpoint.body == "json" or (extra_body and endpoint.body == "none"):
         if extra_body:
             body.update(extra_body)
-        if body or endpoint.body == "json":
+        if endpoint.body_option is not None and not extra_body:  # the body is that one option's value (an array)
+            json_body = body.get(endpoint.body_option)
+            payload = dumps(json_body)
+            headers["Content-Type"] = "application/json"
+        elif body or endpoint.body == "json":
             json_body = body
             try:
                 payload = dumps(body)

@@ -91,6 +91,8 @@ def return_annotation(endpoint: Endpoint, spec: Spec, stream: bool | None = None
     if endpoint.response == "bytes":
         return "bytes | Path" if endpoint.client else "bytes"
     result = rows.result(endpoint)
+    if endpoint.always_stream:  # the endpoint only streams
+        return f"Stream[{rows.event(endpoint)}]"
     if endpoint.stream == "none" or "stream" not in endpoint.options or stream is False:
         return result
     streamed = f"Stream[{rows.event(endpoint)}]"
@@ -129,6 +131,9 @@ def _describe_option(name: str, schema: Mapping[str, Any], endpoint: Endpoint, s
 def docstring(endpoint: Endpoint, spec: Spec) -> str:
     """The generated method's docstring (Google style)."""
     lines = [endpoint.summary, "", f"``{endpoint.method} {endpoint.path}``"]
+    if endpoint.deprecated is not None:
+        instead = f" use ``{endpoint.deprecated}`` instead" if isinstance(endpoint.deprecated, str) else ""
+        lines += ["", f"Deprecated by the API:{instead}; calling it emits a DeprecationWarning."]
     notes = []
     if endpoint.retry == "idempotent":
         notes.append("Retried on 408/429/5xx, connection errors and timeouts.")
@@ -164,7 +169,9 @@ def docstring(endpoint: Endpoint, spec: Spec) -> str:
         items = (endpoint.paginate or {}).get("items")
         shape = "list: the decoded JSON array" if items == "" else "the decoded JSON response (usually a dict)"
         lines.append(f"    {shape}.")
-    if endpoint.stream == "completion":
+    if endpoint.always_stream:
+        lines.append("    Always a Stream of event dicts (the endpoint only streams), ending when the server closes.")
+    elif endpoint.stream == "completion":
         lines.append("    With ``stream=True``, a Stream of chunk dicts that ends at ``[DONE]``.")
     elif endpoint.stream == "events":
         lines.append(

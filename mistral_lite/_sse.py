@@ -228,6 +228,8 @@ class EventDecoder:
                 self.ended = self.done = True
                 return out
             out = self._typed_events((last,)) if self._typed else self._plain(last[1])
+        if not self.done and self._typed and self._end_event is None:  # no end event: the close ends it
+            self.ended = self.done = True
         if not self.done:
             end = self._end_event if self._typed else "[DONE]"
             self._fail(APIConnectionError(

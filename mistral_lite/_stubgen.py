@@ -200,20 +200,25 @@ def render_types_module(spec: Spec | None = None) -> str:
 
 
 def operations_reference(spec: Spec | None = None) -> str:
-    """The README's table of operations, generated from the table."""
+    """The README's tables of operations, one per group (the spec's tag), generated from the table."""
     spec = spec or load_spec()
-    rows = [
-        "| operation | route | options (required in bold) | stream | cache | retry |",
-        "|---|---|---|---|---|---|",
-    ]
-    for ep in sorted(spec.endpoints.values(), key=lambda e: e.name):
+    rows: list[str] = []
+    group = None
+    for ep in sorted(spec.endpoints.values(), key=lambda e: (e.group or "other", e.name)):
+        if (ep.group or "other") != group:
+            group = ep.group or "other"
+            rows += ["", f"**{group}**", "",
+                     "| operation | route | options (required in bold) | stream | cache | retry |",
+                     "|---|---|---|---|---|---|"]
         required = set(ep.required)
         opts = ", ".join(f"**{n}**" if n in required and n not in ep.fill else n for n in ep.options)
+        name = f"`{ep.name}`" + (" (deprecated)" if ep.deprecated is not None else "")
+        stream = "" if ep.stream == "none" else ep.stream + (" (always)" if ep.always_stream else "")
         rows.append(
-            f"| `{ep.name}` | `{ep.method} {ep.path}` | {opts or '-'} | "
-            f"{'' if ep.stream == 'none' else ep.stream} | {'yes' if ep.cache else ''} | {ep.retry} |"
+            f"| {name} | `{ep.method} {ep.path}` | {opts or '-'} | "
+            f"{stream} | {'yes' if ep.cache else ''} | {ep.retry} |"
         )
-    return "\n".join(rows)
+    return "\n".join(rows[1:])
 
 
 def _readme_with_reference(text: str, spec: Spec | None = None) -> str:

@@ -20,19 +20,19 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Endpoint", "Spec", "SpecError", "lint_spec", "load_spec"]
+__all__ = ["Endpoint", "Spec", "SpecError", "lint_spec", "load_spec", "warn_deprecated"]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 BODY_KINDS = frozenset({"json", "multipart", "none"})
 RESPONSE_KINDS = frozenset({"json", "bytes", "empty"})
 STREAM_KINDS = frozenset({"none", "completion", "events"})
 RETRY_CLASSES = frozenset({"idempotent", "create", "never"})
-PAGINATE_STYLES = frozenset({"page", "cursor"})
+PAGINATE_STYLES = frozenset({"page", "cursor", "offset"})
 TOOL_LOOP_STYLES = frozenset({"messages", "entries"})
 ROW_KEYS = frozenset(
     {"method", "path", "summary", "schema", "query", "client", "body", "response", "stream",
      "cache", "retry", "fill", "invalidates", "paginate", "wait", "stream_end", "stream_error", "parsed",
-     "tool_loop"}
+     "tool_loop", "group", "deprecated", "wire", "body_option", "always_stream"}
 )
 #: Keyword arguments every operation takes besides its options; no option may use these names.
 COMPILED_TABLE = "_table.json"
@@ -49,9 +49,10 @@ class SpecError(Exception):
 class Endpoint:
     """One row of the table, with everything the dispatcher derives from it (treat as read-only)."""
 
-    __slots__ = ("body", "cache", "client", "fill", "invalidates", "method", "name", "paginate", "parsed", "path",
-                 "path_params", "query", "response", "retry", "schema_name", "schemas", "stream",
-                 "stream_end", "stream_error", "summary", "tool_loop", "wait")
+    __slots__ = ("always_stream", "body", "body_option", "cache", "client", "deprecated", "fill", "group",
+                 "invalidates", "method", "name", "paginate", "parsed", "path", "path_params", "query", "response",
+                 "retry", "schema_name", "schemas", "stream", "stream_end", "stream_error", "summary", "tool_loop",
+                 "wait", "wire")
 
     name: str
     method: str
@@ -75,6 +76,11 @@ class Endpoint:
     wait: Mapping[str, Any] | None
     parsed: tuple[str, ...]
     tool_loop: Mapping[str, Any] | None
+    group: str
+    deprecated: str | bool | None
+    wire: Mapping[str, str]
+    body_option: str | None
+    always_stream: bool
 
     def __init__(
         self, *, name: str, method: str, path: str, summary: str, schema_name: str,
@@ -83,7 +89,9 @@ class Endpoint:
         stream_end: str | None = None, stream_error: str | None = None, cache: bool = False,
         retry: str = "idempotent", fill: Mapping[str, Any] | None = None, invalidates: tuple[str, ...] = (),
         paginate: Mapping[str, Any] | None = None, wait: Mapping[str, Any] | None = None,
-        parsed: tuple[str, ...] = (), tool_loop: Mapping[str, Any] | None = None,
+        parsed: tuple[str, ...] = (), tool_loop: Mapping[str, Any] | None = None, group: str = "",
+        deprecated: str | bool | None = None, wire: Mapping[str, str] | None = None, body_option: str | None = None,
+        always_stream: bool = False,
     ) -> None:
         self.name, self.method, self.path, self.summary = name, method, path, summary
         self.schema_name, self.schemas, self.path_params = schema_name, schemas, path_params
@@ -92,6 +100,8 @@ class Endpoint:
         self.cache, self.retry, self.fill, self.invalidates = cache, retry, fill or {}, invalidates
         self.paginate, self.wait = paginate, wait
         self.parsed, self.tool_loop = parsed, tool_loop
+        self.group, self.deprecated, self.wire = group, deprecated, wire or {}
+        self.body_option, self.always_stream = body_option, always_stream
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.name}: {self.method} {self.path}>"
@@ -137,6 +147,14 @@ class Spec:
         fields = {"defaults": self.defaults, "endpoints": self.endpoints, "schemas": self.schemas,
                   "root": self.root, **changes}
         return Spec(**fields)
+
+
+def warn_deprecated(endpoint: Endpoint) -> None:
+    """Warn that ``endpoint`` is deprecated by the API, naming its replacement (at the caller's line)."""
+    import warnings
+
+    instead = f"; use {endpoint.deprecated} instead" if isinstance(endpoint.deprecated, str) else ""
+    warnings.warn(f"{endpoint.name} is deprecated by the API{instead}", DeprecationWarning, stacklevel=5)
 
 
 def _data_root() -> Any:
@@ -255,7 +273,7 @@ def lint_spec(spec: Spec) -> None:
     Python keywords or the call keywords; a row whose body is ``none`` must place every option.
     """
     for ep in spec.endpoints.values():
-        _lint_endpoint(ep)
+        _lint_endpoint(ep, spec.endpoints)
 
 
 def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]]) -> Endpoint:
@@ -288,8 +306,13 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     if stream not in STREAM_KINDS:
         raise fail(f"stream must be one of {sorted(STREAM_KINDS)}")
     stream_end, stream_error = row.get("stream_end"), row.get("stream_error")
-    if (stream == "events") != (stream_end is not None):
-        raise fail("stream_end is required for, and only for, stream = \"events\"")
+    always_stream = row.get("always_stream", False)
+    if stream_end is not None and stream != "events":
+        raise fail("stream_end is only for stream = \"events\"")
+    if stream == "events" and stream_end is None and not always_stream:
+        raise fail("stream_end is required for stream = \"events\" (unless always_stream: the server's close ends it)")
+    if not isinstance(always_stream, bool) or (always_stream and stream == "none"):
+        raise fail("always_stream is a boolean, for a streaming row only")
     cache = row.get("cache", False)
     if not isinstance(cache, bool) or (cache and stream != "none"):
         raise fail("cache must be a boolean, and a streaming operation is never cached")
@@ -305,6 +328,8 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
             raise fail(f"paginate needs a style in {sorted(PAGINATE_STYLES)} and an items key")
         if style == "cursor" and not (paginate.get("cursor") and paginate.get("next")):
             raise fail("a cursor paginate needs `cursor` (the option) and `next` (the response field)")
+        if style == "offset" and not (paginate.get("offset") and paginate.get("limit")):
+            raise fail("an offset paginate needs `offset` and `limit` (the options)")
     wait = row.get("wait")
     if wait is not None and not (wait.get("status_field") and wait.get("terminal")):
         raise fail("wait needs status_field and terminal")
@@ -319,17 +344,28 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     summary = row.get("summary", "")
     if not summary:
         raise fail("summary is required")
+    group = row.get("group", "")
+    deprecated = row.get("deprecated")
+    if not isinstance(group, str) or not (deprecated is None or isinstance(deprecated, (str, bool))):
+        raise fail("group is a string; deprecated is true or the name of the replacement")
+    wire = row.get("wire", {})
+    if not isinstance(wire, dict) or not all(isinstance(v, str) for v in wire.values()):
+        raise fail("wire maps option names to the API's names")
+    body_option = row.get("body_option")
+    if body_option is not None and (not isinstance(body_option, str) or body != "json"):
+        raise fail("body_option names the option that is the whole JSON body (body = \"json\")")
     return Endpoint(
         name=name, method=method, path=path, summary=summary, schema_name=schema_name,
         schemas=schemas, path_params=tuple(_PLACEHOLDER.findall(path)), query=tuple(row.get("query", ())),
         client=tuple(row.get("client", ())), body=body, response=response, stream=stream,
         stream_end=stream_end, stream_error=stream_error, cache=cache, retry=retry, fill=dict(row.get("fill", {})),
         invalidates=tuple(row.get("invalidates", ())), paginate=paginate, wait=wait,
-        parsed=tuple(parsed.split(".")) if parsed else (), tool_loop=tool_loop,
+        parsed=tuple(parsed.split(".")) if parsed else (), tool_loop=tool_loop, group=group,
+        deprecated=deprecated, wire=wire, body_option=body_option, always_stream=always_stream,
     )
 
 
-def _lint_endpoint(ep: Endpoint) -> None:
+def _lint_endpoint(ep: Endpoint, ep_names: Mapping[str, Endpoint]) -> None:
     def fail(msg: str) -> SpecError:
         return SpecError(f"endpoints.{ep.name}: {msg}")
 
@@ -340,9 +376,9 @@ def _lint_endpoint(ep: Endpoint) -> None:
         prop = props.get(param)
         types = prop.get("type") if isinstance(prop, Mapping) else None
         types = [types] if isinstance(types, str) else types or []
-        if param not in required or "string" not in types:
-            raise fail(f"path placeholder {{{param}}} must be a required string option")
-    for opt in (*ep.query, *ep.client, *ep.fill):
+        if param not in required or not {"string", "integer"} & set(types):
+            raise fail(f"path placeholder {{{param}}} must be a required string (or integer) option")
+    for opt in (*ep.query, *ep.client, *ep.fill, *ep.wire):
         if opt not in props:
             raise fail(f"option {opt!r} is not in schemas/{ep.schema_name}")
     for opt in props:
@@ -353,8 +389,14 @@ def _lint_endpoint(ep: Endpoint) -> None:
         raise fail(f"body is none but options {rest} have no location")
     if ep.body != "none" and not rest:
         raise fail("the row has a body but the schema has no body options (set body = \"none\")")
+    if ep.body_option is not None and rest != [ep.body_option]:
+        raise fail(f"body_option {ep.body_option!r} must be the row's one body option, not {rest}")
+    if isinstance(ep.deprecated, str) and ep.deprecated not in ep_names:
+        raise fail(f"deprecated names an unknown replacement {ep.deprecated!r}")
     if ep.paginate is not None:
-        needed = ("page", "page_size") if ep.paginate["style"] == "page" else (ep.paginate["cursor"],)
+        style = ep.paginate["style"]
+        needed = (("page", "page_size") if style == "page" else (ep.paginate["cursor"],) if style == "cursor"
+                  else (ep.paginate["offset"], ep.paginate["limit"]))
         missing = [o for o in needed if o not in props]
         if missing:
             raise fail(f"paginate style {ep.paginate['style']!r} needs the option(s) {missing}")

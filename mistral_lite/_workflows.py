@@ -1,6 +1,6 @@
 """Workflows built from the table: pagination, waiters and batch runs.
 
-* ``paginate`` reads a row's ``paginate`` field (page/page_size, or a cursor) and yields items
+* ``paginate`` reads a row's ``paginate`` field (page/page_size, offset/limit, or a cursor) and yields items
   across pages, stopping at the reported total, on an empty page, on a short page when there
   is no total, or when the cursor runs out. Bare-array lists page the same way.
 * ``wait`` polls a row that declares ``wait`` (its status field and terminal states), never
@@ -74,9 +74,14 @@ class Pager:
             raise MistralError(f"{operation} does not page; these do: {', '.join(pageable)}", operation=operation)
         self.operation, self._how, self._items_key = operation, how, how["items"]
         self._cursor = how["style"] == "cursor"
+        self._by_offset = how["style"] == "offset"
         if self._cursor:
             self._token = options.pop(how["cursor"], None)
             self._seen_tokens: set[Any] = set()
+        elif self._by_offset:  # the offset moves by the items received; a short or empty page is the last
+            self._offset = int(options.pop(how["offset"], 0) or 0)
+            limit = how["limit"]
+            self._limit = options.get(limit) or endpoint.options.get(limit, {}).get("default")
         else:
             self._page = int(options.pop("page", 0) or 0)
             page_size = options.get("page_size")
@@ -93,6 +98,8 @@ class Pager:
     def first(self) -> dict[str, Any]:
         if self._cursor:
             return self._cursor_options()
+        if self._by_offset:
+            return {**self._options, self._how["offset"]: self._offset}
         return {**self._options, "page": self._page}
 
     def _cursor_options(self) -> dict[str, Any]:
@@ -111,6 +118,11 @@ class Pager:
             self._seen_tokens.add(token)
             self._token = token
             return items, self._cursor_options()
+        if self._by_offset:
+            if not items or (isinstance(self._limit, int) and len(items) < self._limit):
+                return items, None
+            self._offset += len(items)
+            return items, {**self._options, self._how["offset"]: self._offset}
         page = self._page
         if items and items == self._previous:
             raise MistralError(f"{operation}: page {page} repeats page {page - 1} (does the server ignore "

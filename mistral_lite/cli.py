@@ -2,7 +2,7 @@
 
 ::
 
-    mistral-lite ops                               # every operation with its summary
+    mistral-lite ops                               # every operation with its summary, by group
     mistral-lite ops chat                          # its route and options
     mistral-lite call get_model mistral-small-latest
     mistral-lite call chat model=mistral-small-latest messages:='[{"role":"user","content":"Hi"}]'
@@ -134,8 +134,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("ops", help="list the operations, or show one's route and options")
+    p = sub.add_parser("ops", help="list the operations by group, or show one's route and options")
     p.add_argument("name", nargs="?", help="an operation name")
+    p.add_argument("-g", "--group", metavar="GROUP",
+                   help="list only this group and its subgroups (e.g. workflows, beta.observability)")
 
     p = sub.add_parser(
         "call", help="run any operation by name",
@@ -357,13 +359,31 @@ def _endpoint(spec: Spec, name: str) -> Endpoint:
 def cmd_ops(ns: argparse.Namespace) -> int:
     spec = _spec()
     if ns.name is None:
-        width = max(len(n) for n in spec.endpoints)
-        for name in sorted(spec.endpoints):
-            print(f"{name:<{width}}  {spec.endpoints[name].summary}")
+        groups = operations_by_group(spec, ns.group)
+        if not groups:
+            print(f"error: no group starts with {ns.group!r}; groups: "
+                  f"{', '.join(operations_by_group(spec, None))}", file=sys.stderr)
+            return 2
+        width = max(len(ep.name) for eps in groups.values() for ep in eps)
+        for group, eps in groups.items():
+            print(group)
+            for ep in eps:
+                note = " (deprecated)" if ep.deprecated is not None else ""
+                print(f"  {ep.name:<{width}}  {ep.summary}{note}")
         return 0
     endpoint = _endpoint(spec, ns.name)
     print(describe(endpoint, spec))
     return 0
+
+
+def operations_by_group(spec: Spec, prefix: str | None) -> dict[str, list[Endpoint]]:
+    """The operations by group (the spec's tag), groups and names sorted; ``prefix`` keeps some groups."""
+    groups: dict[str, list[Endpoint]] = {}
+    for ep in spec.endpoints.values():
+        group = ep.group or "other"
+        if prefix is None or group == prefix or group.startswith(prefix + "."):
+            groups.setdefault(group, []).append(ep)
+    return {g: sorted(groups[g], key=lambda e: e.name) for g in sorted(groups)}
 
 
 def describe(endpoint: Endpoint, spec: Spec) -> str:

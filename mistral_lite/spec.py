@@ -3,7 +3,7 @@ r"""Spec drift: compare the endpoint table with an OpenAPI document, and extract
 This module owns the ``python -m mistral_lite.spec`` tool (``diff`` and ``extract``). Nothing in
 the client imports it: it is a maintainer's tool, and importing it has no side effects.
 
-``diff OPENAPI_FILE [--table ROOT] [--json]`` reports
+``diff OPENAPI_FILE [--table ROOT] [--json] [--allowlist FILE | --no-allowlist]`` reports
 
 * the operations the spec has and the table lacks (a ``<path>#stream`` operation is the SSE
   variant of the same HTTP endpoint and is not counted twice),
@@ -15,8 +15,13 @@ the client imports it: it is a maintainer's tool, and importing it has no side e
 
 ``$ref`` is resolved on both sides (``#/components/...`` in the spec, relative refs across the
 table's schema files), ``anyOf``/``oneOf`` alternatives that are ``null`` are dropped before
-comparing, and client-only options (a row's ``client`` list) are ignored. The exit status is 0
+comparing, and client-only options (a row's ``client`` list) are ignored. Differences kept on
+purpose are listed, each with its reason, in ``spec_allowlist.toml``: they are reported as notes,
+not as drift. The exit status is 0
 when nothing differs, 1 when something does, 2 on a usage or file error.
+
+``import OPENAPI_FILE [--table ROOT] [--dry-run]`` adds rows and schemas for the operations the
+table lacks (see :mod:`mistral_lite.spec_import`).
 
 ``extract OPENAPI_FILE [-o OUT.json] [--table ROOT]`` writes a compact OpenAPI-shaped JSON
 document that ``diff`` reads like the full spec: the table's operations with their parameters
@@ -87,6 +92,8 @@ KINDS = (
 )
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 _MAX_DEPTH = 32
+#: The field name of a whole request body that is not an object (a row's ``body_option``).
+BODY_FIELD = "(body)"
 
 # Schema keywords whose value is a map of name -> schema, a schema, or a list of schemas.
 SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
@@ -375,7 +382,8 @@ class _SpecOp:
 
 
 def _norm_path(path: str) -> str:
-    return _PLACEHOLDER.sub("{}", path)
+    """The path template with placeholders blanked and any ``#fragment`` (``#id``, ``#idOrName``) dropped."""
+    return _PLACEHOLDER.sub("{}", path.split("#")[0])
 
 
 def _placeholders(path: str) -> list[str]:
@@ -427,11 +435,17 @@ def _spec_body(resolver: _Resolver, sop: _SpecOp) -> tuple[str, dict[str, _Field
     required: set[str] | None = None
     for alt, b in resolver.alternatives(media.get("schema", {}), base):
         for name, sub in (alt.get("properties") or {}).items():
+            if name in props and props[name] != sub and prop_base[name] == b:
+                props[name] = {"anyOf": [props[name], sub]}  # a field of several body alternatives
             props.setdefault(name, sub)
             prop_base.setdefault(name, b)
         req = set(alt.get("required") or ())
         required = req if required is None else required & req
     required = required or set()
+    if not props and not any(alt.get("type") in ("object", None) for alt, _ in
+                             resolver.alternatives(media.get("schema", {}), base)):
+        # a body that is not an object (a JSON array): one field, the whole body
+        return kind, {BODY_FIELD: _Field("body", bool(body.get("required")), media.get("schema", {}), base)}
     return kind, {n: _Field("body", n in required, s, prop_base[n]) for n, s in props.items()}
 
 
@@ -479,7 +493,8 @@ def _table_fields(ep: Endpoint) -> dict[str, _Field]:
     required = set(ep.required)
     skip = set(ep.path_params) | set(ep.client)
     return {
-        name: _Field("query" if name in ep.query else "body", name in required, schema, ep.schema_name)
+        BODY_FIELD if name == ep.body_option else ep.wire.get(name, name):
+            _Field("query" if name in ep.query else "body", name in required, schema, ep.schema_name)
         for name, schema in ep.options.items()
         if name not in skip
     }
@@ -601,6 +616,7 @@ class DriftReport:
             "spec_only_operations": list(self.spec_only),
             "table_only_operations": list(self.table_only),
             "operations": [op.to_json() for op in self.operations],
+            "allowed": list(self.notes),
             "differs": self.differs,
         }
 
@@ -700,6 +716,48 @@ def diff_spec(openapi: Mapping[str, Any], table: Spec) -> DriftReport:
     )
 
 
+ALLOWLIST = Path(__file__).resolve().parent / "spec_allowlist.toml"
+
+
+def load_allowlist(path: str | Path = ALLOWLIST) -> list[dict[str, str]]:
+    """The entries of an allow-list file (each with ``operation``, ``kind``, ``reason``, maybe ``field``)."""
+    from ._table import parse_toml
+
+    try:
+        data = parse_toml(Path(path).read_bytes())
+    except (OSError, SpecError) as exc:
+        raise SpecFileError(f"{path}: cannot read the allow-list: {exc}") from None
+    entries = data.get("allow", [])
+    for i, entry in enumerate(entries):
+        if not (isinstance(entry, dict) and entry.get("operation") and entry.get("kind") and entry.get("reason")):
+            raise SpecFileError(f"{path}: allow entry {i + 1} needs operation, kind and reason")
+    return [{k: str(v) for k, v in e.items()} for e in entries]
+
+
+def apply_allowlist(report: DriftReport, entries: Sequence[Mapping[str, str]]) -> DriftReport:
+    """The report without the differences the allow-list keeps on purpose; those become ``notes``."""
+    used: set[int] = set()
+
+    def allowed(operation: str, kind: str, field_name: str = "") -> bool:
+        for i, e in enumerate(entries):
+            if e["operation"] == operation and e["kind"] == kind and e.get("field", "") == field_name:
+                used.add(i)
+                return True
+        return False
+
+    table_only = tuple(o for o in report.table_only if not allowed(o["name"], "table_only_operation"))
+    operations = []
+    for op in report.operations:
+        kept = tuple(d for d in op.differences if not allowed(op.name, d.kind, d.field))
+        if kept:
+            operations.append(replace(op, differences=kept))
+    notes = []
+    for i, e in enumerate(entries):
+        what = f"{e['operation']}" + (f" {e['field']}" if e.get("field") else "") + f" ({e['kind']})"
+        notes.append(f"{what}: {e['reason']}" if i in used else f"{what}: not found (stale entry)")
+    return replace(report, table_only=table_only, operations=tuple(operations), notes=tuple(notes))
+
+
 def render_text(report: DriftReport) -> str:
     """The report as grouped, sorted, deterministic text."""
     info = report.spec_info
@@ -722,6 +780,9 @@ def render_text(report: DriftReport) -> str:
     for op in report.operations:
         lines.append(f"  {op.name}: {op.method} {op.path}  [{op.operation_id}]")
         lines += [f"    {d.text()}" for d in op.differences]
+    if report.notes:
+        lines += ["", f"Kept on purpose (the allow-list, {len(report.notes)}):"]
+        lines += [f"  {note}" for note in report.notes]
     lines += [
         "",
         f"Summary: {len(report.spec_only)} spec-only operations, {len(report.table_only)} table-only "
@@ -905,10 +966,16 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("openapi", help="OpenAPI 3.x document (JSON, or YAML with PyYAML installed)")
     diff.add_argument("--table", metavar="ROOT", help=_TABLE_HELP)
     diff.add_argument("--json", action="store_true", help="print the report as JSON")
+    diff.add_argument("--allowlist", metavar="FILE", help="differences kept on purpose (default: the package's)")
+    diff.add_argument("--no-allowlist", action="store_true", help="report every difference")
     extract = sub.add_parser("extract", help="write a compact OpenAPI JSON document for the table's operations")
     extract.add_argument("openapi", help="OpenAPI 3.x document (JSON, or YAML with PyYAML installed)")
     extract.add_argument("-o", "--output", metavar="OUT", help="where to write the JSON (default: stdout)")
     extract.add_argument("--table", metavar="ROOT", help=_TABLE_HELP)
+    imp = sub.add_parser("import", help="add rows and schemas for the spec's operations the table lacks")
+    imp.add_argument("openapi", help="OpenAPI 3.x document (JSON, or YAML with PyYAML installed)")
+    imp.add_argument("--table", metavar="ROOT", help="folder with endpoints.toml and schemas/ (default: the package's)")
+    imp.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
     return parser
 
 
@@ -922,6 +989,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         openapi = load_openapi(args.openapi)
+        if args.command == "import":
+            return _run_import(openapi, table, args)
         if args.command == "extract":
             raw = Path(args.openapi).read_bytes()
             doc = extract_spec(openapi, table, Path(args.openapi).name, hashlib.sha256(raw).hexdigest())
@@ -933,6 +1002,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(text)
             return 0
         report = diff_spec(openapi, table)
+        if not args.no_allowlist:
+            report = apply_allowlist(report, load_allowlist(args.allowlist or ALLOWLIST))
     except (SpecFileError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -941,6 +1012,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         sys.stdout.write(render_text(report))
     return 1 if report.differs else 0
+
+
+def _run_import(openapi: Mapping[str, Any], table: Spec, args: argparse.Namespace) -> int:
+    from .spec_import import apply_plan, iter_summary, plan_import
+
+    plan = plan_import(openapi, table)
+    for line in iter_summary(plan):
+        print(line)
+    if args.dry_run:
+        return 0
+    changed = apply_plan(plan, Path(table.root))
+    print(f"{len(plan.rows)} operation(s) added, {len(plan.annotations)} row(s) annotated, "
+          f"{len(changed)} file(s) written", file=sys.stderr)
+    if changed:
+        print("now run: python -m mistral_lite._stubgen", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

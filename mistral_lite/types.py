@@ -1440,7 +1440,37 @@ UpdateFineTunedModelResult: TypeAlias = 'CompletionFineTunedModel | ClassifierFi
 
 # --- Inputs (the option schemas) ----------------------------------------------------------------
 
+class AdminScimSyncConfigParam(TypedDict):
+    delete_missing_groups: NotRequired[bool]
+    deprovision_users: NotRequired[bool]
+    sync_users: bool
+    sync_groups: bool
+    sync_memberships: bool
+
+
 AgentToolParam: TypeAlias = 'AgentsFunctionToolParam | AgentsWebSearchToolParam | AgentsWebSearchPremiumToolParam | AgentsCodeInterpreterToolParam | AgentsImageGenerationToolParam | AgentsDocumentLibraryToolParam | AgentsConnectorToolParam'
+
+
+class AliasListParam(TypedDict):
+    values: NotRequired[Sequence[str]]
+
+
+class AuthDataParam(TypedDict):
+    client_id: str
+    client_secret: NotRequired[str | None]
+
+
+class AuthenticationMethodCreateOrUpdateRequestParam(TypedDict):
+    method_type: Literal["oauth2", "bearer", "none", "github_app", "slack_app", "webhook"]
+    auth_direction: NotRequired[Literal["inbound", "outbound"]]
+    headers: NotRequired[Sequence[ConnectorAuthenticationHeaderParam] | None]
+    global_headers: NotRequired[Mapping[str, GlobalHeaderValueParam]]
+    oauth2_metadata_secrets: NotRequired[Oauth2MetadataSecretsParam | None]
+    oauth2_server_metadata: NotRequired[ExtendedOAuthServerMetadataParam | None]
+
+
+class BaseWorkspaceMemberINParam(TypedDict):
+    user_uuid: str
 
 
 class ClassifierHyperparametersParam(TypedDict):
@@ -1483,6 +1513,17 @@ class CompletionHyperparametersParam(TypedDict):
     fim_ratio: NotRequired[float | None]
 
 
+class ConnectionCredentialsParam(TypedDict):
+    oauth: NotRequired[OAuth2TokenParam | None]
+    headers: NotRequired[Mapping[str, str] | None]
+    bearer_token: NotRequired[str | None]
+    github_installation_id: NotRequired[str | None]
+
+
+class ConnectorsQueryFiltersParam(TypedDict):
+    active: NotRequired[bool | None]
+
+
 class CreateBatchJobRequestsItemParam(TypedDict):
     custom_id: NotRequired[str | None]
     body: Mapping[str, Any]
@@ -1493,7 +1534,71 @@ class CreateFineTuningJobTrainingFilesItemParam(TypedDict):
     weight: NotRequired[float]
 
 
+class CreateJudgeRequestParam(TypedDict):
+    name: str
+    description: str
+    model_name: str
+    output: JudgeClassificationOutputParam | JudgeRegressionOutputParam
+    instructions: str
+    tools: Sequence[str]
+
+
+class DeploymentResourceConfigParam(TypedDict):
+    replicas: NotRequired[int | None]
+    cpu_request: NotRequired[str | None]
+    cpu_limit: NotRequired[str | None]
+    memory_request: NotRequired[str | None]
+    memory_limit: NotRequired[str | None]
+
+
+class DeploymentResourceConfigUpdateParam(TypedDict):
+    replicas: NotRequired[int | None]
+    cpu_request: NotRequired[str | None]
+    cpu_limit: NotRequired[str | None]
+    memory_request: NotRequired[str | None]
+    memory_limit: NotRequired[str | None]
+
+
+class DeploymentWorkerSpecInputParam(TypedDict):
+    github_url: str
+    revision: NotRequired[str | None]
+    entrypoint: NotRequired[str | None]
+    working_dir: NotRequired[str | None]
+
+
 DocumentParam: TypeAlias = 'DocumentUrlChunkParam | ImageUrlChunkParam | FileChunkParam'
+
+
+class ExtendedOAuthServerMetadataParam(TypedDict):
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    registration_endpoint: NotRequired[str | None]
+    scopes_supported: NotRequired[Sequence[str] | None]
+    response_types_supported: NotRequired[Sequence[str]]
+    response_modes_supported: NotRequired[Sequence[str] | None]
+    grant_types_supported: NotRequired[Sequence[str] | None]
+    token_endpoint_auth_methods_supported: NotRequired[Sequence[str] | None]
+    token_endpoint_auth_signing_alg_values_supported: NotRequired[Sequence[str] | None]
+    service_documentation: NotRequired[str | None]
+    ui_locales_supported: NotRequired[Sequence[str] | None]
+    op_policy_uri: NotRequired[str | None]
+    op_tos_uri: NotRequired[str | None]
+    revocation_endpoint: NotRequired[str | None]
+    revocation_endpoint_auth_methods_supported: NotRequired[Sequence[str] | None]
+    revocation_endpoint_auth_signing_alg_values_supported: NotRequired[Sequence[str] | None]
+    introspection_endpoint: NotRequired[str | None]
+    introspection_endpoint_auth_methods_supported: NotRequired[Sequence[str] | None]
+    introspection_endpoint_auth_signing_alg_values_supported: NotRequired[Sequence[str] | None]
+    code_challenge_methods_supported: NotRequired[Sequence[str] | None]
+    client_id_metadata_document_supported: NotRequired[bool | None]
+    x_source: NotRequired[Literal["autodiscovery", "provided"] | None]
+    x_resource_url: NotRequired[str | None]
+    x_scope: NotRequired[str | None]
+
+
+class FilterPayloadParam(TypedDict):
+    filters: FilterGroupParam | FilterConditionParam | None
 
 
 class GithubRepositoryParam(TypedDict):
@@ -1503,6 +1608,11 @@ class GithubRepositoryParam(TypedDict):
     ref: NotRequired[str | None]
     weight: NotRequired[float]
     token: str
+
+
+class GlobalHeaderValueParam(TypedDict):
+    is_secret: NotRequired[bool]
+    value: str
 
 
 class GuardrailConfigParam(TypedDict):
@@ -1518,7 +1628,61 @@ class InstructRequestParam(TypedDict):
     messages: Sequence[MessageParam]
 
 
+class JudgeClassificationOutputParam(TypedDict):
+    type: NotRequired[Literal["CLASSIFICATION"]]
+    options: Sequence[JudgeClassificationOutputOptionParam]
+
+
+class JudgeRegressionOutputParam(TypedDict):
+    type: NotRequired[Literal["REGRESSION"]]
+    min: NotRequired[float]
+    min_description: str
+    max: NotRequired[float]
+    max_description: str
+
+
 MessageParam: TypeAlias = 'SystemMessageParam | UserMessageParam | AssistantMessageParam | ToolMessageParam'
+
+
+class MetricDefinitionParam(TypedDict):
+    measure: str
+    aggregation: Literal["count", "count_distinct", "sum", "avg", "min", "max", "p50", "p90", "p95", "p99"]
+
+
+class NetworkEncodedInputParam(TypedDict):
+    b64payload: str
+    encoding_options: NotRequired[Sequence[Literal["offloaded", "encrypted", "encrypted-partial", "compressed"]]]
+    empty: NotRequired[bool]
+
+
+class OrderByClauseParam(TypedDict):
+    field: str
+    direction: NotRequired[Literal["asc", "desc"]]
+
+
+class OrganizationMemberCreateParam(TypedDict):
+    role_names: NotRequired[Sequence[Literal["member", "billing_manager", "organization_admin"]] | None]
+    roles: NotRequired[Sequence[Literal["A", "M", "B"]] | Sequence[Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]] | None]
+    role_name: NotRequired[Literal["member", "billing_manager", "organization_admin"] | None]
+    role: NotRequired[Literal["A", "M", "B", "0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"] | None]
+    email: str
+    first_name: str
+    last_name: str
+    subscription_types: NotRequired[Sequence[Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"]] | None]
+
+
+class PartialScheduleDefinitionParam(TypedDict):
+    input: NotRequired[Any]
+    calendars: NotRequired[Sequence[ScheduleCalendarParam]]
+    intervals: NotRequired[Sequence[ScheduleIntervalParam]]
+    cron_expressions: NotRequired[Sequence[str]]
+    skip: NotRequired[Sequence[ScheduleCalendarParam]]
+    start_at: NotRequired[str | None]
+    end_at: NotRequired[str | None]
+    jitter: NotRequired[str | None]
+    time_zone_name: NotRequired[str | None]
+    policy: NotRequired[SchedulePolicyParam]
+    max_executions: NotRequired[int | None]
 
 
 class PredictionParam(TypedDict):
@@ -1526,9 +1690,46 @@ class PredictionParam(TypedDict):
     content: NotRequired[str]
 
 
+class PromptDefinitionParam(TypedDict):
+    content: str
+    variables: NotRequired[Sequence[PromptVariableParam]]
+
+
+class RegisterDeploymentRequestVespaDeploymentParam(TypedDict):
+    type: NotRequired[Literal["vespa"]]
+    vespa_version: str
+    indexes: Sequence[RegisterDeploymentRequestVespaIndexParam]
+    query_url: str
+
+
 class ResponseFormatParam(TypedDict):
     type: NotRequired[Literal["text", "json_object", "json_schema"]]
     json_schema: NotRequired[JsonSchemaParam | None]
+
+
+class ScheduleDefinitionParam(TypedDict):
+    input: Any
+    calendars: NotRequired[Sequence[ScheduleCalendarParam]]
+    intervals: NotRequired[Sequence[ScheduleIntervalParam]]
+    cron_expressions: NotRequired[Sequence[str]]
+    skip: NotRequired[Sequence[ScheduleCalendarParam]]
+    start_at: NotRequired[str | None]
+    end_at: NotRequired[str | None]
+    jitter: NotRequired[str | None]
+    time_zone_name: NotRequired[str | None]
+    policy: NotRequired[SchedulePolicyParam]
+    max_executions: NotRequired[int | None]
+    schedule_id: NotRequired[str | None]
+
+
+class SkillDefinitionParam(TypedDict):
+    description: NotRequired[str]
+    body: NotRequired[str]
+    assets: NotRequired[Mapping[str, SkillAssetContentParam]]
+
+
+class TimeDimensionParam(TypedDict):
+    granularity: NotRequired[Literal["auto", "second", "minute", "hour", "day", "week", "month"]]
 
 
 class ToolCallConfirmationParam(TypedDict):
@@ -1544,12 +1745,32 @@ class ToolChoiceFunctionParam(TypedDict):
 ToolParam: TypeAlias = 'FunctionToolParam | WebSearchToolParam | WebSearchPremiumToolParam | CodeInterpreterToolParam | ImageGenerationToolParam | DocumentLibraryToolParam | ConnectorToolParam'
 
 
+class UpdateMetricsRequestIndexMetricsParam(TypedDict):
+    name: str
+    document_count: int
+
+
 class WandbIntegrationParam(TypedDict):
     type: NotRequired[Literal["wandb"]]
     project: str
     name: NotRequired[str | None]
     api_key: str
     run_name: NotRequired[str | None]
+
+
+class WorkflowsWorkerSpecUpdateParam(TypedDict):
+    github_url: NotRequired[str | None]
+    revision: NotRequired[str | None]
+    entrypoint: NotRequired[str | None]
+    working_dir: NotRequired[str | None]
+
+
+class WorkspaceMemberSingleINParam(TypedDict):
+    role_names: NotRequired[Sequence[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"]] | None]
+    roles: NotRequired[Sequence[Literal["A", "M"]] | Sequence[Literal["d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]] | None]
+    role_name: NotRequired[Literal["billing", "user", "contributor", "dev", "dev_contributor", "mistral_code_user", "cloud_user", "workspace_contributor", "workspace_admin", "observability_viewer", "workflow_executor"] | None]
+    role: NotRequired[Literal["A", "M", "d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"] | None]
+    user_uuid: str
 
 
 class AgentHandoffEntryParam(TypedDict):
@@ -1614,6 +1835,12 @@ class CodeInterpreterToolParam(TypedDict):
     tool_configuration: NotRequired[ToolConfigurationParam | None]
 
 
+class ConnectorAuthenticationHeaderParam(TypedDict):
+    name: str
+    is_required: NotRequired[bool]
+    is_secret: NotRequired[bool]
+
+
 class ConnectorToolParam(TypedDict):
     type: Literal["connector"]
     tool_configuration: NotRequired[ToolConfigurationParam | None]
@@ -1636,6 +1863,17 @@ class DocumentUrlChunkParam(TypedDict):
 class FileChunkParam(TypedDict):
     type: NotRequired[Literal["file"]]
     file_id: str
+
+
+class FilterConditionParam(TypedDict):
+    field: str
+    op: Literal["lt", "lte", "gt", "gte", "startswith", "istartswith", "endswith", "iendswith", "contains", "icontains", "matches", "notcontains", "inotcontains", "eq", "neq", "isnull", "includes", "excludes", "len_eq"]
+    value: Any
+
+
+class FilterGroupParam(TypedDict):
+    AND: NotRequired[Sequence[FilterGroupParam | FilterConditionParam] | None]
+    OR: NotRequired[Sequence[FilterGroupParam | FilterConditionParam] | None]
 
 
 class FunctionCallEntryParam(TypedDict):
@@ -1684,6 +1922,11 @@ class JsonSchemaParam(TypedDict):
     strict: NotRequired[bool]
 
 
+class JudgeClassificationOutputOptionParam(TypedDict):
+    value: str
+    description: str
+
+
 class MessageInputEntryParam(TypedDict):
     object: NotRequired[Literal["entry"]]
     type: NotRequired[Literal["message.input"]]
@@ -1719,6 +1962,58 @@ class ModerationLlmV2ConfigParam(TypedDict):
     custom_category_thresholds: NotRequired[ModerationLlmV2ConfigCustomCategoryThresholdsParam | None]
     ignore_other_categories: NotRequired[bool]
     action: NotRequired[Literal["none", "block"]]
+
+
+class OAuth2TokenParam(TypedDict):
+    access_token: str
+    token_type: NotRequired[Literal["Bearer"]]
+    expires_in: NotRequired[int | None]
+    scope: NotRequired[str | None]
+    refresh_token: NotRequired[str | None]
+    expires_at: NotRequired[str | None]
+
+
+class Oauth2MetadataSecretsParam(TypedDict):
+    client_id: NotRequired[str | None]
+    client_secret: NotRequired[str | None]
+    client_id_issued_at: NotRequired[int | None]
+    client_secret_expires_at: NotRequired[int | None]
+
+
+class PromptVariableParam(TypedDict):
+    name: NotRequired[str]
+
+
+class RegisterDeploymentRequestVespaIndexParam(TypedDict):
+    name: str
+    fields: Sequence[RegisterDeploymentRequestVespaFieldParam]
+    sd: str
+
+
+class ScheduleCalendarParam(TypedDict):
+    second: NotRequired[Sequence[ScheduleRangeParam]]
+    minute: NotRequired[Sequence[ScheduleRangeParam]]
+    hour: NotRequired[Sequence[ScheduleRangeParam]]
+    day_of_month: NotRequired[Sequence[ScheduleRangeParam]]
+    month: NotRequired[Sequence[ScheduleRangeParam]]
+    year: NotRequired[Sequence[ScheduleRangeParam]]
+    day_of_week: NotRequired[Sequence[ScheduleRangeParam]]
+    comment: NotRequired[str | None]
+
+
+class ScheduleIntervalParam(TypedDict):
+    every: str
+    offset: NotRequired[str | None]
+
+
+class SchedulePolicyParam(TypedDict):
+    catchup_window_seconds: NotRequired[int]
+    overlap: NotRequired[Literal[1, 2, 3, 4, 5, 6]]
+    pause_on_failure: NotRequired[bool]
+
+
+class SkillAssetContentParam(TypedDict):
+    isExecutable: NotRequired[bool]
 
 
 class SystemMessageParam(TypedDict):
@@ -1855,6 +2150,21 @@ class ModerationLlmV2ConfigCustomCategoryThresholdsParam(TypedDict):
     law: NotRequired[float | None]
     pii: NotRequired[float | None]
     jailbreaking: NotRequired[float | None]
+
+
+class RegisterDeploymentRequestVespaFieldParam(TypedDict):
+    name: str
+    type: Literal["int", "bool", "string", "embedding", "long", "float"]
+    storage: Literal["in_memory", "on_disk"]
+    ranking: Literal["count", "embedding", "timestamp", "text", "string", "bool", "int", "language"]
+    index_type: Literal["ann", "bm25", "attribute"] | None
+    multidimensional: bool
+
+
+class ScheduleRangeParam(TypedDict):
+    start: int
+    end: NotRequired[int]
+    step: NotRequired[int]
 
 
 SystemContentChunkParam: TypeAlias = 'TextChunkParam | ThinkingChunkParam'

@@ -47,15 +47,34 @@ def cli(*argv: str, stdin: str | None = None, timeout: float = 30) -> subprocess
 # --- ops ---------------------------------------------------------------------------------------
 
 
-def test_ops_lists_every_operation_aligned(capsys: pytest.CaptureFixture[str]) -> None:
+def test_ops_lists_every_operation_by_group_aligned(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "ops")
     assert code == 0
-    rows = out.splitlines()
-    assert len(rows) == len(load_spec().endpoints) >= 48
+    lines = out.splitlines()
+    groups = [line for line in lines if not line.startswith(" ")]
+    rows = [line[2:] for line in lines if line.startswith("  ")]
+    spec = load_spec()
+    assert len(rows) == len(spec.endpoints) >= 284
+    assert groups == sorted(groups) == sorted({ep.group for ep in spec.endpoints.values()})
+    assert "audio.voices" in groups and "workflows.executions" in groups and "beta.admin.users" in groups
     names = [row.split()[0] for row in rows]
-    assert names == sorted(names) and "chat" in names and "upload_file" in names
+    assert sorted(names) == sorted(spec.endpoints) and "chat" in names and "upload_file" in names
     summary_columns = {len(row) - len(row[len(name):].lstrip()) for row, name in zip(rows, names)}
     assert len(summary_columns) == 1  # every summary starts in the same column
+    at = lines.index("audio.voices")
+    assert [line.split()[0] for line in lines[at + 1:at + 7]] == sorted(
+        ep.name for ep in spec.endpoints.values() if ep.group == "audio.voices")
+    assert any(line.split()[0] == "list_agents" and line.endswith("(deprecated)") for line in lines)
+
+
+def test_ops_group_keeps_a_group_and_its_subgroups(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ops", "--group", "workflows")
+    assert code == 0
+    groups = [line for line in out.splitlines() if not line.startswith(" ")]
+    assert groups == ["workflows", "workflows.deployments", "workflows.executions", "workflows.metrics",
+                      "workflows.runs", "workflows.schedules"]
+    code, _, err = run(capsys, "ops", "--group", "nope")
+    assert code == 2 and "no group starts with 'nope'" in err and "audio.voices" in err
 
 
 def test_ops_name_shows_route_and_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -359,7 +378,7 @@ def test_a_reader_that_goes_away_is_sigpipe_not_an_api_error() -> None:
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(f"{sys.executable} -m mistral_lite ops | head -1", shell=True, capture_output=True,
                           text=True, env=env, timeout=30, executable="/bin/bash")
-    assert done.stdout.startswith("agent_completion") and "Traceback" not in done.stderr
+    assert done.stdout == "agents\n" and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(

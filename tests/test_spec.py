@@ -45,6 +45,8 @@ def test_schema_file_is_a_valid_draft_2020_12_schema(name: str) -> None:
     if not name.startswith("_"):
         assert schema["type"] == "object"
         assert schema["additionalProperties"] is False
+        if "imported from the OpenAPI spec" in schema["description"]:
+            return  # written by `python -m mistral_lite.spec import`: the spec's descriptions may not be copied
         for option, sub in schema["properties"].items():
             assert sub.get("description"), f"{name}: {option} has no description"
 
