@@ -120,6 +120,14 @@ def _sleeper(injected: Callable[[float], Any] | None) -> Callable[[float], Await
     return sleep
 
 
+def _stream(plan: _core.Plan, response: aiohttp.ClientResponse) -> AsyncStream:
+    """The answer of a streaming call as an AsyncStream of the row's kind (a JSON answer is a StreamError)."""
+    _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
+    endpoint = plan.endpoint
+    return AsyncStream(response, kind=endpoint.stream, operation=plan.operation, loads=decoder(),
+                       end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret)
+
+
 class AsyncClient(ClientBase, AsyncOperations):
     """The asyncio client: ``await aclient.chat(...)``; the same table and behaviour as ``Client``.
 
@@ -221,11 +229,7 @@ class AsyncClient(ClientBase, AsyncOperations):
         try:
             _core.invalidate(self, plan)
             if plan.stream:
-                _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
-                endpoint = plan.endpoint
-                return _core.finish_stream(plan, AsyncStream(
-                response, kind=endpoint.stream, operation=operation, loads=decoder(),
-                end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret))
+                return _core.finish_stream(plan, _stream(plan, response))
             if plan.to is not None:
                 return _core.store(plan, await _download(plan, response))
             content = await _read(response, plan)
@@ -233,6 +237,29 @@ class AsyncClient(ClientBase, AsyncOperations):
             response.close()  # a cancel or an error mid-body: hang up rather than reuse
             raise
         return _core.finish(plan, content, response.headers.get("x-request-id"))
+
+    async def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
+        data: Any = None, files: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+        stream: bool = False, timeout: float | tuple[float, float] | None = None,
+    ) -> Any:
+        """``await aclient.request("GET", "/v1/new/thing")``: :meth:`Client.request` on this transport."""
+        from ._raw import decode_raw, plan_raw
+
+        if self._threads is not None:
+            return await self._threads.request(method, path, params=params, json=json, data=data, files=files,
+                                               headers=headers, stream=stream, timeout=timeout)
+        plan = plan_raw(self, method, path, params=params, json=json, data=data, files=files, headers=headers,
+                        stream=stream, timeout=timeout)
+        response = await self._send(plan)
+        try:
+            if plan.stream:
+                return _stream(plan, response)
+            content = await _read(response, plan)
+        except BaseException:
+            response.close()
+            raise
+        return decode_raw(content, response.headers.get("Content-Type", ""), response.headers.get("x-request-id"))
 
     async def _send(self, plan: _core.Plan) -> aiohttp.ClientResponse:
         """Send with retries; return a 2xx response or raise a mistral_lite exception."""

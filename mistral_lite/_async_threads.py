@@ -41,6 +41,13 @@ class ThreadedCalls:
         result = await loop.run_in_executor(self.executor.pool, call)
         return ThreadedStream(result, self.executor) if isinstance(result, Stream) else result
 
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """``Client.request`` on a worker thread (the escape hatch of a wrapped sync client)."""
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self.executor.pool,
+                                            functools.partial(self.client.request, method, path, **kwargs))
+        return ThreadedStream(result, self.executor) if isinstance(result, Stream) else result
+
 
 class ThreadedStream:
     """An async iterator over a sync :class:`Stream`, each read on a worker thread."""

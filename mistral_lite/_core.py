@@ -21,7 +21,7 @@ Nothing here opens a socket, sleeps or reads a clock.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._cache import MISS, ResponseCache, key_fingerprint
@@ -154,15 +154,7 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
         return build_request(endpoint, base_url, options, stream=stream, extra_query=extra_query,
                              extra_body=extra_body, extra_headers=extra_headers)
 
-    if endpoint.body == "multipart":
-        rewind = remember_positions(options.values())
-
-        def rebuild() -> Built:
-            rewind()
-            return build()
-
-        p.rebuild = rebuild
-    p.built = build()
+    attach_request(p, build, options.values() if endpoint.body == "multipart" else None)
     timeout = extras.get("timeout") or s.timeout
     if stream:
         stream_timeout = extras.get("stream_timeout")
@@ -171,6 +163,19 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
     p.to = p.built.client_options.get("to")
     p.on_progress = extras.get("on_progress")
     return p
+
+
+def attach_request(p: Plan, build: Callable[[], Built], uploads: Iterable[Any] | None) -> None:
+    """Give ``p`` its request; an upload (``uploads``: the values holding files) re-reads its files per attempt."""
+    if uploads is not None:
+        rewind = remember_positions(uploads)
+
+        def rebuild() -> Built:
+            rewind()
+            return build()
+
+        p.rebuild = rebuild
+    p.built = build()
 
 
 def _call_keywords(operation: str, options: dict[str, Any]) -> dict[str, Any]:

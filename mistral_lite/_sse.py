@@ -244,6 +244,9 @@ class EventDecoder:
     def _typed_events(self, pairs: Iterable[tuple[str | None, bytes]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for name, data in pairs:
+            if data == b"[DONE]" and self._end_event is None:  # a data-only sentinel ends a stream without end event
+                self.ended = self.done = True
+                return out
             event = self._decode(data)
             if event is None:
                 return out

@@ -214,6 +214,30 @@ class Client(ClientBase, Operations):
         return f"<mistral_lite.Client base_url={self._settings.base_url!r}>"
 
     # -- the dispatcher: the shared core around the requests transport ------------------------
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
+        data: Any = None, files: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+        stream: bool = False, timeout: float | tuple[float, float] | None = None,
+    ) -> Any:
+        """Call an endpoint the table has no row for yet: ``client.request("GET", "/v1/new/thing")``.
+
+        Same transport as every operation (the key and headers, retries by the method's
+        idempotency, typed errors with the request id, redaction). ``params`` become the query
+        (lists as repeated keys), ``json`` the JSON body; ``data`` is a form (a mapping) or raw
+        bytes, and with ``files`` (name -> path, bytes, file object or ``(filename, content)``)
+        the fields of a multipart body. Returns the decoded JSON, the bytes of any other media, or
+        None when the answer has no body; with ``stream=True``, a Stream of event dicts.
+        """
+        from ._raw import decode_raw, plan_raw
+
+        plan = plan_raw(self, method, path, params=params, json=json, data=data, files=files, headers=headers,
+                        stream=stream, timeout=timeout)
+        response = self._transport.send(plan)
+        if plan.stream:
+            return _stream(plan, response)
+        return decode_raw(response.content, response.headers.get("Content-Type", ""),
+                          response.headers.get("x-request-id"))
+
     def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         plan = _core.plan(self, operation, args, options)
         if plan.hit is not _core.MISS:
@@ -221,18 +245,22 @@ class Client(ClientBase, Operations):
         response = self._transport.send(plan)
         _core.invalidate(self, plan)
         if plan.stream:
-            try:
-                _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
-            except BaseException:
-                response.close()
-                raise
-            endpoint = plan.endpoint
-            return _core.finish_stream(plan, Stream(response, kind=endpoint.stream, operation=operation,
-                                                    loads=decoder(), end_event=endpoint.stream_end,
-                                                    error_event=endpoint.stream_error, secret=plan.secret))
+            return _core.finish_stream(plan, _stream(plan, response))
         if plan.to is not None:
             return _core.store(plan, _download(plan, response))
         return _core.finish(plan, response.content, response.headers.get("x-request-id"))
+
+
+def _stream(plan: _core.Plan, response: requests.Response) -> Stream:
+    """The answer of a streaming call as a Stream of the row's kind (a JSON answer is a StreamError)."""
+    try:
+        _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
+    except BaseException:
+        response.close()
+        raise
+    endpoint = plan.endpoint
+    return Stream(response, kind=endpoint.stream, operation=plan.operation, loads=decoder(),
+                  end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret)
 
 
 def _download(plan: _core.Plan, response: requests.Response) -> Any:

@@ -34,7 +34,7 @@ The test data (``tests/test_spec_drift.py``) is regenerated from the repository 
 
     python -m mistral_lite.spec extract ../shared/mistral-openapi/openapi-public-doc.yaml \
         -o tests/data/openapi_compact.json
-    python -m mistral_lite.spec diff tests/data/openapi_compact.json > tests/data/spec_drift_expected.txt
+    python -m mistral_lite.spec diff tests/data/openapi_compact.json --no-allowlist > tests/data/spec_drift_expected.txt
 """
 
 from __future__ import annotations

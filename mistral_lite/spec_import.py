@@ -320,6 +320,7 @@ def _derive(openapi: Mapping[str, Any], sop: _SpecOp, name: str, comp: _Componen
             schema["deprecated"] = True
         add(pname, schema, bool(param.get("required", False)), "query")
     kind, body_schema, body_required = _body(openapi, sop)
+    variants: list[dict[str, Any]] = []
     body_option = overrides["body_option"].get(key)
     if kind != "none":
         alts = comp.object_alternatives(body_schema)
@@ -337,11 +338,22 @@ def _derive(openapi: Mapping[str, Any], sop: _SpecOp, name: str, comp: _Componen
                         seen[pname].append(converted)
                 req = set(alt.get("required") or ())
                 common = req if common is None else common & req
+            opts: dict[str, str] = {}
             for pname, schemas in seen.items():
                 schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
                 if kind == "multipart" and _is_binary(schema):
                     schema = {"x-file": True}
-                add(pname, schema, body_required and pname in (common or set()), "body")
+                opts[pname] = add(pname, schema, body_required and pname in (common or set()), "body")
+            for pname in sorted((common or set()) - set(seen)):
+                # the spec requires a field it does not declare (SharingDelete's `level`): an optional,
+                # unconstrained option lets a caller send it; spec_allowlist.toml says why
+                opts[pname] = add(pname, {}, False, "body")
+            if len(alts) > 1:
+                # several body shapes (online or offline metrics): the call must match one of them
+                variants = [{"properties": {opts[n]: comp.convert(sub, "", area)
+                                            for n, sub in (alt.get("properties") or {}).items()},
+                             "required": [opts[n] for n in alt.get("required") or () if n in opts]}
+                            for alt in alts]
             if not seen:
                 kind = "none"
     method_body_default = "none" if sop.method in ("GET", "DELETE") else "json"
@@ -409,6 +421,8 @@ def _derive(openapi: Mapping[str, Any], sop: _SpecOp, name: str, comp: _Componen
     }
     if required:
         option_schema["required"] = required
+    if variants and body_required:
+        option_schema["anyOf"] = variants
     option_schema["additionalProperties"] = False
     return NewRow(name, group, sop.method, path, fields, option_schema)
 

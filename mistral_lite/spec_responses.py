@@ -197,8 +197,25 @@ def _operation(doc: _Doc, sop: _SpecOp) -> dict[str, Any]:
             events_raw = stream_content[SSE].get("schema")
     if media is None and SSE in content:
         media = SSE
+    if isinstance(events_raw, Mapping) and isinstance(events_raw.get("$defs"), Mapping):
+        events_raw = _inline_local_defs(events_raw, events_raw["$defs"])
     events = doc.convert(_sse_item(doc, events_raw)) if events_raw is not None else None
     return {"status": status, "media": media, "schema": schema, "events": events}
+
+
+def _inline_local_defs(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> Any:
+    """Replace ``#/$defs/<Name>`` refs by the schema's own definitions (the speech stream has them)."""
+    if depth > 16:
+        return {}
+    if isinstance(schema, list):
+        return [_inline_local_defs(s, defs, depth) for s in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[len("#/$defs/"):] in defs:
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return {**_inline_local_defs(defs[ref[len("#/$defs/"):]], defs, depth + 1), **rest}
+    return {k: _inline_local_defs(v, defs, depth) for k, v in schema.items() if k != "$defs"}
 
 
 def _load_overrides(path: Path) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 import requests
+from _rows import hand_made_rows
 
-import mistral_lite
 from mistral_lite import (
     APIConnectionError,
     APIStatusError,
@@ -30,7 +30,6 @@ from mistral_lite import (
     NotFoundError,
     StreamError,
 )
-from mistral_lite._table import load_spec
 from mistral_lite._testing import make_client
 from mistral_lite.fake import FakeMistral, Fault
 
@@ -485,18 +484,6 @@ def test_every_operation_went_over_the_wire(seen_operations: set[str], request: 
     selected = [item for item in request.session.items if getattr(item, "module", None) is module]
     if len(selected) < len(defined):
         pytest.skip("only part of this module ran (-k / a node id): coverage is checked on full runs")
-    missing = sorted(set(_hand_made_rows()) - seen_operations)
+    # the imported rows are served by the fake's generic, table-driven behaviour, with its own per-row suite
+    missing = sorted(set(hand_made_rows()) - seen_operations)
     assert missing == [], f"operations never called end to end: {missing}"
-
-
-def _hand_made_rows() -> list[str]:
-    """The rows written by hand, above the first block `python -m mistral_lite.spec import` appended.
-
-    The imported rows are served by the fake's generic, table-driven behaviour, which has its own
-    per-row suite; this module covers the hand-made ones.
-    """
-    text = (Path(mistral_lite.__file__).parent / "endpoints.toml").read_text(encoding="utf-8")
-    hand = text.split("(imported from the spec)", 1)[0]
-    names = re.findall(r"^\[endpoints\.(\w+)\]", hand, re.M)
-    assert len(names) >= 67 and set(names) <= set(load_spec().endpoints)
-    return names

@@ -82,7 +82,7 @@ RETRY = {name: "idempotent" for name in ROUTES} | {
 def _extra_rows() -> list[str]:
     text = (ROOT / "mistral_lite" / "endpoints.toml").read_text(encoding="utf-8")
     _, _, after = text.partition(MARKER)
-    after = after.split("(imported from the spec)", 1)[0]  # rows the import tool wrote have their own suite
+    after = after.split("(imported from the spec)", 1)[0]  # rows the import tool wrote: tests/test_operations_spec.py
     return re.findall(r"(?m)^\[endpoints\.([A-Za-z_][A-Za-z0-9_]*)\]", after)
 
 

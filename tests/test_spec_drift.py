@@ -7,7 +7,7 @@ regenerate both files from the repository root and review the differences::
 
     python -m mistral_lite.spec extract ../shared/mistral-openapi/openapi-public-doc.yaml \
         -o tests/data/openapi_compact.json
-    python -m mistral_lite.spec diff tests/data/openapi_compact.json > tests/data/spec_drift_expected.txt
+    python -m mistral_lite.spec diff tests/data/openapi_compact.json --no-allowlist > tests/data/spec_drift_expected.txt
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ EXPECTED = DATA / "spec_drift_expected.txt"
 REGENERATE = (
     "python -m mistral_lite.spec extract ../shared/mistral-openapi/openapi-public-doc.yaml "
     "-o tests/data/openapi_compact.json\n"
-    "    python -m mistral_lite.spec diff tests/data/openapi_compact.json > tests/data/spec_drift_expected.txt"
+    "    python -m mistral_lite.spec diff tests/data/openapi_compact.json --no-allowlist "
+    "> tests/data/spec_drift_expected.txt"
 )
 
 
@@ -412,8 +413,34 @@ def test_cli_json_on_the_compact_extract() -> None:
     data = json.loads(result.stdout)
     assert data["differs"] == (result.returncode == 1)
     assert set(data) >= {"spec", "counts", "spec_only_operations", "table_only_operations", "operations"}
-    text = _run("diff", str(COMPACT)).stdout
+    text = _run("diff", str(COMPACT), "--no-allowlist").stdout
     assert text == EXPECTED.read_text(encoding="utf-8")
+
+
+def test_with_the_allow_list_the_table_matches_the_spec() -> None:
+    """Every operation of the newest spec is a row, and each difference left is kept on purpose, with a reason."""
+    result = _run("diff", str(COMPACT), "--json")
+    assert result.returncode == 0, result.stdout
+    data = json.loads(result.stdout)
+    assert data["counts"]["spec_operations"] == data["counts"]["matched"] == 284
+    assert data["spec_only_operations"] == data["table_only_operations"] == data["operations"] == []
+    assert len(data["allowed"]) == 10 and not any("stale entry" in note for note in data["allowed"])
+    assert "chat messages (range): minItems 1" in data["allowed"][0]
+    text = _run("diff", str(COMPACT)).stdout
+    assert "Kept on purpose (the allow-list, 10):" in text and text.endswith(
+        "Summary: 0 spec-only operations, 0 table-only operations, 0 request differences in 0 operations.\n")
+
+
+def test_an_allow_list_entry_that_matches_nothing_is_reported_stale(tmp_path: Path) -> None:
+    allow = tmp_path / "allow.toml"
+    entry = '[[allow]]\noperation = "chat"\nfield = "nope"\nkind = "range"\nreason = "old"\n'
+    allow.write_text(entry, encoding="utf-8")
+    result = _run("diff", str(COMPACT), "--allowlist", str(allow))
+    assert result.returncode == 1  # the real differences are back
+    assert "chat nope (range): not found (stale entry)" in result.stdout
+    allow.write_text('[[allow]]\noperation = "chat"\n', encoding="utf-8")
+    bad = _run("diff", str(COMPACT), "--allowlist", str(allow))
+    assert bad.returncode == 2 and "needs operation, kind and reason" in bad.stderr
 
 
 def test_cli_extract(table: Spec, tmp_path: Path) -> None:

@@ -35,8 +35,14 @@ def sample(schema: Any, current: str, rng: random.Random, depth: int = 0) -> Any
     if "enum" in schema:
         return rng.choice(schema["enum"])
     for key in ("oneOf", "anyOf"):
-        if key in schema:
+        if key in schema and schema.get("type") != "object":
             return sample(rng.choice(schema[key]), current, rng, depth + 1)
+    if schema.get("type") == "object" and isinstance(schema.get("anyOf"), list):
+        # an object that must match one of several shapes (a row's body variants): fill one of them
+        variant = rng.choice(schema["anyOf"])
+        merged = {**schema, "properties": {**schema.get("properties", {}), **variant.get("properties", {})},
+                  "required": [*schema.get("required", ()), *variant.get("required", ())]}
+        return sample({k: v for k, v in merged.items() if k != "anyOf"}, current, rng, depth)
     kind = schema.get("type", "string")
     if isinstance(kind, list):
         kind = rng.choice([k for k in kind if k != "null"] or ["null"])
