@@ -841,8 +841,22 @@ def _strip_parameter(param: Any) -> Any:
     return out
 
 
-def _strip_operation(op: Mapping[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
+#: What ``extract --import-sample`` keeps besides the request: what ``import`` derives rows from.
+_IMPORT_KEYS = ("tags", "summary", "x-speakeasy-pagination", "x-speakeasy-deprecation-replacement")
+
+
+def _strip_responses(responses: Mapping[str, Any]) -> dict[str, Any]:
+    """The 2xx responses: their media types and schemas (descriptions, headers and examples dropped)."""
+    return {code: ({"content": _strip_media(resp["content"])} if isinstance(resp, Mapping) and "content" in resp
+                   else {} if isinstance(resp, Mapping) and "$ref" not in resp else resp)
+            for code, resp in responses.items() if str(code).startswith("2")}
+
+
+def _strip_operation(op: Mapping[str, Any], item: Mapping[str, Any], for_import: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"operationId": op.get("operationId", "")}
+    if for_import:
+        out.update({k: op[k] for k in _IMPORT_KEYS if k in op})
+        out["responses"] = _strip_responses(op.get("responses") or {})
     params = [*(item.get("parameters") or ()), *(op.get("parameters") or ())]
     if params:
         out["parameters"] = [_strip_parameter(p) for p in params]
@@ -897,16 +911,25 @@ def _components(openapi: Mapping[str, Any], roots: Iterable[Any]) -> dict[str, d
     return {section: dict(sorted(items.items())) for section, items in sorted(found.items())}
 
 
-def extract_spec(openapi: Mapping[str, Any], table: Spec, source: str = "", sha256: str = "") -> dict[str, Any]:
-    """A compact OpenAPI document: what ``diff`` needs to compare ``table`` with ``openapi``."""
+def extract_spec(openapi: Mapping[str, Any], table: Spec, source: str = "", sha256: str = "",
+                 import_sample: Sequence[str] = ()) -> dict[str, Any]:
+    """A compact OpenAPI document: what ``diff`` needs to compare ``table`` with ``openapi``.
+
+    ``import_sample`` (row names) instead keeps only those operations, with what ``import``
+    derives their rows from (tags, summary, 2xx responses, pagination): a test fixture.
+    """
     spec_ops, _ = _spec_operations(openapi)
     wanted = {(ep.method, _norm_path(ep.path)) for ep in table.endpoints.values()}
+    if import_sample:
+        wanted = {(table.endpoints[n].method, _norm_path(table.endpoints[n].path)) for n in import_sample}
     full = {id(sop.op) for key, sop in spec_ops.items() if key in wanted}
     full |= {id(sop.stream.op) for key, sop in spec_ops.items() if key in wanted and sop.stream is not None}
     paths: dict[str, dict[str, Any]] = {}
     for path, item, method, op in _iter_operations(openapi):
         if id(op) in full:
-            entry = _strip_operation(op, item)
+            entry = _strip_operation(op, item, for_import=bool(import_sample))
+        elif import_sample:
+            continue
         else:
             entry = {"operationId": op.get("operationId", ""), REDUCED_MARK: True}
             if op.get("deprecated") is True:
@@ -972,6 +995,8 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("openapi", help="OpenAPI 3.x document (JSON, or YAML with PyYAML installed)")
     extract.add_argument("-o", "--output", metavar="OUT", help="where to write the JSON (default: stdout)")
     extract.add_argument("--table", metavar="ROOT", help=_TABLE_HELP)
+    extract.add_argument("--import-sample", metavar="ROW,...",
+                         help="keep only these rows' operations, with what `import` reads (a test fixture)")
     imp = sub.add_parser("import", help="add rows and schemas for the spec's operations the table lacks")
     imp.add_argument("openapi", help="OpenAPI 3.x document (JSON, or YAML with PyYAML installed)")
     imp.add_argument("--table", metavar="ROOT", help="folder with endpoints.toml and schemas/ (default: the package's)")
@@ -993,7 +1018,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_import(openapi, table, args)
         if args.command == "extract":
             raw = Path(args.openapi).read_bytes()
-            doc = extract_spec(openapi, table, Path(args.openapi).name, hashlib.sha256(raw).hexdigest())
+            sample = [n for n in (args.import_sample or "").split(",") if n]
+            doc = extract_spec(openapi, table, Path(args.openapi).name, hashlib.sha256(raw).hexdigest(), sample)
             text = dump_extract(doc)
             if args.output:
                 Path(args.output).write_text(text, encoding="utf-8")
