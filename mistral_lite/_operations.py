@@ -15,7 +15,7 @@ from types import MethodType
 from typing import TYPE_CHECKING, Any, cast
 
 from ._concurrency import run_map
-from ._table import Endpoint, Spec, load_spec
+from ._table import Spec, load_spec
 from ._workflows import paginate, wait
 
 if TYPE_CHECKING:
@@ -34,11 +34,10 @@ class OperationMethod:
     the 100-odd signatures and docstrings lazily keeps ``import mistral_lite`` cheap.
     """
 
-    def __init__(self, endpoint: Endpoint, spec: Spec, owner: str) -> None:
-        self.__name__ = endpoint.name
-        self.__qualname__ = f"{owner}.{endpoint.name}"
+    def __init__(self, name: str, spec: Spec, owner: str) -> None:
+        self.__name__ = name
+        self.__qualname__ = f"{owner}.{name}"
         self.__module__ = __name__
-        self._endpoint = endpoint
         self._spec = spec
         self._built: tuple[Any, str] | None = None
 
@@ -54,7 +53,8 @@ class OperationMethod:
         if self._built is None:
             from ._signatures import docstring, signature
 
-            self._built = (signature(self._endpoint, self._spec), docstring(self._endpoint, self._spec))
+            endpoint = self._spec.endpoints[self.__name__]
+            self._built = (signature(endpoint, self._spec), docstring(endpoint, self._spec))
         return self._built
 
     @property
@@ -144,10 +144,10 @@ class AsyncOperations:
 
 def _attach(spec: Spec) -> None:
     for owner in (Operations, AsyncOperations):
-        for endpoint in spec.endpoints.values():
-            if hasattr(owner, endpoint.name):
-                raise AttributeError(f"operation {endpoint.name!r} clashes with an {owner.__name__} attribute")
-            setattr(owner, endpoint.name, OperationMethod(endpoint, spec, owner.__name__))
+        for name in spec.endpoints:  # names only: each row is built when first used
+            if hasattr(owner, name):
+                raise AttributeError(f"operation {name!r} clashes with an {owner.__name__} attribute")
+            setattr(owner, name, OperationMethod(name, spec, owner.__name__))
 
 
 _attach(load_spec())

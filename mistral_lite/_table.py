@@ -2,9 +2,9 @@
 
 This module owns the data model every other part reads: an :class:`Endpoint` per row, the
 defaults, and the option schemas. The table is parsed once per process (``load_spec`` is
-memoised) and linted while it loads, so a typo in the table fails at import, not at a user's
-first call. Another table can be loaded from any folder (``load_spec(root)``) for tests and
-overrides.
+memoised); each row is built and checked when first used (the test suite lints them all), so
+a table of ~300 rows costs little more at import than one of 60. Another table can be loaded
+from any folder (``load_spec(root)``) for tests and overrides.
 """
 
 from __future__ import annotations
@@ -203,8 +203,9 @@ def compiled_table(base: Any) -> str:
 
 if TYPE_CHECKING:
     _SchemaMap = Mapping[str, Mapping[str, Any]]
+    _EndpointMap = Mapping[str, Endpoint]
 else:  # subscripting a generic ABC at import costs more than this whole module
-    _SchemaMap = Mapping
+    _SchemaMap = _EndpointMap = Mapping
 
 
 class _Schemas(_SchemaMap):
@@ -212,15 +213,21 @@ class _Schemas(_SchemaMap):
 
     def __init__(self, folder: Any) -> None:
         self._folder = folder
-        self._names = sorted(e.name for e in folder.iterdir() if e.name.endswith(".json"))
+        self._listed: list[str] | None = None  # the folder is listed only when iterated
         self._loaded: dict[str, Mapping[str, Any]] = {}
+
+    @property
+    def _names(self) -> list[str]:
+        if self._listed is None:
+            self._listed = sorted(e.name for e in self._folder.iterdir() if e.name.endswith(".json"))
+        return self._listed
 
     def __getitem__(self, name: str) -> Mapping[str, Any]:
         try:
             return self._loaded[name]
         except KeyError:
             pass
-        if name not in self._names:
+        if name not in self:
             raise KeyError(name)
         try:
             schema = json.loads(self._folder.joinpath(name).read_text(encoding="utf-8"))
@@ -235,15 +242,53 @@ class _Schemas(_SchemaMap):
         return len(self._names)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._names
+        if self._listed is not None:
+            return name in self._listed
+        return (isinstance(name, str) and name.endswith(".json") and "/" not in name and "\\" not in name
+                and self._folder.joinpath(name).is_file())
+
+
+class _Endpoints(_EndpointMap):
+    """The rows as a mapping of name to :class:`Endpoint`, each built (and checked) on first use.
+
+    With ~300 rows, building them all at import would cost more than the rest of
+    ``import mistral_lite``; a call builds one. The test suite lints every row.
+    """
+
+    def __init__(self, rows: dict[str, Any], schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        self._rows, self._schemas = rows, schemas
+        self._built: dict[str, Endpoint] = {}
+
+    def __getitem__(self, name: str) -> Endpoint:
+        try:
+            return self._built[name]
+        except KeyError:
+            pass
+        ep = _endpoint(name, self._rows[name], self._schemas)
+        for other in ep.invalidates:
+            if other not in self._rows:
+                raise SpecError(f"endpoints.{ep.name}.invalidates: unknown operation {other!r}")
+        if ep.tool_loop and ep.tool_loop.get("next", ep.name) not in self._rows:
+            raise SpecError(f"endpoints.{ep.name}.tool_loop: unknown operation {ep.tool_loop['next']!r}")
+        return self._built.setdefault(name, ep)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._rows
 
 
 @functools.lru_cache(maxsize=8)
 def load_spec(root: str | None = None, *, lint: bool = False) -> Spec:
     """Load the table under ``root`` (default: the installed package's data).
 
-    The rows are checked as they load; the schemas are read when first needed. ``lint=True``
-    also reads every schema and checks the rows against them (see :func:`lint_spec`).
+    Each row is built and checked on first use, and the schemas are read when first needed.
+    ``lint=True`` builds every row now, reads every schema and checks the rows against them
+    (see :func:`lint_spec`).
     """
     base: Any = Path(root) if root is not None else _data_root()
     table = read_table(base)
@@ -252,13 +297,7 @@ def load_spec(root: str | None = None, *, lint: bool = False) -> Spec:
     rows = table.get("endpoints", {})
     if not isinstance(rows, dict) or not rows:
         raise SpecError("endpoints.toml: no [endpoints.*] rows")
-    endpoints = {name: _endpoint(name, row, schemas) for name, row in rows.items()}
-    for ep in endpoints.values():
-        for other in ep.invalidates:
-            if other not in endpoints:
-                raise SpecError(f"endpoints.{ep.name}.invalidates: unknown operation {other!r}")
-        if ep.tool_loop and ep.tool_loop.get("next", ep.name) not in endpoints:
-            raise SpecError(f"endpoints.{ep.name}.tool_loop: unknown operation {ep.tool_loop['next']!r}")
+    endpoints = _Endpoints(rows, schemas)
     spec = Spec(defaults=defaults, endpoints=endpoints, schemas=schemas, root=str(base), memo={})
     if lint:
         lint_spec(spec)
