@@ -113,6 +113,8 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
         warn_deprecated(endpoint)
     if args:
         _bind(endpoint, args, options)
+    if endpoint.wire:
+        _unwire(endpoint, options)
     extras = _call_keywords(operation, options) if not CALL_KEYWORDS.isdisjoint(options) else {}
     for name, value in endpoint.fill.items():
         if options.get(name) is None:
@@ -199,6 +201,15 @@ def _call_credentials(p: Plan, extras: dict[str, Any], fingerprint: str) -> str:
         return fingerprint
     p.secret = credential(headers)
     return key_fingerprint(auth)
+
+
+def _unwire(endpoint: Endpoint, options: dict[str, Any]) -> None:
+    """The API's own names (``**{"from": ...}``, ``sort.field``) accepted for the options that carry them."""
+    for option, api_name in endpoint.wire.items():
+        if api_name in options:
+            if option in options:
+                raise TypeError(f"{endpoint.name}() got {option!r} and {api_name!r}, the same option twice")
+            options[option] = options.pop(api_name)
 
 
 def _bind(endpoint: Endpoint, args: tuple[Any, ...], options: dict[str, Any]) -> None:

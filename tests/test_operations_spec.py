@@ -314,10 +314,14 @@ def test_a_wire_name_carries_an_option_python_cannot_spell(client: Client) -> No
     client.search_traces(from_="2026-01-01T00:00:00Z", page_size=10)
     query = dict(parse_qsl(urlsplit(responses.calls[0].request.url).query))
     assert query["from"] == "2026-01-01T00:00:00Z" and "from_" not in query
+    client.call("search_traces", **{"from": "2026-02-01T00:00:00Z"})  # the API's own name works too
+    assert dict(parse_qsl(urlsplit(responses.calls[1].request.url).query)) == {"from": "2026-02-01T00:00:00Z"}
+    with pytest.raises(TypeError, match="the same option twice"):
+        client.call("search_traces", **{"from": "x", "from_": "y"})
     responses.add(responses.GET, re.compile(f"{BASE}/v2/prompts.*"), json={"data": []})
     client.list_prompts(sort_field="list_sort_field_name", sort_direction_="list_sort_direction_asc",
                         sort_direction="desc")
-    query = dict(parse_qsl(urlsplit(responses.calls[1].request.url).query))
+    query = dict(parse_qsl(urlsplit(responses.calls[2].request.url).query))
     assert query == {"sort.field": "list_sort_field_name", "sort.direction": "list_sort_direction_asc",
                      "sort_direction": "desc"}
 
