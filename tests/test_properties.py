@@ -169,6 +169,8 @@ def test_any_options_give_a_validation_error_or_a_valid_request(call: tuple[str,
         event("sent")
     # it was sent: the options must be valid JSON data that the schema accepts
     data = _plain(options)
+    api_names = {api: option for option, api in endpoint.wire.items()}  # `from` is the option `from_`
+    data = {api_names.get(k, k): v for k, v in data.items()}
     validator: Draft202012Validator = _jsonschema_validator(SPEC, endpoint.schema_name)
     assert not list(validator.iter_errors({k: v for k, v in data.items() if v is not None})), options
     if endpoint.body == "json":
