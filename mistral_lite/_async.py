@@ -120,7 +120,7 @@ def _sleeper(injected: Callable[[float], Any] | None) -> Callable[[float], Await
     return sleep
 
 
-def _stream(plan: _core.Plan, response: aiohttp.ClientResponse) -> AsyncStream:
+def _stream(plan: _core.Plan, response: aiohttp.ClientResponse) -> AsyncStream[Any]:
     """The answer of a streaming call as an AsyncStream of the row's kind (a JSON answer is a StreamError)."""
     _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
     endpoint = plan.endpoint

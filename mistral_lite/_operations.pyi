@@ -10,20 +10,37 @@ from ._async import AsyncStream
 from ._streaming import Stream
 from ._structured import _T, ParsedChatCompletion
 from .types import (
+    AddOrUpdateUsersToWorkspaceOUT,
+    AddUsersToWorkspaceOUT,
+    AdminOrganizationMemberOUT,
     AdminScimSyncConfigParam,
+    AdminScimSyncRunOUT,
+    AdminScimSyncTriggerOUT,
+    AdminUserGroupMemberOut,
+    AdminUserGroupMembersOut,
+    AdminUserGroupOut,
+    AdminUserGroupsOut,
+    AdminUserOUT,
     Agent,
     AgentAliasResponse,
     AgentConversation,
     AgentListPage,
     AgentToolParam,
+    Aggregation,
     AliasListParam,
+    APIKeyOUT,
+    APIKeysExtendedOUT,
     AppendConversationEvent,
     ArchiveModelResponse,
     AuthDataParam,
     AuthenticationMethodCreateOrUpdateRequestParam,
+    AuthUrlResponse,
     BaseWorkspaceMemberINParam,
+    BatchExecutionResponse,
     BatchJob,
+    Campaign,
     CancelFineTuningJobResult,
+    ChatCompletionEvent,
     ChatCompletionResponse,
     ClassificationResponse,
     ClassifierHyperparametersParam,
@@ -34,7 +51,9 @@ from .types import (
     CompletionHyperparametersParam,
     CompletionJobOut,
     ConnectionCredentialsParam,
+    Connector,
     ConnectorsQueryFiltersParam,
+    ConnectorToolCallResponse,
     ConversationHistory,
     ConversationMessages,
     ConversationResponse,
@@ -44,62 +63,151 @@ from .types import (
     CreateFineTuningJobResult,
     CreateFineTuningJobTrainingFilesItemParam,
     CreateJudgeRequestParam,
+    CreatePromptVersionResponse,
+    CreateSkillVersionResponse,
+    CreateSpeechEvent,
+    CreateSpeechResult,
+    CredentialsResponse,
+    Dataset,
+    DatasetImportTask,
+    DatasetPreview,
+    DatasetRecord,
+    DeleteAPIKeyOUT,
     DeleteBatchJobResponse,
     DeleteFileResponse,
     DeleteModelResponse,
+    DeleteOUT,
+    DeletePromptResponse,
+    DeleteSkillResponse,
+    DeploymentDetailResponse,
+    DeploymentListResponse,
+    DeploymentLogSearchResponse,
     DeploymentResourceConfigParam,
     DeploymentResourceConfigUpdateParam,
+    DeploymentWorkerListResponse,
     DeploymentWorkerSpecInputParam,
     Document,
     DocumentParam,
     DocumentTextContent,
     EmbeddingResponse,
+    ExecuteWorkflowRegistrationResult,
+    ExecuteWorkflowResult,
+    ExecutionLogSearchResponse,
+    ExecutionTraceInfoResponse,
+    ExportDatasetResponse,
     ExtendedOAuthServerMetadataParam,
+    FetchCampaignStatusResponse,
+    FetchChatCompletionFieldOptionsResponse,
+    FetchFieldOptionCountsResponse,
     FileInput,
     FileSchema,
     FilterPayloadParam,
     FIMCompletionResponse,
     GetConversationResult,
+    GetDeploymentSummariesResponse,
     GetFileResponse,
     GetFineTuningJobResult,
+    GetLogFieldOptions,
+    GetLogFields,
+    GetLogs,
     GetModelResult,
     GetSignedUrlResponse,
+    GetSpan,
+    GetSpanEvaluationFieldOptions,
+    GetSpanEvaluationFields,
+    GetSpanEvaluations,
+    GetSpanFieldOptions,
+    GetSpanFields,
+    GetSpans,
+    GetTrace,
+    GetTraceFieldOptions,
+    GetTraceFields,
+    GetTraces,
     GithubRepositoryParam,
     GlobalHeaderValueParam,
+    GroupWorkspaceAssignmentOut,
+    GroupWorkspaceAssignmentsOut,
     GuardrailConfigParam,
+    IngestionPipelineConfiguration,
     InputEntryParam,
     InstructRequestParam,
     JobsOut,
+    Judge,
     JudgeClassificationOutputParam,
+    JudgeOutput,
     JudgeRegressionOutputParam,
     Library,
+    LimitsOUT,
     ListAgentAliasesResult,
     ListAgentsResult,
     ListAgentVersionsResult,
+    ListAuditLogsResult,
     ListBatchJobsResponse,
+    ListCampaignSelectedEventsResponse,
+    ListCampaignsResponse,
+    ListChatCompletionFieldsResponse,
+    ListConnectorAuthenticationMethodsResult,
+    ListConnectorToolsResult,
     ListConversationsResult,
+    ListDatasetImportTasksResponse,
+    ListDatasetRecordsResponse,
+    ListDatasetsResponse,
     ListDocumentsResponse,
     ListFilesResponse,
+    ListIngestionPipelineConfigurationsResult,
+    ListInvitesResult,
+    ListJudgesResponse,
     ListLibrariesResponse,
+    ListOrganizationsResponse,
+    ListPromptsResponse,
+    ListPromptVersionsResponse,
+    ListSharingResponse,
+    ListSkillsResponse,
+    ListSkillVersionsResponse,
+    ListWorkflowEventResponse,
+    ListWorkspacesResponse,
+    ManagedDeploymentResponse,
     MessageParam,
+    MessageResponse,
     MetricDefinitionParam,
     ModelConversation,
     ModelList,
     ModerationResponse,
+    NestedGroupsOut,
     NetworkEncodedInputParam,
     OCRResponse,
     OrderByClauseParam,
+    OrganizationAdminUsersOUT,
+    OrganizationInvitesCreateOUT,
     OrganizationMemberCreateParam,
+    OrganizationUsersCreateOUT,
+    PaginatedConnectors,
     PartialScheduleDefinitionParam,
     PredictionParam,
     ProcessingStatus,
+    Prompt,
     PromptDefinitionParam,
+    QueryWorkflowResponse,
+    RateLimitsOUT,
     RegisterDeploymentRequestVespaDeploymentParam,
+    RegisterSearchIndexResponseIndex,
+    RemoveWorkspaceMembersOUT,
     ResponseFormatParam,
     RestartConversationEvent,
+    RolesOut,
+    ScheduleDefinitionOutput,
     ScheduleDefinitionParam,
+    SearchChatCompletionEventIdsResponse,
+    SearchChatCompletionEventsResponse,
+    Sharing,
+    SignalWorkflowResponse,
+    Skill,
     SkillDefinitionParam,
     StartFineTuningJobResult,
+    StreamDeploymentLogsEvent,
+    StreamWorkflowEventsEvent,
+    StreamWorkflowExecutionEvent,
+    StreamWorkflowExecutionLogsEvent,
     TimeDimensionParam,
     ToolCallConfirmationParam,
     ToolChoiceFunctionParam,
@@ -109,9 +217,43 @@ from .types import (
     UnarchiveModelResponse,
     UpdateFineTunedModelResult,
     UpdateMetricsRequestIndexMetricsParam,
+    UpdateWorkflowResponse,
+    UsageOUTJSON,
+    UserIdentity,
+    UserOrganization,
+    UserWorkspace,
+    VibeOrganizationStatsOUT,
+    VibeWorkByAgentStatsOUT,
+    VibeWorkByTimeStatsOUT,
+    VibeWorkByUserStatsOUT,
+    VibeWorkspaceStatsOUT,
+    VoiceListResponse,
+    VoiceResponse,
     WandbIntegrationParam,
+    WorkflowArchiveResponse,
+    WorkflowBasicDefinition,
+    WorkflowBulkArchiveResponse,
+    WorkflowBulkUnarchiveResponse,
+    WorkflowExecutionListResponse,
+    WorkflowExecutionResponse,
+    WorkflowExecutionTraceEventsResponse,
+    WorkflowExecutionTraceOTelResponse,
+    WorkflowExecutionTraceSummaryResponse,
+    WorkflowExecutionWithoutResultResponse,
+    WorkflowGetResponse,
+    WorkflowListResponse,
+    WorkflowMetrics,
+    WorkflowRegistrationGetResponse,
+    WorkflowRegistrationListResponse,
+    WorkflowScheduleListResponse,
+    WorkflowScheduleResponse,
     WorkflowsWorkerSpecUpdateParam,
+    WorkflowUnarchiveResponse,
+    WorkflowUpdateResponse,
+    WorkspaceEnrichedOUT,
     WorkspaceMemberSingleINParam,
+    WorkspaceOUT,
+    WorkspacesOut,
 )
 
 class Operations:
@@ -1407,7 +1549,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[CreateSpeechEvent]: ...
     @overload
     def create_speech(
         self,
@@ -1425,7 +1567,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Any: ...
+    ) -> CreateSpeechResult: ...
     @overload
     def create_speech(
         self,
@@ -1443,7 +1585,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Any | Stream[dict[str, Any]]: ...
+    ) -> CreateSpeechResult | Stream[CreateSpeechEvent]: ...
     def list_voices(
         self,
         *,
@@ -1454,7 +1596,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceListResponse: ...
     def create_voice(
         self,
         *,
@@ -1473,7 +1615,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     def get_voice(
         self,
         voice_id: str,
@@ -1482,7 +1624,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     def update_voice(
         self,
         voice_id: str,
@@ -1497,7 +1639,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     def delete_voice(
         self,
         voice_id: str,
@@ -1506,7 +1648,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     def get_voice_sample(
         self,
         voice_id: str,
@@ -1527,7 +1669,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> APIKeysExtendedOUT: ...
     def create_api_key(
         self,
         *,
@@ -1539,7 +1681,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> APIKeyOUT: ...
     def delete_api_key(
         self,
         key_id: str,
@@ -1548,7 +1690,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteAPIKeyOUT: ...
     def list_audit_logs(
         self,
         *,
@@ -1564,7 +1706,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListAuditLogsResult: ...
     def get_rate_limits(
         self,
         *,
@@ -1572,7 +1714,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RateLimitsOUT: ...
     def get_spend_limits(
         self,
         *,
@@ -1580,7 +1722,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> LimitsOUT: ...
     def update_spend_limits(
         self,
         *,
@@ -1590,7 +1732,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> LimitsOUT: ...
     def get_usage(
         self,
         *,
@@ -1602,7 +1744,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UsageOUTJSON: ...
     def trigger_scim_sync(
         self,
         *,
@@ -1612,7 +1754,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminScimSyncTriggerOUT: ...
     def get_scim_sync_run(
         self,
         run_id: str,
@@ -1621,7 +1763,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminScimSyncRunOUT: ...
     def list_user_groups(
         self,
         *,
@@ -1632,7 +1774,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupsOut: ...
     def create_user_group(
         self,
         *,
@@ -1644,7 +1786,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     def provision_group_to_workspace(
         self,
         *,
@@ -1665,7 +1807,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     def update_user_group(
         self,
         group_uuid: str,
@@ -1678,7 +1820,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     def delete_user_group(
         self,
         group_uuid: str,
@@ -1698,7 +1840,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupMembersOut: ...
     def assign_users_to_group(
         self,
         group_uuid: str,
@@ -1727,7 +1869,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> NestedGroupsOut: ...
     def set_nested_user_groups(
         self,
         group_uuid: str,
@@ -1758,7 +1900,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GroupWorkspaceAssignmentsOut: ...
     def assign_group_to_workspace(
         self,
         group_uuid: str,
@@ -1802,7 +1944,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RolesOut: ...
     def list_users(
         self,
         *,
@@ -1813,7 +1955,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationAdminUsersOUT: ...
     def create_users(
         self,
         *,
@@ -1822,7 +1964,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationUsersCreateOUT: ...
     def list_invites(
         self,
         *,
@@ -1830,7 +1972,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListInvitesResult: ...
     def invite_users(
         self,
         *,
@@ -1848,7 +1990,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationInvitesCreateOUT: ...
     def delete_invite(
         self,
         invite_uuid: str,
@@ -1857,7 +1999,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteOUT: ...
     def get_user(
         self,
         user_id: str,
@@ -1866,7 +2008,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserOUT: ...
     def update_user(
         self,
         user_id: str,
@@ -1880,7 +2022,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminOrganizationMemberOUT: ...
     def delete_user(
         self,
         user_id: str,
@@ -1889,7 +2031,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteOUT: ...
     def get_vibe_code_usage_by_organization(
         self,
         *,
@@ -1899,7 +2041,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeOrganizationStatsOUT: ...
     def get_vibe_code_usage_by_workspace(
         self,
         *,
@@ -1910,7 +2052,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkspaceStatsOUT: ...
     def get_vibe_work_usage_by_agent(
         self,
         *,
@@ -1920,7 +2062,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByAgentStatsOUT: ...
     def get_vibe_work_usage_over_time(
         self,
         *,
@@ -1931,7 +2073,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByTimeStatsOUT: ...
     def get_vibe_work_usage_by_user(
         self,
         *,
@@ -1941,7 +2083,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByUserStatsOUT: ...
     def list_workspaces(
         self,
         *,
@@ -1953,7 +2095,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspacesOut: ...
     def create_workspace(
         self,
         *,
@@ -1966,7 +2108,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspaceEnrichedOUT: ...
     def update_workspace(
         self,
         workspace_uuid: str,
@@ -1978,7 +2120,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspaceOUT: ...
     def delete_workspace(
         self,
         workspace_uuid: str,
@@ -1997,7 +2139,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AddUsersToWorkspaceOUT: ...
     def remove_workspace_users(
         self,
         workspace_uuid: str,
@@ -2007,7 +2149,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RemoveWorkspaceMembersOUT: ...
     def add_or_update_workspace_users(
         self,
         workspace_uuid: str,
@@ -2017,7 +2159,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AddOrUpdateUsersToWorkspaceOUT: ...
     def list_connectors(
         self,
         *,
@@ -2028,7 +2170,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> PaginatedConnectors: ...
     def create_connector(
         self,
         *,
@@ -2049,7 +2191,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     def get_connector(
         self,
         connector_id_or_name: str,
@@ -2060,7 +2202,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     def get_connector_auth_url(
         self,
         connector_id_or_name: str,
@@ -2074,7 +2216,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AuthUrlResponse: ...
     def list_connector_authentication_methods(
         self,
         connector_id_or_name: str,
@@ -2083,7 +2225,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListConnectorAuthenticationMethodsResult: ...
     def list_connector_organization_credentials(
         self,
         connector_id_or_name: str,
@@ -2094,7 +2236,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     def create_or_update_connector_organization_credentials(
         self,
         connector_id_or_name: str,
@@ -2107,7 +2249,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def delete_connector_organization_credentials(
         self,
         connector_id_or_name: str,
@@ -2117,7 +2259,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def list_connector_tools(
         self,
         connector_id_or_name: str,
@@ -2131,7 +2273,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListConnectorToolsResult: ...
     def call_connector_tool(
         self,
         connector_id_or_name: str,
@@ -2143,7 +2285,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ConnectorToolCallResponse: ...
     def list_connector_user_credentials(
         self,
         connector_id_or_name: str,
@@ -2154,7 +2296,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     def create_or_update_connector_user_credentials(
         self,
         connector_id_or_name: str,
@@ -2167,7 +2309,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def delete_all_connector_user_credentials(
         self,
         connector_id_or_name: str,
@@ -2176,7 +2318,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def delete_connector_user_credentials(
         self,
         connector_id_or_name: str,
@@ -2186,7 +2328,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def list_connector_workspace_credentials(
         self,
         connector_id_or_name: str,
@@ -2197,7 +2339,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     def create_or_update_connector_workspace_credentials(
         self,
         connector_id_or_name: str,
@@ -2210,7 +2352,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def delete_connector_workspace_credentials(
         self,
         connector_id_or_name: str,
@@ -2220,7 +2362,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def update_connector(
         self,
         connector_id: str,
@@ -2237,7 +2379,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     def delete_connector(
         self,
         connector_id: str,
@@ -2246,7 +2388,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def share_connector(
         self,
         connector_id: str,
@@ -2255,7 +2397,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def unshare_connector(
         self,
         connector_id: str,
@@ -2264,7 +2406,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def activate_connector(
         self,
         connector_id: str,
@@ -2274,7 +2416,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def deactivate_connector(
         self,
         connector_id: str,
@@ -2284,7 +2426,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     def replace_library(
         self,
         library_id: str,
@@ -2295,7 +2437,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Library: ...
     def list_library_accesses(
         self,
         library_id: str,
@@ -2304,7 +2446,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSharingResponse: ...
     def create_or_update_library_access(
         self,
         library_id: str,
@@ -2317,7 +2459,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Sharing: ...
     def delete_library_access(
         self,
         library_id: str,
@@ -2330,7 +2472,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Sharing: ...
     def replace_library_document(
         self,
         library_id: str,
@@ -2343,7 +2485,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Document: ...
     def list_campaigns(
         self,
         *,
@@ -2354,7 +2496,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListCampaignsResponse: ...
     def create_campaign(
         self,
         *,
@@ -2367,7 +2509,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Campaign: ...
     def get_campaign(
         self,
         campaign_id: str,
@@ -2376,7 +2518,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Campaign: ...
     def delete_campaign(
         self,
         campaign_id: str,
@@ -2396,7 +2538,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListCampaignSelectedEventsResponse: ...
     def get_campaign_status(
         self,
         campaign_id: str,
@@ -2405,7 +2547,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchCampaignStatusResponse: ...
     def search_chat_completion_events(
         self,
         *,
@@ -2417,7 +2559,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventsResponse: ...
     def search_chat_completion_event_ids(
         self,
         *,
@@ -2427,7 +2569,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventIdsResponse: ...
     def get_chat_completion_event(
         self,
         event_id: str,
@@ -2436,7 +2578,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ChatCompletionEvent: ...
     def judge_chat_completion_event(
         self,
         event_id: str,
@@ -2446,7 +2588,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     def list_similar_chat_completion_events(
         self,
         event_id: str,
@@ -2455,7 +2597,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventsResponse: ...
     def list_chat_completion_fields(
         self,
         *,
@@ -2463,7 +2605,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListChatCompletionFieldsResponse: ...
     def list_chat_completion_field_options(
         self,
         field_name: str,
@@ -2473,7 +2615,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchChatCompletionFieldOptionsResponse: ...
     def count_chat_completion_field_options(
         self,
         field_name: str,
@@ -2483,7 +2625,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchFieldOptionCountsResponse: ...
     def list_datasets(
         self,
         *,
@@ -2494,7 +2636,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetsResponse: ...
     def create_dataset(
         self,
         *,
@@ -2504,7 +2646,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Dataset: ...
     def get_dataset(
         self,
         dataset_id: str,
@@ -2513,7 +2655,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetPreview: ...
     def update_dataset(
         self,
         dataset_id: str,
@@ -2524,7 +2666,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetPreview: ...
     def delete_dataset(
         self,
         dataset_id: str,
@@ -2542,7 +2684,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExportDatasetResponse: ...
     def import_dataset_records_from_campaign(
         self,
         dataset_id: str,
@@ -2552,7 +2694,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     def import_dataset_records_from_dataset(
         self,
         dataset_id: str,
@@ -2562,7 +2704,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     def import_dataset_records_from_explorer(
         self,
         dataset_id: str,
@@ -2572,7 +2714,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     def import_dataset_records_from_file(
         self,
         dataset_id: str,
@@ -2582,7 +2724,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     def import_dataset_records_from_playground(
         self,
         dataset_id: str,
@@ -2592,7 +2734,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     def list_dataset_records(
         self,
         dataset_id: str,
@@ -2603,7 +2745,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetRecordsResponse: ...
     def create_dataset_record(
         self,
         dataset_id: str,
@@ -2614,7 +2756,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetRecord: ...
     def list_dataset_import_tasks(
         self,
         dataset_id: str,
@@ -2625,7 +2767,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetImportTasksResponse: ...
     def get_dataset_import_task(
         self,
         dataset_id: str,
@@ -2635,7 +2777,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     def delete_dataset_records(
         self,
         *,
@@ -2653,7 +2795,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetRecord: ...
     def delete_dataset_record(
         self,
         dataset_record_id: str,
@@ -2672,7 +2814,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     def update_dataset_record_payload(
         self,
         dataset_record_id: str,
@@ -2705,7 +2847,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListJudgesResponse: ...
     def create_judge(
         self,
         *,
@@ -2719,7 +2861,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Judge: ...
     def get_judge(
         self,
         judge_id: str,
@@ -2728,7 +2870,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Judge: ...
     def update_judge(
         self,
         judge_id: str,
@@ -2763,7 +2905,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     def list_log_fields(
         self,
         *,
@@ -2771,7 +2913,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogFields: ...
     def list_log_field_options(
         self,
         field_name: str,
@@ -2782,7 +2924,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogFieldOptions: ...
     def search_logs(
         self,
         *,
@@ -2796,7 +2938,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogs: ...
     def aggregate_spans(
         self,
         *,
@@ -2812,7 +2954,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Aggregation: ...
     def list_span_evaluation_fields(
         self,
         *,
@@ -2820,7 +2962,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluationFields: ...
     def list_span_evaluation_field_options(
         self,
         field_name: str,
@@ -2831,7 +2973,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluationFieldOptions: ...
     def search_span_evaluations(
         self,
         *,
@@ -2844,7 +2986,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluations: ...
     def search_latest_span_evaluations(
         self,
         *,
@@ -2857,7 +2999,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluations: ...
     def list_span_fields(
         self,
         *,
@@ -2865,7 +3007,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanFields: ...
     def list_span_field_options(
         self,
         field_name: str,
@@ -2876,7 +3018,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanFieldOptions: ...
     def search_spans(
         self,
         *,
@@ -2889,7 +3031,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpans: ...
     def aggregate_traces(
         self,
         *,
@@ -2905,7 +3047,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Aggregation: ...
     def list_trace_fields(
         self,
         *,
@@ -2913,7 +3055,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraceFields: ...
     def list_trace_field_options(
         self,
         field_name: str,
@@ -2924,7 +3066,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraceFieldOptions: ...
     def search_traces(
         self,
         *,
@@ -2937,7 +3079,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraces: ...
     def get_trace(
         self,
         trace_id: str,
@@ -2946,7 +3088,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTrace: ...
     def list_trace_spans(
         self,
         trace_id: str,
@@ -2959,7 +3101,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpans: ...
     def get_trace_span(
         self,
         trace_id: str,
@@ -2971,7 +3113,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpan: ...
     def list_prompts(
         self,
         *,
@@ -2987,7 +3129,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListPromptsResponse: ...
     def create_prompt(
         self,
         *,
@@ -3002,7 +3144,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     def get_prompt(
         self,
         prompt_id: str,
@@ -3014,7 +3156,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     def update_prompt(
         self,
         prompt_id: str,
@@ -3026,7 +3168,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     def delete_prompt(
         self,
         prompt_id: str,
@@ -3035,7 +3177,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeletePromptResponse: ...
     def list_prompt_versions(
         self,
         prompt_id: str,
@@ -3044,7 +3186,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListPromptVersionsResponse: ...
     def create_prompt_version(
         self,
         prompt_id: str,
@@ -3056,7 +3198,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CreatePromptVersionResponse: ...
     def get_prompt_version(
         self,
         prompt_id: str,
@@ -3067,7 +3209,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     def update_prompt_version_metadata(
         self,
         prompt_id: str,
@@ -3079,7 +3221,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     def list_ingestion_pipeline_configurations(
         self,
         *,
@@ -3087,7 +3229,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListIngestionPipelineConfigurationsResult: ...
     def register_ingestion_pipeline_configuration(
         self,
         *,
@@ -3097,7 +3239,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> IngestionPipelineConfiguration: ...
     def update_ingestion_pipeline_run_info(
         self,
         id: str,
@@ -3108,7 +3250,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> IngestionPipelineConfiguration: ...
     def list_rag_deployments(
         self,
         *,
@@ -3116,7 +3258,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetDeploymentSummariesResponse: ...
     def register_rag_deployment(
         self,
         *,
@@ -3127,7 +3269,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RegisterSearchIndexResponseIndex: ...
     def unregister_rag_deployment(
         self,
         deployment_id: str,
@@ -3165,7 +3307,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSkillsResponse: ...
     def create_skill(
         self,
         *,
@@ -3178,7 +3320,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     def get_skill(
         self,
         skill_id: str,
@@ -3190,7 +3332,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     def update_skill(
         self,
         skill_id: str,
@@ -3200,7 +3342,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     def delete_skill(
         self,
         skill_id: str,
@@ -3209,7 +3351,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteSkillResponse: ...
     def list_skill_versions(
         self,
         skill_id: str,
@@ -3218,7 +3360,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSkillVersionsResponse: ...
     def create_skill_version(
         self,
         skill_id: str,
@@ -3230,7 +3372,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CreateSkillVersionResponse: ...
     def get_skill_version(
         self,
         skill_id: str,
@@ -3241,7 +3383,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     def update_skill_version_metadata(
         self,
         skill_id: str,
@@ -3253,7 +3395,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     def get_identity(
         self,
         *,
@@ -3261,7 +3403,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UserIdentity: ...
     def list_my_organizations(
         self,
         *,
@@ -3271,7 +3413,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListOrganizationsResponse: ...
     def list_my_workspaces(
         self,
         *,
@@ -3282,7 +3424,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListWorkspacesResponse: ...
     def list_workflow_events(
         self,
         *,
@@ -3295,7 +3437,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListWorkflowEventResponse: ...
     @overload
     def stream_workflow_events(
         self,
@@ -3316,7 +3458,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowEventsEvent]: ...
     @overload
     def stream_workflow_events(
         self,
@@ -3337,7 +3479,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowEventsEvent]: ...
     @overload
     def stream_workflow_events(
         self,
@@ -3358,7 +3500,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowEventsEvent]: ...
     def list_workflows(
         self,
         *,
@@ -3379,7 +3521,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowListResponse: ...
     def bulk_archive_workflows(
         self,
         *,
@@ -3388,7 +3530,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowBulkArchiveResponse: ...
     def list_workflow_registrations(
         self,
         *,
@@ -3406,7 +3548,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowRegistrationListResponse: ...
     def get_workflow_registration(
         self,
         workflow_registration_id: str,
@@ -3417,7 +3559,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowRegistrationGetResponse: ...
     def execute_workflow_registration(
         self,
         workflow_registration_id: str,
@@ -3435,7 +3577,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecuteWorkflowRegistrationResult: ...
     def bulk_unarchive_workflows(
         self,
         *,
@@ -3444,7 +3586,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowBulkUnarchiveResponse: ...
     def get_workflow(
         self,
         workflow_identifier: str,
@@ -3453,7 +3595,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowGetResponse: ...
     def update_workflow(
         self,
         workflow_identifier: str,
@@ -3466,7 +3608,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowUpdateResponse: ...
     def archive_workflow(
         self,
         workflow_identifier: str,
@@ -3475,7 +3617,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowArchiveResponse: ...
     def execute_workflow(
         self,
         workflow_identifier: str,
@@ -3493,7 +3635,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecuteWorkflowResult: ...
     def unarchive_workflow(
         self,
         workflow_identifier: str,
@@ -3502,7 +3644,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowUnarchiveResponse: ...
     def list_deployments(
         self,
         *,
@@ -3519,7 +3661,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentListResponse: ...
     def create_deployment(
         self,
         *,
@@ -3531,7 +3673,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     def get_deployment(
         self,
         name: str,
@@ -3541,7 +3683,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentDetailResponse: ...
     def update_deployment(
         self,
         name: str,
@@ -3552,7 +3694,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     def delete_deployment(
         self,
         name: str,
@@ -3561,7 +3703,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     def list_deployment_logs(
         self,
         name: str,
@@ -3577,7 +3719,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentLogSearchResponse: ...
     def stream_deployment_logs(
         self,
         name: str,
@@ -3591,7 +3733,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamDeploymentLogsEvent]: ...
     def restart_deployment(
         self,
         name: str,
@@ -3600,7 +3742,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     def start_deployment(
         self,
         name: str,
@@ -3609,7 +3751,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     def stop_deployment(
         self,
         name: str,
@@ -3618,7 +3760,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     def list_deployment_workers(
         self,
         name: str,
@@ -3630,7 +3772,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentWorkerListResponse: ...
     def batch_cancel_workflow_executions(
         self,
         *,
@@ -3639,7 +3781,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> BatchExecutionResponse: ...
     def batch_terminate_workflow_executions(
         self,
         *,
@@ -3648,7 +3790,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> BatchExecutionResponse: ...
     def get_workflow_execution(
         self,
         execution_id: str,
@@ -3657,7 +3799,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     def cancel_workflow_execution(
         self,
         execution_id: str,
@@ -3692,7 +3834,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecutionLogSearchResponse: ...
     def stream_workflow_execution_logs(
         self,
         execution_id: str,
@@ -3706,7 +3848,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowExecutionLogsEvent]: ...
     def query_workflow_execution(
         self,
         execution_id: str,
@@ -3717,7 +3859,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> QueryWorkflowResponse: ...
     def reset_workflow_execution(
         self,
         execution_id: str,
@@ -3741,7 +3883,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SignalWorkflowResponse: ...
     def stream_workflow_execution(
         self,
         execution_id: str,
@@ -3753,7 +3895,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowExecutionEvent]: ...
     def terminate_workflow_execution(
         self,
         execution_id: str,
@@ -3773,7 +3915,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceEventsResponse: ...
     def get_workflow_execution_trace_info(
         self,
         execution_id: str,
@@ -3782,7 +3924,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecutionTraceInfoResponse: ...
     def get_workflow_execution_trace_otel(
         self,
         execution_id: str,
@@ -3791,7 +3933,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceOTelResponse: ...
     def get_workflow_execution_trace_summary(
         self,
         execution_id: str,
@@ -3800,7 +3942,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceSummaryResponse: ...
     def update_workflow_execution(
         self,
         execution_id: str,
@@ -3811,7 +3953,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UpdateWorkflowResponse: ...
     def get_workflow_metrics(
         self,
         workflow_name: str,
@@ -3822,7 +3964,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowMetrics: ...
     def list_runs(
         self,
         *,
@@ -3847,7 +3989,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionListResponse: ...
     def get_run(
         self,
         run_id: str,
@@ -3856,7 +3998,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     def get_run_history(
         self,
         run_id: str,
@@ -3880,7 +4022,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleListResponse: ...
     def schedule_workflow(
         self,
         *,
@@ -3895,7 +4037,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleResponse: ...
     def get_schedule(
         self,
         schedule_id: str,
@@ -3904,7 +4046,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ScheduleDefinitionOutput: ...
     def update_schedule(
         self,
         schedule_id: str,
@@ -3914,7 +4056,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleResponse: ...
     def unschedule_workflow(
         self,
         schedule_id: str,
@@ -5477,7 +5619,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[CreateSpeechEvent]: ...
     @overload
     def call(
         self,
@@ -5497,7 +5639,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Any: ...
+    ) -> CreateSpeechResult: ...
     @overload
     def call(
         self,
@@ -5517,7 +5659,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Any | Stream[dict[str, Any]]: ...
+    ) -> CreateSpeechResult | Stream[CreateSpeechEvent]: ...
     @overload
     def call(
         self,
@@ -5531,7 +5673,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceListResponse: ...
     @overload
     def call(
         self,
@@ -5553,7 +5695,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     @overload
     def call(
         self,
@@ -5565,7 +5707,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     @overload
     def call(
         self,
@@ -5583,7 +5725,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     @overload
     def call(
         self,
@@ -5595,7 +5737,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     @overload
     def call(
         self,
@@ -5622,7 +5764,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> APIKeysExtendedOUT: ...
     @overload
     def call(
         self,
@@ -5637,7 +5779,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> APIKeyOUT: ...
     @overload
     def call(
         self,
@@ -5649,7 +5791,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteAPIKeyOUT: ...
     @overload
     def call(
         self,
@@ -5668,7 +5810,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListAuditLogsResult: ...
     @overload
     def call(
         self,
@@ -5679,7 +5821,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RateLimitsOUT: ...
     @overload
     def call(
         self,
@@ -5690,7 +5832,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> LimitsOUT: ...
     @overload
     def call(
         self,
@@ -5703,7 +5845,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> LimitsOUT: ...
     @overload
     def call(
         self,
@@ -5718,7 +5860,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UsageOUTJSON: ...
     @overload
     def call(
         self,
@@ -5731,7 +5873,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminScimSyncTriggerOUT: ...
     @overload
     def call(
         self,
@@ -5743,7 +5885,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminScimSyncRunOUT: ...
     @overload
     def call(
         self,
@@ -5757,7 +5899,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupsOut: ...
     @overload
     def call(
         self,
@@ -5772,7 +5914,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     @overload
     def call(
         self,
@@ -5799,7 +5941,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     @overload
     def call(
         self,
@@ -5815,7 +5957,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     @overload
     def call(
         self,
@@ -5841,7 +5983,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupMembersOut: ...
     @overload
     def call(
         self,
@@ -5879,7 +6021,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> NestedGroupsOut: ...
     @overload
     def call(
         self,
@@ -5919,7 +6061,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GroupWorkspaceAssignmentsOut: ...
     @overload
     def call(
         self,
@@ -5975,7 +6117,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RolesOut: ...
     @overload
     def call(
         self,
@@ -5989,7 +6131,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationAdminUsersOUT: ...
     @overload
     def call(
         self,
@@ -6001,7 +6143,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationUsersCreateOUT: ...
     @overload
     def call(
         self,
@@ -6012,7 +6154,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListInvitesResult: ...
     @overload
     def call(
         self,
@@ -6033,7 +6175,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationInvitesCreateOUT: ...
     @overload
     def call(
         self,
@@ -6045,7 +6187,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteOUT: ...
     @overload
     def call(
         self,
@@ -6057,7 +6199,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserOUT: ...
     @overload
     def call(
         self,
@@ -6074,7 +6216,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminOrganizationMemberOUT: ...
     @overload
     def call(
         self,
@@ -6086,7 +6228,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteOUT: ...
     @overload
     def call(
         self,
@@ -6099,7 +6241,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeOrganizationStatsOUT: ...
     @overload
     def call(
         self,
@@ -6113,7 +6255,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkspaceStatsOUT: ...
     @overload
     def call(
         self,
@@ -6126,7 +6268,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByAgentStatsOUT: ...
     @overload
     def call(
         self,
@@ -6140,7 +6282,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByTimeStatsOUT: ...
     @overload
     def call(
         self,
@@ -6153,7 +6295,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByUserStatsOUT: ...
     @overload
     def call(
         self,
@@ -6168,7 +6310,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspacesOut: ...
     @overload
     def call(
         self,
@@ -6184,7 +6326,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspaceEnrichedOUT: ...
     @overload
     def call(
         self,
@@ -6199,7 +6341,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspaceOUT: ...
     @overload
     def call(
         self,
@@ -6224,7 +6366,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AddUsersToWorkspaceOUT: ...
     @overload
     def call(
         self,
@@ -6237,7 +6379,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RemoveWorkspaceMembersOUT: ...
     @overload
     def call(
         self,
@@ -6250,7 +6392,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AddOrUpdateUsersToWorkspaceOUT: ...
     @overload
     def call(
         self,
@@ -6264,7 +6406,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> PaginatedConnectors: ...
     @overload
     def call(
         self,
@@ -6288,7 +6430,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     @overload
     def call(
         self,
@@ -6302,7 +6444,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     @overload
     def call(
         self,
@@ -6319,7 +6461,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AuthUrlResponse: ...
     @overload
     def call(
         self,
@@ -6331,7 +6473,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListConnectorAuthenticationMethodsResult: ...
     @overload
     def call(
         self,
@@ -6345,7 +6487,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     @overload
     def call(
         self,
@@ -6361,7 +6503,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6374,7 +6516,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6391,7 +6533,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListConnectorToolsResult: ...
     @overload
     def call(
         self,
@@ -6406,7 +6548,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ConnectorToolCallResponse: ...
     @overload
     def call(
         self,
@@ -6420,7 +6562,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     @overload
     def call(
         self,
@@ -6436,7 +6578,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6448,7 +6590,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6461,7 +6603,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6475,7 +6617,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     @overload
     def call(
         self,
@@ -6491,7 +6633,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6504,7 +6646,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6524,7 +6666,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     @overload
     def call(
         self,
@@ -6536,7 +6678,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6548,7 +6690,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6560,7 +6702,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6573,7 +6715,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6586,7 +6728,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     def call(
         self,
@@ -6600,7 +6742,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Library: ...
     @overload
     def call(
         self,
@@ -6612,7 +6754,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSharingResponse: ...
     @overload
     def call(
         self,
@@ -6628,7 +6770,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Sharing: ...
     @overload
     def call(
         self,
@@ -6644,7 +6786,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Sharing: ...
     @overload
     def call(
         self,
@@ -6660,7 +6802,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Document: ...
     @overload
     def call(
         self,
@@ -6674,7 +6816,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListCampaignsResponse: ...
     @overload
     def call(
         self,
@@ -6690,7 +6832,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Campaign: ...
     @overload
     def call(
         self,
@@ -6702,7 +6844,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Campaign: ...
     @overload
     def call(
         self,
@@ -6728,7 +6870,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListCampaignSelectedEventsResponse: ...
     @overload
     def call(
         self,
@@ -6740,7 +6882,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchCampaignStatusResponse: ...
     @overload
     def call(
         self,
@@ -6755,7 +6897,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventsResponse: ...
     @overload
     def call(
         self,
@@ -6768,7 +6910,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventIdsResponse: ...
     @overload
     def call(
         self,
@@ -6780,7 +6922,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ChatCompletionEvent: ...
     @overload
     def call(
         self,
@@ -6793,7 +6935,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     @overload
     def call(
         self,
@@ -6805,7 +6947,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventsResponse: ...
     @overload
     def call(
         self,
@@ -6816,7 +6958,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListChatCompletionFieldsResponse: ...
     @overload
     def call(
         self,
@@ -6829,7 +6971,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchChatCompletionFieldOptionsResponse: ...
     @overload
     def call(
         self,
@@ -6842,7 +6984,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchFieldOptionCountsResponse: ...
     @overload
     def call(
         self,
@@ -6856,7 +6998,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetsResponse: ...
     @overload
     def call(
         self,
@@ -6869,7 +7011,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Dataset: ...
     @overload
     def call(
         self,
@@ -6881,7 +7023,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetPreview: ...
     @overload
     def call(
         self,
@@ -6895,7 +7037,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetPreview: ...
     @overload
     def call(
         self,
@@ -6919,7 +7061,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExportDatasetResponse: ...
     @overload
     def call(
         self,
@@ -6932,7 +7074,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     def call(
         self,
@@ -6945,7 +7087,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     def call(
         self,
@@ -6958,7 +7100,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     def call(
         self,
@@ -6971,7 +7113,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     def call(
         self,
@@ -6984,7 +7126,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     def call(
         self,
@@ -6998,7 +7140,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetRecordsResponse: ...
     @overload
     def call(
         self,
@@ -7012,7 +7154,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetRecord: ...
     @overload
     def call(
         self,
@@ -7026,7 +7168,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetImportTasksResponse: ...
     @overload
     def call(
         self,
@@ -7039,7 +7181,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     def call(
         self,
@@ -7063,7 +7205,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetRecord: ...
     @overload
     def call(
         self,
@@ -7088,7 +7230,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     @overload
     def call(
         self,
@@ -7130,7 +7272,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListJudgesResponse: ...
     @overload
     def call(
         self,
@@ -7147,7 +7289,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Judge: ...
     @overload
     def call(
         self,
@@ -7159,7 +7301,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Judge: ...
     @overload
     def call(
         self,
@@ -7203,7 +7345,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     @overload
     def call(
         self,
@@ -7214,7 +7356,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogFields: ...
     @overload
     def call(
         self,
@@ -7228,7 +7370,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogFieldOptions: ...
     @overload
     def call(
         self,
@@ -7245,7 +7387,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogs: ...
     @overload
     def call(
         self,
@@ -7264,7 +7406,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Aggregation: ...
     @overload
     def call(
         self,
@@ -7275,7 +7417,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluationFields: ...
     @overload
     def call(
         self,
@@ -7289,7 +7431,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluationFieldOptions: ...
     @overload
     def call(
         self,
@@ -7305,7 +7447,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluations: ...
     @overload
     def call(
         self,
@@ -7321,7 +7463,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluations: ...
     @overload
     def call(
         self,
@@ -7332,7 +7474,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanFields: ...
     @overload
     def call(
         self,
@@ -7346,7 +7488,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanFieldOptions: ...
     @overload
     def call(
         self,
@@ -7362,7 +7504,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpans: ...
     @overload
     def call(
         self,
@@ -7381,7 +7523,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Aggregation: ...
     @overload
     def call(
         self,
@@ -7392,7 +7534,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraceFields: ...
     @overload
     def call(
         self,
@@ -7406,7 +7548,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraceFieldOptions: ...
     @overload
     def call(
         self,
@@ -7422,7 +7564,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraces: ...
     @overload
     def call(
         self,
@@ -7434,7 +7576,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTrace: ...
     @overload
     def call(
         self,
@@ -7450,7 +7592,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpans: ...
     @overload
     def call(
         self,
@@ -7465,7 +7607,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpan: ...
     @overload
     def call(
         self,
@@ -7484,7 +7626,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListPromptsResponse: ...
     @overload
     def call(
         self,
@@ -7502,7 +7644,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     def call(
         self,
@@ -7517,7 +7659,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     def call(
         self,
@@ -7532,7 +7674,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     def call(
         self,
@@ -7544,7 +7686,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeletePromptResponse: ...
     @overload
     def call(
         self,
@@ -7556,7 +7698,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListPromptVersionsResponse: ...
     @overload
     def call(
         self,
@@ -7571,7 +7713,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CreatePromptVersionResponse: ...
     @overload
     def call(
         self,
@@ -7585,7 +7727,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     def call(
         self,
@@ -7600,7 +7742,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     def call(
         self,
@@ -7611,7 +7753,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListIngestionPipelineConfigurationsResult: ...
     @overload
     def call(
         self,
@@ -7624,7 +7766,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> IngestionPipelineConfiguration: ...
     @overload
     def call(
         self,
@@ -7638,7 +7780,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> IngestionPipelineConfiguration: ...
     @overload
     def call(
         self,
@@ -7649,7 +7791,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetDeploymentSummariesResponse: ...
     @overload
     def call(
         self,
@@ -7663,7 +7805,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RegisterSearchIndexResponseIndex: ...
     @overload
     def call(
         self,
@@ -7710,7 +7852,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSkillsResponse: ...
     @overload
     def call(
         self,
@@ -7726,7 +7868,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     def call(
         self,
@@ -7741,7 +7883,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     def call(
         self,
@@ -7754,7 +7896,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     def call(
         self,
@@ -7766,7 +7908,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteSkillResponse: ...
     @overload
     def call(
         self,
@@ -7778,7 +7920,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSkillVersionsResponse: ...
     @overload
     def call(
         self,
@@ -7793,7 +7935,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CreateSkillVersionResponse: ...
     @overload
     def call(
         self,
@@ -7807,7 +7949,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     def call(
         self,
@@ -7822,7 +7964,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     def call(
         self,
@@ -7833,7 +7975,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UserIdentity: ...
     @overload
     def call(
         self,
@@ -7846,7 +7988,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListOrganizationsResponse: ...
     @overload
     def call(
         self,
@@ -7860,7 +8002,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListWorkspacesResponse: ...
     @overload
     def call(
         self,
@@ -7876,7 +8018,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListWorkflowEventResponse: ...
     @overload
     def call(
         self,
@@ -7899,7 +8041,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowEventsEvent]: ...
     @overload
     def call(
         self,
@@ -7922,7 +8064,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowEventsEvent]: ...
     @overload
     def call(
         self,
@@ -7945,7 +8087,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowEventsEvent]: ...
     @overload
     def call(
         self,
@@ -7969,7 +8111,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowListResponse: ...
     @overload
     def call(
         self,
@@ -7981,7 +8123,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowBulkArchiveResponse: ...
     @overload
     def call(
         self,
@@ -8002,7 +8144,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowRegistrationListResponse: ...
     @overload
     def call(
         self,
@@ -8016,7 +8158,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowRegistrationGetResponse: ...
     @overload
     def call(
         self,
@@ -8037,7 +8179,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecuteWorkflowRegistrationResult: ...
     @overload
     def call(
         self,
@@ -8049,7 +8191,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowBulkUnarchiveResponse: ...
     @overload
     def call(
         self,
@@ -8061,7 +8203,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowGetResponse: ...
     @overload
     def call(
         self,
@@ -8077,7 +8219,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowUpdateResponse: ...
     @overload
     def call(
         self,
@@ -8089,7 +8231,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowArchiveResponse: ...
     @overload
     def call(
         self,
@@ -8110,7 +8252,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecuteWorkflowResult: ...
     @overload
     def call(
         self,
@@ -8122,7 +8264,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowUnarchiveResponse: ...
     @overload
     def call(
         self,
@@ -8142,7 +8284,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentListResponse: ...
     @overload
     def call(
         self,
@@ -8157,7 +8299,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     def call(
         self,
@@ -8170,7 +8312,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentDetailResponse: ...
     @overload
     def call(
         self,
@@ -8184,7 +8326,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     def call(
         self,
@@ -8196,7 +8338,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     def call(
         self,
@@ -8215,7 +8357,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentLogSearchResponse: ...
     @overload
     def call(
         self,
@@ -8232,7 +8374,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamDeploymentLogsEvent]: ...
     @overload
     def call(
         self,
@@ -8244,7 +8386,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     def call(
         self,
@@ -8256,7 +8398,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     def call(
         self,
@@ -8268,7 +8410,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     def call(
         self,
@@ -8283,7 +8425,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentWorkerListResponse: ...
     @overload
     def call(
         self,
@@ -8295,7 +8437,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> BatchExecutionResponse: ...
     @overload
     def call(
         self,
@@ -8307,7 +8449,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> BatchExecutionResponse: ...
     @overload
     def call(
         self,
@@ -8319,7 +8461,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     @overload
     def call(
         self,
@@ -8363,7 +8505,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecutionLogSearchResponse: ...
     @overload
     def call(
         self,
@@ -8380,7 +8522,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowExecutionLogsEvent]: ...
     @overload
     def call(
         self,
@@ -8394,7 +8536,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> QueryWorkflowResponse: ...
     @overload
     def call(
         self,
@@ -8424,7 +8566,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SignalWorkflowResponse: ...
     @overload
     def call(
         self,
@@ -8439,7 +8581,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Stream[dict[str, Any]]: ...
+    ) -> Stream[StreamWorkflowExecutionEvent]: ...
     @overload
     def call(
         self,
@@ -8465,7 +8607,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceEventsResponse: ...
     @overload
     def call(
         self,
@@ -8477,7 +8619,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecutionTraceInfoResponse: ...
     @overload
     def call(
         self,
@@ -8489,7 +8631,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceOTelResponse: ...
     @overload
     def call(
         self,
@@ -8501,7 +8643,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceSummaryResponse: ...
     @overload
     def call(
         self,
@@ -8515,7 +8657,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UpdateWorkflowResponse: ...
     @overload
     def call(
         self,
@@ -8529,7 +8671,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowMetrics: ...
     @overload
     def call(
         self,
@@ -8557,7 +8699,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionListResponse: ...
     @overload
     def call(
         self,
@@ -8569,7 +8711,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     @overload
     def call(
         self,
@@ -8599,7 +8741,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleListResponse: ...
     @overload
     def call(
         self,
@@ -8617,7 +8759,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleResponse: ...
     @overload
     def call(
         self,
@@ -8629,7 +8771,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ScheduleDefinitionOutput: ...
     @overload
     def call(
         self,
@@ -8642,7 +8784,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleResponse: ...
     @overload
     def call(
         self,
@@ -8781,7 +8923,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[AdminUserGroupOut]: ...
     @overload
     def paginate(
         self,
@@ -8789,7 +8931,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[AdminUserGroupMemberOut]: ...
     @overload
     def paginate(
         self,
@@ -8797,7 +8939,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[GroupWorkspaceAssignmentOut]: ...
     @overload
     def paginate(
         self,
@@ -8805,7 +8947,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[WorkspaceOUT]: ...
     @overload
     def paginate(
         self,
@@ -8813,7 +8955,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[Prompt]: ...
     @overload
     def paginate(
         self,
@@ -8821,7 +8963,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[Skill]: ...
     @overload
     def paginate(
         self,
@@ -8829,7 +8971,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[UserOrganization]: ...
     @overload
     def paginate(
         self,
@@ -8837,7 +8979,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[UserWorkspace]: ...
     @overload
     def paginate(
         self,
@@ -8845,7 +8987,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[WorkflowBasicDefinition]: ...
     @overload
     def paginate(
         self,
@@ -8853,7 +8995,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[WorkflowExecutionWithoutResultResponse]: ...
     @overload
     def paginate(
         self,
@@ -8861,7 +9003,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[ScheduleDefinitionOutput]: ...
     @overload
     def paginate(
         self,
@@ -8911,9 +9053,9 @@ class Operations:
         *args: Any,
         timeout: float = ...,
         interval: float = ...,
-        on_progress: Callable[[Any], None] | None = ...,
+        on_progress: Callable[[AdminScimSyncRunOUT], None] | None = ...,
         **options: Any,
-    ) -> Any: ...
+    ) -> AdminScimSyncRunOUT: ...
     @overload
     def wait(
         self,
@@ -8922,9 +9064,9 @@ class Operations:
         *args: Any,
         timeout: float = ...,
         interval: float = ...,
-        on_progress: Callable[[Any], None] | None = ...,
+        on_progress: Callable[[DatasetImportTask], None] | None = ...,
         **options: Any,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     def wait(
         self,
@@ -8933,9 +9075,9 @@ class Operations:
         *args: Any,
         timeout: float = ...,
         interval: float = ...,
-        on_progress: Callable[[Any], None] | None = ...,
+        on_progress: Callable[[WorkflowExecutionResponse], None] | None = ...,
         **options: Any,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     @overload
     def wait(
         self,
@@ -8944,9 +9086,9 @@ class Operations:
         *args: Any,
         timeout: float = ...,
         interval: float = ...,
-        on_progress: Callable[[Any], None] | None = ...,
+        on_progress: Callable[[WorkflowExecutionResponse], None] | None = ...,
         **options: Any,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     @overload
     def submit(
         self,
@@ -9490,7 +9632,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[CreateSpeechResult]: ...
     @overload
     def submit(
         self,
@@ -9498,7 +9640,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VoiceListResponse]: ...
     @overload
     def submit(
         self,
@@ -9506,7 +9648,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VoiceResponse]: ...
     @overload
     def submit(
         self,
@@ -9514,7 +9656,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VoiceResponse]: ...
     @overload
     def submit(
         self,
@@ -9522,7 +9664,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VoiceResponse]: ...
     @overload
     def submit(
         self,
@@ -9530,7 +9672,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VoiceResponse]: ...
     @overload
     def submit(
         self,
@@ -9546,7 +9688,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[APIKeysExtendedOUT]: ...
     @overload
     def submit(
         self,
@@ -9554,7 +9696,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[APIKeyOUT]: ...
     @overload
     def submit(
         self,
@@ -9562,7 +9704,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DeleteAPIKeyOUT]: ...
     @overload
     def submit(
         self,
@@ -9570,7 +9712,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListAuditLogsResult]: ...
     @overload
     def submit(
         self,
@@ -9578,7 +9720,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[RateLimitsOUT]: ...
     @overload
     def submit(
         self,
@@ -9586,7 +9728,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[LimitsOUT]: ...
     @overload
     def submit(
         self,
@@ -9594,7 +9736,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[LimitsOUT]: ...
     @overload
     def submit(
         self,
@@ -9602,7 +9744,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[UsageOUTJSON]: ...
     @overload
     def submit(
         self,
@@ -9610,7 +9752,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AdminScimSyncTriggerOUT]: ...
     @overload
     def submit(
         self,
@@ -9618,7 +9760,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AdminScimSyncRunOUT]: ...
     @overload
     def submit(
         self,
@@ -9626,7 +9768,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AdminUserGroupsOut]: ...
     @overload
     def submit(
         self,
@@ -9634,7 +9776,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AdminUserGroupOut]: ...
     @overload
     def submit(
         self,
@@ -9650,7 +9792,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AdminUserGroupOut]: ...
     @overload
     def submit(
         self,
@@ -9658,7 +9800,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AdminUserGroupOut]: ...
     @overload
     def submit(
         self,
@@ -9674,7 +9816,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AdminUserGroupMembersOut]: ...
     @overload
     def submit(
         self,
@@ -9698,7 +9840,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[NestedGroupsOut]: ...
     @overload
     def submit(
         self,
@@ -9722,7 +9864,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GroupWorkspaceAssignmentsOut]: ...
     @overload
     def submit(
         self,
@@ -9754,7 +9896,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[RolesOut]: ...
     @overload
     def submit(
         self,
@@ -9762,7 +9904,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[OrganizationAdminUsersOUT]: ...
     @overload
     def submit(
         self,
@@ -9770,7 +9912,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[OrganizationUsersCreateOUT]: ...
     @overload
     def submit(
         self,
@@ -9778,7 +9920,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListInvitesResult]: ...
     @overload
     def submit(
         self,
@@ -9786,7 +9928,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[OrganizationInvitesCreateOUT]: ...
     @overload
     def submit(
         self,
@@ -9794,7 +9936,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DeleteOUT]: ...
     @overload
     def submit(
         self,
@@ -9802,7 +9944,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AdminUserOUT]: ...
     @overload
     def submit(
         self,
@@ -9810,7 +9952,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AdminOrganizationMemberOUT]: ...
     @overload
     def submit(
         self,
@@ -9818,7 +9960,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DeleteOUT]: ...
     @overload
     def submit(
         self,
@@ -9826,7 +9968,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VibeOrganizationStatsOUT]: ...
     @overload
     def submit(
         self,
@@ -9834,7 +9976,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VibeWorkspaceStatsOUT]: ...
     @overload
     def submit(
         self,
@@ -9842,7 +9984,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VibeWorkByAgentStatsOUT]: ...
     @overload
     def submit(
         self,
@@ -9850,7 +9992,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VibeWorkByTimeStatsOUT]: ...
     @overload
     def submit(
         self,
@@ -9858,7 +10000,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[VibeWorkByUserStatsOUT]: ...
     @overload
     def submit(
         self,
@@ -9866,7 +10008,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkspacesOut]: ...
     @overload
     def submit(
         self,
@@ -9874,7 +10016,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkspaceEnrichedOUT]: ...
     @overload
     def submit(
         self,
@@ -9882,7 +10024,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkspaceOUT]: ...
     @overload
     def submit(
         self,
@@ -9898,7 +10040,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AddUsersToWorkspaceOUT]: ...
     @overload
     def submit(
         self,
@@ -9906,7 +10048,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[RemoveWorkspaceMembersOUT]: ...
     @overload
     def submit(
         self,
@@ -9914,7 +10056,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AddOrUpdateUsersToWorkspaceOUT]: ...
     @overload
     def submit(
         self,
@@ -9922,7 +10064,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[PaginatedConnectors]: ...
     @overload
     def submit(
         self,
@@ -9930,7 +10072,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Connector]: ...
     @overload
     def submit(
         self,
@@ -9938,7 +10080,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Connector]: ...
     @overload
     def submit(
         self,
@@ -9946,7 +10088,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[AuthUrlResponse]: ...
     @overload
     def submit(
         self,
@@ -9954,7 +10096,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListConnectorAuthenticationMethodsResult]: ...
     @overload
     def submit(
         self,
@@ -9962,7 +10104,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[CredentialsResponse]: ...
     @overload
     def submit(
         self,
@@ -9970,7 +10112,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -9978,7 +10120,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -9986,7 +10128,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListConnectorToolsResult]: ...
     @overload
     def submit(
         self,
@@ -9994,7 +10136,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ConnectorToolCallResponse]: ...
     @overload
     def submit(
         self,
@@ -10002,7 +10144,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[CredentialsResponse]: ...
     @overload
     def submit(
         self,
@@ -10010,7 +10152,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10018,7 +10160,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10026,7 +10168,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10034,7 +10176,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[CredentialsResponse]: ...
     @overload
     def submit(
         self,
@@ -10042,7 +10184,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10050,7 +10192,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10058,7 +10200,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Connector]: ...
     @overload
     def submit(
         self,
@@ -10066,7 +10208,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10074,7 +10216,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10082,7 +10224,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10090,7 +10232,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10098,7 +10240,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[MessageResponse]: ...
     @overload
     def submit(
         self,
@@ -10106,7 +10248,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Library]: ...
     @overload
     def submit(
         self,
@@ -10114,7 +10256,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListSharingResponse]: ...
     @overload
     def submit(
         self,
@@ -10122,7 +10264,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Sharing]: ...
     @overload
     def submit(
         self,
@@ -10130,7 +10272,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Sharing]: ...
     @overload
     def submit(
         self,
@@ -10138,7 +10280,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Document]: ...
     @overload
     def submit(
         self,
@@ -10146,7 +10288,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListCampaignsResponse]: ...
     @overload
     def submit(
         self,
@@ -10154,7 +10296,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Campaign]: ...
     @overload
     def submit(
         self,
@@ -10162,7 +10304,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Campaign]: ...
     @overload
     def submit(
         self,
@@ -10178,7 +10320,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListCampaignSelectedEventsResponse]: ...
     @overload
     def submit(
         self,
@@ -10186,7 +10328,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[FetchCampaignStatusResponse]: ...
     @overload
     def submit(
         self,
@@ -10194,7 +10336,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[SearchChatCompletionEventsResponse]: ...
     @overload
     def submit(
         self,
@@ -10202,7 +10344,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[SearchChatCompletionEventIdsResponse]: ...
     @overload
     def submit(
         self,
@@ -10210,7 +10352,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ChatCompletionEvent]: ...
     @overload
     def submit(
         self,
@@ -10218,7 +10360,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[JudgeOutput]: ...
     @overload
     def submit(
         self,
@@ -10226,7 +10368,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[SearchChatCompletionEventsResponse]: ...
     @overload
     def submit(
         self,
@@ -10234,7 +10376,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListChatCompletionFieldsResponse]: ...
     @overload
     def submit(
         self,
@@ -10242,7 +10384,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[FetchChatCompletionFieldOptionsResponse]: ...
     @overload
     def submit(
         self,
@@ -10250,7 +10392,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[FetchFieldOptionCountsResponse]: ...
     @overload
     def submit(
         self,
@@ -10258,7 +10400,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListDatasetsResponse]: ...
     @overload
     def submit(
         self,
@@ -10266,7 +10408,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Dataset]: ...
     @overload
     def submit(
         self,
@@ -10274,7 +10416,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetPreview]: ...
     @overload
     def submit(
         self,
@@ -10282,7 +10424,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetPreview]: ...
     @overload
     def submit(
         self,
@@ -10298,7 +10440,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ExportDatasetResponse]: ...
     @overload
     def submit(
         self,
@@ -10306,7 +10448,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetImportTask]: ...
     @overload
     def submit(
         self,
@@ -10314,7 +10456,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetImportTask]: ...
     @overload
     def submit(
         self,
@@ -10322,7 +10464,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetImportTask]: ...
     @overload
     def submit(
         self,
@@ -10330,7 +10472,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetImportTask]: ...
     @overload
     def submit(
         self,
@@ -10338,7 +10480,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetImportTask]: ...
     @overload
     def submit(
         self,
@@ -10346,7 +10488,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListDatasetRecordsResponse]: ...
     @overload
     def submit(
         self,
@@ -10354,7 +10496,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetRecord]: ...
     @overload
     def submit(
         self,
@@ -10362,7 +10504,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListDatasetImportTasksResponse]: ...
     @overload
     def submit(
         self,
@@ -10370,7 +10512,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetImportTask]: ...
     @overload
     def submit(
         self,
@@ -10386,7 +10528,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DatasetRecord]: ...
     @overload
     def submit(
         self,
@@ -10402,7 +10544,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[JudgeOutput]: ...
     @overload
     def submit(
         self,
@@ -10426,7 +10568,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListJudgesResponse]: ...
     @overload
     def submit(
         self,
@@ -10434,7 +10576,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Judge]: ...
     @overload
     def submit(
         self,
@@ -10442,7 +10584,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Judge]: ...
     @overload
     def submit(
         self,
@@ -10466,7 +10608,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[JudgeOutput]: ...
     @overload
     def submit(
         self,
@@ -10474,7 +10616,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetLogFields]: ...
     @overload
     def submit(
         self,
@@ -10482,7 +10624,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetLogFieldOptions]: ...
     @overload
     def submit(
         self,
@@ -10490,7 +10632,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetLogs]: ...
     @overload
     def submit(
         self,
@@ -10498,7 +10640,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Aggregation]: ...
     @overload
     def submit(
         self,
@@ -10506,7 +10648,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetSpanEvaluationFields]: ...
     @overload
     def submit(
         self,
@@ -10514,7 +10656,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetSpanEvaluationFieldOptions]: ...
     @overload
     def submit(
         self,
@@ -10522,7 +10664,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetSpanEvaluations]: ...
     @overload
     def submit(
         self,
@@ -10530,7 +10672,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetSpanEvaluations]: ...
     @overload
     def submit(
         self,
@@ -10538,7 +10680,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetSpanFields]: ...
     @overload
     def submit(
         self,
@@ -10546,7 +10688,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetSpanFieldOptions]: ...
     @overload
     def submit(
         self,
@@ -10554,7 +10696,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetSpans]: ...
     @overload
     def submit(
         self,
@@ -10562,7 +10704,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Aggregation]: ...
     @overload
     def submit(
         self,
@@ -10570,7 +10712,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetTraceFields]: ...
     @overload
     def submit(
         self,
@@ -10578,7 +10720,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetTraceFieldOptions]: ...
     @overload
     def submit(
         self,
@@ -10586,7 +10728,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetTraces]: ...
     @overload
     def submit(
         self,
@@ -10594,7 +10736,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetTrace]: ...
     @overload
     def submit(
         self,
@@ -10602,7 +10744,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetSpans]: ...
     @overload
     def submit(
         self,
@@ -10610,7 +10752,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetSpan]: ...
     @overload
     def submit(
         self,
@@ -10618,7 +10760,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListPromptsResponse]: ...
     @overload
     def submit(
         self,
@@ -10626,7 +10768,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Prompt]: ...
     @overload
     def submit(
         self,
@@ -10634,7 +10776,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Prompt]: ...
     @overload
     def submit(
         self,
@@ -10642,7 +10784,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Prompt]: ...
     @overload
     def submit(
         self,
@@ -10650,7 +10792,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DeletePromptResponse]: ...
     @overload
     def submit(
         self,
@@ -10658,7 +10800,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListPromptVersionsResponse]: ...
     @overload
     def submit(
         self,
@@ -10666,7 +10808,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[CreatePromptVersionResponse]: ...
     @overload
     def submit(
         self,
@@ -10674,7 +10816,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Prompt]: ...
     @overload
     def submit(
         self,
@@ -10682,7 +10824,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Prompt]: ...
     @overload
     def submit(
         self,
@@ -10690,7 +10832,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListIngestionPipelineConfigurationsResult]: ...
     @overload
     def submit(
         self,
@@ -10698,7 +10840,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[IngestionPipelineConfiguration]: ...
     @overload
     def submit(
         self,
@@ -10706,7 +10848,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[IngestionPipelineConfiguration]: ...
     @overload
     def submit(
         self,
@@ -10714,7 +10856,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[GetDeploymentSummariesResponse]: ...
     @overload
     def submit(
         self,
@@ -10722,7 +10864,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[RegisterSearchIndexResponseIndex]: ...
     @overload
     def submit(
         self,
@@ -10746,7 +10888,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListSkillsResponse]: ...
     @overload
     def submit(
         self,
@@ -10754,7 +10896,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Skill]: ...
     @overload
     def submit(
         self,
@@ -10762,7 +10904,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Skill]: ...
     @overload
     def submit(
         self,
@@ -10770,7 +10912,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Skill]: ...
     @overload
     def submit(
         self,
@@ -10778,7 +10920,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DeleteSkillResponse]: ...
     @overload
     def submit(
         self,
@@ -10786,7 +10928,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListSkillVersionsResponse]: ...
     @overload
     def submit(
         self,
@@ -10794,7 +10936,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[CreateSkillVersionResponse]: ...
     @overload
     def submit(
         self,
@@ -10802,7 +10944,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Skill]: ...
     @overload
     def submit(
         self,
@@ -10810,7 +10952,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[Skill]: ...
     @overload
     def submit(
         self,
@@ -10818,7 +10960,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[UserIdentity]: ...
     @overload
     def submit(
         self,
@@ -10826,7 +10968,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListOrganizationsResponse]: ...
     @overload
     def submit(
         self,
@@ -10834,7 +10976,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListWorkspacesResponse]: ...
     @overload
     def submit(
         self,
@@ -10842,7 +10984,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ListWorkflowEventResponse]: ...
     @overload
     def submit(
         self,
@@ -10850,7 +10992,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Stream[dict[str, Any]]]: ...
+    ) -> Future[Stream[StreamWorkflowEventsEvent]]: ...
     @overload
     def submit(
         self,
@@ -10858,7 +11000,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowListResponse]: ...
     @overload
     def submit(
         self,
@@ -10866,7 +11008,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowBulkArchiveResponse]: ...
     @overload
     def submit(
         self,
@@ -10874,7 +11016,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowRegistrationListResponse]: ...
     @overload
     def submit(
         self,
@@ -10882,7 +11024,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowRegistrationGetResponse]: ...
     @overload
     def submit(
         self,
@@ -10890,7 +11032,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ExecuteWorkflowRegistrationResult]: ...
     @overload
     def submit(
         self,
@@ -10898,7 +11040,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowBulkUnarchiveResponse]: ...
     @overload
     def submit(
         self,
@@ -10906,7 +11048,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowGetResponse]: ...
     @overload
     def submit(
         self,
@@ -10914,7 +11056,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowUpdateResponse]: ...
     @overload
     def submit(
         self,
@@ -10922,7 +11064,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowArchiveResponse]: ...
     @overload
     def submit(
         self,
@@ -10930,7 +11072,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ExecuteWorkflowResult]: ...
     @overload
     def submit(
         self,
@@ -10938,7 +11080,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowUnarchiveResponse]: ...
     @overload
     def submit(
         self,
@@ -10946,7 +11088,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DeploymentListResponse]: ...
     @overload
     def submit(
         self,
@@ -10954,7 +11096,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ManagedDeploymentResponse]: ...
     @overload
     def submit(
         self,
@@ -10962,7 +11104,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DeploymentDetailResponse]: ...
     @overload
     def submit(
         self,
@@ -10970,7 +11112,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ManagedDeploymentResponse]: ...
     @overload
     def submit(
         self,
@@ -10978,7 +11120,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ManagedDeploymentResponse]: ...
     @overload
     def submit(
         self,
@@ -10986,7 +11128,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DeploymentLogSearchResponse]: ...
     @overload
     def submit(
         self,
@@ -10994,7 +11136,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Stream[dict[str, Any]]]: ...
+    ) -> Future[Stream[StreamDeploymentLogsEvent]]: ...
     @overload
     def submit(
         self,
@@ -11002,7 +11144,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ManagedDeploymentResponse]: ...
     @overload
     def submit(
         self,
@@ -11010,7 +11152,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ManagedDeploymentResponse]: ...
     @overload
     def submit(
         self,
@@ -11018,7 +11160,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ManagedDeploymentResponse]: ...
     @overload
     def submit(
         self,
@@ -11026,7 +11168,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[DeploymentWorkerListResponse]: ...
     @overload
     def submit(
         self,
@@ -11034,7 +11176,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[BatchExecutionResponse]: ...
     @overload
     def submit(
         self,
@@ -11042,7 +11184,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[BatchExecutionResponse]: ...
     @overload
     def submit(
         self,
@@ -11050,7 +11192,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowExecutionResponse]: ...
     @overload
     def submit(
         self,
@@ -11074,7 +11216,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ExecutionLogSearchResponse]: ...
     @overload
     def submit(
         self,
@@ -11082,7 +11224,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Stream[dict[str, Any]]]: ...
+    ) -> Future[Stream[StreamWorkflowExecutionLogsEvent]]: ...
     @overload
     def submit(
         self,
@@ -11090,7 +11232,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[QueryWorkflowResponse]: ...
     @overload
     def submit(
         self,
@@ -11106,7 +11248,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[SignalWorkflowResponse]: ...
     @overload
     def submit(
         self,
@@ -11114,7 +11256,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Stream[dict[str, Any]]]: ...
+    ) -> Future[Stream[StreamWorkflowExecutionEvent]]: ...
     @overload
     def submit(
         self,
@@ -11130,7 +11272,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowExecutionTraceEventsResponse]: ...
     @overload
     def submit(
         self,
@@ -11138,7 +11280,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ExecutionTraceInfoResponse]: ...
     @overload
     def submit(
         self,
@@ -11146,7 +11288,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowExecutionTraceOTelResponse]: ...
     @overload
     def submit(
         self,
@@ -11154,7 +11296,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowExecutionTraceSummaryResponse]: ...
     @overload
     def submit(
         self,
@@ -11162,7 +11304,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[UpdateWorkflowResponse]: ...
     @overload
     def submit(
         self,
@@ -11170,7 +11312,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowMetrics]: ...
     @overload
     def submit(
         self,
@@ -11178,7 +11320,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowExecutionListResponse]: ...
     @overload
     def submit(
         self,
@@ -11186,7 +11328,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowExecutionResponse]: ...
     @overload
     def submit(
         self,
@@ -11202,7 +11344,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowScheduleListResponse]: ...
     @overload
     def submit(
         self,
@@ -11210,7 +11352,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowScheduleResponse]: ...
     @overload
     def submit(
         self,
@@ -11218,7 +11360,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[ScheduleDefinitionOutput]: ...
     @overload
     def submit(
         self,
@@ -11226,7 +11368,7 @@ class Operations:
         /,
         *args: Any,
         **options: Any,
-    ) -> Future[Any]: ...
+    ) -> Future[WorkflowScheduleResponse]: ...
     @overload
     def submit(
         self,
@@ -12481,7 +12623,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[CreateSpeechResult]: ...
     @overload
     def map(
         self,
@@ -12490,7 +12632,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[CreateSpeechResult | BaseException]: ...
     @overload
     def map(
         self,
@@ -12499,7 +12641,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VoiceListResponse]: ...
     @overload
     def map(
         self,
@@ -12508,7 +12650,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VoiceListResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -12517,7 +12659,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VoiceResponse]: ...
     @overload
     def map(
         self,
@@ -12526,7 +12668,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VoiceResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -12535,7 +12677,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VoiceResponse]: ...
     @overload
     def map(
         self,
@@ -12544,7 +12686,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VoiceResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -12553,7 +12695,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VoiceResponse]: ...
     @overload
     def map(
         self,
@@ -12562,7 +12704,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VoiceResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -12571,7 +12713,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VoiceResponse]: ...
     @overload
     def map(
         self,
@@ -12580,7 +12722,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VoiceResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -12607,7 +12749,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[APIKeysExtendedOUT]: ...
     @overload
     def map(
         self,
@@ -12616,7 +12758,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[APIKeysExtendedOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -12625,7 +12767,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[APIKeyOUT]: ...
     @overload
     def map(
         self,
@@ -12634,7 +12776,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[APIKeyOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -12643,7 +12785,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DeleteAPIKeyOUT]: ...
     @overload
     def map(
         self,
@@ -12652,7 +12794,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DeleteAPIKeyOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -12661,7 +12803,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListAuditLogsResult]: ...
     @overload
     def map(
         self,
@@ -12670,7 +12812,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListAuditLogsResult | BaseException]: ...
     @overload
     def map(
         self,
@@ -12679,7 +12821,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[RateLimitsOUT]: ...
     @overload
     def map(
         self,
@@ -12688,7 +12830,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[RateLimitsOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -12697,7 +12839,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[LimitsOUT]: ...
     @overload
     def map(
         self,
@@ -12706,7 +12848,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[LimitsOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -12715,7 +12857,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[LimitsOUT]: ...
     @overload
     def map(
         self,
@@ -12724,7 +12866,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[LimitsOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -12733,7 +12875,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[UsageOUTJSON]: ...
     @overload
     def map(
         self,
@@ -12742,7 +12884,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[UsageOUTJSON | BaseException]: ...
     @overload
     def map(
         self,
@@ -12751,7 +12893,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AdminScimSyncTriggerOUT]: ...
     @overload
     def map(
         self,
@@ -12760,7 +12902,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AdminScimSyncTriggerOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -12769,7 +12911,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AdminScimSyncRunOUT]: ...
     @overload
     def map(
         self,
@@ -12778,7 +12920,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AdminScimSyncRunOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -12787,7 +12929,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AdminUserGroupsOut]: ...
     @overload
     def map(
         self,
@@ -12796,7 +12938,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AdminUserGroupsOut | BaseException]: ...
     @overload
     def map(
         self,
@@ -12805,7 +12947,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AdminUserGroupOut]: ...
     @overload
     def map(
         self,
@@ -12814,7 +12956,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AdminUserGroupOut | BaseException]: ...
     @overload
     def map(
         self,
@@ -12841,7 +12983,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AdminUserGroupOut]: ...
     @overload
     def map(
         self,
@@ -12850,7 +12992,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AdminUserGroupOut | BaseException]: ...
     @overload
     def map(
         self,
@@ -12859,7 +13001,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AdminUserGroupOut]: ...
     @overload
     def map(
         self,
@@ -12868,7 +13010,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AdminUserGroupOut | BaseException]: ...
     @overload
     def map(
         self,
@@ -12895,7 +13037,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AdminUserGroupMembersOut]: ...
     @overload
     def map(
         self,
@@ -12904,7 +13046,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AdminUserGroupMembersOut | BaseException]: ...
     @overload
     def map(
         self,
@@ -12949,7 +13091,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[NestedGroupsOut]: ...
     @overload
     def map(
         self,
@@ -12958,7 +13100,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[NestedGroupsOut | BaseException]: ...
     @overload
     def map(
         self,
@@ -13003,7 +13145,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GroupWorkspaceAssignmentsOut]: ...
     @overload
     def map(
         self,
@@ -13012,7 +13154,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GroupWorkspaceAssignmentsOut | BaseException]: ...
     @overload
     def map(
         self,
@@ -13075,7 +13217,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[RolesOut]: ...
     @overload
     def map(
         self,
@@ -13084,7 +13226,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[RolesOut | BaseException]: ...
     @overload
     def map(
         self,
@@ -13093,7 +13235,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[OrganizationAdminUsersOUT]: ...
     @overload
     def map(
         self,
@@ -13102,7 +13244,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[OrganizationAdminUsersOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13111,7 +13253,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[OrganizationUsersCreateOUT]: ...
     @overload
     def map(
         self,
@@ -13120,7 +13262,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[OrganizationUsersCreateOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13129,7 +13271,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListInvitesResult]: ...
     @overload
     def map(
         self,
@@ -13138,7 +13280,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListInvitesResult | BaseException]: ...
     @overload
     def map(
         self,
@@ -13147,7 +13289,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[OrganizationInvitesCreateOUT]: ...
     @overload
     def map(
         self,
@@ -13156,7 +13298,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[OrganizationInvitesCreateOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13165,7 +13307,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DeleteOUT]: ...
     @overload
     def map(
         self,
@@ -13174,7 +13316,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DeleteOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13183,7 +13325,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AdminUserOUT]: ...
     @overload
     def map(
         self,
@@ -13192,7 +13334,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AdminUserOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13201,7 +13343,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AdminOrganizationMemberOUT]: ...
     @overload
     def map(
         self,
@@ -13210,7 +13352,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AdminOrganizationMemberOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13219,7 +13361,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DeleteOUT]: ...
     @overload
     def map(
         self,
@@ -13228,7 +13370,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DeleteOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13237,7 +13379,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VibeOrganizationStatsOUT]: ...
     @overload
     def map(
         self,
@@ -13246,7 +13388,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VibeOrganizationStatsOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13255,7 +13397,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VibeWorkspaceStatsOUT]: ...
     @overload
     def map(
         self,
@@ -13264,7 +13406,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VibeWorkspaceStatsOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13273,7 +13415,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VibeWorkByAgentStatsOUT]: ...
     @overload
     def map(
         self,
@@ -13282,7 +13424,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VibeWorkByAgentStatsOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13291,7 +13433,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VibeWorkByTimeStatsOUT]: ...
     @overload
     def map(
         self,
@@ -13300,7 +13442,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VibeWorkByTimeStatsOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13309,7 +13451,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[VibeWorkByUserStatsOUT]: ...
     @overload
     def map(
         self,
@@ -13318,7 +13460,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[VibeWorkByUserStatsOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13327,7 +13469,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkspacesOut]: ...
     @overload
     def map(
         self,
@@ -13336,7 +13478,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkspacesOut | BaseException]: ...
     @overload
     def map(
         self,
@@ -13345,7 +13487,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkspaceEnrichedOUT]: ...
     @overload
     def map(
         self,
@@ -13354,7 +13496,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkspaceEnrichedOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13363,7 +13505,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkspaceOUT]: ...
     @overload
     def map(
         self,
@@ -13372,7 +13514,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkspaceOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13399,7 +13541,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AddUsersToWorkspaceOUT]: ...
     @overload
     def map(
         self,
@@ -13408,7 +13550,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AddUsersToWorkspaceOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13417,7 +13559,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[RemoveWorkspaceMembersOUT]: ...
     @overload
     def map(
         self,
@@ -13426,7 +13568,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[RemoveWorkspaceMembersOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13435,7 +13577,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AddOrUpdateUsersToWorkspaceOUT]: ...
     @overload
     def map(
         self,
@@ -13444,7 +13586,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AddOrUpdateUsersToWorkspaceOUT | BaseException]: ...
     @overload
     def map(
         self,
@@ -13453,7 +13595,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[PaginatedConnectors]: ...
     @overload
     def map(
         self,
@@ -13462,7 +13604,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[PaginatedConnectors | BaseException]: ...
     @overload
     def map(
         self,
@@ -13471,7 +13613,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Connector]: ...
     @overload
     def map(
         self,
@@ -13480,7 +13622,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Connector | BaseException]: ...
     @overload
     def map(
         self,
@@ -13489,7 +13631,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Connector]: ...
     @overload
     def map(
         self,
@@ -13498,7 +13640,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Connector | BaseException]: ...
     @overload
     def map(
         self,
@@ -13507,7 +13649,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[AuthUrlResponse]: ...
     @overload
     def map(
         self,
@@ -13516,7 +13658,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[AuthUrlResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13525,7 +13667,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListConnectorAuthenticationMethodsResult]: ...
     @overload
     def map(
         self,
@@ -13534,7 +13676,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListConnectorAuthenticationMethodsResult | BaseException]: ...
     @overload
     def map(
         self,
@@ -13543,7 +13685,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[CredentialsResponse]: ...
     @overload
     def map(
         self,
@@ -13552,7 +13694,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[CredentialsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13561,7 +13703,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13570,7 +13712,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13579,7 +13721,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13588,7 +13730,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13597,7 +13739,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListConnectorToolsResult]: ...
     @overload
     def map(
         self,
@@ -13606,7 +13748,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListConnectorToolsResult | BaseException]: ...
     @overload
     def map(
         self,
@@ -13615,7 +13757,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ConnectorToolCallResponse]: ...
     @overload
     def map(
         self,
@@ -13624,7 +13766,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ConnectorToolCallResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13633,7 +13775,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[CredentialsResponse]: ...
     @overload
     def map(
         self,
@@ -13642,7 +13784,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[CredentialsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13651,7 +13793,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13660,7 +13802,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13669,7 +13811,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13678,7 +13820,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13687,7 +13829,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13696,7 +13838,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13705,7 +13847,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[CredentialsResponse]: ...
     @overload
     def map(
         self,
@@ -13714,7 +13856,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[CredentialsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13723,7 +13865,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13732,7 +13874,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13741,7 +13883,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13750,7 +13892,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13759,7 +13901,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Connector]: ...
     @overload
     def map(
         self,
@@ -13768,7 +13910,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Connector | BaseException]: ...
     @overload
     def map(
         self,
@@ -13777,7 +13919,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13786,7 +13928,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13795,7 +13937,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13804,7 +13946,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13813,7 +13955,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13822,7 +13964,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13831,7 +13973,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13840,7 +13982,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13849,7 +13991,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[MessageResponse]: ...
     @overload
     def map(
         self,
@@ -13858,7 +14000,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[MessageResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13867,7 +14009,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Library]: ...
     @overload
     def map(
         self,
@@ -13876,7 +14018,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Library | BaseException]: ...
     @overload
     def map(
         self,
@@ -13885,7 +14027,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListSharingResponse]: ...
     @overload
     def map(
         self,
@@ -13894,7 +14036,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListSharingResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13903,7 +14045,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Sharing]: ...
     @overload
     def map(
         self,
@@ -13912,7 +14054,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Sharing | BaseException]: ...
     @overload
     def map(
         self,
@@ -13921,7 +14063,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Sharing]: ...
     @overload
     def map(
         self,
@@ -13930,7 +14072,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Sharing | BaseException]: ...
     @overload
     def map(
         self,
@@ -13939,7 +14081,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Document]: ...
     @overload
     def map(
         self,
@@ -13948,7 +14090,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Document | BaseException]: ...
     @overload
     def map(
         self,
@@ -13957,7 +14099,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListCampaignsResponse]: ...
     @overload
     def map(
         self,
@@ -13966,7 +14108,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListCampaignsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -13975,7 +14117,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Campaign]: ...
     @overload
     def map(
         self,
@@ -13984,7 +14126,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Campaign | BaseException]: ...
     @overload
     def map(
         self,
@@ -13993,7 +14135,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Campaign]: ...
     @overload
     def map(
         self,
@@ -14002,7 +14144,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Campaign | BaseException]: ...
     @overload
     def map(
         self,
@@ -14029,7 +14171,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListCampaignSelectedEventsResponse]: ...
     @overload
     def map(
         self,
@@ -14038,7 +14180,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListCampaignSelectedEventsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14047,7 +14189,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[FetchCampaignStatusResponse]: ...
     @overload
     def map(
         self,
@@ -14056,7 +14198,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[FetchCampaignStatusResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14065,7 +14207,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[SearchChatCompletionEventsResponse]: ...
     @overload
     def map(
         self,
@@ -14074,7 +14216,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[SearchChatCompletionEventsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14083,7 +14225,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[SearchChatCompletionEventIdsResponse]: ...
     @overload
     def map(
         self,
@@ -14092,7 +14234,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[SearchChatCompletionEventIdsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14101,7 +14243,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ChatCompletionEvent]: ...
     @overload
     def map(
         self,
@@ -14110,7 +14252,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ChatCompletionEvent | BaseException]: ...
     @overload
     def map(
         self,
@@ -14119,7 +14261,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[JudgeOutput]: ...
     @overload
     def map(
         self,
@@ -14128,7 +14270,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[JudgeOutput | BaseException]: ...
     @overload
     def map(
         self,
@@ -14137,7 +14279,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[SearchChatCompletionEventsResponse]: ...
     @overload
     def map(
         self,
@@ -14146,7 +14288,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[SearchChatCompletionEventsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14155,7 +14297,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListChatCompletionFieldsResponse]: ...
     @overload
     def map(
         self,
@@ -14164,7 +14306,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListChatCompletionFieldsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14173,7 +14315,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[FetchChatCompletionFieldOptionsResponse]: ...
     @overload
     def map(
         self,
@@ -14182,7 +14324,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[FetchChatCompletionFieldOptionsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14191,7 +14333,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[FetchFieldOptionCountsResponse]: ...
     @overload
     def map(
         self,
@@ -14200,7 +14342,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[FetchFieldOptionCountsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14209,7 +14351,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListDatasetsResponse]: ...
     @overload
     def map(
         self,
@@ -14218,7 +14360,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListDatasetsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14227,7 +14369,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Dataset]: ...
     @overload
     def map(
         self,
@@ -14236,7 +14378,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Dataset | BaseException]: ...
     @overload
     def map(
         self,
@@ -14245,7 +14387,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetPreview]: ...
     @overload
     def map(
         self,
@@ -14254,7 +14396,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetPreview | BaseException]: ...
     @overload
     def map(
         self,
@@ -14263,7 +14405,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetPreview]: ...
     @overload
     def map(
         self,
@@ -14272,7 +14414,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetPreview | BaseException]: ...
     @overload
     def map(
         self,
@@ -14299,7 +14441,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ExportDatasetResponse]: ...
     @overload
     def map(
         self,
@@ -14308,7 +14450,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ExportDatasetResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14317,7 +14459,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetImportTask]: ...
     @overload
     def map(
         self,
@@ -14326,7 +14468,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetImportTask | BaseException]: ...
     @overload
     def map(
         self,
@@ -14335,7 +14477,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetImportTask]: ...
     @overload
     def map(
         self,
@@ -14344,7 +14486,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetImportTask | BaseException]: ...
     @overload
     def map(
         self,
@@ -14353,7 +14495,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetImportTask]: ...
     @overload
     def map(
         self,
@@ -14362,7 +14504,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetImportTask | BaseException]: ...
     @overload
     def map(
         self,
@@ -14371,7 +14513,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetImportTask]: ...
     @overload
     def map(
         self,
@@ -14380,7 +14522,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetImportTask | BaseException]: ...
     @overload
     def map(
         self,
@@ -14389,7 +14531,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetImportTask]: ...
     @overload
     def map(
         self,
@@ -14398,7 +14540,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetImportTask | BaseException]: ...
     @overload
     def map(
         self,
@@ -14407,7 +14549,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListDatasetRecordsResponse]: ...
     @overload
     def map(
         self,
@@ -14416,7 +14558,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListDatasetRecordsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14425,7 +14567,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetRecord]: ...
     @overload
     def map(
         self,
@@ -14434,7 +14576,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetRecord | BaseException]: ...
     @overload
     def map(
         self,
@@ -14443,7 +14585,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListDatasetImportTasksResponse]: ...
     @overload
     def map(
         self,
@@ -14452,7 +14594,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListDatasetImportTasksResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14461,7 +14603,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetImportTask]: ...
     @overload
     def map(
         self,
@@ -14470,7 +14612,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetImportTask | BaseException]: ...
     @overload
     def map(
         self,
@@ -14497,7 +14639,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DatasetRecord]: ...
     @overload
     def map(
         self,
@@ -14506,7 +14648,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DatasetRecord | BaseException]: ...
     @overload
     def map(
         self,
@@ -14533,7 +14675,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[JudgeOutput]: ...
     @overload
     def map(
         self,
@@ -14542,7 +14684,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[JudgeOutput | BaseException]: ...
     @overload
     def map(
         self,
@@ -14587,7 +14729,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListJudgesResponse]: ...
     @overload
     def map(
         self,
@@ -14596,7 +14738,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListJudgesResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -14605,7 +14747,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Judge]: ...
     @overload
     def map(
         self,
@@ -14614,7 +14756,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Judge | BaseException]: ...
     @overload
     def map(
         self,
@@ -14623,7 +14765,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Judge]: ...
     @overload
     def map(
         self,
@@ -14632,7 +14774,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Judge | BaseException]: ...
     @overload
     def map(
         self,
@@ -14677,7 +14819,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[JudgeOutput]: ...
     @overload
     def map(
         self,
@@ -14686,7 +14828,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[JudgeOutput | BaseException]: ...
     @overload
     def map(
         self,
@@ -14695,7 +14837,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetLogFields]: ...
     @overload
     def map(
         self,
@@ -14704,7 +14846,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetLogFields | BaseException]: ...
     @overload
     def map(
         self,
@@ -14713,7 +14855,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetLogFieldOptions]: ...
     @overload
     def map(
         self,
@@ -14722,7 +14864,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetLogFieldOptions | BaseException]: ...
     @overload
     def map(
         self,
@@ -14731,7 +14873,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetLogs]: ...
     @overload
     def map(
         self,
@@ -14740,7 +14882,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetLogs | BaseException]: ...
     @overload
     def map(
         self,
@@ -14749,7 +14891,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Aggregation]: ...
     @overload
     def map(
         self,
@@ -14758,7 +14900,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Aggregation | BaseException]: ...
     @overload
     def map(
         self,
@@ -14767,7 +14909,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetSpanEvaluationFields]: ...
     @overload
     def map(
         self,
@@ -14776,7 +14918,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetSpanEvaluationFields | BaseException]: ...
     @overload
     def map(
         self,
@@ -14785,7 +14927,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetSpanEvaluationFieldOptions]: ...
     @overload
     def map(
         self,
@@ -14794,7 +14936,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetSpanEvaluationFieldOptions | BaseException]: ...
     @overload
     def map(
         self,
@@ -14803,7 +14945,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetSpanEvaluations]: ...
     @overload
     def map(
         self,
@@ -14812,7 +14954,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetSpanEvaluations | BaseException]: ...
     @overload
     def map(
         self,
@@ -14821,7 +14963,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetSpanEvaluations]: ...
     @overload
     def map(
         self,
@@ -14830,7 +14972,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetSpanEvaluations | BaseException]: ...
     @overload
     def map(
         self,
@@ -14839,7 +14981,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetSpanFields]: ...
     @overload
     def map(
         self,
@@ -14848,7 +14990,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetSpanFields | BaseException]: ...
     @overload
     def map(
         self,
@@ -14857,7 +14999,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetSpanFieldOptions]: ...
     @overload
     def map(
         self,
@@ -14866,7 +15008,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetSpanFieldOptions | BaseException]: ...
     @overload
     def map(
         self,
@@ -14875,7 +15017,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetSpans]: ...
     @overload
     def map(
         self,
@@ -14884,7 +15026,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetSpans | BaseException]: ...
     @overload
     def map(
         self,
@@ -14893,7 +15035,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Aggregation]: ...
     @overload
     def map(
         self,
@@ -14902,7 +15044,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Aggregation | BaseException]: ...
     @overload
     def map(
         self,
@@ -14911,7 +15053,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetTraceFields]: ...
     @overload
     def map(
         self,
@@ -14920,7 +15062,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetTraceFields | BaseException]: ...
     @overload
     def map(
         self,
@@ -14929,7 +15071,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetTraceFieldOptions]: ...
     @overload
     def map(
         self,
@@ -14938,7 +15080,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetTraceFieldOptions | BaseException]: ...
     @overload
     def map(
         self,
@@ -14947,7 +15089,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetTraces]: ...
     @overload
     def map(
         self,
@@ -14956,7 +15098,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetTraces | BaseException]: ...
     @overload
     def map(
         self,
@@ -14965,7 +15107,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetTrace]: ...
     @overload
     def map(
         self,
@@ -14974,7 +15116,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetTrace | BaseException]: ...
     @overload
     def map(
         self,
@@ -14983,7 +15125,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetSpans]: ...
     @overload
     def map(
         self,
@@ -14992,7 +15134,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetSpans | BaseException]: ...
     @overload
     def map(
         self,
@@ -15001,7 +15143,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetSpan]: ...
     @overload
     def map(
         self,
@@ -15010,7 +15152,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetSpan | BaseException]: ...
     @overload
     def map(
         self,
@@ -15019,7 +15161,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListPromptsResponse]: ...
     @overload
     def map(
         self,
@@ -15028,7 +15170,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListPromptsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15037,7 +15179,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Prompt]: ...
     @overload
     def map(
         self,
@@ -15046,7 +15188,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Prompt | BaseException]: ...
     @overload
     def map(
         self,
@@ -15055,7 +15197,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Prompt]: ...
     @overload
     def map(
         self,
@@ -15064,7 +15206,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Prompt | BaseException]: ...
     @overload
     def map(
         self,
@@ -15073,7 +15215,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Prompt]: ...
     @overload
     def map(
         self,
@@ -15082,7 +15224,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Prompt | BaseException]: ...
     @overload
     def map(
         self,
@@ -15091,7 +15233,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DeletePromptResponse]: ...
     @overload
     def map(
         self,
@@ -15100,7 +15242,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DeletePromptResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15109,7 +15251,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListPromptVersionsResponse]: ...
     @overload
     def map(
         self,
@@ -15118,7 +15260,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListPromptVersionsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15127,7 +15269,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[CreatePromptVersionResponse]: ...
     @overload
     def map(
         self,
@@ -15136,7 +15278,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[CreatePromptVersionResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15145,7 +15287,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Prompt]: ...
     @overload
     def map(
         self,
@@ -15154,7 +15296,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Prompt | BaseException]: ...
     @overload
     def map(
         self,
@@ -15163,7 +15305,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Prompt]: ...
     @overload
     def map(
         self,
@@ -15172,7 +15314,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Prompt | BaseException]: ...
     @overload
     def map(
         self,
@@ -15181,7 +15323,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListIngestionPipelineConfigurationsResult]: ...
     @overload
     def map(
         self,
@@ -15190,7 +15332,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListIngestionPipelineConfigurationsResult | BaseException]: ...
     @overload
     def map(
         self,
@@ -15199,7 +15341,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[IngestionPipelineConfiguration]: ...
     @overload
     def map(
         self,
@@ -15208,7 +15350,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[IngestionPipelineConfiguration | BaseException]: ...
     @overload
     def map(
         self,
@@ -15217,7 +15359,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[IngestionPipelineConfiguration]: ...
     @overload
     def map(
         self,
@@ -15226,7 +15368,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[IngestionPipelineConfiguration | BaseException]: ...
     @overload
     def map(
         self,
@@ -15235,7 +15377,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[GetDeploymentSummariesResponse]: ...
     @overload
     def map(
         self,
@@ -15244,7 +15386,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[GetDeploymentSummariesResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15253,7 +15395,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[RegisterSearchIndexResponseIndex]: ...
     @overload
     def map(
         self,
@@ -15262,7 +15404,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[RegisterSearchIndexResponseIndex | BaseException]: ...
     @overload
     def map(
         self,
@@ -15307,7 +15449,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListSkillsResponse]: ...
     @overload
     def map(
         self,
@@ -15316,7 +15458,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListSkillsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15325,7 +15467,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Skill]: ...
     @overload
     def map(
         self,
@@ -15334,7 +15476,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Skill | BaseException]: ...
     @overload
     def map(
         self,
@@ -15343,7 +15485,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Skill]: ...
     @overload
     def map(
         self,
@@ -15352,7 +15494,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Skill | BaseException]: ...
     @overload
     def map(
         self,
@@ -15361,7 +15503,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Skill]: ...
     @overload
     def map(
         self,
@@ -15370,7 +15512,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Skill | BaseException]: ...
     @overload
     def map(
         self,
@@ -15379,7 +15521,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DeleteSkillResponse]: ...
     @overload
     def map(
         self,
@@ -15388,7 +15530,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DeleteSkillResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15397,7 +15539,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListSkillVersionsResponse]: ...
     @overload
     def map(
         self,
@@ -15406,7 +15548,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListSkillVersionsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15415,7 +15557,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[CreateSkillVersionResponse]: ...
     @overload
     def map(
         self,
@@ -15424,7 +15566,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[CreateSkillVersionResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15433,7 +15575,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Skill]: ...
     @overload
     def map(
         self,
@@ -15442,7 +15584,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Skill | BaseException]: ...
     @overload
     def map(
         self,
@@ -15451,7 +15593,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[Skill]: ...
     @overload
     def map(
         self,
@@ -15460,7 +15602,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[Skill | BaseException]: ...
     @overload
     def map(
         self,
@@ -15469,7 +15611,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[UserIdentity]: ...
     @overload
     def map(
         self,
@@ -15478,7 +15620,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[UserIdentity | BaseException]: ...
     @overload
     def map(
         self,
@@ -15487,7 +15629,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListOrganizationsResponse]: ...
     @overload
     def map(
         self,
@@ -15496,7 +15638,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListOrganizationsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15505,7 +15647,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListWorkspacesResponse]: ...
     @overload
     def map(
         self,
@@ -15514,7 +15656,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListWorkspacesResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15523,7 +15665,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ListWorkflowEventResponse]: ...
     @overload
     def map(
         self,
@@ -15532,7 +15674,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ListWorkflowEventResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15541,7 +15683,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Stream[dict[str, Any]]]: ...
+    ) -> list[Stream[StreamWorkflowEventsEvent]]: ...
     @overload
     def map(
         self,
@@ -15550,7 +15692,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Stream[dict[str, Any]] | BaseException]: ...
+    ) -> list[Stream[StreamWorkflowEventsEvent] | BaseException]: ...
     @overload
     def map(
         self,
@@ -15559,7 +15701,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowListResponse]: ...
     @overload
     def map(
         self,
@@ -15568,7 +15710,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowListResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15577,7 +15719,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowBulkArchiveResponse]: ...
     @overload
     def map(
         self,
@@ -15586,7 +15728,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowBulkArchiveResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15595,7 +15737,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowRegistrationListResponse]: ...
     @overload
     def map(
         self,
@@ -15604,7 +15746,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowRegistrationListResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15613,7 +15755,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowRegistrationGetResponse]: ...
     @overload
     def map(
         self,
@@ -15622,7 +15764,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowRegistrationGetResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15631,7 +15773,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ExecuteWorkflowRegistrationResult]: ...
     @overload
     def map(
         self,
@@ -15640,7 +15782,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ExecuteWorkflowRegistrationResult | BaseException]: ...
     @overload
     def map(
         self,
@@ -15649,7 +15791,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowBulkUnarchiveResponse]: ...
     @overload
     def map(
         self,
@@ -15658,7 +15800,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowBulkUnarchiveResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15667,7 +15809,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowGetResponse]: ...
     @overload
     def map(
         self,
@@ -15676,7 +15818,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowGetResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15685,7 +15827,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowUpdateResponse]: ...
     @overload
     def map(
         self,
@@ -15694,7 +15836,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowUpdateResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15703,7 +15845,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowArchiveResponse]: ...
     @overload
     def map(
         self,
@@ -15712,7 +15854,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowArchiveResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15721,7 +15863,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ExecuteWorkflowResult]: ...
     @overload
     def map(
         self,
@@ -15730,7 +15872,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ExecuteWorkflowResult | BaseException]: ...
     @overload
     def map(
         self,
@@ -15739,7 +15881,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowUnarchiveResponse]: ...
     @overload
     def map(
         self,
@@ -15748,7 +15890,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowUnarchiveResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15757,7 +15899,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DeploymentListResponse]: ...
     @overload
     def map(
         self,
@@ -15766,7 +15908,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DeploymentListResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15775,7 +15917,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ManagedDeploymentResponse]: ...
     @overload
     def map(
         self,
@@ -15784,7 +15926,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ManagedDeploymentResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15793,7 +15935,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DeploymentDetailResponse]: ...
     @overload
     def map(
         self,
@@ -15802,7 +15944,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DeploymentDetailResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15811,7 +15953,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ManagedDeploymentResponse]: ...
     @overload
     def map(
         self,
@@ -15820,7 +15962,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ManagedDeploymentResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15829,7 +15971,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ManagedDeploymentResponse]: ...
     @overload
     def map(
         self,
@@ -15838,7 +15980,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ManagedDeploymentResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15847,7 +15989,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DeploymentLogSearchResponse]: ...
     @overload
     def map(
         self,
@@ -15856,7 +15998,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DeploymentLogSearchResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15865,7 +16007,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Stream[dict[str, Any]]]: ...
+    ) -> list[Stream[StreamDeploymentLogsEvent]]: ...
     @overload
     def map(
         self,
@@ -15874,7 +16016,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Stream[dict[str, Any]] | BaseException]: ...
+    ) -> list[Stream[StreamDeploymentLogsEvent] | BaseException]: ...
     @overload
     def map(
         self,
@@ -15883,7 +16025,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ManagedDeploymentResponse]: ...
     @overload
     def map(
         self,
@@ -15892,7 +16034,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ManagedDeploymentResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15901,7 +16043,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ManagedDeploymentResponse]: ...
     @overload
     def map(
         self,
@@ -15910,7 +16052,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ManagedDeploymentResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15919,7 +16061,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ManagedDeploymentResponse]: ...
     @overload
     def map(
         self,
@@ -15928,7 +16070,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ManagedDeploymentResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15937,7 +16079,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[DeploymentWorkerListResponse]: ...
     @overload
     def map(
         self,
@@ -15946,7 +16088,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[DeploymentWorkerListResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15955,7 +16097,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[BatchExecutionResponse]: ...
     @overload
     def map(
         self,
@@ -15964,7 +16106,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[BatchExecutionResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15973,7 +16115,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[BatchExecutionResponse]: ...
     @overload
     def map(
         self,
@@ -15982,7 +16124,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[BatchExecutionResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -15991,7 +16133,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowExecutionResponse]: ...
     @overload
     def map(
         self,
@@ -16000,7 +16142,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowExecutionResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16045,7 +16187,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ExecutionLogSearchResponse]: ...
     @overload
     def map(
         self,
@@ -16054,7 +16196,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ExecutionLogSearchResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16063,7 +16205,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Stream[dict[str, Any]]]: ...
+    ) -> list[Stream[StreamWorkflowExecutionLogsEvent]]: ...
     @overload
     def map(
         self,
@@ -16072,7 +16214,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Stream[dict[str, Any]] | BaseException]: ...
+    ) -> list[Stream[StreamWorkflowExecutionLogsEvent] | BaseException]: ...
     @overload
     def map(
         self,
@@ -16081,7 +16223,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[QueryWorkflowResponse]: ...
     @overload
     def map(
         self,
@@ -16090,7 +16232,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[QueryWorkflowResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16117,7 +16259,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[SignalWorkflowResponse]: ...
     @overload
     def map(
         self,
@@ -16126,7 +16268,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[SignalWorkflowResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16135,7 +16277,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Stream[dict[str, Any]]]: ...
+    ) -> list[Stream[StreamWorkflowExecutionEvent]]: ...
     @overload
     def map(
         self,
@@ -16144,7 +16286,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Stream[dict[str, Any]] | BaseException]: ...
+    ) -> list[Stream[StreamWorkflowExecutionEvent] | BaseException]: ...
     @overload
     def map(
         self,
@@ -16171,7 +16313,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowExecutionTraceEventsResponse]: ...
     @overload
     def map(
         self,
@@ -16180,7 +16322,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowExecutionTraceEventsResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16189,7 +16331,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ExecutionTraceInfoResponse]: ...
     @overload
     def map(
         self,
@@ -16198,7 +16340,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ExecutionTraceInfoResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16207,7 +16349,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowExecutionTraceOTelResponse]: ...
     @overload
     def map(
         self,
@@ -16216,7 +16358,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowExecutionTraceOTelResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16225,7 +16367,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowExecutionTraceSummaryResponse]: ...
     @overload
     def map(
         self,
@@ -16234,7 +16376,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowExecutionTraceSummaryResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16243,7 +16385,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[UpdateWorkflowResponse]: ...
     @overload
     def map(
         self,
@@ -16252,7 +16394,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[UpdateWorkflowResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16261,7 +16403,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowMetrics]: ...
     @overload
     def map(
         self,
@@ -16270,7 +16412,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowMetrics | BaseException]: ...
     @overload
     def map(
         self,
@@ -16279,7 +16421,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowExecutionListResponse]: ...
     @overload
     def map(
         self,
@@ -16288,7 +16430,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowExecutionListResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16297,7 +16439,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowExecutionResponse]: ...
     @overload
     def map(
         self,
@@ -16306,7 +16448,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowExecutionResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16333,7 +16475,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowScheduleListResponse]: ...
     @overload
     def map(
         self,
@@ -16342,7 +16484,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowScheduleListResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16351,7 +16493,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowScheduleResponse]: ...
     @overload
     def map(
         self,
@@ -16360,7 +16502,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowScheduleResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -16369,7 +16511,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[ScheduleDefinitionOutput]: ...
     @overload
     def map(
         self,
@@ -16378,7 +16520,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[ScheduleDefinitionOutput | BaseException]: ...
     @overload
     def map(
         self,
@@ -16387,7 +16529,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[False],
-    ) -> list[Any]: ...
+    ) -> list[WorkflowScheduleResponse]: ...
     @overload
     def map(
         self,
@@ -16396,7 +16538,7 @@ class Operations:
         *,
         max_workers: int = ...,
         return_exceptions: Literal[True] = ...,
-    ) -> list[Any | BaseException]: ...
+    ) -> list[WorkflowScheduleResponse | BaseException]: ...
     @overload
     def map(
         self,
@@ -17778,7 +17920,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[CreateSpeechEvent]: ...
     @overload
     async def create_speech(
         self,
@@ -17796,7 +17938,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Any: ...
+    ) -> CreateSpeechResult: ...
     @overload
     async def create_speech(
         self,
@@ -17814,7 +17956,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Any | AsyncStream[dict[str, Any]]: ...
+    ) -> CreateSpeechResult | AsyncStream[CreateSpeechEvent]: ...
     async def list_voices(
         self,
         *,
@@ -17825,7 +17967,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceListResponse: ...
     async def create_voice(
         self,
         *,
@@ -17844,7 +17986,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     async def get_voice(
         self,
         voice_id: str,
@@ -17853,7 +17995,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     async def update_voice(
         self,
         voice_id: str,
@@ -17868,7 +18010,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     async def delete_voice(
         self,
         voice_id: str,
@@ -17877,7 +18019,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     async def get_voice_sample(
         self,
         voice_id: str,
@@ -17898,7 +18040,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> APIKeysExtendedOUT: ...
     async def create_api_key(
         self,
         *,
@@ -17910,7 +18052,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> APIKeyOUT: ...
     async def delete_api_key(
         self,
         key_id: str,
@@ -17919,7 +18061,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteAPIKeyOUT: ...
     async def list_audit_logs(
         self,
         *,
@@ -17935,7 +18077,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListAuditLogsResult: ...
     async def get_rate_limits(
         self,
         *,
@@ -17943,7 +18085,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RateLimitsOUT: ...
     async def get_spend_limits(
         self,
         *,
@@ -17951,7 +18093,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> LimitsOUT: ...
     async def update_spend_limits(
         self,
         *,
@@ -17961,7 +18103,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> LimitsOUT: ...
     async def get_usage(
         self,
         *,
@@ -17973,7 +18115,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UsageOUTJSON: ...
     async def trigger_scim_sync(
         self,
         *,
@@ -17983,7 +18125,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminScimSyncTriggerOUT: ...
     async def get_scim_sync_run(
         self,
         run_id: str,
@@ -17992,7 +18134,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminScimSyncRunOUT: ...
     async def list_user_groups(
         self,
         *,
@@ -18003,7 +18145,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupsOut: ...
     async def create_user_group(
         self,
         *,
@@ -18015,7 +18157,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     async def provision_group_to_workspace(
         self,
         *,
@@ -18036,7 +18178,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     async def update_user_group(
         self,
         group_uuid: str,
@@ -18049,7 +18191,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     async def delete_user_group(
         self,
         group_uuid: str,
@@ -18069,7 +18211,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupMembersOut: ...
     async def assign_users_to_group(
         self,
         group_uuid: str,
@@ -18098,7 +18240,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> NestedGroupsOut: ...
     async def set_nested_user_groups(
         self,
         group_uuid: str,
@@ -18129,7 +18271,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GroupWorkspaceAssignmentsOut: ...
     async def assign_group_to_workspace(
         self,
         group_uuid: str,
@@ -18173,7 +18315,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RolesOut: ...
     async def list_users(
         self,
         *,
@@ -18184,7 +18326,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationAdminUsersOUT: ...
     async def create_users(
         self,
         *,
@@ -18193,7 +18335,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationUsersCreateOUT: ...
     async def list_invites(
         self,
         *,
@@ -18201,7 +18343,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListInvitesResult: ...
     async def invite_users(
         self,
         *,
@@ -18219,7 +18361,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationInvitesCreateOUT: ...
     async def delete_invite(
         self,
         invite_uuid: str,
@@ -18228,7 +18370,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteOUT: ...
     async def get_user(
         self,
         user_id: str,
@@ -18237,7 +18379,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserOUT: ...
     async def update_user(
         self,
         user_id: str,
@@ -18251,7 +18393,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminOrganizationMemberOUT: ...
     async def delete_user(
         self,
         user_id: str,
@@ -18260,7 +18402,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteOUT: ...
     async def get_vibe_code_usage_by_organization(
         self,
         *,
@@ -18270,7 +18412,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeOrganizationStatsOUT: ...
     async def get_vibe_code_usage_by_workspace(
         self,
         *,
@@ -18281,7 +18423,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkspaceStatsOUT: ...
     async def get_vibe_work_usage_by_agent(
         self,
         *,
@@ -18291,7 +18433,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByAgentStatsOUT: ...
     async def get_vibe_work_usage_over_time(
         self,
         *,
@@ -18302,7 +18444,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByTimeStatsOUT: ...
     async def get_vibe_work_usage_by_user(
         self,
         *,
@@ -18312,7 +18454,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByUserStatsOUT: ...
     async def list_workspaces(
         self,
         *,
@@ -18324,7 +18466,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspacesOut: ...
     async def create_workspace(
         self,
         *,
@@ -18337,7 +18479,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspaceEnrichedOUT: ...
     async def update_workspace(
         self,
         workspace_uuid: str,
@@ -18349,7 +18491,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspaceOUT: ...
     async def delete_workspace(
         self,
         workspace_uuid: str,
@@ -18368,7 +18510,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AddUsersToWorkspaceOUT: ...
     async def remove_workspace_users(
         self,
         workspace_uuid: str,
@@ -18378,7 +18520,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RemoveWorkspaceMembersOUT: ...
     async def add_or_update_workspace_users(
         self,
         workspace_uuid: str,
@@ -18388,7 +18530,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AddOrUpdateUsersToWorkspaceOUT: ...
     async def list_connectors(
         self,
         *,
@@ -18399,7 +18541,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> PaginatedConnectors: ...
     async def create_connector(
         self,
         *,
@@ -18420,7 +18562,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     async def get_connector(
         self,
         connector_id_or_name: str,
@@ -18431,7 +18573,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     async def get_connector_auth_url(
         self,
         connector_id_or_name: str,
@@ -18445,7 +18587,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AuthUrlResponse: ...
     async def list_connector_authentication_methods(
         self,
         connector_id_or_name: str,
@@ -18454,7 +18596,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListConnectorAuthenticationMethodsResult: ...
     async def list_connector_organization_credentials(
         self,
         connector_id_or_name: str,
@@ -18465,7 +18607,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     async def create_or_update_connector_organization_credentials(
         self,
         connector_id_or_name: str,
@@ -18478,7 +18620,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def delete_connector_organization_credentials(
         self,
         connector_id_or_name: str,
@@ -18488,7 +18630,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def list_connector_tools(
         self,
         connector_id_or_name: str,
@@ -18502,7 +18644,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListConnectorToolsResult: ...
     async def call_connector_tool(
         self,
         connector_id_or_name: str,
@@ -18514,7 +18656,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ConnectorToolCallResponse: ...
     async def list_connector_user_credentials(
         self,
         connector_id_or_name: str,
@@ -18525,7 +18667,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     async def create_or_update_connector_user_credentials(
         self,
         connector_id_or_name: str,
@@ -18538,7 +18680,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def delete_all_connector_user_credentials(
         self,
         connector_id_or_name: str,
@@ -18547,7 +18689,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def delete_connector_user_credentials(
         self,
         connector_id_or_name: str,
@@ -18557,7 +18699,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def list_connector_workspace_credentials(
         self,
         connector_id_or_name: str,
@@ -18568,7 +18710,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     async def create_or_update_connector_workspace_credentials(
         self,
         connector_id_or_name: str,
@@ -18581,7 +18723,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def delete_connector_workspace_credentials(
         self,
         connector_id_or_name: str,
@@ -18591,7 +18733,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def update_connector(
         self,
         connector_id: str,
@@ -18608,7 +18750,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     async def delete_connector(
         self,
         connector_id: str,
@@ -18617,7 +18759,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def share_connector(
         self,
         connector_id: str,
@@ -18626,7 +18768,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def unshare_connector(
         self,
         connector_id: str,
@@ -18635,7 +18777,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def activate_connector(
         self,
         connector_id: str,
@@ -18645,7 +18787,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def deactivate_connector(
         self,
         connector_id: str,
@@ -18655,7 +18797,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     async def replace_library(
         self,
         library_id: str,
@@ -18666,7 +18808,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Library: ...
     async def list_library_accesses(
         self,
         library_id: str,
@@ -18675,7 +18817,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSharingResponse: ...
     async def create_or_update_library_access(
         self,
         library_id: str,
@@ -18688,7 +18830,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Sharing: ...
     async def delete_library_access(
         self,
         library_id: str,
@@ -18701,7 +18843,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Sharing: ...
     async def replace_library_document(
         self,
         library_id: str,
@@ -18714,7 +18856,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Document: ...
     async def list_campaigns(
         self,
         *,
@@ -18725,7 +18867,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListCampaignsResponse: ...
     async def create_campaign(
         self,
         *,
@@ -18738,7 +18880,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Campaign: ...
     async def get_campaign(
         self,
         campaign_id: str,
@@ -18747,7 +18889,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Campaign: ...
     async def delete_campaign(
         self,
         campaign_id: str,
@@ -18767,7 +18909,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListCampaignSelectedEventsResponse: ...
     async def get_campaign_status(
         self,
         campaign_id: str,
@@ -18776,7 +18918,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchCampaignStatusResponse: ...
     async def search_chat_completion_events(
         self,
         *,
@@ -18788,7 +18930,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventsResponse: ...
     async def search_chat_completion_event_ids(
         self,
         *,
@@ -18798,7 +18940,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventIdsResponse: ...
     async def get_chat_completion_event(
         self,
         event_id: str,
@@ -18807,7 +18949,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ChatCompletionEvent: ...
     async def judge_chat_completion_event(
         self,
         event_id: str,
@@ -18817,7 +18959,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     async def list_similar_chat_completion_events(
         self,
         event_id: str,
@@ -18826,7 +18968,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventsResponse: ...
     async def list_chat_completion_fields(
         self,
         *,
@@ -18834,7 +18976,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListChatCompletionFieldsResponse: ...
     async def list_chat_completion_field_options(
         self,
         field_name: str,
@@ -18844,7 +18986,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchChatCompletionFieldOptionsResponse: ...
     async def count_chat_completion_field_options(
         self,
         field_name: str,
@@ -18854,7 +18996,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchFieldOptionCountsResponse: ...
     async def list_datasets(
         self,
         *,
@@ -18865,7 +19007,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetsResponse: ...
     async def create_dataset(
         self,
         *,
@@ -18875,7 +19017,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Dataset: ...
     async def get_dataset(
         self,
         dataset_id: str,
@@ -18884,7 +19026,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetPreview: ...
     async def update_dataset(
         self,
         dataset_id: str,
@@ -18895,7 +19037,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetPreview: ...
     async def delete_dataset(
         self,
         dataset_id: str,
@@ -18913,7 +19055,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExportDatasetResponse: ...
     async def import_dataset_records_from_campaign(
         self,
         dataset_id: str,
@@ -18923,7 +19065,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     async def import_dataset_records_from_dataset(
         self,
         dataset_id: str,
@@ -18933,7 +19075,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     async def import_dataset_records_from_explorer(
         self,
         dataset_id: str,
@@ -18943,7 +19085,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     async def import_dataset_records_from_file(
         self,
         dataset_id: str,
@@ -18953,7 +19095,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     async def import_dataset_records_from_playground(
         self,
         dataset_id: str,
@@ -18963,7 +19105,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     async def list_dataset_records(
         self,
         dataset_id: str,
@@ -18974,7 +19116,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetRecordsResponse: ...
     async def create_dataset_record(
         self,
         dataset_id: str,
@@ -18985,7 +19127,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetRecord: ...
     async def list_dataset_import_tasks(
         self,
         dataset_id: str,
@@ -18996,7 +19138,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetImportTasksResponse: ...
     async def get_dataset_import_task(
         self,
         dataset_id: str,
@@ -19006,7 +19148,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     async def delete_dataset_records(
         self,
         *,
@@ -19024,7 +19166,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetRecord: ...
     async def delete_dataset_record(
         self,
         dataset_record_id: str,
@@ -19043,7 +19185,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     async def update_dataset_record_payload(
         self,
         dataset_record_id: str,
@@ -19076,7 +19218,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListJudgesResponse: ...
     async def create_judge(
         self,
         *,
@@ -19090,7 +19232,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Judge: ...
     async def get_judge(
         self,
         judge_id: str,
@@ -19099,7 +19241,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Judge: ...
     async def update_judge(
         self,
         judge_id: str,
@@ -19134,7 +19276,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     async def list_log_fields(
         self,
         *,
@@ -19142,7 +19284,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogFields: ...
     async def list_log_field_options(
         self,
         field_name: str,
@@ -19153,7 +19295,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogFieldOptions: ...
     async def search_logs(
         self,
         *,
@@ -19167,7 +19309,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogs: ...
     async def aggregate_spans(
         self,
         *,
@@ -19183,7 +19325,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Aggregation: ...
     async def list_span_evaluation_fields(
         self,
         *,
@@ -19191,7 +19333,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluationFields: ...
     async def list_span_evaluation_field_options(
         self,
         field_name: str,
@@ -19202,7 +19344,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluationFieldOptions: ...
     async def search_span_evaluations(
         self,
         *,
@@ -19215,7 +19357,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluations: ...
     async def search_latest_span_evaluations(
         self,
         *,
@@ -19228,7 +19370,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluations: ...
     async def list_span_fields(
         self,
         *,
@@ -19236,7 +19378,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanFields: ...
     async def list_span_field_options(
         self,
         field_name: str,
@@ -19247,7 +19389,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanFieldOptions: ...
     async def search_spans(
         self,
         *,
@@ -19260,7 +19402,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpans: ...
     async def aggregate_traces(
         self,
         *,
@@ -19276,7 +19418,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Aggregation: ...
     async def list_trace_fields(
         self,
         *,
@@ -19284,7 +19426,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraceFields: ...
     async def list_trace_field_options(
         self,
         field_name: str,
@@ -19295,7 +19437,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraceFieldOptions: ...
     async def search_traces(
         self,
         *,
@@ -19308,7 +19450,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraces: ...
     async def get_trace(
         self,
         trace_id: str,
@@ -19317,7 +19459,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTrace: ...
     async def list_trace_spans(
         self,
         trace_id: str,
@@ -19330,7 +19472,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpans: ...
     async def get_trace_span(
         self,
         trace_id: str,
@@ -19342,7 +19484,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpan: ...
     async def list_prompts(
         self,
         *,
@@ -19358,7 +19500,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListPromptsResponse: ...
     async def create_prompt(
         self,
         *,
@@ -19373,7 +19515,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     async def get_prompt(
         self,
         prompt_id: str,
@@ -19385,7 +19527,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     async def update_prompt(
         self,
         prompt_id: str,
@@ -19397,7 +19539,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     async def delete_prompt(
         self,
         prompt_id: str,
@@ -19406,7 +19548,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeletePromptResponse: ...
     async def list_prompt_versions(
         self,
         prompt_id: str,
@@ -19415,7 +19557,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListPromptVersionsResponse: ...
     async def create_prompt_version(
         self,
         prompt_id: str,
@@ -19427,7 +19569,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CreatePromptVersionResponse: ...
     async def get_prompt_version(
         self,
         prompt_id: str,
@@ -19438,7 +19580,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     async def update_prompt_version_metadata(
         self,
         prompt_id: str,
@@ -19450,7 +19592,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     async def list_ingestion_pipeline_configurations(
         self,
         *,
@@ -19458,7 +19600,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListIngestionPipelineConfigurationsResult: ...
     async def register_ingestion_pipeline_configuration(
         self,
         *,
@@ -19468,7 +19610,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> IngestionPipelineConfiguration: ...
     async def update_ingestion_pipeline_run_info(
         self,
         id: str,
@@ -19479,7 +19621,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> IngestionPipelineConfiguration: ...
     async def list_rag_deployments(
         self,
         *,
@@ -19487,7 +19629,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetDeploymentSummariesResponse: ...
     async def register_rag_deployment(
         self,
         *,
@@ -19498,7 +19640,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RegisterSearchIndexResponseIndex: ...
     async def unregister_rag_deployment(
         self,
         deployment_id: str,
@@ -19536,7 +19678,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSkillsResponse: ...
     async def create_skill(
         self,
         *,
@@ -19549,7 +19691,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     async def get_skill(
         self,
         skill_id: str,
@@ -19561,7 +19703,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     async def update_skill(
         self,
         skill_id: str,
@@ -19571,7 +19713,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     async def delete_skill(
         self,
         skill_id: str,
@@ -19580,7 +19722,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteSkillResponse: ...
     async def list_skill_versions(
         self,
         skill_id: str,
@@ -19589,7 +19731,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSkillVersionsResponse: ...
     async def create_skill_version(
         self,
         skill_id: str,
@@ -19601,7 +19743,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CreateSkillVersionResponse: ...
     async def get_skill_version(
         self,
         skill_id: str,
@@ -19612,7 +19754,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     async def update_skill_version_metadata(
         self,
         skill_id: str,
@@ -19624,7 +19766,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     async def get_identity(
         self,
         *,
@@ -19632,7 +19774,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UserIdentity: ...
     async def list_my_organizations(
         self,
         *,
@@ -19642,7 +19784,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListOrganizationsResponse: ...
     async def list_my_workspaces(
         self,
         *,
@@ -19653,7 +19795,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListWorkspacesResponse: ...
     async def list_workflow_events(
         self,
         *,
@@ -19666,7 +19808,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListWorkflowEventResponse: ...
     @overload
     async def stream_workflow_events(
         self,
@@ -19687,7 +19829,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowEventsEvent]: ...
     @overload
     async def stream_workflow_events(
         self,
@@ -19708,7 +19850,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowEventsEvent]: ...
     @overload
     async def stream_workflow_events(
         self,
@@ -19729,7 +19871,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowEventsEvent]: ...
     async def list_workflows(
         self,
         *,
@@ -19750,7 +19892,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowListResponse: ...
     async def bulk_archive_workflows(
         self,
         *,
@@ -19759,7 +19901,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowBulkArchiveResponse: ...
     async def list_workflow_registrations(
         self,
         *,
@@ -19777,7 +19919,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowRegistrationListResponse: ...
     async def get_workflow_registration(
         self,
         workflow_registration_id: str,
@@ -19788,7 +19930,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowRegistrationGetResponse: ...
     async def execute_workflow_registration(
         self,
         workflow_registration_id: str,
@@ -19806,7 +19948,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecuteWorkflowRegistrationResult: ...
     async def bulk_unarchive_workflows(
         self,
         *,
@@ -19815,7 +19957,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowBulkUnarchiveResponse: ...
     async def get_workflow(
         self,
         workflow_identifier: str,
@@ -19824,7 +19966,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowGetResponse: ...
     async def update_workflow(
         self,
         workflow_identifier: str,
@@ -19837,7 +19979,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowUpdateResponse: ...
     async def archive_workflow(
         self,
         workflow_identifier: str,
@@ -19846,7 +19988,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowArchiveResponse: ...
     async def execute_workflow(
         self,
         workflow_identifier: str,
@@ -19864,7 +20006,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecuteWorkflowResult: ...
     async def unarchive_workflow(
         self,
         workflow_identifier: str,
@@ -19873,7 +20015,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowUnarchiveResponse: ...
     async def list_deployments(
         self,
         *,
@@ -19890,7 +20032,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentListResponse: ...
     async def create_deployment(
         self,
         *,
@@ -19902,7 +20044,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     async def get_deployment(
         self,
         name: str,
@@ -19912,7 +20054,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentDetailResponse: ...
     async def update_deployment(
         self,
         name: str,
@@ -19923,7 +20065,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     async def delete_deployment(
         self,
         name: str,
@@ -19932,7 +20074,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     async def list_deployment_logs(
         self,
         name: str,
@@ -19948,7 +20090,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentLogSearchResponse: ...
     async def stream_deployment_logs(
         self,
         name: str,
@@ -19962,7 +20104,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamDeploymentLogsEvent]: ...
     async def restart_deployment(
         self,
         name: str,
@@ -19971,7 +20113,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     async def start_deployment(
         self,
         name: str,
@@ -19980,7 +20122,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     async def stop_deployment(
         self,
         name: str,
@@ -19989,7 +20131,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     async def list_deployment_workers(
         self,
         name: str,
@@ -20001,7 +20143,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentWorkerListResponse: ...
     async def batch_cancel_workflow_executions(
         self,
         *,
@@ -20010,7 +20152,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> BatchExecutionResponse: ...
     async def batch_terminate_workflow_executions(
         self,
         *,
@@ -20019,7 +20161,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> BatchExecutionResponse: ...
     async def get_workflow_execution(
         self,
         execution_id: str,
@@ -20028,7 +20170,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     async def cancel_workflow_execution(
         self,
         execution_id: str,
@@ -20063,7 +20205,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecutionLogSearchResponse: ...
     async def stream_workflow_execution_logs(
         self,
         execution_id: str,
@@ -20077,7 +20219,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowExecutionLogsEvent]: ...
     async def query_workflow_execution(
         self,
         execution_id: str,
@@ -20088,7 +20230,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> QueryWorkflowResponse: ...
     async def reset_workflow_execution(
         self,
         execution_id: str,
@@ -20112,7 +20254,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SignalWorkflowResponse: ...
     async def stream_workflow_execution(
         self,
         execution_id: str,
@@ -20124,7 +20266,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowExecutionEvent]: ...
     async def terminate_workflow_execution(
         self,
         execution_id: str,
@@ -20144,7 +20286,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceEventsResponse: ...
     async def get_workflow_execution_trace_info(
         self,
         execution_id: str,
@@ -20153,7 +20295,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecutionTraceInfoResponse: ...
     async def get_workflow_execution_trace_otel(
         self,
         execution_id: str,
@@ -20162,7 +20304,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceOTelResponse: ...
     async def get_workflow_execution_trace_summary(
         self,
         execution_id: str,
@@ -20171,7 +20313,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceSummaryResponse: ...
     async def update_workflow_execution(
         self,
         execution_id: str,
@@ -20182,7 +20324,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UpdateWorkflowResponse: ...
     async def get_workflow_metrics(
         self,
         workflow_name: str,
@@ -20193,7 +20335,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowMetrics: ...
     async def list_runs(
         self,
         *,
@@ -20218,7 +20360,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionListResponse: ...
     async def get_run(
         self,
         run_id: str,
@@ -20227,7 +20369,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     async def get_run_history(
         self,
         run_id: str,
@@ -20251,7 +20393,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleListResponse: ...
     async def schedule_workflow(
         self,
         *,
@@ -20266,7 +20408,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleResponse: ...
     async def get_schedule(
         self,
         schedule_id: str,
@@ -20275,7 +20417,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ScheduleDefinitionOutput: ...
     async def update_schedule(
         self,
         schedule_id: str,
@@ -20285,7 +20427,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleResponse: ...
     async def unschedule_workflow(
         self,
         schedule_id: str,
@@ -21848,7 +21990,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[CreateSpeechEvent]: ...
     @overload
     async def call(
         self,
@@ -21868,7 +22010,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Any: ...
+    ) -> CreateSpeechResult: ...
     @overload
     async def call(
         self,
@@ -21888,7 +22030,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> Any | AsyncStream[dict[str, Any]]: ...
+    ) -> CreateSpeechResult | AsyncStream[CreateSpeechEvent]: ...
     @overload
     async def call(
         self,
@@ -21902,7 +22044,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceListResponse: ...
     @overload
     async def call(
         self,
@@ -21924,7 +22066,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     @overload
     async def call(
         self,
@@ -21936,7 +22078,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     @overload
     async def call(
         self,
@@ -21954,7 +22096,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     @overload
     async def call(
         self,
@@ -21966,7 +22108,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VoiceResponse: ...
     @overload
     async def call(
         self,
@@ -21993,7 +22135,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> APIKeysExtendedOUT: ...
     @overload
     async def call(
         self,
@@ -22008,7 +22150,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> APIKeyOUT: ...
     @overload
     async def call(
         self,
@@ -22020,7 +22162,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteAPIKeyOUT: ...
     @overload
     async def call(
         self,
@@ -22039,7 +22181,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListAuditLogsResult: ...
     @overload
     async def call(
         self,
@@ -22050,7 +22192,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RateLimitsOUT: ...
     @overload
     async def call(
         self,
@@ -22061,7 +22203,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> LimitsOUT: ...
     @overload
     async def call(
         self,
@@ -22074,7 +22216,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> LimitsOUT: ...
     @overload
     async def call(
         self,
@@ -22089,7 +22231,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UsageOUTJSON: ...
     @overload
     async def call(
         self,
@@ -22102,7 +22244,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminScimSyncTriggerOUT: ...
     @overload
     async def call(
         self,
@@ -22114,7 +22256,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminScimSyncRunOUT: ...
     @overload
     async def call(
         self,
@@ -22128,7 +22270,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupsOut: ...
     @overload
     async def call(
         self,
@@ -22143,7 +22285,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     @overload
     async def call(
         self,
@@ -22170,7 +22312,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     @overload
     async def call(
         self,
@@ -22186,7 +22328,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupOut: ...
     @overload
     async def call(
         self,
@@ -22212,7 +22354,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserGroupMembersOut: ...
     @overload
     async def call(
         self,
@@ -22250,7 +22392,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> NestedGroupsOut: ...
     @overload
     async def call(
         self,
@@ -22290,7 +22432,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GroupWorkspaceAssignmentsOut: ...
     @overload
     async def call(
         self,
@@ -22346,7 +22488,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RolesOut: ...
     @overload
     async def call(
         self,
@@ -22360,7 +22502,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationAdminUsersOUT: ...
     @overload
     async def call(
         self,
@@ -22372,7 +22514,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationUsersCreateOUT: ...
     @overload
     async def call(
         self,
@@ -22383,7 +22525,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListInvitesResult: ...
     @overload
     async def call(
         self,
@@ -22404,7 +22546,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> OrganizationInvitesCreateOUT: ...
     @overload
     async def call(
         self,
@@ -22416,7 +22558,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteOUT: ...
     @overload
     async def call(
         self,
@@ -22428,7 +22570,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminUserOUT: ...
     @overload
     async def call(
         self,
@@ -22445,7 +22587,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AdminOrganizationMemberOUT: ...
     @overload
     async def call(
         self,
@@ -22457,7 +22599,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteOUT: ...
     @overload
     async def call(
         self,
@@ -22470,7 +22612,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeOrganizationStatsOUT: ...
     @overload
     async def call(
         self,
@@ -22484,7 +22626,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkspaceStatsOUT: ...
     @overload
     async def call(
         self,
@@ -22497,7 +22639,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByAgentStatsOUT: ...
     @overload
     async def call(
         self,
@@ -22511,7 +22653,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByTimeStatsOUT: ...
     @overload
     async def call(
         self,
@@ -22524,7 +22666,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> VibeWorkByUserStatsOUT: ...
     @overload
     async def call(
         self,
@@ -22539,7 +22681,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspacesOut: ...
     @overload
     async def call(
         self,
@@ -22555,7 +22697,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspaceEnrichedOUT: ...
     @overload
     async def call(
         self,
@@ -22570,7 +22712,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkspaceOUT: ...
     @overload
     async def call(
         self,
@@ -22595,7 +22737,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AddUsersToWorkspaceOUT: ...
     @overload
     async def call(
         self,
@@ -22608,7 +22750,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RemoveWorkspaceMembersOUT: ...
     @overload
     async def call(
         self,
@@ -22621,7 +22763,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AddOrUpdateUsersToWorkspaceOUT: ...
     @overload
     async def call(
         self,
@@ -22635,7 +22777,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> PaginatedConnectors: ...
     @overload
     async def call(
         self,
@@ -22659,7 +22801,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     @overload
     async def call(
         self,
@@ -22673,7 +22815,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     @overload
     async def call(
         self,
@@ -22690,7 +22832,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> AuthUrlResponse: ...
     @overload
     async def call(
         self,
@@ -22702,7 +22844,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListConnectorAuthenticationMethodsResult: ...
     @overload
     async def call(
         self,
@@ -22716,7 +22858,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     @overload
     async def call(
         self,
@@ -22732,7 +22874,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22745,7 +22887,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22762,7 +22904,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListConnectorToolsResult: ...
     @overload
     async def call(
         self,
@@ -22777,7 +22919,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ConnectorToolCallResponse: ...
     @overload
     async def call(
         self,
@@ -22791,7 +22933,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     @overload
     async def call(
         self,
@@ -22807,7 +22949,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22819,7 +22961,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22832,7 +22974,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22846,7 +22988,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CredentialsResponse: ...
     @overload
     async def call(
         self,
@@ -22862,7 +23004,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22875,7 +23017,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22895,7 +23037,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Connector: ...
     @overload
     async def call(
         self,
@@ -22907,7 +23049,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22919,7 +23061,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22931,7 +23073,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22944,7 +23086,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22957,7 +23099,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> MessageResponse: ...
     @overload
     async def call(
         self,
@@ -22971,7 +23113,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Library: ...
     @overload
     async def call(
         self,
@@ -22983,7 +23125,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSharingResponse: ...
     @overload
     async def call(
         self,
@@ -22999,7 +23141,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Sharing: ...
     @overload
     async def call(
         self,
@@ -23015,7 +23157,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Sharing: ...
     @overload
     async def call(
         self,
@@ -23031,7 +23173,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Document: ...
     @overload
     async def call(
         self,
@@ -23045,7 +23187,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListCampaignsResponse: ...
     @overload
     async def call(
         self,
@@ -23061,7 +23203,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Campaign: ...
     @overload
     async def call(
         self,
@@ -23073,7 +23215,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Campaign: ...
     @overload
     async def call(
         self,
@@ -23099,7 +23241,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListCampaignSelectedEventsResponse: ...
     @overload
     async def call(
         self,
@@ -23111,7 +23253,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchCampaignStatusResponse: ...
     @overload
     async def call(
         self,
@@ -23126,7 +23268,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventsResponse: ...
     @overload
     async def call(
         self,
@@ -23139,7 +23281,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventIdsResponse: ...
     @overload
     async def call(
         self,
@@ -23151,7 +23293,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ChatCompletionEvent: ...
     @overload
     async def call(
         self,
@@ -23164,7 +23306,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     @overload
     async def call(
         self,
@@ -23176,7 +23318,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SearchChatCompletionEventsResponse: ...
     @overload
     async def call(
         self,
@@ -23187,7 +23329,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListChatCompletionFieldsResponse: ...
     @overload
     async def call(
         self,
@@ -23200,7 +23342,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchChatCompletionFieldOptionsResponse: ...
     @overload
     async def call(
         self,
@@ -23213,7 +23355,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> FetchFieldOptionCountsResponse: ...
     @overload
     async def call(
         self,
@@ -23227,7 +23369,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetsResponse: ...
     @overload
     async def call(
         self,
@@ -23240,7 +23382,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Dataset: ...
     @overload
     async def call(
         self,
@@ -23252,7 +23394,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetPreview: ...
     @overload
     async def call(
         self,
@@ -23266,7 +23408,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetPreview: ...
     @overload
     async def call(
         self,
@@ -23290,7 +23432,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExportDatasetResponse: ...
     @overload
     async def call(
         self,
@@ -23303,7 +23445,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     async def call(
         self,
@@ -23316,7 +23458,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     async def call(
         self,
@@ -23329,7 +23471,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     async def call(
         self,
@@ -23342,7 +23484,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     async def call(
         self,
@@ -23355,7 +23497,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     async def call(
         self,
@@ -23369,7 +23511,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetRecordsResponse: ...
     @overload
     async def call(
         self,
@@ -23383,7 +23525,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetRecord: ...
     @overload
     async def call(
         self,
@@ -23397,7 +23539,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListDatasetImportTasksResponse: ...
     @overload
     async def call(
         self,
@@ -23410,7 +23552,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetImportTask: ...
     @overload
     async def call(
         self,
@@ -23434,7 +23576,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DatasetRecord: ...
     @overload
     async def call(
         self,
@@ -23459,7 +23601,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     @overload
     async def call(
         self,
@@ -23501,7 +23643,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListJudgesResponse: ...
     @overload
     async def call(
         self,
@@ -23518,7 +23660,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Judge: ...
     @overload
     async def call(
         self,
@@ -23530,7 +23672,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Judge: ...
     @overload
     async def call(
         self,
@@ -23574,7 +23716,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> JudgeOutput: ...
     @overload
     async def call(
         self,
@@ -23585,7 +23727,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogFields: ...
     @overload
     async def call(
         self,
@@ -23599,7 +23741,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogFieldOptions: ...
     @overload
     async def call(
         self,
@@ -23616,7 +23758,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetLogs: ...
     @overload
     async def call(
         self,
@@ -23635,7 +23777,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Aggregation: ...
     @overload
     async def call(
         self,
@@ -23646,7 +23788,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluationFields: ...
     @overload
     async def call(
         self,
@@ -23660,7 +23802,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluationFieldOptions: ...
     @overload
     async def call(
         self,
@@ -23676,7 +23818,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluations: ...
     @overload
     async def call(
         self,
@@ -23692,7 +23834,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanEvaluations: ...
     @overload
     async def call(
         self,
@@ -23703,7 +23845,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanFields: ...
     @overload
     async def call(
         self,
@@ -23717,7 +23859,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpanFieldOptions: ...
     @overload
     async def call(
         self,
@@ -23733,7 +23875,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpans: ...
     @overload
     async def call(
         self,
@@ -23752,7 +23894,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Aggregation: ...
     @overload
     async def call(
         self,
@@ -23763,7 +23905,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraceFields: ...
     @overload
     async def call(
         self,
@@ -23777,7 +23919,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraceFieldOptions: ...
     @overload
     async def call(
         self,
@@ -23793,7 +23935,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTraces: ...
     @overload
     async def call(
         self,
@@ -23805,7 +23947,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetTrace: ...
     @overload
     async def call(
         self,
@@ -23821,7 +23963,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpans: ...
     @overload
     async def call(
         self,
@@ -23836,7 +23978,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetSpan: ...
     @overload
     async def call(
         self,
@@ -23855,7 +23997,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListPromptsResponse: ...
     @overload
     async def call(
         self,
@@ -23873,7 +24015,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     async def call(
         self,
@@ -23888,7 +24030,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     async def call(
         self,
@@ -23903,7 +24045,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     async def call(
         self,
@@ -23915,7 +24057,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeletePromptResponse: ...
     @overload
     async def call(
         self,
@@ -23927,7 +24069,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListPromptVersionsResponse: ...
     @overload
     async def call(
         self,
@@ -23942,7 +24084,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CreatePromptVersionResponse: ...
     @overload
     async def call(
         self,
@@ -23956,7 +24098,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     async def call(
         self,
@@ -23971,7 +24113,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Prompt: ...
     @overload
     async def call(
         self,
@@ -23982,7 +24124,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListIngestionPipelineConfigurationsResult: ...
     @overload
     async def call(
         self,
@@ -23995,7 +24137,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> IngestionPipelineConfiguration: ...
     @overload
     async def call(
         self,
@@ -24009,7 +24151,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> IngestionPipelineConfiguration: ...
     @overload
     async def call(
         self,
@@ -24020,7 +24162,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> GetDeploymentSummariesResponse: ...
     @overload
     async def call(
         self,
@@ -24034,7 +24176,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> RegisterSearchIndexResponseIndex: ...
     @overload
     async def call(
         self,
@@ -24081,7 +24223,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSkillsResponse: ...
     @overload
     async def call(
         self,
@@ -24097,7 +24239,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     async def call(
         self,
@@ -24112,7 +24254,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     async def call(
         self,
@@ -24125,7 +24267,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     async def call(
         self,
@@ -24137,7 +24279,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeleteSkillResponse: ...
     @overload
     async def call(
         self,
@@ -24149,7 +24291,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListSkillVersionsResponse: ...
     @overload
     async def call(
         self,
@@ -24164,7 +24306,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> CreateSkillVersionResponse: ...
     @overload
     async def call(
         self,
@@ -24178,7 +24320,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     async def call(
         self,
@@ -24193,7 +24335,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> Skill: ...
     @overload
     async def call(
         self,
@@ -24204,7 +24346,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UserIdentity: ...
     @overload
     async def call(
         self,
@@ -24217,7 +24359,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListOrganizationsResponse: ...
     @overload
     async def call(
         self,
@@ -24231,7 +24373,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListWorkspacesResponse: ...
     @overload
     async def call(
         self,
@@ -24247,7 +24389,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ListWorkflowEventResponse: ...
     @overload
     async def call(
         self,
@@ -24270,7 +24412,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowEventsEvent]: ...
     @overload
     async def call(
         self,
@@ -24293,7 +24435,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowEventsEvent]: ...
     @overload
     async def call(
         self,
@@ -24316,7 +24458,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowEventsEvent]: ...
     @overload
     async def call(
         self,
@@ -24340,7 +24482,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowListResponse: ...
     @overload
     async def call(
         self,
@@ -24352,7 +24494,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowBulkArchiveResponse: ...
     @overload
     async def call(
         self,
@@ -24373,7 +24515,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowRegistrationListResponse: ...
     @overload
     async def call(
         self,
@@ -24387,7 +24529,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowRegistrationGetResponse: ...
     @overload
     async def call(
         self,
@@ -24408,7 +24550,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecuteWorkflowRegistrationResult: ...
     @overload
     async def call(
         self,
@@ -24420,7 +24562,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowBulkUnarchiveResponse: ...
     @overload
     async def call(
         self,
@@ -24432,7 +24574,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowGetResponse: ...
     @overload
     async def call(
         self,
@@ -24448,7 +24590,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowUpdateResponse: ...
     @overload
     async def call(
         self,
@@ -24460,7 +24602,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowArchiveResponse: ...
     @overload
     async def call(
         self,
@@ -24481,7 +24623,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecuteWorkflowResult: ...
     @overload
     async def call(
         self,
@@ -24493,7 +24635,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowUnarchiveResponse: ...
     @overload
     async def call(
         self,
@@ -24513,7 +24655,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentListResponse: ...
     @overload
     async def call(
         self,
@@ -24528,7 +24670,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     async def call(
         self,
@@ -24541,7 +24683,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentDetailResponse: ...
     @overload
     async def call(
         self,
@@ -24555,7 +24697,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     async def call(
         self,
@@ -24567,7 +24709,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     async def call(
         self,
@@ -24586,7 +24728,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentLogSearchResponse: ...
     @overload
     async def call(
         self,
@@ -24603,7 +24745,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamDeploymentLogsEvent]: ...
     @overload
     async def call(
         self,
@@ -24615,7 +24757,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     async def call(
         self,
@@ -24627,7 +24769,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     async def call(
         self,
@@ -24639,7 +24781,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ManagedDeploymentResponse: ...
     @overload
     async def call(
         self,
@@ -24654,7 +24796,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> DeploymentWorkerListResponse: ...
     @overload
     async def call(
         self,
@@ -24666,7 +24808,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> BatchExecutionResponse: ...
     @overload
     async def call(
         self,
@@ -24678,7 +24820,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> BatchExecutionResponse: ...
     @overload
     async def call(
         self,
@@ -24690,7 +24832,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     @overload
     async def call(
         self,
@@ -24734,7 +24876,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecutionLogSearchResponse: ...
     @overload
     async def call(
         self,
@@ -24751,7 +24893,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowExecutionLogsEvent]: ...
     @overload
     async def call(
         self,
@@ -24765,7 +24907,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> QueryWorkflowResponse: ...
     @overload
     async def call(
         self,
@@ -24795,7 +24937,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> SignalWorkflowResponse: ...
     @overload
     async def call(
         self,
@@ -24810,7 +24952,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
-    ) -> AsyncStream[dict[str, Any]]: ...
+    ) -> AsyncStream[StreamWorkflowExecutionEvent]: ...
     @overload
     async def call(
         self,
@@ -24836,7 +24978,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceEventsResponse: ...
     @overload
     async def call(
         self,
@@ -24848,7 +24990,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ExecutionTraceInfoResponse: ...
     @overload
     async def call(
         self,
@@ -24860,7 +25002,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceOTelResponse: ...
     @overload
     async def call(
         self,
@@ -24872,7 +25014,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionTraceSummaryResponse: ...
     @overload
     async def call(
         self,
@@ -24886,7 +25028,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> UpdateWorkflowResponse: ...
     @overload
     async def call(
         self,
@@ -24900,7 +25042,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowMetrics: ...
     @overload
     async def call(
         self,
@@ -24928,7 +25070,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionListResponse: ...
     @overload
     async def call(
         self,
@@ -24940,7 +25082,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowExecutionResponse: ...
     @overload
     async def call(
         self,
@@ -24970,7 +25112,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleListResponse: ...
     @overload
     async def call(
         self,
@@ -24988,7 +25130,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleResponse: ...
     @overload
     async def call(
         self,
@@ -25000,7 +25142,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> ScheduleDefinitionOutput: ...
     @overload
     async def call(
         self,
@@ -25013,7 +25155,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
-    ) -> Any: ...
+    ) -> WorkflowScheduleResponse: ...
     @overload
     async def call(
         self,

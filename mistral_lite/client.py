@@ -251,7 +251,7 @@ class Client(ClientBase, Operations):
         return _core.finish(plan, response.content, response.headers.get("x-request-id"))
 
 
-def _stream(plan: _core.Plan, response: requests.Response) -> Stream:
+def _stream(plan: _core.Plan, response: requests.Response) -> Stream[Any]:
     """The answer of a streaming call as a Stream of the row's kind (a JSON answer is a StreamError)."""
     try:
         _core.check_stream_media(plan, response.headers.get("Content-Type", ""))

@@ -24,9 +24,246 @@ FileInput: TypeAlias = 'str | PathLike[str] | bytes | IO[bytes] | tuple[str, byt
 
 # --- Results (schemas/_responses.json) ----------------------------------------------------------
 
+class APIKeyActions(TypedDict):
+    delete: NotRequired[ActionAvailable | ActionUnavailable_DeleteUnavailableReason_ | None]
+    rotate: NotRequired[ActionAvailable | ActionUnavailable_RotateUnavailableReason_ | None]
+
+
 class APIKeyAuth(TypedDict):
     type: NotRequired[Literal["api-key"]]
     value: str
+
+
+class APIKeyExtendedOUT(TypedDict):
+    actions: APIKeyActions
+    can_delete: bool | None
+    created_at: str | None
+    created_by: str | None
+    expiration_date: str | None
+    hidden_key: str
+    key: str | None
+    key_id: str
+    last_used: str | None
+    name: str | None
+    product: APIKeyProduct | None
+    workspace_id: str | None
+    workspace_name: str | None
+
+
+class APIKeyOUT(TypedDict):
+    actions: APIKeyActions
+    created_at: str | None
+    expiration_date: str | None
+    hidden_key: str
+    key: str | None
+    key_id: str
+    name: str | None
+
+
+APIKeyProduct: TypeAlias = 'Literal["API", "Mistral Code", "Vibe"]'
+
+
+class APIKeysExtendedOUT(TypedDict):
+    keys: list[APIKeyExtendedOUT]
+
+
+APIPlan: TypeAlias = 'Literal["FREE", "PAY_AS_YOU_GO"]'
+
+
+class ActionAvailable(TypedDict):
+    status: NotRequired[Literal["available"]]
+
+
+class ActionUnavailable_DeleteUnavailableReason_(TypedDict):
+    reason: NotRequired[DeleteUnavailableReason | None]
+    status: NotRequired[Literal["unavailable"]]
+
+
+class ActionUnavailable_RotateUnavailableReason_(TypedDict):
+    reason: NotRequired[RotateUnavailableReason | None]
+    status: NotRequired[Literal["unavailable"]]
+
+
+class ActivityTaskCompletedAttributesResponse(TypedDict):
+    activity_name: str
+    result: JSONPayloadResponse
+    task_id: str
+
+
+class ActivityTaskCompletedResponse(TypedDict):
+    attributes: ActivityTaskCompletedAttributesResponse
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["ACTIVITY_TASK_COMPLETED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class ActivityTaskFailedAttributes(TypedDict):
+    activity_name: str
+    attempt: int
+    failure: Failure
+    task_id: str
+
+
+class ActivityTaskFailedResponse(TypedDict):
+    attributes: ActivityTaskFailedAttributes
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["ACTIVITY_TASK_FAILED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class ActivityTaskRetryingAttributes(TypedDict):
+    activity_name: str
+    attempt: int
+    failure: Failure
+    task_id: str
+
+
+class ActivityTaskRetryingResponse(TypedDict):
+    attributes: ActivityTaskRetryingAttributes
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["ACTIVITY_TASK_RETRYING"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class ActivityTaskStartedAttributesResponse(TypedDict):
+    activity_name: str
+    input: JSONPayloadResponse
+    task_id: str
+
+
+class ActivityTaskStartedResponse(TypedDict):
+    attributes: ActivityTaskStartedAttributesResponse
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["ACTIVITY_TASK_STARTED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+ActorType: TypeAlias = 'Literal["HUMAN", "API_KEY", "OTHER"]'
+
+
+class AddOrUpdateUsersToWorkspaceOUT(TypedDict):
+    added_members_count: int
+    updated_members_count: int
+
+
+class AddUsersToWorkspaceOUT(TypedDict):
+    added_members_count: int
+
+
+class AdminOrganizationMemberOUT(TypedDict):
+    created_at: str
+    email: str | None
+    is_sso_outsider: NotRequired[bool | None]
+    name: str | None
+    oid_id: str | None
+    raw_role: UserRole | StaticOrganizationRoles
+    raw_roles: list[UserRole] | list[StaticOrganizationRoles]
+    subscription_types: NotRequired[list[Literal["CHAT", "MISTRAL_CODE"]] | None]
+    subscriptions: NotRequired[list[MemberSubscriptionOUT]]
+    uuid: str
+    workspaces: NotRequired[list[MemberWorkspaceInfo] | None]
+
+
+class AdminScimSyncConfig(TypedDict):
+    delete_missing_groups: NotRequired[bool]
+    deprovision_users: NotRequired[bool]
+    sync_groups: bool
+    sync_memberships: bool
+    sync_users: bool
+
+
+class AdminScimSyncRunOUT(TypedDict):
+    created_at: str
+    dry_run: bool
+    error_message: str | None
+    finished_at: str | None
+    run_id: str
+    started_at: str | None
+    status: ScimSyncRunStatus
+    summary: ScimSyncSummaryOut | None
+    sync_config: AdminScimSyncConfig | None
+
+
+class AdminScimSyncTriggerOUT(TypedDict):
+    run_id: str
+
+
+class AdminUserGroupMemberOut(TypedDict):
+    email: str | None
+    name: str | None
+    user_uuid: str
+
+
+class AdminUserGroupMembersOut(TypedDict):
+    members: list[AdminUserGroupMemberOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class AdminUserGroupOut(TypedDict):
+    description: str | None
+    externally_managed: NotRequired[bool | None]
+    name: str
+    organization_role: NotRequired[str | None]
+    parent_group_ids: NotRequired[list[str]]
+    target_type: NotRequired[UserGroupTargetType | None]
+    uuid: str
+
+
+class AdminUserGroupsOut(TypedDict):
+    items: list[AdminUserGroupOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class AdminUserOUT(TypedDict):
+    created_at: str
+    email: str | None
+    first_name: str | None
+    is_sso_outsider: NotRequired[bool | None]
+    last_name: str | None
+    name: str | None
+    oid_id: str | None
+    raw_role: UserRole | StaticOrganizationRoles
+    raw_roles: list[UserRole] | list[StaticOrganizationRoles]
+    subscription_types: NotRequired[list[Literal["CHAT", "MISTRAL_CODE"]] | None]
+    subscriptions: NotRequired[list[MemberSubscriptionOUT]]
+    uuid: str
+    workspaces: NotRequired[list[MemberWorkspaceInfo] | None]
 
 
 class Agent(TypedDict):
@@ -105,6 +342,35 @@ class AgentListPage(TypedDict):
     object: NotRequired[Literal["list"]]
 
 
+class Aggregation(TypedDict):
+    data: list[AggregationRow]
+    meta: AggregationMeta
+
+
+class AggregationMeta(TypedDict):
+    from_timestamp: str
+    granularity_seconds: NotRequired[int | None]
+    to_timestamp: str
+
+
+class AggregationRow(TypedDict):
+    dimensions: NotRequired[dict[str, Any]]
+    metric_name: str
+    metric_value: NotRequired[float | int | None]
+    time_bucket: NotRequired[str | None]
+
+
+class Annotations(TypedDict):
+    audience: NotRequired[list[Literal["user", "assistant"]] | None]
+    priority: NotRequired[float | None]
+
+
+ApiObjectType: TypeAlias = 'Literal["list"]'
+
+
+ApiZone: TypeAlias = 'Literal["global", "us", "eu"]'
+
+
 class ArchiveModelResponse(TypedDict):
     archived: NotRequired[bool]
     id: str
@@ -124,6 +390,55 @@ class AudioChunk(TypedDict):
     type: NotRequired[Literal["input_audio"]]
 
 
+class AudioContent(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    annotations: NotRequired[Annotations | None]
+    data: str
+    mimeType: str
+    type: Literal["audio"]
+
+
+AuditLogEventType: TypeAlias = 'Literal["user.create", "user.delete", "user.log_in", "user.info.update", "user.password.update", "user.phone_number.verify", "user.organization.leave", "user.organization.role.update", "user.organization.delete", "user.organization.join", "organization.create", "organization.update", "organization.invite.send", "organization.invite.resend", "organization.invite.accepted", "organization.invite.revoked", "organization.join_by_email_domain", "organization.domain_verification.disable", "organization.domain_verification.enable", "organization.email_domain_authentication.enable", "organization.email_domain_authentication.disable", "organization.saml_authentication.enable", "organization.saml_authentication.disable", "organization.saml_authentication.sso_user_provisioning.update", "organization.scim_sync.trigger", "organization.seat_auto_assign.enable", "organization.seat_auto_assign.disable", "organization.kind.update", "organization.sso_seat_auto_assign.enable", "organization.sso_seat_auto_assign.disable", "workspace.create", "workspace.update", "workspace.delete", "workspace.member.add", "workspace.member.remove", "workspace.member.role.update", "user_group.create", "user_group.update", "user_group.delete", "user_group.member.add", "user_group.member.remove", "user_group.workspace.provision", "user_group.workspace.deprovision", "user_group.workspace.update", "billing.information.updated", "billing.payment_method.added", "billing.payment_method.removed", "billing.payment_method.default_changed", "billing.invoice.retried", "billing.subscription.subscribe", "billing.subscription.unsubscribe", "billing.subscription.cancel_unsubscribe", "billing.subscription.add_seats", "billing.subscription.remove_seats", "billing.subscription.termination_date.updated", "billing.credits.added", "billing.gift_code.used", "billing.monthly_limit.updated", "billing.workspace_monthly_limit.updated", "billing.shared_budget_override.updated", "billing.auto_recharge.updated", "billing.seat.grant", "billing.seat.revoke", "billing.priority_service_tier.updated", "billing.priority_service_tier.removed", "le_chat.conversation.created", "le_chat.conversation.deleted", "le_chat.conversation_batch.deleted", "le_chat.conversation.public_sharing.enabled", "le_chat.conversation.public_sharing.disabled", "le_chat.flash_answers.enabled", "le_chat.flash_answers.disabled", "le_chat.localisation_sharing.enabled", "le_chat.localisation_sharing.disabled", "le_chat.memories.enabled", "le_chat.memories.disabled", "le_chat.data.training_enabled", "le_chat.data.training_disabled", "le_chat.actions.external_link", "admin_api_key.created", "admin_api_key.delete", "api_key.create", "api_key.rotate", "api_key.delete", "api_key_policy.update", "secret_store.entry.create", "secret_store.entry.update", "secret_store.entry.delete", "service_account.create", "service_account.update", "service_account.delete", "service_account.client_secret.create", "service_account.client_secret.delete", "service_account.roles.set", "workload_identity.credential_registration.create", "workload_identity.credential.create", "trusted_issuer.create", "trusted_issuer.update", "trusted_issuer.delete", "agent.create", "agent.delete", "agent.update", "skill.create", "skill.delete", "skill.enable", "skill.disable", "skill.update", "skill.share", "skill.unshare", "skill.load", "skill.force_load", "skill.version.create", "prompt.create", "prompt.delete", "prompt.update", "prompt.version.create", "knowledge_base.create", "knowledge_base.delete", "knowledge_base.update", "knowledge_base.version.create", "custom_voice.create", "custom_voice.update", "custom_voice.delete", "feature_permission.override.created", "feature_permission.override.deleted", "resource.share", "resource.unshare", "la_plateforme.training.enabled", "la_plateforme.training.disabled", "cloud_runtime.app.created", "cloud_runtime.app.updated", "cloud_runtime.app.deleted", "cloud_runtime.app.paused", "cloud_runtime.app.resumed", "cloud_runtime.deployment.created", "cloud_runtime.deployment.succeeded", "cloud_runtime.deployment.canceled", "cloud_runtime.deployment.stopped", "cloud_runtime.deployment.failed", "cloud_runtime.deployment.autoscaled", "cloud_runtime.domain.created", "cloud_runtime.domain.updated", "cloud_runtime.domain.deleted", "cloud_runtime.secret.created", "cloud_runtime.secret.updated", "cloud_runtime.secret.deleted", "cloud_runtime.service.created", "cloud_runtime.service.paused", "cloud_runtime.service.resumed", "cloud_runtime.service.deleted", "cloud_runtime.service.manually_scaled", "cloud_runtime.service.manual_scaling_deleted", "cloud_runtime.persistent_volume.created", "cloud_runtime.persistent_volume.deleted", "cloud_runtime.persistent_volume.attached", "cloud_runtime.persistent_volume.detached", "fine_tuning_job.create", "fine_tuning_job.cancel", "batch_job.create", "batch_job.cancel", "batch_job.delete", "data_capture.extract_job.create", "data_capture.extract_job.cancel", "dataset.create", "dataset.delete", "library.create", "library.delete", "library.update", "library.share", "library.unshare", "library.document.create", "library.document.delete", "library.document.bulk_delete", "library.document.update", "library.document.reprocess", "integration.connected", "integration.disconnected", "indexing.workflow.completed", "indexing.deleted", "connection.admin.setup_index", "connection.admin.deleted", "integration.activated_for_org", "integration.deactivated_for_org", "integration.activated_for_workspace", "integration.deactivated_for_workspace", "integration.activated_for_user", "integration.deactivated_for_user", "integration.created", "integration.updated", "integration.deleted", "integration.tool_called", "integration.credentials.created_or_updated", "integration.credentials.deleted", "integration.credentials.revoked", "integration.credentials.revocation_failed", "integration.preferences.created_or_updated", "integration.preferences.deleted", "integration.authentication_method.created_or_updated", "integration.connection.created", "integration.shared", "integration.unshared", "connectors_gateway.tool_called", "connectors_debugger.tool_called", "crawler.config.create", "crawler.config.update", "crawler.config.delete", "crawler.run.create", "crawler.run.cancel", "rate_limit.rule.create", "rate_limit.rule.update", "rate_limit.rule.delete"]'
+
+
+class AuditLogOut(TypedDict):
+    actor_metadata: dict[str, str]
+    actor_type: ActorType
+    created_at: str
+    event_metadata: dict[str, str]
+    event_type: AuditLogEventType
+    log_id: int
+    organization_uuid: NotRequired[str | None]
+    target_metadata: dict[str, str]
+    target_type: TargetType
+    workspace_uuid: NotRequired[str | None]
+
+
+AuthStatus: TypeAlias = 'Literal["valid", "invalid", "error"]'
+
+
+class AuthUrlResponse(TypedDict):
+    auth_url: str
+    ttl: int
+
+
+class AuthenticationConfiguration(TypedDict):
+    authentication_type: OutboundAuthenticationType
+    is_default: NotRequired[bool]
+    name: str
+    scope: ConsumerType
+    status: NotRequired[CredentialsStatus | None]
+    title: NotRequired[str | None]
+
+
+class BaseFieldDefinition(TypedDict):
+    group: NotRequired[str | None]
+    label: str
+    name: str
+    supported_operators: list[Literal["lt", "lte", "gt", "gte", "startswith", "istartswith", "endswith", "iendswith", "contains", "icontains", "matches", "notcontains", "inotcontains", "eq", "neq", "isnull", "includes", "excludes", "len_eq"]]
+    type: Literal["ENUM", "TEXT", "INT", "FLOAT", "BOOL", "TIMESTAMP", "ARRAY", "MAP"]
+
+
 class BaseModelCard(TypedDict):
     aliases: NotRequired[list[str]]
     capabilities: ModelCapabilities
@@ -141,9 +456,25 @@ class BaseModelCard(TypedDict):
     type: NotRequired[Literal["base"]]
 
 
+BaseTaskStatus: TypeAlias = 'Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "UNKNOWN"]'
+
+
+class BasicModelUsageDataJSON(TypedDict):
+    models: dict[str, dict[str, list[dict[str, Any]]]]
+
+
 class BatchError(TypedDict):
     count: NotRequired[int]
     message: str
+
+
+class BatchExecutionResponse(TypedDict):
+    results: NotRequired[dict[str, BatchExecutionResult]]
+
+
+class BatchExecutionResult(TypedDict):
+    error: NotRequired[str | None]
+    status: str
 
 
 class BatchJob(TypedDict):
@@ -171,7 +502,28 @@ class BatchJob(TypedDict):
 BatchJobStatus: TypeAlias = 'Literal["QUEUED", "RUNNING", "SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLATION_REQUESTED", "CANCELLED"]'
 
 
+class BlobResourceContents(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    blob: str
+    mimeType: NotRequired[str | None]
+    uri: str
+
+
 BuiltInConnectors: TypeAlias = 'Literal["web_search", "web_search_premium", "code_interpreter", "image_generation", "document_library"]'
+
+
+class Campaign(TypedDict):
+    created_at: str
+    deleted_at: str | None
+    description: str
+    id: str
+    judge: Judge
+    max_nb_events: int
+    name: str
+    owner_id: str
+    search_params: FilterPayload
+    updated_at: str
+    workspace_id: str
 
 
 class ChatCompletionChoice(TypedDict):
@@ -179,6 +531,29 @@ class ChatCompletionChoice(TypedDict):
     index: int
     message: AssistantMessage
     messages: NotRequired[list[DeltaMessage]]
+
+
+class ChatCompletionEvent(TypedDict):
+    chat_transcription_events: list[ChatTranscriptionEvent]
+    correlation_id: str
+    created_at: str
+    enabled_tools: list[dict[str, Any]]
+    event_id: str
+    extra_fields: dict[str, bool | int | float | str | list[str] | dict[str, str] | None]
+    nb_input_tokens: int
+    nb_messages: int
+    nb_output_tokens: int
+    request_messages: list[dict[str, Any]]
+    response_messages: list[dict[str, Any]]
+
+
+class ChatCompletionEventPreview(TypedDict):
+    correlation_id: str
+    created_at: str
+    event_id: str
+    extra_fields: dict[str, bool | int | float | str | list[str] | dict[str, str] | None]
+    nb_input_tokens: int
+    nb_output_tokens: int
 
 
 class ChatCompletionResponse(TypedDict):
@@ -196,6 +571,15 @@ class ChatCompletionResponseBase(TypedDict):
     object: NotRequired[str]
     usage: NotRequired[UsageInfo]
     created: NotRequired[int]
+
+
+ChatPlan: TypeAlias = 'Literal["INDIVIDUAL", "EDU", "TEAM"]'
+
+
+class ChatTranscriptionEvent(TypedDict):
+    audio_url: str
+    model: str
+    response_message: dict[str, Any]
 
 
 class CheckpointOut(TypedDict):
@@ -297,9 +681,31 @@ class ClassifierTrainingParameters(TypedDict):
     weight_decay: NotRequired[float | None]
 
 
+class ClientCapabilities(TypedDict):
+    elicitation: NotRequired[ElicitationCapability | None]
+    experimental: NotRequired[dict[str, dict[str, Any]] | None]
+    roots: NotRequired[RootsCapability | None]
+    sampling: NotRequired[SamplingCapability | None]
+    tasks: NotRequired[ClientTasksCapability | None]
+
+
+class ClientTasksCapability(TypedDict):
+    cancel: NotRequired[TasksCancelCapability | None]
+    list: NotRequired[TasksListCapability | None]
+    requests: NotRequired[ClientTasksRequestsCapability | None]
+
+
+class ClientTasksRequestsCapability(TypedDict):
+    elicitation: NotRequired[TasksElicitationCapability | None]
+    sampling: NotRequired[TasksSamplingCapability | None]
+
+
 class CodeInterpreterTool(TypedDict):
     tool_configuration: NotRequired[ToolConfiguration | None]
     type: NotRequired[Literal["code_interpreter"]]
+
+
+CodePlan: TypeAlias = 'Literal["ENTERPRISE"]'
 
 
 class CompletionArgs(TypedDict):
@@ -404,6 +810,105 @@ class CompletionTrainingParameters(TypedDict):
     weight_decay: NotRequired[float | None]
 
 
+CompletionsCapability: TypeAlias = 'dict[str, Any]'
+
+
+ConnectionConfigType: TypeAlias = 'Literal["mcp", "turbine", "eolienne"]'
+
+
+class ConnectionPreference(TypedDict):
+    consumer_type: NotRequired[ConsumerType | None]
+    is_default: NotRequired[bool | None]
+    name: str
+    tool_configuration: ToolExecutionConfiguration
+
+
+class Connector(TypedDict):
+    active: NotRequired[bool | None]
+    connection_config: NotRequired[PublicConnectionConfig | None]
+    connection_credentials: NotRequired[list[AuthenticationConfiguration] | None]
+    connection_preferences: NotRequired[list[ConnectionPreference] | None]
+    created_at: str
+    creator_id: NotRequired[str | None]
+    description: str
+    execution_env: NotRequired[PublicExecutionEnv | None]
+    icon_url: NotRequired[str | None]
+    id: str
+    is_authenticated: NotRequired[bool | None]
+    locale: NotRequired[ConnectorLocale | None]
+    mistral: NotRequired[bool]
+    modified_at: str
+    name: str
+    owner_id: NotRequired[str | None]
+    owner_type: ConsumerType
+    private_tool_execution: bool
+    protocol: NotRequired[ConnectorProtocol]
+    server: NotRequired[str | None]
+    server_card: NotRequired[MCPServerCard | None]
+    supported_auth_methods: NotRequired[list[PublicAuthenticationMethod] | None]
+    system_prompt: NotRequired[str | None]
+    system_prompt_route: NotRequired[str | None]
+    title: NotRequired[str | None]
+    tools: NotRequired[list[ConnectorTool] | None]
+    visibility: ResourceVisibility
+
+
+class ConnectorAuthenticationHeader(TypedDict):
+    is_required: NotRequired[bool]
+    is_secret: NotRequired[bool]
+    name: str
+
+
+class ConnectorLocale(TypedDict):
+    description: dict[str, str]
+    name: dict[str, str]
+    usage_sentence: dict[str, str]
+
+
+ConnectorProtocol: TypeAlias = 'Literal["mcp", "http", "turbine"]'
+
+
+ConnectorSupportedLanguage: TypeAlias = 'Literal["en", "fr", "ar", "es", "de", "pl", "pt-BR", "it", "nl"]'
+
+
+class ConnectorTool(TypedDict):
+    active: NotRequired[bool | None]
+    created_at: str
+    description: str
+    execution_config: ExecutionConfig | None
+    id: str
+    jsonschema: NotRequired[dict[str, Any] | None]
+    locale: NotRequired[ConnectorToolLocale | None]
+    modified_at: str
+    name: str
+    system_prompt: NotRequired[str | None]
+    visibility: ResourceVisibility
+
+
+class ConnectorToolCallMetadata(TypedDict):
+    mcp_meta: NotRequired[ConnectorToolResultMetadata | None]
+
+
+class ConnectorToolCallResponse(TypedDict):
+    content: list[TextContent | ImageContent | AudioContent | ResourceLink | EmbeddedResource]
+    metadata: NotRequired[ConnectorToolCallMetadata | None]
+
+
+class ConnectorToolLocale(TypedDict):
+    description: dict[str, str]
+    name: dict[str, str]
+    usage_sentence: dict[str, str]
+
+
+class ConnectorToolResultMetadata(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    isError: NotRequired[bool]
+    structuredContent: NotRequired[dict[str, Any] | None]
+
+
+ConsumerType: TypeAlias = 'Literal["user", "org", "workspace", "system"]'
+
+
 ContentChunk: TypeAlias = 'TextChunk | ImageURLChunk | DocumentURLChunk | ReferenceChunk | FileChunk | ThinkChunk | AudioChunk'
 
 
@@ -451,11 +956,232 @@ class CreateFileResponse(TypedDict):
     visibility: NotRequired[FileVisibility | None]
 
 
+class CreatePromptVersionResponse(TypedDict):
+    deduplicated: NotRequired[bool]
+    version: NotRequired[int]
+
+
+class CreateSkillVersionResponse(TypedDict):
+    deduplicated: NotRequired[bool]
+    version: NotRequired[int]
+
+
+class CreateSpeechEventSpeechAudioDelta(TypedDict):
+    audio_data: str
+    type: NotRequired[Literal["speech.audio.delta"]]
+
+
+class CreateSpeechEventSpeechAudioDone(TypedDict):
+    type: NotRequired[Literal["speech.audio.done"]]
+    usage: CreateSpeechEventSpeechAudioDoneUsage
+
+
+class CreateSpeechResult(TypedDict):
+    audio_data: str
+
+
+class CredentialsResponse(TypedDict):
+    connector_preset_credentials_for_auth: NotRequired[list[OutboundAuthenticationType]]
+    credentials: list[AuthenticationConfiguration]
+
+
+class CredentialsStatus(TypedDict):
+    error_http_code: NotRequired[HTTPStatus | None]
+    error_message: NotRequired[CredentialsStatusErrorReason | None]
+    last_checked_at: NotRequired[str | None]
+    status_type: AuthStatus
+
+
+CredentialsStatusErrorReason: TypeAlias = 'Literal["oauth expired", "oauth near expiry", "empty credentials", "unparsable credentials", "you need to reconnect", "oauth refresh error", "MCP server unreachable", "MCP server timed out", "MCP server error", "unknown error"]'
+
+
 class CustomConnector(TypedDict):
     authorization: NotRequired[OAuth2TokenAuth | APIKeyAuth | None]
     connector_id: str
     tool_configuration: NotRequired[ToolConfiguration | None]
     type: NotRequired[Literal["connector"]]
+
+
+class CustomTaskCanceledAttributes(TypedDict):
+    custom_task_id: str
+    custom_task_type: str
+    reason: NotRequired[str | None]
+
+
+class CustomTaskCanceledResponse(TypedDict):
+    attributes: CustomTaskCanceledAttributes
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["CUSTOM_TASK_CANCELED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class CustomTaskCompletedAttributesResponse(TypedDict):
+    custom_task_id: str
+    custom_task_type: str
+    payload: JSONPayloadResponse
+
+
+class CustomTaskCompletedResponse(TypedDict):
+    attributes: CustomTaskCompletedAttributesResponse
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["CUSTOM_TASK_COMPLETED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class CustomTaskFailedAttributes(TypedDict):
+    custom_task_id: str
+    custom_task_type: str
+    failure: Failure
+
+
+class CustomTaskFailedResponse(TypedDict):
+    attributes: CustomTaskFailedAttributes
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["CUSTOM_TASK_FAILED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class CustomTaskInProgressAttributesResponse(TypedDict):
+    custom_task_id: str
+    custom_task_type: str
+    payload: JSONPayloadResponse | JSONPatchPayloadResponse
+
+
+class CustomTaskInProgressResponse(TypedDict):
+    attributes: CustomTaskInProgressAttributesResponse
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["CUSTOM_TASK_IN_PROGRESS"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class CustomTaskStartedAttributesResponse(TypedDict):
+    custom_task_id: str
+    custom_task_type: str
+    payload: NotRequired[JSONPayloadResponse]
+
+
+class CustomTaskStartedResponse(TypedDict):
+    attributes: CustomTaskStartedAttributesResponse
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["CUSTOM_TASK_STARTED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class CustomTaskTimedOutAttributes(TypedDict):
+    custom_task_id: str
+    custom_task_type: str
+    timeout_type: NotRequired[str | None]
+
+
+class CustomTaskTimedOutResponse(TypedDict):
+    attributes: CustomTaskTimedOutAttributes
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["CUSTOM_TASK_TIMED_OUT"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class Dataset(TypedDict):
+    created_at: str
+    deleted_at: str | None
+    description: str
+    id: str
+    name: str
+    owner_id: str
+    updated_at: str
+    workspace_id: str
+
+
+class DatasetImportTask(TypedDict):
+    created_at: str
+    creator_id: str
+    dataset_id: str
+    deleted_at: str | None
+    id: str
+    message: NotRequired[str | None]
+    progress: NotRequired[int | None]
+    status: BaseTaskStatus
+    updated_at: str
+    workspace_id: str
+
+
+class DatasetPreview(TypedDict):
+    created_at: str
+    deleted_at: str | None
+    description: str
+    id: str
+    name: str
+    owner_id: str
+    updated_at: str
+    workspace_id: str
+
+
+class DatasetRecord(TypedDict):
+    created_at: str
+    dataset_id: str
+    deleted_at: str | None
+    id: str
+    payload: DatasetRecordPayload
+    properties: dict[str, Any]
+    source: DatasetRecordSource
+    updated_at: str
+
+
+DatasetRecordPayload: TypeAlias = 'dict[str, Any]'
+
+
+DatasetRecordSource: TypeAlias = 'Literal["EXPLORER", "UPLOADED_FILE", "DIRECT_INPUT", "PLAYGROUND"]'
+
+
+class DeleteAPIKeyOUT(TypedDict):
+    detail: str
 
 
 class DeleteBatchJobResponse(TypedDict):
@@ -476,6 +1202,19 @@ class DeleteModelResponse(TypedDict):
     object: NotRequired[str]
 
 
+class DeleteOUT(TypedDict):
+    message: str
+
+
+DeletePromptResponse: TypeAlias = 'dict[str, Any]'
+
+
+DeleteSkillResponse: TypeAlias = 'dict[str, Any]'
+
+
+DeleteUnavailableReason: TypeAlias = 'Literal["not_allowed"]'
+
+
 class DeltaMessage(TypedDict):
     content: str | list[ContentChunk] | None
     index: NotRequired[int | None]
@@ -483,6 +1222,114 @@ class DeltaMessage(TypedDict):
     role: NotRequired[str | None]
     tool_call_id: NotRequired[str | None]
     tool_calls: NotRequired[list[ToolCall] | None]
+
+
+class DeploymentBuildState(TypedDict):
+    commit_sha: NotRequired[str | None]
+    finished_at: NotRequired[str | None]
+    image: NotRequired[str | None]
+    message: NotRequired[str | None]
+    phase: NotRequired[str | None]
+    started_at: NotRequired[str | None]
+
+
+class DeploymentDetailResponse(TypedDict):
+    active_worker_count: NotRequired[int]
+    created_at: str
+    id: str
+    is_active: bool
+    is_hardened: NotRequired[bool]
+    location: NotRequired[DeploymentLocation | None]
+    locations: NotRequired[list[LocationType]]
+    managed: NotRequired[ManagedDeploymentResponse | None]
+    name: str
+    updated_at: str
+    worker_count: NotRequired[int]
+    workers: list[DeploymentWorkerResponse]
+
+
+class DeploymentListResponse(TypedDict):
+    deployments: list[DeploymentResponse]
+    next_cursor: str | None
+    workspace_id: str
+
+
+class DeploymentLocation(TypedDict):
+    k8s_cluster: NotRequired[str | None]
+    k8s_namespace: NotRequired[str | None]
+    location_type: LocationType
+
+
+class DeploymentLogRecord(TypedDict):
+    body: str
+    log_attributes: dict[str, str]
+    severity_text: str
+    span_id: str
+    timestamp: str
+    trace_id: str
+
+
+class DeploymentLogSearchResponse(TypedDict):
+    next_cursor: NotRequired[str | None]
+    results: list[DeploymentLogRecord]
+
+
+class DeploymentObservedState(TypedDict):
+    available_replicas: NotRequired[int]
+    build_state: NotRequired[DeploymentBuildState | None]
+    deployed_revision: NotRequired[str | None]
+    endpoint: NotRequired[str | None]
+    generation: NotRequired[int | None]
+    last_seen: NotRequired[str | None]
+    message: NotRequired[str | None]
+    phase: NotRequired[str | None]
+    ready_replicas: NotRequired[int]
+
+
+class DeploymentResourceConfig(TypedDict):
+    cpu_limit: NotRequired[str | None]
+    cpu_request: NotRequired[str | None]
+    memory_limit: NotRequired[str | None]
+    memory_request: NotRequired[str | None]
+    replicas: NotRequired[int | None]
+
+
+class DeploymentResponse(TypedDict):
+    active_worker_count: NotRequired[int]
+    created_at: str
+    id: str
+    is_active: bool
+    is_hardened: NotRequired[bool]
+    location: NotRequired[DeploymentLocation | None]
+    locations: NotRequired[list[LocationType]]
+    managed: NotRequired[ManagedDeploymentResponse | None]
+    name: str
+    updated_at: str
+    worker_count: NotRequired[int]
+
+
+class DeploymentWorkerListResponse(TypedDict):
+    next_cursor: str | None
+    workers: list[DeploymentWorkerResponse]
+
+
+class DeploymentWorkerResponse(TypedDict):
+    created_at: str
+    is_active: bool
+    location: NotRequired[DeploymentLocation | None]
+    name: str
+    updated_at: str
+
+
+class DeploymentWorkerSpecResponse(TypedDict):
+    commit: NotRequired[GitCommitMetadata | None]
+    commit_sha: NotRequired[str | None]
+    entrypoint: NotRequired[str | None]
+    github_url: str
+    restarted_at: NotRequired[str | None]
+    revision: NotRequired[str | None]
+    type: NotRequired[str]
+    working_dir: NotRequired[str | None]
 
 
 class Document(TypedDict):
@@ -525,6 +1372,18 @@ class DocumentURLChunk(TypedDict):
     type: NotRequired[Literal["document_url"]]
 
 
+class ElicitationCapability(TypedDict):
+    form: NotRequired[FormElicitationCapability | None]
+    url: NotRequired[UrlElicitationCapability | None]
+
+
+class EmbeddedResource(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    annotations: NotRequired[Annotations | None]
+    resource: TextResourceContents | BlobResourceContents
+    type: Literal["resource"]
+
+
 class EmbeddingResponse(TypedDict):
     id: str
     model: str
@@ -539,10 +1398,85 @@ class EmbeddingResponseData(TypedDict):
     object: str
 
 
+EncodedPayloadOptions: TypeAlias = 'Literal["offloaded", "encrypted", "encrypted-partial", "compressed"]'
+
+
+class EncryptedPatchValue(TypedDict):
+    type: Literal["__encrypted__"]
+    value: str
+
+
 class EventOut(TypedDict):
     created_at: int
     data: NotRequired[dict[str, Any] | None]
     name: str
+
+
+EventProgressStatus: TypeAlias = 'Literal["RUNNING", "COMPLETED", "FAILED"]'
+
+
+EventType: TypeAlias = 'Literal["EVENT", "EVENT_PROGRESS"]'
+
+
+class ExecutionConfig(TypedDict):
+    type: str
+
+
+class ExecutionLogRecord(TypedDict):
+    body: str
+    log_attributes: dict[str, str]
+    severity_text: str
+    span_id: str
+    timestamp: str
+    trace_id: str
+
+
+class ExecutionLogSearchResponse(TypedDict):
+    next_cursor: NotRequired[str | None]
+    results: list[ExecutionLogRecord]
+
+
+class ExecutionTool(TypedDict):
+    execution_config: ExecutionConfig | None
+    integration_id: str
+    name: str
+
+
+class ExecutionTraceInfoResponse(TypedDict):
+    has_trace_data: NotRequired[bool]
+    otel_trace_id: NotRequired[str | None]
+
+
+class ExportDatasetResponse(TypedDict):
+    file_url: str
+
+
+class ExtendedOAuthServerMetadata(TypedDict):
+    authorization_endpoint: str
+    client_id_metadata_document_supported: NotRequired[bool | None]
+    code_challenge_methods_supported: NotRequired[list[str] | None]
+    grant_types_supported: NotRequired[list[str] | None]
+    introspection_endpoint: NotRequired[str | None]
+    introspection_endpoint_auth_methods_supported: NotRequired[list[str] | None]
+    introspection_endpoint_auth_signing_alg_values_supported: NotRequired[list[str] | None]
+    issuer: str
+    op_policy_uri: NotRequired[str | None]
+    op_tos_uri: NotRequired[str | None]
+    registration_endpoint: NotRequired[str | None]
+    response_modes_supported: NotRequired[list[str] | None]
+    response_types_supported: NotRequired[list[str]]
+    revocation_endpoint: NotRequired[str | None]
+    revocation_endpoint_auth_methods_supported: NotRequired[list[str] | None]
+    revocation_endpoint_auth_signing_alg_values_supported: NotRequired[list[str] | None]
+    scopes_supported: NotRequired[list[str] | None]
+    service_documentation: NotRequired[str | None]
+    token_endpoint: str
+    token_endpoint_auth_methods_supported: NotRequired[list[str] | None]
+    token_endpoint_auth_signing_alg_values_supported: NotRequired[list[str] | None]
+    ui_locales_supported: NotRequired[list[str] | None]
+    x_resource_url: NotRequired[str | None]
+    x_scope: NotRequired[str | None]
+    x_source: NotRequired[OAuthMetadataSource | None]
 
 
 class FIMCompletionResponse(TypedDict):
@@ -577,6 +1511,62 @@ class FTModelCard(TypedDict):
     type: NotRequired[Literal["fine-tuned"]]
 
 
+class Failure(TypedDict):
+    message: str
+
+
+class FeedResultChatCompletionEventPreview(TypedDict):
+    cursor: NotRequired[str | None]
+    next: NotRequired[str | None]
+    results: NotRequired[list[ChatCompletionEventPreview]]
+
+
+class FeedResultGetLog(TypedDict):
+    cursor: NotRequired[str | None]
+    next: NotRequired[str | None]
+    results: NotRequired[list[GetLog]]
+
+
+class FeedResultGetSpan(TypedDict):
+    cursor: NotRequired[str | None]
+    next: NotRequired[str | None]
+    results: NotRequired[list[GetSpan]]
+
+
+class FeedResultGetSpanEvaluation(TypedDict):
+    cursor: NotRequired[str | None]
+    next: NotRequired[str | None]
+    results: NotRequired[list[GetSpanEvaluation]]
+
+
+class FeedResultGetTrace(TypedDict):
+    cursor: NotRequired[str | None]
+    next: NotRequired[str | None]
+    results: NotRequired[list[GetTrace]]
+
+
+class FetchCampaignStatusResponse(TypedDict):
+    status: BaseTaskStatus
+
+
+class FetchChatCompletionFieldOptionsResponse(TypedDict):
+    options: NotRequired[list[str | bool | None] | None]
+
+
+class FetchFieldOptionCountsResponse(TypedDict):
+    counts: list[FieldOptionCountItem]
+
+
+class FieldGroup(TypedDict):
+    label: str
+    name: str
+
+
+class FieldOptionCountItem(TypedDict):
+    count: int
+    value: str
+
+
 class FileChunk(TypedDict):
     file_id: str
     type: NotRequired[Literal["file"]]
@@ -604,12 +1594,35 @@ class FileSchema(TypedDict):
 FileVisibility: TypeAlias = 'Literal["workspace", "user"]'
 
 
+class FilterCondition(TypedDict):
+    field: str
+    op: Literal["lt", "lte", "gt", "gte", "startswith", "istartswith", "endswith", "iendswith", "contains", "icontains", "matches", "notcontains", "inotcontains", "eq", "neq", "isnull", "includes", "excludes", "len_eq"]
+    value: Any
+
+
+class FilterGroup(TypedDict):
+    AND: NotRequired[list[FilterGroup | FilterCondition] | None]
+    OR: NotRequired[list[FilterGroup | FilterCondition] | None]
+
+
+class FilterPayload(TypedDict):
+    filters: FilterGroup | FilterCondition | None
+
+
 class FineTunedModelCapabilities(TypedDict):
     classification: NotRequired[bool]
     completion_chat: NotRequired[bool]
     completion_fim: NotRequired[bool]
     fine_tuning: NotRequired[bool]
     function_calling: NotRequired[bool]
+
+
+class FineTuningDataJSON(TypedDict):
+    storage: dict[str, int]
+    training: dict[str, dict[str, list[dict[str, Any]]]]
+
+
+FormElicitationCapability: TypeAlias = 'dict[str, Any]'
 
 
 class Function(TypedDict):
@@ -669,6 +1682,32 @@ class FunctionTool(TypedDict):
     type: NotRequired[Literal["function"]]
 
 
+class GetDeploymentSummariesResponse(TypedDict):
+    deployments: list[GetDeploymentSummariesResponseDeployment]
+
+
+class GetDeploymentSummariesResponseDeployment(TypedDict):
+    created_at: str
+    creator_id: str
+    deployment: GetDeploymentSummariesResponseVespaDeployment
+    document_count: int
+    id: str
+    modified_at: str
+    name: str
+    status: Literal["online", "offline"]
+
+
+class GetDeploymentSummariesResponseVespaDeployment(TypedDict):
+    indexes: list[GetDeploymentSummariesResponseVespaIndex]
+    type: NotRequired[Literal["vespa"]]
+
+
+class GetDeploymentSummariesResponseVespaIndex(TypedDict):
+    document_count: int | None
+    id: str
+    name: str
+
+
 class GetFileResponse(TypedDict):
     bytes: int
     created_at: int
@@ -686,8 +1725,208 @@ class GetFileResponse(TypedDict):
     visibility: NotRequired[FileVisibility | None]
 
 
+class GetLog(TypedDict):
+    body: str
+    customer_id: str
+    event_name: str
+    log_attributes: dict[str, str]
+    organization_id: str
+    resource_attributes: dict[str, str]
+    resource_schema_url: str
+    scope_attributes: dict[str, str]
+    scope_name: str
+    scope_schema_url: str
+    scope_version: str
+    service_name: str
+    severity_number: int
+    severity_text: str
+    span_id: str
+    timestamp: str
+    trace_flags: int
+    trace_id: str
+    user_id: str
+    workspace_id: str
+
+
+class GetLogFieldOptions(TypedDict):
+    options: list[str] | None
+
+
+class GetLogFields(TypedDict):
+    field_definitions: list[OtelFieldDefinition]
+
+
+class GetLogs(TypedDict):
+    logs: FeedResultGetLog
+
+
 class GetSignedUrlResponse(TypedDict):
     url: str
+
+
+class GetSpan(TypedDict):
+    agent_description: str
+    agent_id: str
+    agent_name: str
+    agent_version: str
+    conversation_id: str
+    customer_id: str
+    data_source_id: str
+    duration_ns: int
+    end_time: str
+    error_type: str
+    input_messages: str
+    operation_name: str
+    organization_id: str
+    output_messages: str
+    output_type: str
+    parent_span_id: str
+    prompt_name: str
+    provider_name: str
+    request_choice_count: int
+    request_encoding_formats: list[str]
+    request_frequency_penalty: float | None
+    request_max_tokens: int
+    request_model: str
+    request_presence_penalty: float | None
+    request_seed: int
+    request_stop_sequences: list[str]
+    request_temperature: float | None
+    request_top_k: float | None
+    request_top_p: float | None
+    resource_attributes: dict[str, str]
+    response_finish_reasons: list[str]
+    response_id: str
+    response_model: str
+    scope_name: str
+    scope_version: str
+    service_name: str
+    span_attributes: dict[str, str]
+    span_id: str
+    span_kind: str
+    span_name: str
+    start_time: str
+    status_code: Literal["Error", "Ok", "Unset"]
+    status_message: str
+    system_instructions: str
+    tool_call_arguments: str
+    tool_call_id: str
+    tool_call_result: str
+    tool_definitions: str
+    tool_name: str
+    tool_type: str
+    trace_id: str
+    trace_state: str
+    usage_cache_creation_input_tokens: int
+    usage_cache_read_input_tokens: int
+    usage_input_tokens: int
+    usage_output_tokens: int
+    user_id: str
+    workflow_name: str
+    workspace_id: str
+
+
+class GetSpanEvaluation(TypedDict):
+    conversation_id: str
+    customer_id: str
+    evaluation_name: str
+    explanation: str
+    metadata: dict[str, str]
+    organization_id: str
+    response_id: str
+    score_label: str
+    score_value: float
+    span_id: str
+    timestamp: str
+    trace_id: str
+    user_id: str
+    workspace_id: str
+
+
+class GetSpanEvaluationFieldOptions(TypedDict):
+    options: list[str] | None
+
+
+class GetSpanEvaluationFields(TypedDict):
+    field_definitions: list[OtelFieldDefinition]
+
+
+class GetSpanEvaluations(TypedDict):
+    span_evaluations: FeedResultGetSpanEvaluation
+
+
+class GetSpanFieldOptions(TypedDict):
+    options: list[str] | None
+
+
+class GetSpanFields(TypedDict):
+    field_definitions: list[OtelFieldDefinition]
+
+
+class GetSpans(TypedDict):
+    spans: FeedResultGetSpan
+
+
+class GetTrace(TypedDict):
+    agent_id: str
+    agent_name: str
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    conversation_id: str
+    customer_id: str
+    duration_ns: int
+    end_time: str
+    environment: str
+    error_count: int
+    evaluation_count: int
+    first_turn_last_input_message: str
+    first_turn_last_output_message: str
+    gen_ai_span_count: int
+    input_tokens: int
+    last_turn_last_input_message: str
+    last_turn_last_output_message: str
+    llm_call_count: int
+    models_used: list[str]
+    organization_id: str
+    output_tokens: int
+    retrieval_count: int
+    root_span_id: str
+    root_span_name: str
+    service_name: str
+    span_count: int
+    start_time: str
+    status_code: Literal["Error", "Unset"]
+    tool_call_count: int
+    tools_used: list[str]
+    trace_id: str
+    user_id: str
+    workflow_name: str
+    workspace_id: str
+
+
+class GetTraceFieldOptions(TypedDict):
+    options: list[str] | None
+
+
+class GetTraceFields(TypedDict):
+    field_definitions: list[OtelFieldDefinition]
+
+
+class GetTraces(TypedDict):
+    traces: FeedResultGetTrace
+
+
+class GitCommitAuthor(TypedDict):
+    html_url: NotRequired[str | None]
+    name: NotRequired[str | None]
+    username: NotRequired[str | None]
+
+
+class GitCommitMetadata(TypedDict):
+    author: NotRequired[GitCommitAuthor | None]
+    html_url: NotRequired[str | None]
+    message: NotRequired[str | None]
+    sha: str
 
 
 class GithubRepositoryOut(TypedDict):
@@ -699,10 +1938,42 @@ class GithubRepositoryOut(TypedDict):
     weight: NotRequired[float]
 
 
+class GlobalHeaderValue(TypedDict):
+    is_secret: NotRequired[bool]
+    value: str
+
+
+class GroupWorkspaceAssignmentOut(TypedDict):
+    created: str
+    role_name: NotRequired[str | None]
+    role_uuid: NotRequired[str | None]
+    roles: list[WorkspaceRoleRef]
+    workspace_name: str
+    workspace_uuid: str
+
+
+class GroupWorkspaceAssignmentsOut(TypedDict):
+    items: list[GroupWorkspaceAssignmentOut]
+    page: int
+    page_size: int
+    total: int
+
+
 class GuardrailConfig(TypedDict):
     block_on_error: NotRequired[bool]
     moderation_llm_v1: NotRequired[ModerationLLMV1Config | None]
     moderation_llm_v2: NotRequired[ModerationLLMV2Config | None]
+
+
+HTTPStatus: TypeAlias = 'Literal[100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511]'
+
+
+class ImageContent(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    annotations: NotRequired[Annotations | None]
+    data: str
+    mimeType: str
+    type: Literal["image"]
 
 
 ImageDetail: TypeAlias = 'Literal["low", "auto", "high"]'
@@ -721,6 +1992,60 @@ class ImageURL(TypedDict):
 class ImageURLChunk(TypedDict):
     image_url: ImageURL | str
     type: NotRequired[Literal["image_url"]]
+
+
+class IngestionPipelineConfiguration(TypedDict):
+    author_id: str
+    created_at: str
+    id: str
+    last_run_chunks_count: int
+    last_run_time: str | None
+    modified_at: str
+    name: str
+    pipeline_composition: dict[str, str] | None
+    total_chunks_count: int
+
+
+JSONPatch: TypeAlias = 'JSONPatchAppend | JSONPatchAdd | JSONPatchReplace | JSONPatchRemove'
+
+
+class JSONPatchAdd(TypedDict):
+    op: Literal["add"]
+    path: str
+    value: Any
+
+
+class JSONPatchAppend(TypedDict):
+    op: Literal["append"]
+    path: str
+    value: str | EncryptedPatchValue
+
+
+class JSONPatchPayloadResponse(TypedDict):
+    encoding_options: NotRequired[list[EncodedPayloadOptions] | None]
+    type: Literal["json_patch"]
+    value: JSONPatchPayloadValueResponse
+
+
+JSONPatchPayloadValueResponse: TypeAlias = 'list[JSONPatch] | str'
+
+
+class JSONPatchRemove(TypedDict):
+    op: Literal["remove"]
+    path: str
+    value: Any
+
+
+class JSONPatchReplace(TypedDict):
+    op: Literal["replace"]
+    path: str
+    value: Any
+
+
+class JSONPayloadResponse(TypedDict):
+    encoding_options: NotRequired[list[EncodedPayloadOptions] | None]
+    type: Literal["json"]
+    value: Any
 
 
 class JobMetadataOut(TypedDict):
@@ -746,6 +2071,50 @@ class JsonSchema(TypedDict):
     strict: NotRequired[bool]
 
 
+class Judge(TypedDict):
+    base_revision: NotRequired[str | None]
+    created_at: str
+    deleted_at: str | None
+    description: str
+    down_revision: NotRequired[str | None]
+    id: str
+    instructions: str
+    model_name: str
+    name: str
+    output: JudgeClassificationOutput | JudgeRegressionOutput
+    owner_id: str
+    tools: list[str]
+    up_revision: NotRequired[str | None]
+    updated_at: str
+    workspace_id: str
+
+
+class JudgeClassificationOutput(TypedDict):
+    options: list[JudgeClassificationOutputOption]
+    type: NotRequired[Literal["CLASSIFICATION"]]
+
+
+class JudgeClassificationOutputOption(TypedDict):
+    description: str
+    value: str
+
+
+class JudgeOutput(TypedDict):
+    analysis: str
+    answer: str | float
+
+
+class JudgeRegressionOutput(TypedDict):
+    max: NotRequired[float]
+    max_description: str
+    min: NotRequired[float]
+    min_description: str
+    type: NotRequired[Literal["REGRESSION"]]
+
+
+LagoEventType: TypeAlias = 'Literal["api_tokens", "api_pages", "api_audio_seconds", "api_audio_characters", "api_connectors", "api_libraries_tokens", "api_libraries_pages", "api_libraries_audio", "deployment_tokens", "gpu_hour", "reserved_instance", "vibe_tokens", "vibe_connectors", "vibe_pages", "vibe_audio_seconds", "vibe_audio_characters"]'
+
+
 class LegacyJobMetadataOut(TypedDict):
     cost: NotRequired[float | None]
     cost_currency: NotRequired[str | None]
@@ -759,6 +2128,12 @@ class LegacyJobMetadataOut(TypedDict):
     train_tokens: NotRequired[int | None]
     train_tokens_per_step: NotRequired[int | None]
     training_steps: NotRequired[int | None]
+
+
+class LibrariesAPIUsageDataJSON(TypedDict):
+    audio_seconds: BasicModelUsageDataJSON
+    pages: BasicModelUsageDataJSON
+    tokens: BasicModelUsageDataJSON
 
 
 class Library(TypedDict):
@@ -780,10 +2155,46 @@ class Library(TypedDict):
     updated_at: str
 
 
+class LimitsContext(TypedDict):
+    completion: UsageLimits
+    currency: str
+    last_payment_failure: bool
+    last_payment_failure_protection: bool | None
+
+
+class LimitsOUT(TypedDict):
+    limits: LimitsContext
+
+
 class ListBatchJobsResponse(TypedDict):
     data: NotRequired[list[BatchJob]]
     object: NotRequired[Literal["list"]]
     total: int
+
+
+class ListCampaignSelectedEventsResponse(TypedDict):
+    completion_events: PaginatedResultChatCompletionEventPreview
+
+
+class ListCampaignsResponse(TypedDict):
+    campaigns: PaginatedResultCampaignPreview
+
+
+class ListChatCompletionFieldsResponse(TypedDict):
+    field_definitions: list[BaseFieldDefinition]
+    field_groups: list[FieldGroup]
+
+
+class ListDatasetImportTasksResponse(TypedDict):
+    tasks: PaginatedResultDatasetImportTask
+
+
+class ListDatasetRecordsResponse(TypedDict):
+    records: PaginatedResultDatasetRecord
+
+
+class ListDatasetsResponse(TypedDict):
+    datasets: PaginatedResultDatasetPreview
 
 
 class ListDocumentsResponse(TypedDict):
@@ -797,10 +2208,190 @@ class ListFilesResponse(TypedDict):
     total: NotRequired[int | None]
 
 
+class ListJudgesResponse(TypedDict):
+    judges: PaginatedResultJudgePreview
+
+
 class ListLibrariesResponse(TypedDict):
     data: list[Library]
     next_page_token: NotRequired[str | None]
     pagination: NotRequired[PaginationInfo | None]
+
+
+class ListOrganizationsResponse(TypedDict):
+    organizations: list[UserOrganization]
+
+
+class ListPromptVersionsResponse(TypedDict):
+    data: NotRequired[list[PromptVersion]]
+
+
+class ListPromptsResponse(TypedDict):
+    data: NotRequired[list[Prompt]]
+    nextPageToken: NotRequired[str]
+
+
+class ListSharingResponse(TypedDict):
+    data: list[Sharing]
+
+
+class ListSkillVersionsResponse(TypedDict):
+    data: NotRequired[list[SkillVersion]]
+
+
+class ListSkillsResponse(TypedDict):
+    data: NotRequired[list[Skill]]
+    nextPageToken: NotRequired[str]
+
+
+class ListWorkflowEventResponse(TypedDict):
+    events: list[WorkflowExecutionStartedResponse | WorkflowExecutionCompletedResponse | WorkflowExecutionFailedResponse | WorkflowExecutionCanceledResponse | WorkflowExecutionContinuedAsNewResponse | WorkflowTaskTimedOutResponse | WorkflowTaskFailedResponse | CustomTaskStartedResponse | CustomTaskInProgressResponse | CustomTaskCompletedResponse | CustomTaskFailedResponse | CustomTaskTimedOutResponse | CustomTaskCanceledResponse | ActivityTaskStartedResponse | ActivityTaskCompletedResponse | ActivityTaskRetryingResponse | ActivityTaskFailedResponse]
+    next_cursor: NotRequired[str | None]
+
+
+class ListWorkspacesResponse(TypedDict):
+    workspaces: list[UserWorkspace]
+
+
+LocationType: TypeAlias = 'Literal["local", "k8s", "managed"]'
+
+
+LoggingCapability: TypeAlias = 'dict[str, Any]'
+
+
+class LogicalExpression(TypedDict):
+    expressions: list[list[str] | LogicalExpression | ToolProperties]
+    type: Literal["and", "or"]
+
+
+class MCPPrompt(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    arguments: NotRequired[list[PromptArgument] | None]
+    description: NotRequired[str | None]
+    icons: NotRequired[list[MCPServerIcon] | None]
+    name: str
+    title: NotRequired[str | None]
+
+
+class MCPResource(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    annotations: NotRequired[Annotations | None]
+    description: NotRequired[str | None]
+    icons: NotRequired[list[MCPServerIcon] | None]
+    mimeType: NotRequired[str | None]
+    name: str
+    size: NotRequired[int | None]
+    title: NotRequired[str | None]
+    uri: str
+
+
+class MCPServerAuthenticationRequirement(TypedDict):
+    required: bool
+    schemes: NotRequired[list[str]]
+
+
+MCPServerCard = TypedDict('MCPServerCard', {"$schema": "NotRequired[str | None]", "_meta": "NotRequired[MCPServerCardMeta | None]", "capabilities": "NotRequired[ServerCapabilities]", "description": "NotRequired[str | None]", "icons": "NotRequired[list[MCPServerIcon] | None]", "name": "str", "prompts": "NotRequired[Literal[\"dynamic\"] | list[MCPPrompt] | None]", "remotes": "NotRequired[list[MCPServerRemote] | None]", "repository": "NotRequired[MCPServerRepository | None]", "requires": "NotRequired[ClientCapabilities | None]", "resources": "NotRequired[Literal[\"dynamic\"] | list[MCPResource] | None]", "title": "NotRequired[str | None]", "tools": "NotRequired[Literal[\"dynamic\"] | list[MCPServerCardTool] | None]", "version": "str", "websiteUrl": "NotRequired[str | None]"})
+
+
+MCPServerCardMeta = TypedDict('MCPServerCardMeta', {"ai.mistral/turbine": "NotRequired[TurbineMeta | None]"})
+
+
+class MCPServerCardTool(TypedDict):
+    _meta: NotRequired[MCPToolMeta | None]
+    annotations: NotRequired[ToolAnnotations | None]
+    description: NotRequired[str | None]
+    execution: NotRequired[ToolExecution | None]
+    icons: NotRequired[list[MCPServerIcon] | None]
+    inputSchema: dict[str, Any]
+    name: str
+    outputSchema: NotRequired[dict[str, Any] | None]
+    title: NotRequired[str | None]
+
+
+class MCPServerIcon(TypedDict):
+    mimeType: NotRequired[str | None]
+    sizes: NotRequired[list[str] | None]
+    src: str
+
+
+class MCPServerRemote(TypedDict):
+    authentication: NotRequired[MCPServerAuthenticationRequirement | None]
+    headers: NotRequired[list[MCPServerRemoteHeader] | None]
+    supportedProtocolVersions: NotRequired[list[str] | None]
+    type: Literal["streamable-http", "sse"]
+    url: str
+
+
+class MCPServerRemoteHeader(TypedDict):
+    choices: NotRequired[list[str] | None]
+    default: NotRequired[str | None]
+    description: str
+    isRequired: NotRequired[bool | None]
+    isSecret: NotRequired[bool | None]
+    name: str
+
+
+class MCPServerRepository(TypedDict):
+    source: str
+    subfolder: NotRequired[str | None]
+    url: str
+
+
+MCPSupportedLanguage: TypeAlias = 'Literal["en", "fr", "de", "es", "pl", "it", "ar", "pt-BR", "nl"]'
+
+
+class MCPTool(TypedDict):
+    _meta: NotRequired[MCPToolMeta | None]
+    annotations: NotRequired[ToolAnnotations | None]
+    description: NotRequired[str | None]
+    execution: NotRequired[ToolExecution | None]
+    icons: NotRequired[list[MCPServerIcon] | None]
+    inputSchema: dict[str, Any]
+    name: str
+    outputSchema: NotRequired[dict[str, Any] | None]
+    title: NotRequired[str | None]
+
+
+MCPToolMeta = TypedDict('MCPToolMeta', {"ai.mistral/turbine": "NotRequired[TurbineToolMeta | None]", "ui": "NotRequired[MCPUIToolMeta | None]"})
+
+
+class MCPUIToolMeta(TypedDict):
+    resourceUri: NotRequired[str | None]
+    visibility: NotRequired[list[Literal["model", "app"]] | None]
+
+
+class ManagedDeploymentResponse(TypedDict):
+    created_at: str
+    created_by: NotRequired[str | None]
+    deployed_at: NotRequired[str | None]
+    deployed_by: NotRequired[str | None]
+    is_hardened: NotRequired[bool]
+    name: str
+    resources: DeploymentResourceConfig
+    rollout_status: NotRequired[str | None]
+    service_id: str
+    spec: DeploymentWorkerSpecResponse
+    status: DeploymentObservedState
+    stopped: NotRequired[bool]
+    updated_at: str
+    updated_by: NotRequired[str | None]
+
+
+class MemberSubscriptionOUT(TypedDict):
+    member_has_access: NotRequired[bool | None]
+    plan: NotRequired[APIPlan | ChatPlan | CodePlan | None]
+    self_service: NotRequired[bool | None]
+    status: NotRequired[SubscriptionStatus | None]
+    type: PlanType
+    user: NotRequired[str | None]
+
+
+class MemberWorkspaceInfo(TypedDict):
+    is_default: bool
+    name: str
+    raw_role: WorkspaceRole | StaticWorkspaceRoles
+    raw_roles: list[WorkspaceRole] | list[StaticWorkspaceRoles]
+    uuid: str
 
 
 MessageEntries: TypeAlias = 'list[MessageInputEntry | MessageOutputEntry]'
@@ -848,7 +2439,14 @@ class MessageOutputEvent(TypedDict):
     type: Literal["message.output.delta"]
 
 
+class MessageResponse(TypedDict):
+    message: str
+
+
 MetadataDict: TypeAlias = 'dict[str, Any]'
+
+
+MetricAggregation: TypeAlias = 'Literal["count", "count_distinct", "sum", "avg", "min", "max", "p50", "p90", "p95", "p99"]'
 
 
 class MetricOut(TypedDict):
@@ -948,9 +2546,21 @@ class ModerationResponse(TypedDict):
     results: list[ModerationObject]
 
 
+class NestedGroupRef(TypedDict):
+    name: str
+    uuid: str
+
+
+class NestedGroupsOut(TypedDict):
+    children: list[NestedGroupRef]
+
+
 class OAuth2TokenAuth(TypedDict):
     type: NotRequired[Literal["oauth2-token"]]
     value: str
+
+
+OAuthMetadataSource: TypeAlias = 'Literal["autodiscovery", "provided"]'
 
 
 class OCRAsideTextBlock(TypedDict):
@@ -1151,7 +2761,102 @@ class OCRUsageInfo(TypedDict):
     pages_processed: int
 
 
+class OrganizationAdminUsersOUT(TypedDict):
+    invites: list[OrganizationInviteOUT]
+    members: list[AdminOrganizationMemberOUT]
+    page: int | None
+    page_size: int | None
+    total: int | None
+
+
+class OrganizationInviteOUT(TypedDict):
+    created_at: str
+    email: str
+    expired: bool
+    raw_role: UserRole | StaticOrganizationRoles
+    raw_roles: list[UserRole] | list[StaticOrganizationRoles]
+    uuid: str
+    workspace_uuids: NotRequired[list[str]]
+
+
+class OrganizationInvitesCreateOUT(TypedDict):
+    already_members: list[str]
+    invalid_emails: list[str]
+    invited_members_count: NotRequired[int | None]
+
+
+class OrganizationUserInviteOUT(TypedDict):
+    email: str | None
+    invite_uuid: str
+    role: UserRole | StaticOrganizationRoles
+    roles: list[UserRole] | list[StaticOrganizationRoles]
+
+
+class OrganizationUsersCreateOUT(TypedDict):
+    email_to_user_id: dict[str, str]
+    invalid_emails: list[str]
+
+
+class OtelFieldDefinition(TypedDict):
+    group: NotRequired[str | None]
+    label: str
+    name: str
+    supported_aggregations: list[MetricAggregation]
+    supported_operators: list[Literal["eq", "neq", "lt", "lte", "gt", "gte", "like", "ilike", "not_like", "not_ilike", "between", "not_between", "in", "not_in", "exists", "not_exists", "regexp", "not_regexp", "contains", "not_contains", "has", "hasAny", "hasAll", "hasToken"]]
+    type: Literal["ENUM", "TEXT", "INT", "FLOAT", "BOOL", "TIMESTAMP", "ARRAY", "MAP"]
+
+
+OutboundAuthenticationType: TypeAlias = 'Literal["oauth2", "bearer", "none", "github_app", "slack_app"]'
+
+
 OutputContentChunks: TypeAlias = 'TextChunk | ImageURLChunk | ToolFileChunk | DocumentURLChunk | ThinkChunk | ToolReferenceChunk'
+
+
+class PaginatedConnectors(TypedDict):
+    items: list[Connector]
+    pagination: PaginationResponse
+
+
+class PaginatedResultCampaignPreview(TypedDict):
+    count: int
+    next: NotRequired[str | None]
+    previous: NotRequired[str | None]
+    results: NotRequired[list[Campaign]]
+
+
+class PaginatedResultChatCompletionEventPreview(TypedDict):
+    count: int
+    next: NotRequired[str | None]
+    previous: NotRequired[str | None]
+    results: NotRequired[list[ChatCompletionEventPreview]]
+
+
+class PaginatedResultDatasetImportTask(TypedDict):
+    count: int
+    next: NotRequired[str | None]
+    previous: NotRequired[str | None]
+    results: NotRequired[list[DatasetImportTask]]
+
+
+class PaginatedResultDatasetPreview(TypedDict):
+    count: int
+    next: NotRequired[str | None]
+    previous: NotRequired[str | None]
+    results: NotRequired[list[DatasetPreview]]
+
+
+class PaginatedResultDatasetRecord(TypedDict):
+    count: int
+    next: NotRequired[str | None]
+    previous: NotRequired[str | None]
+    results: NotRequired[list[DatasetRecord]]
+
+
+class PaginatedResultJudgePreview(TypedDict):
+    count: int
+    next: NotRequired[str | None]
+    previous: NotRequired[str | None]
+    results: NotRequired[list[Judge]]
 
 
 class PaginationInfo(TypedDict):
@@ -1162,9 +2867,26 @@ class PaginationInfo(TypedDict):
     total_pages: int
 
 
+class PaginationResponse(TypedDict):
+    next_cursor: NotRequired[str | None]
+    page_size: int
+
+
+PlanType: TypeAlias = 'Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"]'
+
+
 class Prediction(TypedDict):
     content: NotRequired[str]
     type: NotRequired[Literal["content"]]
+
+
+class PriceData(TypedDict):
+    api_zone: ApiZone
+    billing_group: str
+    billing_metric: str
+    event_type: LagoEventType | None
+    price: float | str
+    service_tier: ServiceTier
 
 
 ProcessStatus: TypeAlias = 'Literal["self_managed", "missing_content", "noop", "done", "todo", "in_progress", "error", "waiting_for_capacity"]'
@@ -1176,12 +2898,146 @@ class ProcessingStatus(TypedDict):
     processing_status: str
 
 
+class Prompt(TypedDict):
+    aliases: NotRequired[list[str]]
+    createdAt: NotRequired[Timestamp]
+    definition: NotRequired[PromptDefinition]
+    description: NotRequired[str]
+    id: NotRequired[str]
+    latestVersion: NotRequired[int]
+    name: NotRequired[str]
+    notes: NotRequired[str]
+    sharingScope: NotRequired[RegistrySharingScope]
+    title: NotRequired[str]
+    updatedAt: NotRequired[Timestamp]
+    version: NotRequired[int]
+
+
+class PromptArgument(TypedDict):
+    description: NotRequired[str | None]
+    name: str
+    required: NotRequired[bool | None]
+
+
+class PromptDefinition(TypedDict):
+    content: str
+    variables: NotRequired[list[PromptVariable]]
+
+
+class PromptVariable(TypedDict):
+    name: NotRequired[str]
+
+
+class PromptVersion(TypedDict):
+    aliases: NotRequired[list[str]]
+    createdAt: NotRequired[Timestamp]
+    definition: NotRequired[PromptDefinition]
+    notes: NotRequired[str]
+    version: NotRequired[int]
+
+
+class PromptsCapability(TypedDict):
+    listChanged: NotRequired[bool | None]
+
+
+class PublicAuthenticationMethod(TypedDict):
+    global_headers: NotRequired[dict[str, GlobalHeaderValue]]
+    has_default_credentials: bool
+    headers: NotRequired[list[ConnectorAuthenticationHeader] | None]
+    method_type: OutboundAuthenticationType
+    oauth2_server_metadata: NotRequired[ExtendedOAuthServerMetadata | None]
+
+
+class PublicConnectionConfig(TypedDict):
+    base_url: NotRequired[str | None]
+    headers: NotRequired[dict[str, str] | None]
+    signed: NotRequired[bool | None]
+    type: NotRequired[ConnectionConfigType]
+
+
+class PublicConnectorExecutionData(TypedDict):
+    integrations: list[PublicExecutionConnector]
+    tools: list[ExecutionTool]
+    use_connectors_gateway: NotRequired[bool]
+
+
+class PublicExecutionConnectionConfig(TypedDict):
+    hosted_internally: NotRequired[bool]
+    id: NotRequired[str | None]
+    name: NotRequired[str | None]
+    server: NotRequired[str | None]
+    tool_configuration: NotRequired[ToolExecutionConfiguration | None]
+    type: ConnectionConfigType
+
+
+class PublicExecutionConnector(TypedDict):
+    connection_config: PublicExecutionConnectionConfig | None
+    id: str
+    name: str
+
+
+class PublicExecutionEnv(TypedDict):
+    errors: list[str]
+    tool_execution_data: PublicConnectorExecutionData
+    tools: list[Tool]
+
+
+class QueryDefinition(TypedDict):
+    description: NotRequired[str | None]
+    input_schema: dict[str, Any]
+    name: str
+    output_schema: NotRequired[dict[str, Any] | None]
+
+
+class QueryWorkflowResponse(TypedDict):
+    query_name: str
+    result: Any
+
+
+class RateLimitsOUT(TypedDict):
+    requests_per_second: int
+    tokens_limits_by_model: dict[str, TokenLimitsByModel]
+
+
 ReasoningEffort: TypeAlias = 'Literal["none", "minimal", "low", "medium", "high", "xhigh"]'
 
 
 class ReferenceChunk(TypedDict):
     reference_ids: list[int | str]
     type: NotRequired[Literal["reference"]]
+
+
+class RegisterSearchIndexResponseIndex(TypedDict):
+    id: str
+
+
+RegistrySharingScope: TypeAlias = 'Literal["sharing_scope_unspecified", "private", "workspace"]'
+
+
+class RemoveWorkspaceMembersOUT(TypedDict):
+    deleted_members_count: int
+    not_deleted_members: NotRequired[list[str] | None]
+
+
+class ResourceLink(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    annotations: NotRequired[Annotations | None]
+    description: NotRequired[str | None]
+    icons: NotRequired[list[MCPServerIcon] | None]
+    mimeType: NotRequired[str | None]
+    name: str
+    size: NotRequired[int | None]
+    title: NotRequired[str | None]
+    type: Literal["resource_link"]
+    uri: str
+
+
+ResourceVisibility: TypeAlias = 'Literal["shared_global", "shared_org", "shared_workspace", "private"]'
+
+
+class ResourcesCapability(TypedDict):
+    listChanged: NotRequired[bool | None]
+    subscribe: NotRequired[bool | None]
 
 
 class ResponseBase(TypedDict):
@@ -1218,10 +3074,384 @@ class ResponseStartedEvent(TypedDict):
     type: Literal["conversation.response.started"]
 
 
+class RoleOut(TypedDict):
+    description: str
+    is_custom_role: bool
+    name: str
+    uuid: str
+
+
+class RolesOut(TypedDict):
+    organization_roles: list[RoleOut]
+    workspace_roles: list[RoleOut]
+
+
+class RootsCapability(TypedDict):
+    listChanged: NotRequired[bool | None]
+
+
+RotateUnavailableReason: TypeAlias = 'Literal["unsupported_scope", "key_expired", "not_allowed"]'
+
+
 SampleType: TypeAlias = 'Literal["pretrain", "instruct", "batch_request", "batch_result", "batch_error"]'
 
 
+class SamplingCapability(TypedDict):
+    context: NotRequired[SamplingContextCapability | None]
+    tools: NotRequired[SamplingToolsCapability | None]
+
+
+SamplingContextCapability: TypeAlias = 'dict[str, Any]'
+
+
+SamplingToolsCapability: TypeAlias = 'dict[str, Any]'
+
+
+class ScalarMetric(TypedDict):
+    value: int | float
+
+
+class ScheduleCalendar(TypedDict):
+    comment: NotRequired[str | None]
+    day_of_month: NotRequired[list[ScheduleRange]]
+    day_of_week: NotRequired[list[ScheduleRange]]
+    hour: NotRequired[list[ScheduleRange]]
+    minute: NotRequired[list[ScheduleRange]]
+    month: NotRequired[list[ScheduleRange]]
+    second: NotRequired[list[ScheduleRange]]
+    year: NotRequired[list[ScheduleRange]]
+
+
+class ScheduleDefinitionOutput(TypedDict):
+    calendars: NotRequired[list[ScheduleCalendar]]
+    cron_expressions: NotRequired[list[str]]
+    deployment_name: NotRequired[str | None]
+    end_at: NotRequired[str | None]
+    future_executions: NotRequired[list[ScheduleFutureExecution]]
+    input: Any
+    intervals: NotRequired[list[ScheduleInterval]]
+    jitter: NotRequired[str | None]
+    note: NotRequired[str | None]
+    paused: bool
+    policy: NotRequired[SchedulePolicy]
+    recent_executions: NotRequired[list[ScheduleRecentExecution]]
+    remaining_executions: NotRequired[int | None]
+    schedule_id: str
+    skip: NotRequired[list[ScheduleCalendar]]
+    start_at: NotRequired[str | None]
+    time_zone_name: NotRequired[str | None]
+    workflow_name: str
+
+
+class ScheduleFutureExecution(TypedDict):
+    scheduled_at: str
+
+
+class ScheduleInterval(TypedDict):
+    every: str
+    offset: NotRequired[str | None]
+
+
+ScheduleOverlapPolicy: TypeAlias = 'Literal[1, 2, 3, 4, 5, 6]'
+
+
+class SchedulePolicy(TypedDict):
+    catchup_window_seconds: NotRequired[int]
+    overlap: NotRequired[ScheduleOverlapPolicy]
+    pause_on_failure: NotRequired[bool]
+
+
+class ScheduleRange(TypedDict):
+    end: NotRequired[int]
+    start: int
+    step: NotRequired[int]
+
+
+class ScheduleRecentExecution(TypedDict):
+    execution_id: str
+    scheduled_at: str
+    started_at: str
+
+
+class ScimSyncGroupActionOut(TypedDict):
+    group: ScimSyncGroupRefOut
+
+
+class ScimSyncGroupRefOut(TypedDict):
+    groupName: str
+    uuid: str
+
+
+class ScimSyncGroupUpdateActionOut(TypedDict):
+    group: ScimSyncGroupRefOut
+    previous_groupName: str
+
+
+class ScimSyncGroupsSummaryOut(TypedDict):
+    create: list[ScimSyncGroupActionOut]
+    delete: list[ScimSyncGroupActionOut]
+    update: list[ScimSyncGroupUpdateActionOut]
+
+
+class ScimSyncMembershipActionOut(TypedDict):
+    group: ScimSyncGroupRefOut
+    users_added: list[ScimSyncUserRefOut]
+    users_removed: list[ScimSyncUserRefOut]
+
+
+ScimSyncRunStatus: TypeAlias = 'Literal["PENDING", "RUNNING", "SUCCESS", "SKIPPED", "FAILED"]'
+
+
+class ScimSyncSummaryOut(TypedDict):
+    groups: ScimSyncGroupsSummaryOut
+    memberships: list[ScimSyncMembershipActionOut]
+    users: ScimSyncUsersSummaryOut
+
+
+class ScimSyncUserActionOut(TypedDict):
+    user: ScimSyncUserRefOut
+
+
+class ScimSyncUserRefOut(TypedDict):
+    userName: str
+    uuid: str
+
+
+class ScimSyncUsersSummaryOut(TypedDict):
+    deprovision: list[ScimSyncUserActionOut]
+    provision: list[ScimSyncUserActionOut]
+
+
+class SearchChatCompletionEventIdsResponse(TypedDict):
+    completion_event_ids: list[str]
+
+
+class SearchChatCompletionEventsResponse(TypedDict):
+    completion_events: FeedResultChatCompletionEventPreview
+
+
+class ServerCapabilities(TypedDict):
+    completions: NotRequired[CompletionsCapability | None]
+    experimental: NotRequired[dict[str, dict[str, Any]] | None]
+    logging: NotRequired[LoggingCapability | None]
+    prompts: NotRequired[PromptsCapability | None]
+    resources: NotRequired[ResourcesCapability | None]
+    tasks: NotRequired[ServerTasksCapability | None]
+    tools: NotRequired[ToolsCapability | None]
+
+
+class ServerLocale(TypedDict):
+    description: NotRequired[dict[str, str] | None]
+    done_description: NotRequired[dict[str, str] | None]
+    name: NotRequired[dict[str, str] | None]
+    usage_sentence: NotRequired[dict[str, str] | None]
+    working_description: NotRequired[dict[str, str] | None]
+
+
+class ServerTasksCapability(TypedDict):
+    cancel: NotRequired[TasksCancelCapability | None]
+    list: NotRequired[TasksListCapability | None]
+    requests: NotRequired[ServerTasksRequestsCapability | None]
+
+
+class ServerTasksRequestsCapability(TypedDict):
+    tools: NotRequired[TasksToolsCapability | None]
+
+
+ServiceTier: TypeAlias = 'Literal["standard", "priority"]'
+
+
+class Sharing(TypedDict):
+    library_id: str
+    org_id: str
+    role: str
+    share_with_type: str
+    share_with_uuid: str | None
+    user_id: NotRequired[str | None]
+
+
+class SignalDefinition(TypedDict):
+    description: NotRequired[str | None]
+    input_schema: dict[str, Any]
+    name: str
+
+
+class SignalWorkflowResponse(TypedDict):
+    message: NotRequired[str]
+
+
+class Skill(TypedDict):
+    aliases: NotRequired[list[str]]
+    createdAt: NotRequired[Timestamp]
+    definition: NotRequired[SkillDefinition]
+    id: NotRequired[str]
+    latestVersion: NotRequired[int]
+    name: NotRequired[str]
+    notes: NotRequired[str]
+    sharingScope: NotRequired[RegistrySharingScope]
+    updatedAt: NotRequired[Timestamp]
+    version: NotRequired[int]
+
+
+class SkillAssetContent(TypedDict):
+    isExecutable: NotRequired[bool]
+
+
+class SkillDefinition(TypedDict):
+    assets: NotRequired[dict[str, SkillAssetContent]]
+    body: NotRequired[str]
+    description: NotRequired[str]
+
+
+class SkillVersion(TypedDict):
+    aliases: NotRequired[list[str]]
+    createdAt: NotRequired[Timestamp]
+    definition: NotRequired[SkillDefinition]
+    notes: NotRequired[str]
+    version: NotRequired[int]
+
+
 Source: TypeAlias = 'Literal["upload", "repository", "mistral"]'
+
+
+StaticOrganizationRoles: TypeAlias = 'Literal["0d48f530-095c-43fe-8aea-6673bcacabe6", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "7bde5959-d676-47d2-b779-35b64323d278"]'
+
+
+StaticWorkspaceRoles: TypeAlias = 'Literal["d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]'
+
+
+class StreamError(TypedDict):
+    error: str
+    reason: str
+
+
+class StreamEventSseErrorData(TypedDict):
+    error: str
+    reason: str
+
+
+class StreamEventSsePayload(TypedDict):
+    broker_sequence: int
+    data: WorkflowExecutionStartedResponse | WorkflowExecutionCompletedResponse | WorkflowExecutionFailedResponse | WorkflowExecutionCanceledResponse | WorkflowExecutionContinuedAsNewResponse | WorkflowTaskTimedOutResponse | WorkflowTaskFailedResponse | CustomTaskStartedResponse | CustomTaskInProgressResponse | CustomTaskCompletedResponse | CustomTaskFailedResponse | CustomTaskTimedOutResponse | CustomTaskCanceledResponse | ActivityTaskStartedResponse | ActivityTaskCompletedResponse | ActivityTaskRetryingResponse | ActivityTaskFailedResponse
+    metadata: NotRequired[dict[str, Any]]
+    stream: str
+    timestamp: NotRequired[str]
+    workflow_context: StreamEventWorkflowContext
+
+
+class StreamEventWorkflowContext(TypedDict):
+    namespace: str
+    parent_workflow_exec_id: NotRequired[str | None]
+    root_workflow_exec_id: NotRequired[str | None]
+    workflow_exec_id: str
+    workflow_name: str
+
+
+SubscriptionStatus: TypeAlias = 'Literal["NS", "S", "A", "CF", "CG", "C", "GP"]'
+
+
+TargetType: TypeAlias = 'Literal["USER", "USER_GROUP", "ORGANIZATION", "WORKSPACE", "API_KEY", "ADMIN_API_KEY", "API_KEY_POLICY", "SERVICE_ACCOUNT", "AGENT", "SKILL", "PROMPT", "KNOWLEDGE_BASE", "CUSTOM_VOICE", "DATASET", "FINE_TUNING_JOB", "BATCH_JOB", "DATA_CAPTURE_EXTRACT_JOB", "LE_CHAT_CONVERSATION", "LE_CHAT_MEMORIES", "LE_CHAT_FLASH_ANSWERS", "LE_CHAT_LOCALISATION", "LE_CHAT_DATA", "INVOICE", "WALLET", "MONTHLY_LIMIT", "WORKSPACE_MONTHLY_LIMIT", "SHARED_BUDGET", "AUTO_RECHARGE", "PAYMENT_METHOD", "SUBSCRIPTION", "BILLING_INFO", "LIBRARY", "LIBRARY_DOCUMENT", "INTEGRATION", "CONNECTORS_GATEWAY", "CONNECTORS_DEBUGGER", "FEATURE_PERMISSION", "SECRET_STORE_ENTRY", "CRAWLER_CONFIG", "SHARED_RESOURCE", "RATE_LIMIT_RULE", "APP", "DEPLOYMENT", "DOMAIN", "PERSISTENT_VOLUME", "SECRET", "SERVICE", "TRUSTED_ISSUER"]'
+
+
+TasksCallCapability: TypeAlias = 'dict[str, Any]'
+
+
+TasksCancelCapability: TypeAlias = 'dict[str, Any]'
+
+
+TasksCreateElicitationCapability: TypeAlias = 'dict[str, Any]'
+
+
+TasksCreateMessageCapability: TypeAlias = 'dict[str, Any]'
+
+
+class TasksElicitationCapability(TypedDict):
+    create: NotRequired[TasksCreateElicitationCapability | None]
+
+
+TasksListCapability: TypeAlias = 'dict[str, Any]'
+
+
+class TasksSamplingCapability(TypedDict):
+    createMessage: NotRequired[TasksCreateMessageCapability | None]
+
+
+class TasksToolsCapability(TypedDict):
+    call: NotRequired[TasksCallCapability | None]
+
+
+class TempoGetTraceResponse(TypedDict):
+    batches: NotRequired[list[TempoTraceBatch]]
+
+
+class TempoTraceAttribute(TypedDict):
+    key: str
+    value: TempoTraceAttributeStringValue | TempoTraceAttributeIntValue | TempoTraceAttributeBoolValue | TempoTraceAttributeArrayValue
+
+
+class TempoTraceAttributeArrayContainer(TypedDict):
+    values: NotRequired[list[TempoTraceAttributeArrayElement]]
+
+
+class TempoTraceAttributeArrayElement(TypedDict):
+    boolValue: NotRequired[bool | None]
+    intValue: NotRequired[str | None]
+    stringValue: NotRequired[str | None]
+
+
+class TempoTraceAttributeArrayValue(TypedDict):
+    arrayValue: TempoTraceAttributeArrayContainer
+
+
+class TempoTraceAttributeBoolValue(TypedDict):
+    boolValue: bool
+
+
+class TempoTraceAttributeIntValue(TypedDict):
+    intValue: str
+
+
+class TempoTraceAttributeStringValue(TypedDict):
+    stringValue: str
+
+
+class TempoTraceBatch(TypedDict):
+    resource: TempoTraceResource
+    scopeSpans: NotRequired[list[TempoTraceScopeSpan]]
+
+
+class TempoTraceEvent(TypedDict):
+    attributes: NotRequired[list[TempoTraceAttribute]]
+    name: str
+    timeUnixNano: str
+
+
+class TempoTraceResource(TypedDict):
+    attributes: NotRequired[list[TempoTraceAttribute]]
+
+
+class TempoTraceScope(TypedDict):
+    name: str
+
+
+TempoTraceScopeKind: TypeAlias = 'Literal["SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT"]'
+
+
+class TempoTraceScopeSpan(TypedDict):
+    scope: TempoTraceScope
+    spans: NotRequired[list[TempoTraceSpan]]
+
+
+class TempoTraceSpan(TypedDict):
+    attributes: NotRequired[list[TempoTraceAttribute]]
+    endTimeUnixNano: str
+    events: NotRequired[list[TempoTraceEvent]]
+    kind: TempoTraceScopeKind
+    name: str
+    parentSpanId: NotRequired[str | None]
+    spanId: str
+    startTimeUnixNano: str
+    traceId: str
 
 
 class TextChunk(TypedDict):
@@ -1229,11 +3459,50 @@ class TextChunk(TypedDict):
     type: NotRequired[Literal["text"]]
 
 
+class TextContent(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    annotations: NotRequired[Annotations | None]
+    text: str
+    type: Literal["text"]
+
+
+class TextResourceContents(TypedDict):
+    _meta: NotRequired[dict[str, Any] | None]
+    mimeType: NotRequired[str | None]
+    text: str
+    uri: str
+
+
 class ThinkChunk(TypedDict):
     closed: NotRequired[bool]
     signature: NotRequired[str | None]
     thinking: list[TextChunk | ToolReferenceChunk | ReferenceChunk]
     type: NotRequired[Literal["thinking"]]
+
+
+class TimeSeriesMetric(TypedDict):
+    value: list[list[Any]]
+
+
+Timestamp: TypeAlias = 'str'
+
+
+class TokenLimitsByModel(TypedDict):
+    tokens_per_minute: int
+    tokens_per_month: int
+
+
+class Tool(TypedDict):
+    function: Function
+    type: NotRequired[ToolTypes]
+
+
+class ToolAnnotations(TypedDict):
+    destructiveHint: NotRequired[bool | None]
+    idempotentHint: NotRequired[bool | None]
+    openWorldHint: NotRequired[bool | None]
+    readOnlyHint: NotRequired[bool | None]
+    title: NotRequired[str | None]
 
 
 class ToolCall(TypedDict):
@@ -1250,6 +3519,17 @@ class ToolConfiguration(TypedDict):
     exclude: NotRequired[list[str] | None]
     include: NotRequired[list[str] | None]
     requires_confirmation: NotRequired[list[str] | None]
+
+
+class ToolExecution(TypedDict):
+    taskSupport: NotRequired[Literal["forbidden", "optional", "required"] | None]
+
+
+class ToolExecutionConfiguration(TypedDict):
+    exclude: NotRequired[list[str] | None]
+    include: NotRequired[list[str] | None]
+    requires_confirmation: NotRequired[list[str] | LogicalExpression | ToolProperties | None]
+    skip_confirmation: NotRequired[list[str] | LogicalExpression | ToolProperties | None]
 
 
 class ToolExecutionDeltaEvent(TypedDict):
@@ -1305,6 +3585,10 @@ class ToolFileChunk(TypedDict):
     type: NotRequired[Literal["tool_file"]]
 
 
+class ToolProperties(TypedDict):
+    read_only: bool | None
+
+
 class ToolReferenceChunk(TypedDict):
     description: NotRequired[str | None]
     favicon: NotRequired[str | None]
@@ -1314,7 +3598,14 @@ class ToolReferenceChunk(TypedDict):
     url: NotRequired[str | None]
 
 
+ToolType: TypeAlias = 'Literal["rag", "image", "code", "event"]'
+
+
 ToolTypes: TypeAlias = 'Literal["function"]'
+
+
+class ToolsCapability(TypedDict):
+    listChanged: NotRequired[bool | None]
 
 
 class TranscriptionResponse(TypedDict):
@@ -1361,10 +3652,45 @@ class TranscriptionStreamTextDelta(TypedDict):
     type: Literal["transcription.text.delta"]
 
 
+class TurbineMeta(TypedDict):
+    locale: NotRequired[ServerLocale | None]
+    system_prompt_name: NotRequired[str | None]
+
+
+class TurbineToolLocale(TypedDict):
+    description: NotRequired[dict[str, str] | None]
+    done_description: NotRequired[dict[str, str] | None]
+    name: NotRequired[dict[str, str] | None]
+    usage_sentence: NotRequired[dict[str, str] | None]
+    working_description: NotRequired[dict[str, str] | None]
+
+
+class TurbineToolMeta(TypedDict):
+    locale: NotRequired[TurbineToolLocale | None]
+    private_execution: NotRequired[bool | None]
+    timeout: NotRequired[float | None]
+    tool_type: NotRequired[ToolType | None]
+
+
 class UnarchiveModelResponse(TypedDict):
     archived: NotRequired[bool]
     id: str
     object: NotRequired[Literal["model"]]
+
+
+class UpdateDefinition(TypedDict):
+    description: NotRequired[str | None]
+    input_schema: dict[str, Any]
+    name: str
+    output_schema: NotRequired[dict[str, Any] | None]
+
+
+class UpdateWorkflowResponse(TypedDict):
+    result: Any
+    update_name: str
+
+
+UrlElicitationCapability: TypeAlias = 'dict[str, Any]'
 
 
 class UsageInfo(TypedDict):
@@ -1373,6 +3699,264 @@ class UsageInfo(TypedDict):
     prompt_tokens: int
     service_tier: NotRequired[str | None]
     total_tokens: int
+
+
+class UsageLimits(TypedDict):
+    monthly_limit_reached: bool
+    no_monthly_limit: NotRequired[bool]
+    total_usage: NotRequired[float | None]
+    usage: NotRequired[float | None]
+    usage_limit: NotRequired[float | None]
+    vibe_usage: NotRequired[float | None]
+
+
+class UsageOUTJSON(TypedDict):
+    audio: BasicModelUsageDataJSON
+    audio_characters: BasicModelUsageDataJSON
+    chat: BasicModelUsageDataJSON
+    completion: BasicModelUsageDataJSON
+    connectors: BasicModelUsageDataJSON
+    currency: str | None
+    currency_symbol: str | None
+    date: str
+    end_date: str
+    fine_tuning: FineTuningDataJSON
+    libraries_api: LibrariesAPIUsageDataJSON
+    next_month: str | None
+    ocr: BasicModelUsageDataJSON
+    previous_month: str | None
+    prices: list[PriceData] | None
+    start_date: str
+    vibe_code: VibeCodeUsageDataJSON
+    vibe_usage: float
+
+
+UserGroupTargetType: TypeAlias = 'Literal["W", "O"]'
+
+
+class UserIdentity(TypedDict):
+    api_key: NotRequired[UserIdentityApiKey | None]
+    email: str | None
+    first_name: str | None
+    id: str
+    last_name: str | None
+    organization: NotRequired[UserIdentityOrganization | None]
+    workspace: NotRequired[UserIdentityWorkspace | None]
+
+
+class UserIdentityApiKey(TypedDict):
+    id: str
+    name: str | None
+
+
+class UserIdentityOrganization(TypedDict):
+    id: str
+    name: str
+
+
+class UserIdentityWorkspace(TypedDict):
+    id: str
+    name: str
+
+
+class UserOrganization(TypedDict):
+    id: str
+    name: str
+
+
+UserRole: TypeAlias = 'Literal["A", "M", "B"]'
+
+
+class UserWorkspace(TypedDict):
+    id: str
+    name: str
+    organization_id: str
+
+
+class VibeActiveUsersStat(TypedDict):
+    day: str
+    nb_active_users_acp: int
+    nb_active_users_cli: int
+    nb_active_users_programmatic: int
+    nb_active_users_total: int
+
+
+class VibeCodeUsageDataJSON(TypedDict):
+    audio: BasicModelUsageDataJSON
+    audio_characters: BasicModelUsageDataJSON
+    completion: BasicModelUsageDataJSON
+    connectors: BasicModelUsageDataJSON
+    ocr: BasicModelUsageDataJSON
+
+
+class VibeConsumedTokensStat(TypedDict):
+    cached_tokens: int
+    day: str
+    input_tokens: int
+    model: str
+    output_tokens: int
+
+
+class VibeNextEditActiveUsersStat(TypedDict):
+    day: str
+    nb_active_users: int
+
+
+class VibeNextEditModifiedLOCStat(TypedDict):
+    day: str
+    lines_deleted: int
+    lines_inserted: int
+    lines_total: int
+    lines_unchanged: int
+
+
+class VibeNextEditSuggestionStat(TypedDict):
+    day: str
+    force_generated_false: int
+    force_generated_true: int
+    outcome_aborted: int
+    outcome_accepted: int
+    outcome_dismissed: int
+    outcome_rejected: int
+    outcome_timeout: int
+    surface_ghost_text: int
+    surface_widget: int
+    total_suggestions: int
+
+
+class VibeOrganizationStatsOUT(TypedDict):
+    end_time: int
+    next_edit_active_users: list[VibeNextEditActiveUsersStat]
+    next_edit_modified_loc: list[VibeNextEditModifiedLOCStat]
+    next_edit_suggestions: list[VibeNextEditSuggestionStat]
+    start_time: int
+
+
+class VibeSessionDurationStat(TypedDict):
+    day: str
+    total_duration_hours: float
+
+
+class VibeSessionStat(TypedDict):
+    day: str
+    nb_sessions: int
+    nb_sessions_acp: int
+    nb_sessions_cli: int
+    nb_sessions_programmatic: int
+
+
+class VibeToolCallsByNameStat(TypedDict):
+    count: int
+    day: str
+    tool_name: str
+
+
+class VibeToolCallsStat(TypedDict):
+    approval_always: int
+    approval_ask: int
+    approval_never: int
+    day: str
+    status_failure: int
+    status_skipped: int
+    status_success: int
+    total: int
+
+
+class VibeUserPromptsStat(TypedDict):
+    day: str
+    nb_prompts_acp: int
+    nb_prompts_cli: int
+    nb_prompts_programmatic: int
+    nb_prompts_total: int
+
+
+class VibeWorkByAgentStat(TypedDict):
+    agent_id: str
+    files_count: int
+    images_count: int
+    last_message_at: str
+    messages_count: int
+    spreadsheets_count: int
+    unique_conversations_count: int
+    unique_users_count: int
+
+
+class VibeWorkByAgentStatsOUT(TypedDict):
+    data: list[VibeWorkByAgentStat]
+    end_time: int
+    start_time: int
+
+
+class VibeWorkByTimeStat(TypedDict):
+    files_count: int
+    images_count: int
+    messages_count: int
+    messages_to_agents_count: int
+    spreadsheets_count: int
+    time_bucket: str | None
+    unique_agents_count: int
+    unique_conversations_count: int
+    unique_users_count: int
+
+
+class VibeWorkByTimeStatsOUT(TypedDict):
+    data: list[VibeWorkByTimeStat]
+    end_time: int
+    start_time: int
+
+
+class VibeWorkByUserStat(TypedDict):
+    files_count: int
+    images_count: int
+    last_message_at: str
+    messages_count: int
+    messages_to_agents_count: int
+    spreadsheets_count: int
+    unique_agents_count: int
+    unique_conversations_count: int
+    user_id: str
+
+
+class VibeWorkByUserStatsOUT(TypedDict):
+    data: list[VibeWorkByUserStat]
+    end_time: int
+    start_time: int
+
+
+class VibeWorkspaceStatsOUT(TypedDict):
+    active_users: list[VibeActiveUsersStat]
+    consumed_tokens: list[VibeConsumedTokensStat]
+    end_time: int
+    session_durations: list[VibeSessionDurationStat]
+    sessions: list[VibeSessionStat]
+    start_time: int
+    tool_calls: list[VibeToolCallsStat]
+    tool_calls_by_name: list[VibeToolCallsByNameStat]
+    user_prompts: list[VibeUserPromptsStat]
+
+
+class VoiceListResponse(TypedDict):
+    items: list[VoiceResponse]
+    page: int
+    page_size: int
+    total: int
+    total_pages: int
+
+
+class VoiceResponse(TypedDict):
+    age: NotRequired[int | None]
+    color: NotRequired[str | None]
+    created_at: str
+    description: NotRequired[str | None]
+    gender: NotRequired[str | None]
+    id: str
+    languages: NotRequired[list[str]]
+    name: str
+    retention_notice: NotRequired[int]
+    slug: NotRequired[str | None]
+    tags: NotRequired[list[str] | None]
+    trimmed_seconds: NotRequired[float | None]
+    user_id: str | None
 
 
 class WandbIntegrationOut(TypedDict):
@@ -1393,6 +3977,522 @@ class WebSearchTool(TypedDict):
     type: NotRequired[Literal["web_search"]]
 
 
+class Workflow(TypedDict):
+    archived: NotRequired[bool]
+    available_in_chat_assistant: NotRequired[bool]
+    customer_id: str
+    description: NotRequired[str | None]
+    display_name: str
+    id: str
+    is_technical: NotRequired[bool]
+    name: str
+    shared_namespace: NotRequired[str | None]
+    tags: NotRequired[list[str]]
+    type: WorkflowType
+    workspace_id: str
+
+
+class WorkflowArchiveResponse(TypedDict):
+    workflow: Workflow
+
+
+class WorkflowBasicDefinition(TypedDict):
+    archived: bool
+    description: NotRequired[str | None]
+    display_name: str
+    id: str
+    metadata: NotRequired[WorkflowMetadata]
+    name: str
+    tags: NotRequired[list[str]]
+
+
+class WorkflowBulkArchiveResponse(TypedDict):
+    archived: list[Workflow]
+    errored: NotRequired[list[WorkflowBulkError]]
+
+
+class WorkflowBulkError(TypedDict):
+    message: str
+    workflow: NotRequired[Workflow | None]
+    workflow_id: str
+
+
+class WorkflowBulkUnarchiveResponse(TypedDict):
+    errored: NotRequired[list[WorkflowBulkError]]
+    unarchived: list[Workflow]
+
+
+class WorkflowCodeDefinition(TypedDict):
+    enforce_determinism: NotRequired[bool]
+    execution_timeout: NotRequired[float]
+    input_schema: dict[str, Any]
+    on_behalf_of: NotRequired[bool]
+    output_schema: NotRequired[dict[str, Any] | None]
+    plugin_metadata: NotRequired[dict[str, Any] | None]
+    queries: NotRequired[list[QueryDefinition]]
+    signals: NotRequired[list[SignalDefinition]]
+    updates: NotRequired[list[UpdateDefinition]]
+
+
+class WorkflowExecutionCanceledAttributes(TypedDict):
+    attempt: NotRequired[int]
+    reason: NotRequired[str | None]
+    task_id: str
+
+
+class WorkflowExecutionCanceledResponse(TypedDict):
+    attributes: WorkflowExecutionCanceledAttributes
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["WORKFLOW_EXECUTION_CANCELED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class WorkflowExecutionCompletedAttributesResponse(TypedDict):
+    attempt: NotRequired[int]
+    result: JSONPayloadResponse
+    task_id: str
+
+
+class WorkflowExecutionCompletedResponse(TypedDict):
+    attributes: WorkflowExecutionCompletedAttributesResponse
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["WORKFLOW_EXECUTION_COMPLETED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class WorkflowExecutionContinuedAsNewAttributesResponse(TypedDict):
+    input: JSONPayloadResponse
+    new_execution_run_id: str
+    task_id: str
+    workflow_name: str
+
+
+class WorkflowExecutionContinuedAsNewResponse(TypedDict):
+    attributes: WorkflowExecutionContinuedAsNewAttributesResponse
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["WORKFLOW_EXECUTION_CONTINUED_AS_NEW"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class WorkflowExecutionFailedAttributes(TypedDict):
+    attempt: NotRequired[int]
+    failure: Failure
+    task_id: str
+
+
+class WorkflowExecutionFailedResponse(TypedDict):
+    attributes: WorkflowExecutionFailedAttributes
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["WORKFLOW_EXECUTION_FAILED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class WorkflowExecutionListResponse(TypedDict):
+    executions: list[WorkflowExecutionWithoutResultResponse]
+    next_page_token: NotRequired[str | None]
+
+
+class WorkflowExecutionProgressTraceEvent(TypedDict):
+    attributes: dict[str, WorkflowExecutionTraceSummaryAttributesValues]
+    end_time_unix_ms: NotRequired[int | None]
+    error: NotRequired[str | None]
+    id: str
+    internal: NotRequired[bool]
+    name: str
+    start_time_unix_ms: int
+    status: NotRequired[EventProgressStatus]
+    timestamp_unix_nano: int
+    type: NotRequired[EventType]
+
+
+class WorkflowExecutionResponse(TypedDict):
+    deployment_name: NotRequired[str | None]
+    end_time: str | None
+    execution_id: str
+    parent_execution_id: NotRequired[str | None]
+    result: Any
+    root_execution_id: str
+    run_id: NotRequired[str | None]
+    start_time: str
+    status: WorkflowExecutionStatus | None
+    total_duration_ms: NotRequired[int | None]
+    user_id: NotRequired[str | None]
+    workflow_id: NotRequired[str | None]
+    workflow_name: str
+
+
+class WorkflowExecutionStartedAttributesResponse(TypedDict):
+    attempt: NotRequired[int]
+    display_name: NotRequired[str | None]
+    input: JSONPayloadResponse
+    task_id: str
+    workflow_name: str
+
+
+class WorkflowExecutionStartedResponse(TypedDict):
+    attributes: WorkflowExecutionStartedAttributesResponse
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["WORKFLOW_EXECUTION_STARTED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+WorkflowExecutionStatus: TypeAlias = 'Literal["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT", "RETRYING_AFTER_ERROR"]'
+
+
+class WorkflowExecutionSyncResponse(TypedDict):
+    execution_id: str
+    result: Any
+    workflow_name: str
+
+
+class WorkflowExecutionTraceEvent(TypedDict):
+    attributes: dict[str, WorkflowExecutionTraceSummaryAttributesValues]
+    id: str
+    internal: NotRequired[bool]
+    name: str
+    timestamp_unix_nano: int
+    type: NotRequired[EventType]
+
+
+class WorkflowExecutionTraceEventsResponse(TypedDict):
+    deployment_name: NotRequired[str | None]
+    end_time: str | None
+    events: NotRequired[list[WorkflowExecutionTraceEvent | WorkflowExecutionProgressTraceEvent]]
+    execution_id: str
+    parent_execution_id: NotRequired[str | None]
+    result: Any
+    root_execution_id: str
+    run_id: NotRequired[str | None]
+    start_time: str
+    status: WorkflowExecutionStatus | None
+    total_duration_ms: NotRequired[int | None]
+    user_id: NotRequired[str | None]
+    workflow_id: NotRequired[str | None]
+    workflow_name: str
+
+
+class WorkflowExecutionTraceOTelResponse(TypedDict):
+    data_source: str
+    deployment_name: NotRequired[str | None]
+    end_time: str | None
+    execution_id: str
+    otel_trace_data: NotRequired[TempoGetTraceResponse | None]
+    otel_trace_id: NotRequired[str | None]
+    parent_execution_id: NotRequired[str | None]
+    result: Any
+    root_execution_id: str
+    run_id: NotRequired[str | None]
+    start_time: str
+    status: WorkflowExecutionStatus | None
+    total_duration_ms: NotRequired[int | None]
+    user_id: NotRequired[str | None]
+    workflow_id: NotRequired[str | None]
+    workflow_name: str
+
+
+WorkflowExecutionTraceSummaryAttributesValues: TypeAlias = 'str | int | float | bool | list[Any] | None'
+
+
+class WorkflowExecutionTraceSummaryResponse(TypedDict):
+    deployment_name: NotRequired[str | None]
+    end_time: str | None
+    execution_id: str
+    parent_execution_id: NotRequired[str | None]
+    result: Any
+    root_execution_id: str
+    run_id: NotRequired[str | None]
+    span_tree: NotRequired[WorkflowExecutionTraceSummarySpan | None]
+    start_time: str
+    status: WorkflowExecutionStatus | None
+    total_duration_ms: NotRequired[int | None]
+    user_id: NotRequired[str | None]
+    workflow_id: NotRequired[str | None]
+    workflow_name: str
+
+
+class WorkflowExecutionTraceSummarySpan(TypedDict):
+    attributes: dict[str, WorkflowExecutionTraceSummaryAttributesValues]
+    children: NotRequired[list[WorkflowExecutionTraceSummarySpan]]
+    end_time_unix_nano: int | None
+    events: list[WorkflowExecutionTraceEvent]
+    name: str
+    span_id: str
+    start_time_unix_nano: int
+
+
+class WorkflowExecutionWithoutResultResponse(TypedDict):
+    deployment_name: NotRequired[str | None]
+    end_time: str | None
+    execution_id: str
+    parent_execution_id: NotRequired[str | None]
+    root_execution_id: str
+    run_id: NotRequired[str | None]
+    start_time: str
+    status: WorkflowExecutionStatus | None
+    total_duration_ms: NotRequired[int | None]
+    user_id: NotRequired[str | None]
+    workflow_id: NotRequired[str | None]
+    workflow_name: str
+
+
+class WorkflowGetResponse(TypedDict):
+    workflow: WorkflowWithWorkerStatus
+
+
+class WorkflowListResponse(TypedDict):
+    next_cursor: str | None
+    workflows: list[WorkflowBasicDefinition]
+
+
+class WorkflowMetadata(TypedDict):
+    shared_namespace: NotRequired[str | None]
+
+
+class WorkflowMetrics(TypedDict):
+    average_latency_ms: ScalarMetric
+    error_count: ScalarMetric
+    execution_count: ScalarMetric
+    latency_over_time: TimeSeriesMetric
+    retry_rate: ScalarMetric
+    success_count: ScalarMetric
+
+
+class WorkflowRegistration(TypedDict):
+    compatible_with_chat_assistant: NotRequired[bool]
+    definition: WorkflowCodeDefinition
+    deployment_id: NotRequired[str | None]
+    deployment_name: NotRequired[str | None]
+    id: str
+    task_queue: NotRequired[str | None]
+    workflow: NotRequired[Workflow | None]
+    workflow_id: str
+
+
+class WorkflowRegistrationGetResponse(TypedDict):
+    workflow_registration: WorkflowRegistrationWithWorkerStatus
+    workflow_version: WorkflowRegistrationWithWorkerStatus
+
+
+class WorkflowRegistrationListResponse(TypedDict):
+    next_cursor: str | None
+    workflow_registrations: list[WorkflowRegistration]
+    workflow_versions: list[WorkflowRegistration]
+
+
+class WorkflowRegistrationWithWorkerStatus(TypedDict):
+    active: bool
+    compatible_with_chat_assistant: NotRequired[bool]
+    definition: WorkflowCodeDefinition
+    deployment_id: NotRequired[str | None]
+    deployment_name: NotRequired[str | None]
+    id: str
+    task_queue: NotRequired[str | None]
+    workflow: NotRequired[Workflow | None]
+    workflow_id: str
+
+
+class WorkflowScheduleListResponse(TypedDict):
+    next_page_token: NotRequired[str | None]
+    schedules: list[ScheduleDefinitionOutput]
+
+
+class WorkflowScheduleResponse(TypedDict):
+    schedule_id: str
+
+
+class WorkflowTaskFailedAttributes(TypedDict):
+    failure: Failure
+    task_id: str
+
+
+class WorkflowTaskFailedResponse(TypedDict):
+    attributes: WorkflowTaskFailedAttributes
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["WORKFLOW_TASK_FAILED"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+class WorkflowTaskTimedOutAttributes(TypedDict):
+    task_id: str
+    timeout_type: NotRequired[str | None]
+
+
+class WorkflowTaskTimedOutResponse(TypedDict):
+    attributes: WorkflowTaskTimedOutAttributes
+    continued_run_id: str | None
+    event_id: str
+    event_timestamp: int
+    event_type: Literal["WORKFLOW_TASK_TIMED_OUT"]
+    first_execution_run_id: str | None
+    parent_workflow_exec_id: str | None
+    root_workflow_exec_id: str
+    schedule_id: str | None
+    workflow_exec_id: str
+    workflow_name: str
+    workflow_run_id: str
+
+
+WorkflowType: TypeAlias = 'Literal["code"]'
+
+
+class WorkflowUnarchiveResponse(TypedDict):
+    workflow: Workflow
+
+
+class WorkflowUpdateResponse(TypedDict):
+    workflow: Workflow
+
+
+class WorkflowWithWorkerStatus(TypedDict):
+    active: bool
+    archived: NotRequired[bool]
+    available_in_chat_assistant: NotRequired[bool]
+    customer_id: str
+    description: NotRequired[str | None]
+    display_name: str
+    id: str
+    is_technical: NotRequired[bool]
+    name: str
+    shared_namespace: NotRequired[str | None]
+    tags: NotRequired[list[str]]
+    type: WorkflowType
+    workspace_id: str
+
+
+class WorkspaceEnrichedOUT(TypedDict):
+    description: str | None
+    icon: str | None
+    is_default: bool
+    members_count: NotRequired[int | None]
+    name: str
+    raw_role: WorkspaceRole | StaticWorkspaceRoles | StaticOrganizationRoles
+    raw_roles: list[WorkspaceRole | StaticWorkspaceRoles | StaticOrganizationRoles]
+    spend_limit: NotRequired[WorkspaceSpendLimitOUT | None]
+    uuid: str
+
+
+class WorkspaceOUT(TypedDict):
+    description: str | None
+    icon: str | None
+    is_default: bool
+    members_count: NotRequired[int | None]
+    name: str
+    spend_limit: NotRequired[WorkspaceSpendLimitOUT | None]
+    uuid: str
+
+
+WorkspaceRole: TypeAlias = 'Literal["A", "M"]'
+
+
+class WorkspaceRoleRef(TypedDict):
+    name: str
+    uuid: str
+
+
+class WorkspaceSpendLimitOUT(TypedDict):
+    currency: str | None
+    no_monthly_limit: bool | None
+    value: float | None
+
+
+class WorkspacesOut(TypedDict):
+    items: list[WorkspaceOUT]
+    object: NotRequired[ApiObjectType]
+    page: int
+    page_size: int
+    total: int
+
+
+class CreateSpeechEventSpeechAudioDoneUsage(TypedDict):
+    completion_tokens: NotRequired[int | None]
+    completion_tokens_details: NotRequired[CreateSpeechEventSpeechAudioDoneUsageCompletionTokensDetails | None]
+    num_cached_tokens: NotRequired[int | None]
+    prompt_audio_seconds: NotRequired[int | None]
+    prompt_token_details: NotRequired[CreateSpeechEventSpeechAudioDoneUsagePromptTokenDetails | None]
+    prompt_tokens: NotRequired[int]
+    prompt_tokens_details: NotRequired[CreateSpeechEventSpeechAudioDoneUsagePromptTokensDetails | None]
+    request_count: NotRequired[int | None]
+    total_tokens: NotRequired[int]
+
+
+class CreateSpeechEventSpeechAudioDoneUsageCompletionTokensDetails(TypedDict):
+    reasoning_tokens: NotRequired[int]
+
+
+class CreateSpeechEventSpeechAudioDoneUsagePromptTokenDetails(TypedDict):
+    audio_tokens: NotRequired[int]
+    cached_tokens: NotRequired[int]
+    messages: NotRequired[list[CreateSpeechEventSpeechAudioDoneUsagePromptTokenDetailsMessagesItem]]
+
+
+class CreateSpeechEventSpeechAudioDoneUsagePromptTokensDetails(TypedDict):
+    audio_tokens: NotRequired[int]
+    cached_tokens: NotRequired[int]
+    messages: NotRequired[list[CreateSpeechEventSpeechAudioDoneUsagePromptTokensDetailsMessagesItem]]
+
+
+class CreateSpeechEventSpeechAudioDoneUsagePromptTokenDetailsMessagesItem(TypedDict):
+    role: Literal["system", "user", "assistant", "tool"]
+    total_tokens: NotRequired[int | None]
+    truncated: NotRequired[bool]
+    usage_count: NotRequired[int]
+
+
+class CreateSpeechEventSpeechAudioDoneUsagePromptTokensDetailsMessagesItem(TypedDict):
+    role: Literal["system", "user", "assistant", "tool"]
+    total_tokens: NotRequired[int | None]
+    truncated: NotRequired[bool]
+    usage_count: NotRequired[int]
+
+
 AppendConversationEvent: TypeAlias = 'ResponseStartedEvent | ResponseDoneEvent | ResponseErrorEvent | ToolExecutionStartedEvent | ToolExecutionDeltaEvent | ToolExecutionDoneEvent | MessageOutputEvent | FunctionCallEvent | AgentHandoffStartedEvent | AgentHandoffDoneEvent'
 
 
@@ -1403,6 +4503,15 @@ CreateConversationEvent: TypeAlias = 'ResponseStartedEvent | ResponseDoneEvent |
 
 
 CreateFineTuningJobResult: TypeAlias = 'CompletionJobOut | ClassifierJobOut | LegacyJobMetadataOut'
+
+
+CreateSpeechEvent: TypeAlias = 'CreateSpeechEventSpeechAudioDelta | CreateSpeechEventSpeechAudioDone'
+
+
+ExecuteWorkflowRegistrationResult: TypeAlias = 'WorkflowExecutionResponse | WorkflowExecutionSyncResponse'
+
+
+ExecuteWorkflowResult: TypeAlias = 'WorkflowExecutionResponse | WorkflowExecutionSyncResponse'
 
 
 GetConversationResult: TypeAlias = 'ModelConversation | AgentConversation'
@@ -1423,13 +4532,40 @@ ListAgentVersionsResult: TypeAlias = 'list[Agent]'
 ListAgentsResult: TypeAlias = 'list[Agent]'
 
 
+ListAuditLogsResult: TypeAlias = 'list[AuditLogOut]'
+
+
+ListConnectorAuthenticationMethodsResult: TypeAlias = 'list[PublicAuthenticationMethod]'
+
+
+ListConnectorToolsResult: TypeAlias = 'list[MCPTool] | list[dict[str, Any]]'
+
+
 ListConversationsResult: TypeAlias = 'list[ModelConversation | AgentConversation]'
+
+
+ListIngestionPipelineConfigurationsResult: TypeAlias = 'list[IngestionPipelineConfiguration]'
+
+
+ListInvitesResult: TypeAlias = 'list[OrganizationUserInviteOUT]'
 
 
 RestartConversationEvent: TypeAlias = 'ResponseStartedEvent | ResponseDoneEvent | ResponseErrorEvent | ToolExecutionStartedEvent | ToolExecutionDeltaEvent | ToolExecutionDoneEvent | MessageOutputEvent | FunctionCallEvent | AgentHandoffStartedEvent | AgentHandoffDoneEvent'
 
 
 StartFineTuningJobResult: TypeAlias = 'CompletionDetailedJobOut | ClassifierDetailedJobOut'
+
+
+StreamDeploymentLogsEvent: TypeAlias = 'DeploymentLogRecord | StreamError'
+
+
+StreamWorkflowEventsEvent: TypeAlias = 'StreamEventSsePayload | StreamEventSseErrorData'
+
+
+StreamWorkflowExecutionEvent: TypeAlias = 'StreamEventSsePayload | StreamEventSseErrorData'
+
+
+StreamWorkflowExecutionLogsEvent: TypeAlias = 'ExecutionLogRecord | StreamError'
 
 
 TranscribeAudioEvent: TypeAlias = 'TranscriptionStreamTextDelta | TranscriptionStreamLanguage | TranscriptionStreamSegmentDelta | TranscriptionStreamDone'
