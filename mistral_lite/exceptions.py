@@ -285,14 +285,25 @@ def _opt_str(value: Any) -> str | None:
 
 
 def _detail_text(detail: Any) -> str:
+    """``detail`` as text; items of any shape render (a server's body is never trusted)."""
     if isinstance(detail, list):
         parts = []
         for item in detail:
             if isinstance(item, Mapping):
-                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                msg = item.get("msg", "")
-                parts.append(f"{loc}: {msg}" if loc else str(msg))
+                loc = _loc_text(item.get("loc"))
+                msg = item.get("msg")
+                msg = "" if msg is None else str(msg)
+                parts.append(f"{loc}: {msg}" if loc and msg else loc or msg)
             else:
                 parts.append(str(item))
-        return "; ".join(parts) or "validation error"
+        return "; ".join(p for p in parts if p) or "validation error"
     return str(detail)
+
+
+def _loc_text(loc: Any) -> str:
+    """A pydantic-style ``loc`` (a list of keys and indexes, ``body`` left out) as ``a.0.b``."""
+    if loc is None:
+        return ""
+    if isinstance(loc, (list, tuple)):
+        return ".".join(str(p) for p in loc if p != "body")
+    return str(loc)

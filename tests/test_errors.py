@@ -52,6 +52,11 @@ URL = f"{BASE}/v1/models/m1"
          "<html><body><h1>502 Bad Gateway</h1></body></html>", None, None),
         (503, "", InternalServerError, "HTTP 503 (empty body)", None, None),
         (418, {"message": "teapot"}, APIStatusError, "teapot", None, None),
+        # Malformed detail items (found by hypothesis): never a TypeError, always a typed error.
+        (400, {"detail": [{"loc": None}]}, BadRequestError, "validation error", None, None),
+        (400, {"detail": [{"loc": "model", "msg": 3}]}, BadRequestError, "model: 3", None, None),
+        (400, {"detail": [{"loc": [None, "body", "x"], "msg": None}]}, BadRequestError, "None.x", None, None),
+        (400, {"detail": [{"loc": 7, "msg": "bad"}, {}]}, BadRequestError, "7: bad", None, None),
     ],
 )
 def test_error_shapes(mock: responses.RequestsMock, status: int, body: Any, cls: type[APIStatusError],

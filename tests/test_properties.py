@@ -18,7 +18,7 @@ from typing import Any
 import requests
 import responses
 from conftest import API_KEY, BASE
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -221,6 +221,7 @@ def test_arbitrary_stream_bytes_give_events_or_a_mistral_error(pieces: list[byte
                           ["message", "detail", "error", "type", "code", "loc", "msg"]), c, max_size=3),
                       max_leaves=6).map(lambda v: json.dumps(v).encode()),
        st.integers(400, 599))
+@example(b'{"detail": [{"loc": null}]}', 400)
 def test_arbitrary_error_bodies_give_a_typed_error(body: bytes, status: int) -> None:
     plan = _core.plan(_CLIENT, "list_models", (), {})
     error = _core.status_error(plan, status, {"x-request-id": "r-1"}, body, 1)
