@@ -171,7 +171,11 @@ def prepare(
     if report.count and not skip_invalid:
         raise BulkInputError(input_path, report.problems, report.count)
     done = read_done(output) if resume else DoneSet.empty()
-    writer = OutputWriter(output, fresh=not resume)
+    try:
+        writer = OutputWriter(output, fresh=not resume)
+    except OSError as exc:
+        raise MistralError(f"{output}: cannot write the output: {exc.strerror or exc}",
+                           operation="run_jsonl") from None
     progress = BulkProgress(report.total, len(done), output, engine)
     bad = frozenset(report.bad)
     if bad:  # every input line gets one output line: the invalid ones get their error
