@@ -137,7 +137,8 @@ def summary(progress: BulkProgress) -> str:
 
 
 def cmd_run(ns: argparse.Namespace, client: Client) -> int:
-    from .cli import _err, _isatty
+    from ._cli_base import err as _err
+    from ._cli_base import isatty as _isatty
 
     reporter = Reporter(sys.stderr, _isatty(sys.stderr))
     try:
@@ -178,14 +179,14 @@ def _batch_list(ns: argparse.Namespace, client: Client) -> int:
 
 
 def _batch_status(ns: argparse.Namespace, client: Client) -> int:
-    from .cli import _print_json
+    from ._cli_base import print_json as _print_json
 
     _print_json(client.get_batch_job(job_id=ns.job_id))
     return 0
 
 
 def _batch_cancel(ns: argparse.Namespace, client: Client) -> int:
-    from .cli import _print_json
+    from ._cli_base import print_json as _print_json
 
     _print_json(client.cancel_batch_job(job_id=ns.job_id))
     return 0
@@ -195,8 +196,9 @@ def _batch_results(ns: argparse.Namespace, client: Client) -> int:
     import os
     import tempfile
 
+    from ._cli_base import UsageError
+    from ._cli_base import err as _err
     from ._files import save_atomically
-    from .cli import UsageError, _err
 
     job = client.get_batch_job(job_id=ns.job_id)
     if job.get("status") not in ("SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"):

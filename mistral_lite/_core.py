@@ -305,8 +305,14 @@ def invalidate(client: ClientBase, plan: Plan) -> None:
         client._cache.invalidate(plan.endpoint.invalidates, plan.built.path_params)
 
 
-def finish(plan: Plan, content: bytes, request_id: str | None = None) -> Any:
-    """The decoded result of a whole 2xx body, stored in the cache when the row is cached."""
+def finish(plan: Plan, content: bytes, request_id: str | None = None, *, status: int | None = None,
+           content_type: str | None = None) -> Any:
+    """The decoded result of a whole 2xx body, stored in the cache when the row is cached.
+
+    A body that is not JSON (a base URL pointing at a web page, a proxy's error page) raises a
+    :class:`MistralError` naming the status, the path, the content type and the body's first
+    200 characters, the key redacted.
+    """
     if plan.on_progress is not None:
         plan.on_progress(len(content), len(content))
     kind = plan.endpoint.response
@@ -319,11 +325,8 @@ def finish(plan: Plan, content: bytes, request_id: str | None = None) -> Any:
         try:
             result = loads(content)
         except ValueError:
-            raise MistralError(
-                f"{plan.operation}: the server sent a body that is not JSON"
-                + (f" [request id {request_id}]" if request_id else ""),
-                operation=plan.operation,
-            ) from None
+            raise MistralError(_not_json(plan, content, request_id, status, content_type),
+                               operation=plan.operation) from None
     result = store(plan, result)
     return result if plan.finisher is None else plan.finisher(result)
 
@@ -331,6 +334,20 @@ def finish(plan: Plan, content: bytes, request_id: str | None = None) -> Any:
 def finish_stream(plan: Plan, stream: Any) -> Any:
     """The stream a transport hands out, given the finish step ``collect_completion`` applies."""
     return stream if plan.finisher is None else plan.finisher(stream)
+
+
+def _not_json(plan: Plan, content: bytes, request_id: str | None, status: int | None,
+              content_type: str | None) -> str:
+    text = content[:800].decode("utf-8", "replace")
+    if plan.secret:
+        text = redact(text, plan.secret)
+    head = " ".join(text.split())[:200]
+    more = "…" if len(" ".join(text.split())) > 200 or len(content) > 800 else ""
+    answered = f"answered {status}" if status is not None else "answered"
+    media = content_type or "no content type"
+    return (f"{plan.operation}: the server {answered} with a body that is not JSON ({media}) for "
+            f"{plan.built.method} {plan.built.path}; is the base URL an API's? The body begins: {head!r}{more}"
+            + (f" [request id {request_id}]" if request_id else ""))
 
 
 def store(plan: Plan, result: Any) -> Any:

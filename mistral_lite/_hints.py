@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["belongs_in", "closest", "unknown_name_message"]
+__all__ = ["belongs_in", "branches", "closest", "unknown_name_message"]
 
 
 def closest(name: str, names: Sequence[str], n: int = 3) -> list[str]:
@@ -22,7 +22,7 @@ def closest(name: str, names: Sequence[str], n: int = 3) -> list[str]:
     return [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)]
 
 
-def _resolve(schema: Any, schemas: Mapping[str, Any], current: str, depth: int = 0) -> Iterator[tuple[Any, str]]:
+def branches(schema: Any, schemas: Mapping[str, Any], current: str, depth: int = 0) -> Iterator[tuple[Any, str]]:
     """``schema`` and its ``$ref`` / ``anyOf`` / ``oneOf`` / ``allOf`` branches, refs resolved."""
     if not isinstance(schema, Mapping) or depth > 8:
         return
@@ -34,11 +34,11 @@ def _resolve(schema: Any, schemas: Mapping[str, Any], current: str, depth: int =
         for name in files:  # a local ref of a schema whose file is unknown: the first file that has it
             target = _pointer(schemas.get(name), pointer)
             if target is not None:
-                yield from _resolve(target, schemas, name, depth + 1)
+                yield from branches(target, schemas, name, depth + 1)
                 break
     for key in ("anyOf", "oneOf", "allOf"):
         for branch in schema.get(key, ()):
-            yield from _resolve(branch, schemas, current, depth + 1)
+            yield from branches(branch, schemas, current, depth + 1)
 
 
 def _pointer(document: Any, pointer: str) -> Any:
@@ -50,7 +50,7 @@ def _pointer(document: Any, pointer: str) -> Any:
 
 def _properties(schema: Any, schemas: Mapping[str, Any], current: str) -> dict[str, tuple[Any, str]]:
     out: dict[str, tuple[Any, str]] = {}
-    for part, where in _resolve(schema, schemas, current):
+    for part, where in branches(schema, schemas, current):
         for name, sub in (part.get("properties") or {}).items():
             out.setdefault(name, (sub, where))
     return out

@@ -85,7 +85,8 @@ class Operations:
 
         ``client.paginate("list_files", page_size=100, purpose="batch")``. Works for every row
         that declares ``paginate`` (page/page_size or a cursor), bare arrays included, and stops
-        on an empty page, a short page, the reported total, or a missing cursor.
+        on an empty page, a short page, the reported total, or a missing cursor. A row that
+        does not page yields the items of its single answer (its ``data`` list, for instance).
         """
         return paginate(cast("Client", self), operation, args, options)
 

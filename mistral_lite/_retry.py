@@ -119,6 +119,8 @@ class RetryPolicy:
             logger.log(
                 level, "retrying %s (retry %d of %d) after %s in %.2fs",
                 operation, retry_number + 1, self.max_retries, reason, delay,
+                extra={"mistral_lite_retry": {"operation": operation, "attempt": retry_number + 2,
+                                              "attempts": self.max_retries + 1, "reason": reason, "delay": delay}},
             )
 
 

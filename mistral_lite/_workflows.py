@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .client import Client
 
 __all__ = ["BatchError", "Pager", "WaitTimeout", "Waiter", "batch_file", "batch_results", "paginate", "run_batch",
-           "wait"]
+           "single_page_items", "wait"]
 
 
 class WaitTimeout(MistralError):
@@ -47,6 +47,19 @@ class BatchError(MistralError):
     def __init__(self, message: str, *, job: Mapping[str, Any]) -> None:
         super().__init__(message, operation="run_batch")
         self.job = dict(job)
+
+
+def single_page_items(result: Any) -> list[Any]:
+    """The items of the answer of a row that does not page: a bare array's elements, else the
+    list under ``data`` or ``items`` (or the answer's only list), else the answer itself."""
+    if isinstance(result, list):
+        return result
+    if isinstance(result, dict):
+        lists = [key for key, value in result.items() if isinstance(value, list)]
+        key = next((k for k in ("data", "items") if k in lists), lists[0] if len(lists) == 1 else None)
+        if key is not None:
+            return list(result[key])
+    return [result]
 
 
 def _endpoint(client: ClientBase, operation: str) -> Endpoint:
@@ -68,13 +81,11 @@ class Pager:
 
     def __init__(self, client: ClientBase, operation: str, options: dict[str, Any]) -> None:
         endpoint = _endpoint(client, operation)
-        how = endpoint.paginate
-        if not how:
-            pageable = sorted(n for n, e in client.operations.items() if e.paginate)
-            raise MistralError(f"{operation} does not page; these do: {', '.join(pageable)}", operation=operation)
+        how = endpoint.paginate or {"style": "single", "items": None}  # a row that does not page: one page
         self.operation, self._how, self._items_key = operation, how, how["items"]
         self._cursor = how["style"] == "cursor"
         self._by_offset = how["style"] == "offset"
+        self._single = how["style"] == "single"
         if self._cursor:
             self._token = options.pop(how["cursor"], None)
             self._seen_tokens: set[Any] = set()
@@ -82,7 +93,7 @@ class Pager:
             self._offset = int(options.pop(how["offset"], 0) or 0)
             limit = how["limit"]
             self._limit = options.get(limit) or endpoint.options.get(limit, {}).get("default")
-        else:
+        elif not self._single:
             self._page = int(options.pop("page", 0) or 0)
             page_size = options.get("page_size")
             self._expected = page_size or endpoint.options.get("page_size", {}).get("default")
@@ -96,6 +107,8 @@ class Pager:
         return list(found) if isinstance(found, list) else []
 
     def first(self) -> dict[str, Any]:
+        if self._single:
+            return dict(self._options)
         if self._cursor:
             return self._cursor_options()
         if self._by_offset:
@@ -106,6 +119,8 @@ class Pager:
         return {**self._options, self._how["cursor"]: self._token} if self._token else dict(self._options)
 
     def step(self, result: Any) -> tuple[list[Any], dict[str, Any] | None]:
+        if self._single:
+            return single_page_items(result), None
         items = self._items_of(result)
         operation = self.operation
         if self._cursor:

@@ -25,16 +25,24 @@ import json
 import logging
 import math
 import os
-import re
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, _cli_embed, _cli_shortcuts
+from ._cli_base import Parser as _Parser
+from ._cli_base import UsageError
+from ._cli_base import dumps as _dumps
+from ._cli_base import err as _err
+from ._cli_base import isatty as _isatty
+from ._cli_base import print_json as _print_json
+from ._cli_base import print_line as _print_line
+from ._cli_base import write_bytes as _write_bytes
+from ._cli_coerce import parse_params
 from ._files import save_atomically
 from .exceptions import APIStatusError, MistralError, UnknownOperationError, ValidationError
 
@@ -45,74 +53,14 @@ if TYPE_CHECKING:
     from .client import Client
     from .types import MessageParam
 
-__all__ = ["main"]
+__all__ = ["main", "parse_params"]
 
 PROG = "mistral-lite"
 DEFAULT_CHAT_MODEL = "mistral-small-latest"
 _GLOBAL_OPTIONS = frozenset({"--mock", "--api-key", "--base-url", "--timeout", "--no-retry", "-v", "--verbose"})
-_PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(:=|=)(.*)$", re.DOTALL)
-
-
-class UsageError(Exception):
-    """Bad command-line input (exit code 2)."""
-
-
-# --- output ---------------------------------------------------------------------------------
-
-
-def _dumps(value: Any, *, pretty: bool | None = None) -> str:
-    if pretty is None:
-        pretty = _isatty(sys.stdout)
-    if pretty:
-        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(_dumps(value) + "\n")
-    sys.stdout.flush()
-
-
-def _print_line(value: Any) -> None:
-    """One compact JSON object per line, flushed at once (streams, JSON lines)."""
-    sys.stdout.write(_dumps(value, pretty=False) + "\n")
-    sys.stdout.flush()
-
-
-def _write_bytes(data: bytes, out: str | None) -> None:
-    if out is not None and out != "-":
-        save_atomically([data], out)
-        return
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a text-only stdout (rare): keep the bytes intact through latin-1
-        sys.stdout.write(data.decode("latin-1"))
-    else:
-        buffer.write(data)
-        buffer.flush()
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(text.rstrip("\n") + "\n")
-    sys.stderr.flush()
 
 
 # --- arguments --------------------------------------------------------------------------------
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors raise instead of exiting, so ``main`` returns the code."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        raise UsageError(message)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -159,12 +107,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     p.add_argument("-t", "--temperature", type=float)
     p.add_argument("--max-tokens", type=int)
+    p.add_argument("params", nargs="*", metavar="key=value|key:=json", help="more chat options")
 
-    p = sub.add_parser("embed", help="embed texts (one JSON line per input)")
-    p.add_argument("texts", nargs="+", metavar="TEXT")
-    p.add_argument("-m", "--model", help="default mistral-embed")
-    p.add_argument("--dimension", type=int, help="output_dimension (models that support it)")
-    p.add_argument("--json", action="store_true", help="print the full response")
+    _cli_embed.add_parser(sub)
 
     p = sub.add_parser("upload", help="upload a file and print the file object")
     p.add_argument("file", metavar="FILE")
@@ -196,6 +141,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _cli_bulk.add_batch_parsers(batch)
     _cli_bulk.add_run_parser(sub)
+    _cli_shortcuts.add_parsers(sub)
 
     sub.add_parser("tour", help="a short offline tour of the client (use: mistral-lite --mock tour)")
 
@@ -230,7 +176,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = _build_parser()
     ns, extra = parser.parse_known_args(list(argv))
     # ``call NAME a=1 -d x b=2``: argparse leaves pairs after an option unparsed; they are params.
-    if extra and ns.command == "call":
+    if extra and isinstance(getattr(ns, "params", None), list):
         unknown = [e for e in extra if e.startswith("-")]
         if not unknown:
             ns.params = [*ns.params, *extra]
@@ -241,30 +187,6 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
             e.split("=")[0] in _GLOBAL_OPTIONS for e in dashed) else ""
         parser.error(f"unrecognized arguments: {' '.join(dashed)}{hint}")
     return ns
-
-
-def parse_params(items: Sequence[str], data: Mapping[str, Any] | None = None) -> tuple[list[str], dict[str, Any]]:
-    """``key=value`` / ``key:=json`` items over ``data`` → (bare positional values, options)."""
-    options: dict[str, Any] = dict(data or {})
-    positional: list[str] = []
-    for item in items:
-        match = _PAIR.match(item)
-        if match is None:
-            if "=" in item:
-                raise UsageError(f"bad option {item!r}: expected key=value or key:=json with an identifier key")
-            positional.append(item)
-            continue
-        key, sep, raw = match.groups()
-        if sep == "=":
-            options[key] = raw
-            continue
-        try:
-            options[key] = json.loads(raw)
-        except ValueError as exc:
-            raise UsageError(
-                f"bad JSON for {key}: {exc} (strings need quotes: {key}:='\"text\"', or use {key}=text)"
-            ) from None
-    return positional, options
 
 
 def _read_data(spec: str) -> dict[str, Any]:
@@ -424,7 +346,7 @@ def cmd_call(ns: argparse.Namespace, client: Client) -> int:
     spec = _spec()
     endpoint = _endpoint(spec, ns.name)
     data = _read_data(ns.data) if ns.data is not None else None
-    positional, options = parse_params(ns.params, data)
+    positional, options = parse_params(ns.params, data, endpoint)
     if len(positional) > len(endpoint.path_params):
         names = ", ".join(endpoint.path_params) or "none"
         raise UsageError(
@@ -458,7 +380,9 @@ def _emit(result: Any, output: str | None) -> None:
 
 
 def cmd_chat(ns: argparse.Namespace, client: Client) -> int:
-    prompt = ns.prompt
+    words, extra = parse_params([*([ns.prompt] if ns.prompt is not None else []), *ns.params], None,
+                                client.operations["chat"], known_only=True)
+    prompt = " ".join(words) if words else None
     if prompt is None or prompt == "-":
         if prompt is None and _isatty(sys.stdin):
             raise UsageError("chat: give a prompt, or pipe one on stdin")
@@ -471,14 +395,15 @@ def cmd_chat(ns: argparse.Namespace, client: Client) -> int:
     messages.append({"role": "user", "content": prompt})
     temperature, max_tokens = ns.temperature, ns.max_tokens
     if ns.no_stream:
-        reply: Any = client.chat(model=ns.model, messages=messages, temperature=temperature, max_tokens=max_tokens)
+        reply: Any = client.chat(model=ns.model, messages=messages, temperature=temperature, max_tokens=max_tokens,
+                                 **extra)
         choices = reply.get("choices") or [{}]
         content = (choices[0].get("message") or {}).get("content")
         sys.stdout.write(_content_text(content) + "\n")
         sys.stdout.flush()
         return 0
     with client.chat(model=ns.model, messages=messages, stream=True, temperature=temperature,
-                     max_tokens=max_tokens) as stream:
+                     max_tokens=max_tokens, **extra) as stream:
         for chunk in stream:
             for choice in chunk.get("choices") or ():
                 text = _content_text((choice.get("delta") or {}).get("content"))
@@ -499,16 +424,8 @@ def _content_text(content: Any) -> str:
 
 
 def cmd_embed(ns: argparse.Namespace, client: Client) -> int:
-    reply = client.embed(input=list(ns.texts), model=ns.model, output_dimension=ns.dimension)
-    if ns.json:
-        _print_json(reply)
-        return 0
-    for item in reply.get("data", ()):
-        vector = item.get("embedding")
-        size = len(vector) if isinstance(vector, list) else None
-        head = vector[:4] if isinstance(vector, list) else vector
-        _print_line({"index": item.get("index"), "dimension": size, "first_values": head})
-    return 0
+    texts, options = parse_params(ns.texts, None, client.operations["embed"], known_only=True)
+    return _cli_embed.cmd_embed(ns, client, options, texts)
 
 
 def cmd_upload(ns: argparse.Namespace, client: Client) -> int:
@@ -741,7 +658,12 @@ def _run(ns: argparse.Namespace) -> int:
     command = CLIENT_COMMANDS.get(ns.command)
     if command is None:  # pragma: no cover - argparse rejects it first
         raise UsageError(f"unknown command {ns.command!r}")
-    with _client(ns, observer, mock=mock) as client:
+    with contextlib.ExitStack() as stack:
+        if not ns.verbose:  # -v shows the standard log lines instead
+            from ._cli_retries import installed
+
+            stack.enter_context(installed())
+        client = stack.enter_context(_client(ns, observer, mock=mock))
         return command(ns, client)
 
 
@@ -760,6 +682,7 @@ def _bulk(name: str) -> Callable[[argparse.Namespace, Client], int]:
 CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, Client], int]] = {
     "call": cmd_call, "chat": cmd_chat, "embed": cmd_embed, "upload": cmd_upload,
     "download": cmd_download, "tour": cmd_tour, "batch": _bulk("cmd_batch"), "run": _bulk("cmd_run"),
+    **_cli_shortcuts.COMMANDS,
 }
 
 

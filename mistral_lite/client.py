@@ -248,7 +248,8 @@ class Client(ClientBase, Operations):
             return _core.finish_stream(plan, _stream(plan, response))
         if plan.to is not None:
             return _core.store(plan, _download(plan, response))
-        return _core.finish(plan, response.content, response.headers.get("x-request-id"))
+        return _core.finish(plan, response.content, response.headers.get("x-request-id"),
+                            status=response.status_code, content_type=response.headers.get("Content-Type"))
 
 
 def _stream(plan: _core.Plan, response: requests.Response) -> Stream[Any]:

@@ -95,9 +95,24 @@ def test_hierarchy() -> None:
 
 
 def test_non_json_success_body_is_a_clear_error(mock: responses.RequestsMock) -> None:
-    mock.get(URL, body="<html>oops</html>", headers={"x-request-id": "r9"})
-    with pytest.raises(MistralError, match=r"not JSON \[request id r9\]"):
+    mock.get(URL, body="<html>oops</html>", headers={"x-request-id": "r9"}, content_type="text/html")
+    with pytest.raises(MistralError) as info:
         Client(API_KEY).get_model("m1")
+    assert info.value.message == (
+        "get_model: the server answered 200 with a body that is not JSON (text/html) for GET /v1/models/m1; "
+        "is the base URL an API's? The body begins: '<html>oops</html>' [request id r9]")
+
+
+def test_non_json_body_shows_200_characters_with_the_key_redacted(mock: responses.RequestsMock) -> None:
+    page = "<!DOCTYPE html>\n<p>key " + API_KEY + "</p>" + "x" * 400
+    mock.get(URL, body=page, content_type="text/html; charset=utf-8")
+    with pytest.raises(MistralError) as info:
+        Client(API_KEY).get_model("m1")
+    message = info.value.message
+    assert API_KEY not in message and "<p>key [redacted]</p>" in message
+    shown = message.split("The body begins: ")[1]
+    assert shown == repr(" ".join(page.replace(API_KEY, "[redacted]").split())[:200]) + "…"
+    assert "(text/html; charset=utf-8)" in message
 
 
 def test_transport_exceptions_never_escape(mock: responses.RequestsMock) -> None:

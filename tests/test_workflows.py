@@ -55,9 +55,13 @@ def test_paginate_starts_at_a_given_page(client: Client, mock: responses.Request
     assert pages_requested(mock) == [{"page": ["3"], "status": ["RUNNING"]}]
 
 
-def test_paginate_refuses_operations_that_do_not_page(client: Client) -> None:
-    with pytest.raises(MistralError, match=r"get_file does not page; these do: .*list_files"):
-        list(client.paginate("get_file", "f1"))
+def test_paginate_yields_the_single_page_of_a_row_that_does_not_page(client: Client,
+                                                                       mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/v1/models", json={"object": "list", "data": [{"id": "a"}, {"id": "b"}]})
+    assert [m["id"] for m in client.paginate("list_models", provider="mistralai")] == ["a", "b"]
+    assert pages_requested(mock) == [{"provider": ["mistralai"]}]  # one request, no page option added
+    mock.get(f"{BASE}/v1/files/f1", json={"id": "f1", "object": "file"})
+    assert list(client.paginate("get_file", "f1")) == [{"id": "f1", "object": "file"}]
 
 
 # -- waiters ------------------------------------------------------------------------------------

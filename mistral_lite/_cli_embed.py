@@ -1,0 +1,177 @@
+"""``mistral-lite embed``: texts from arguments, a file or stdin, embedded in batches the API takes.
+
+::
+
+    mistral-lite embed "one text" "another"              # a short summary line per text
+    mistral-lite embed -f texts.txt -o vectors.jsonl     # one text per line (blank lines skipped)
+    cat texts.txt | mistral-lite embed - --format csv     # stdin; CSV to stdout
+    mistral-lite embed -f docs.jsonl --jsonl body -o out.jsonl   # the text is each line's "body"
+
+Output (file or stdin input, or any ``-o``): one record per text, ``{"index", "line", "text",
+"embedding"}`` as JSON lines (default), or CSV with the columns ``index,line,text,e0,e1,...``
+(``--format csv``, or an ``-o`` ending in ``.csv``). ``line`` is the text's line number in the
+input, to join the vectors back. Texts are sent in batches within the table's
+``[defaults.limits]`` (inputs per request, tokens per request, counted as UTF-8 bytes, an upper
+bound on tokens); ``-o`` is written atomically. The whole input is read and checked before
+anything is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._cli_base import UsageError, print_json, print_line, write_bytes
+from ._files import save_atomically
+
+if TYPE_CHECKING:
+    from .client import Client
+
+__all__ = ["add_parser", "batches", "cmd_embed", "read_texts"]
+
+Text = tuple[int, str]  # (line number, text)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``embed`` on the command line's subparsers."""
+    p = sub.add_parser("embed", help="embed texts from arguments, a file or stdin (JSONL or CSV out)",
+                       description="Embed texts: given as arguments, one per line in a file (-f FILE) or on "
+                                   "stdin (-), or one field of each JSON line (--jsonl FIELD). Batches stay "
+                                   "within the API's limits. key=value pairs are extra embed options.")
+    p.add_argument("texts", nargs="*", metavar="TEXT|-|key=value", help="texts; - reads stdin")
+    p.add_argument("-f", "--file", metavar="FILE", help="read one text per line from FILE (- for stdin)")
+    p.add_argument("--jsonl", metavar="FIELD", help="the input is JSON lines: embed each line's FIELD")
+    p.add_argument("-o", "--output", metavar="PATH", help="write the records to PATH (atomically)")
+    p.add_argument("--format", choices=("jsonl", "csv"), help="output format (default jsonl; csv for *.csv)")
+    p.add_argument("-m", "--model", help="default mistral-embed")
+    p.add_argument("--dimension", type=int, help="output_dimension (models that support it)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="at most N texts per request")
+    p.add_argument("--json", action="store_true", help="print the full response (texts given as arguments)")
+
+
+def read_texts(lines: Sequence[str], where: str, field: str | None) -> list[Text]:
+    """``(line number, text)`` for each non-blank line (or each JSON line's ``field``)."""
+    texts: list[Text] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if field is None:
+            texts.append((number, line.rstrip("\r\n")))
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise UsageError(f"{where}:{number}: not JSON: {exc}") from None
+        value = record.get(field) if isinstance(record, dict) else None
+        if not isinstance(value, str):
+            found = "no field" if not isinstance(record, dict) or field not in record else type(value).__name__
+            raise UsageError(f"{where}:{number}: --jsonl {field}: expected a string field {field!r}, found {found}")
+        if value.strip():
+            texts.append((number, value))
+    return texts
+
+
+def batches(texts: Sequence[Text], max_inputs: int, max_tokens: int) -> Iterator[list[Text]]:
+    """Consecutive batches of at most ``max_inputs`` texts and ``max_tokens`` estimated tokens
+    (UTF-8 bytes: no tokenizer makes more tokens than bytes); a longer text goes alone."""
+    batch: list[Text] = []
+    used = 0
+    for item in texts:
+        size = len(item[1].encode("utf-8"))
+        if batch and (len(batch) >= max_inputs or used + size > max_tokens):
+            yield batch
+            batch, used = [], 0
+        batch.append(item)
+        used += size
+    if batch:
+        yield batch
+
+
+def _input_lines(ns: argparse.Namespace, texts: list[str]) -> tuple[list[str], str] | None:
+    source = ns.file
+    if source is None and texts == ["-"]:
+        source = "-"
+    elif ns.file is not None and texts:
+        raise UsageError("embed: give texts as arguments or -f FILE, not both")
+    if source is None:
+        return None
+    if source == "-":
+        return sys.stdin.read().splitlines(), "stdin"
+    try:
+        return Path(source).read_text(encoding="utf-8").splitlines(), source
+    except OSError as exc:
+        raise UsageError(f"embed: {source}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"embed: {source} is not UTF-8 text") from None
+
+
+def cmd_embed(ns: argparse.Namespace, client: Client, params: dict[str, Any] | None = None,
+              texts: list[str] | None = None) -> int:
+    """Run ``embed`` (``params``: extra options; ``texts``: the arguments that are not pairs)."""
+    args = list(ns.texts) if texts is None else texts
+    options: dict[str, Any] = {"model": ns.model, "output_dimension": ns.dimension, **(params or {})}
+    read = _input_lines(ns, args)
+    if read is None and ns.jsonl:
+        raise UsageError("embed: --jsonl needs -f FILE or - (stdin)")
+    items = read_texts(*read, ns.jsonl) if read is not None else [(n, t) for n, t in enumerate(args, 1)]
+    if not items:
+        raise UsageError("embed: no texts to embed" + (f" ({read[1]} holds only blank lines)" if read else ""))
+    fmt = ns.format or ("csv" if (ns.output or "").lower().endswith(".csv") else "jsonl")
+    if read is None and ns.output is None and ns.format is None:  # the short form: a summary per text
+        reply = client.embed(input=[t for _, t in items], **options)
+        if ns.json:
+            print_json(reply)
+            return 0
+        for item in reply.get("data", ()):
+            vector = item.get("embedding")
+            size = len(vector) if isinstance(vector, list) else None
+            print_line({"index": item.get("index"), "dimension": size,
+                        "first_values": vector[:4] if isinstance(vector, list) else vector})
+        return 0
+    max_inputs, max_tokens = _limits()
+    if ns.batch_size:
+        max_inputs = min(max_inputs, ns.batch_size)
+    chunks = _records(client, options, fmt, batches(items, max(1, max_inputs), max_tokens))
+    if ns.output is not None and ns.output != "-":
+        save_atomically(chunks, ns.output)
+    else:
+        for chunk in chunks:
+            write_bytes(chunk, None)
+    return 0
+
+
+def _limits() -> tuple[int, int]:
+    from ._table import load_spec
+
+    table = load_spec().defaults.get("limits", {})
+    return int(table.get("embed_max_inputs", 512)), int(table.get("embed_max_tokens", 16384))
+
+
+def _records(client: Client, options: dict[str, Any], fmt: str,
+             groups: Iterator[list[Text]]) -> Iterator[bytes]:
+    index = 0
+    header = fmt != "csv"
+    for group in groups:
+        reply = client.embed(input=[text for _, text in group], **options)
+        data = sorted(reply.get("data", ()), key=lambda d: d.get("index", 0))
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        for (line, text), item in zip(group, data):
+            vector = item.get("embedding")
+            if writer is None:
+                out.write(json.dumps({"index": index, "line": line, "text": text, "embedding": vector},
+                                     ensure_ascii=False, separators=(",", ":")) + "\n")
+            else:
+                values = vector if isinstance(vector, list) else [vector]
+                if not header:
+                    writer.writerow(["index", "line", "text", *(f"e{i}" for i in range(len(values)))])
+                    header = True
+                writer.writerow([index, line, text, *values])
+            index += 1
+        yield out.getvalue().encode("utf-8")
