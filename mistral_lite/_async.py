@@ -236,7 +236,8 @@ class AsyncClient(ClientBase, AsyncOperations):
         except BaseException:
             response.close()  # a cancel or an error mid-body: hang up rather than reuse
             raise
-        return _core.finish(plan, content, response.headers.get("x-request-id"))
+        return _core.finish(plan, content, response.headers.get("x-request-id"), status=response.status,
+                            content_type=response.headers.get("Content-Type"))
 
     async def request(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._cache import MISS, ResponseCache, key_fingerprint
-from ._files import remember_positions
+from ._files import MultipartBody, remember_positions
 from ._inputs import call_keyword_problems, timeout_pair
 from ._json import loads
 from ._request import Built, build_request
@@ -164,6 +164,10 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
     p.timeout = timeout
     p.to = p.built.client_options.get("to")
     p.on_progress = extras.get("on_progress")
+    if endpoint.body == "multipart" and p.on_progress is not None:  # an upload reports the bytes it sends
+        p.rebuild = _reporting_upload(p.rebuild or build, p.on_progress)
+        p.built = _with_progress(p.built, p.on_progress)
+        p.on_progress = None
     return p
 
 
@@ -178,6 +182,16 @@ def attach_request(p: Plan, build: Callable[[], Built], uploads: Iterable[Any] |
 
         p.rebuild = rebuild
     p.built = build()
+
+
+def _with_progress(built: Built, on_progress: Progress) -> Built:
+    if isinstance(built.body, MultipartBody):
+        built.body.on_progress = on_progress
+    return built
+
+
+def _reporting_upload(build: Callable[[], Built], on_progress: Progress) -> Callable[[], Built]:
+    return lambda: _with_progress(build(), on_progress)
 
 
 def _call_keywords(operation: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -99,6 +99,8 @@ class MultipartBody(io.RawIOBase):
         self._reader = self._generate()
         self._pending = memoryview(b"")
         self._position = 0
+        #: Called as ``on_progress(bytes_sent, total)`` after each block is handed to the transport.
+        self.on_progress: Callable[[int, int | None], None] | None = None
 
     def _file_source(self, value: Any) -> tuple[str, Any, int, int]:
         filename = None
@@ -151,6 +153,8 @@ class MultipartBody(io.RawIOBase):
             rest = b"".join([bytes(self._pending), *self._reader])
             self._pending = memoryview(b"")
             self._position += len(rest)
+            if self.on_progress is not None and rest:
+                self.on_progress(self._position, self.length)
             return rest
         while not self._pending:  # the next block, without copying what is left of it
             try:
@@ -160,6 +164,8 @@ class MultipartBody(io.RawIOBase):
         block = bytes(self._pending[:size])
         self._pending = self._pending[size:]
         self._position += len(block)
+        if self.on_progress is not None:
+            self.on_progress(self._position, self.length)
         return block
 
     def __iter__(self) -> Iterator[bytes]:

@@ -722,6 +722,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> CreateFileResponse: ...
     def list_files(
         self,
@@ -1327,6 +1328,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> Stream[TranscribeAudioEvent]: ...
     @overload
     def transcribe_audio(
@@ -1347,6 +1349,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> TranscriptionResponse: ...
     @overload
     def transcribe_audio(
@@ -1367,6 +1370,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> TranscriptionResponse | Stream[TranscribeAudioEvent]: ...
     def list_libraries(
         self,
@@ -1446,6 +1450,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> Document: ...
     def get_library_document(
         self,
@@ -4622,6 +4627,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> CreateFileResponse: ...
     @overload
     def call(
@@ -5346,6 +5352,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> Stream[TranscribeAudioEvent]: ...
     @overload
     def call(
@@ -5368,6 +5375,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> TranscriptionResponse: ...
     @overload
     def call(
@@ -5390,6 +5398,7 @@ class Operations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> TranscriptionResponse | Stream[TranscribeAudioEvent]: ...
     @overload
     def call(
@@ -5490,6 +5499,7 @@ class Operations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> Document: ...
     @overload
     def call(
@@ -17093,6 +17103,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> CreateFileResponse: ...
     async def list_files(
         self,
@@ -17698,6 +17709,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> AsyncStream[TranscribeAudioEvent]: ...
     @overload
     async def transcribe_audio(
@@ -17718,6 +17730,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> TranscriptionResponse: ...
     @overload
     async def transcribe_audio(
@@ -17738,6 +17751,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> TranscriptionResponse | AsyncStream[TranscribeAudioEvent]: ...
     async def list_libraries(
         self,
@@ -17817,6 +17831,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> Document: ...
     async def get_library_document(
         self,
@@ -20993,6 +21008,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> CreateFileResponse: ...
     @overload
     async def call(
@@ -21717,6 +21733,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> AsyncStream[TranscribeAudioEvent]: ...
     @overload
     async def call(
@@ -21739,6 +21756,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> TranscriptionResponse: ...
     @overload
     async def call(
@@ -21761,6 +21779,7 @@ class AsyncOperations:
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
         stream_timeout: float | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> TranscriptionResponse | AsyncStream[TranscribeAudioEvent]: ...
     @overload
     async def call(
@@ -21861,6 +21880,7 @@ class AsyncOperations:
         extra_query: Mapping[str, Any] | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
         timeout: float | tuple[float, float] | None = ...,
+        on_progress: Callable[[int, int | None], None] | None = ...,
     ) -> Document: ...
     @overload
     async def call(

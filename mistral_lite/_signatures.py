@@ -17,7 +17,7 @@ from ._table import Endpoint, Spec
 from ._typeexpr import RowTypes
 
 __all__ = ["CALL_PARAMS", "annotation", "as_optional", "docstring", "option_type", "param_order", "result_section",
-           "return_annotation", "row_types", "signature"]
+           "return_annotation", "row_types", "signature", "takes_progress"]
 
 PROGRESS = "Callable[[int, int | None], None] | None"
 CALL_PARAMS: tuple[tuple[str, str], ...] = (
@@ -75,9 +75,14 @@ def signature(endpoint: Endpoint, spec: Spec) -> inspect.Signature:
         params.append(P(n, P.KEYWORD_ONLY, default=None, annotation=a))
     if endpoint.stream != "none":
         params.append(P("stream_timeout", P.KEYWORD_ONLY, default=None, annotation="float | None"))
-    if endpoint.response == "bytes":
+    if takes_progress(endpoint):
         params.append(P("on_progress", P.KEYWORD_ONLY, default=None, annotation=PROGRESS))
     return inspect.Signature(params, return_annotation=return_annotation(endpoint, spec))
+
+
+def takes_progress(endpoint: Endpoint) -> bool:
+    """Whether calls of the row take ``on_progress``: downloads and uploads."""
+    return endpoint.response == "bytes" or endpoint.body == "multipart"
 
 
 def as_optional(text: str) -> str:
@@ -158,7 +163,9 @@ def docstring(endpoint: Endpoint, spec: Spec) -> str:
     lines.append("    timeout: seconds for this call, a number or (connect, read).")
     if endpoint.stream != "none":
         lines.append("    stream_timeout: seconds without data before the stream raises APITimeoutError.")
-    if endpoint.response == "bytes":
+    if endpoint.body == "multipart":
+        lines.append("    on_progress: called as on_progress(bytes_sent, total) while the upload is sent.")
+    elif endpoint.response == "bytes":
         lines.append("    on_progress: called as on_progress(bytes_done, total_or_None) while the content arrives.")
     lines += ["", "Returns:"]
     if endpoint.response == "bytes":

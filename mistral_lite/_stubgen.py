@@ -19,7 +19,16 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from ._signatures import CALL_PARAMS, PROGRESS, as_optional, option_type, param_order, return_annotation, row_types
+from ._signatures import (
+    CALL_PARAMS,
+    PROGRESS,
+    as_optional,
+    option_type,
+    param_order,
+    return_annotation,
+    row_types,
+    takes_progress,
+)
 from ._table import COMPILED_TABLE, Endpoint, Spec, compiled_table, load_spec
 from ._typegen import render_types
 
@@ -97,7 +106,7 @@ def _params(endpoint: Endpoint, spec: Spec, positional_ok: bool, changes: Mappin
     out += [f"{n}: {a} = ..." for n, a in CALL_PARAMS]
     if endpoint.stream != "none":
         out.append("stream_timeout: float | None = ...")
-    if endpoint.response == "bytes":
+    if takes_progress(endpoint):
         out.append(f"on_progress: {PROGRESS} = ...")
     return out
 

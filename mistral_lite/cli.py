@@ -57,7 +57,8 @@ __all__ = ["main", "parse_params"]
 
 PROG = "mistral-lite"
 DEFAULT_CHAT_MODEL = "mistral-small-latest"
-_GLOBAL_OPTIONS = frozenset({"--mock", "--api-key", "--base-url", "--timeout", "--no-retry", "-v", "--verbose"})
+_GLOBAL_OPTIONS = frozenset({"--mock", "--mock-state", "--api-key", "--base-url", "--timeout", "--no-retry", "-v",
+                             "--verbose"})
 
 
 # --- arguments --------------------------------------------------------------------------------
@@ -72,7 +73,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--mock", action="store_true",
-                        help="run against an in-process fake server started for this command (no key needed)")
+                        help="run against a fake server: the one $MISTRAL_BASE_URL names when it is a loopback "
+                             "address (mistral-lite fake-server), else one started for this command (no key needed)")
+    parser.add_argument("--mock-state", metavar="DIR",
+                        help="like --mock, with the fake's resources kept in DIR across commands")
     parser.add_argument("--api-key", help="the API key (default: $MISTRAL_API_KEY)")
     parser.add_argument("--base-url", help="the API base URL (default: $MISTRAL_BASE_URL, then https://api.mistral.ai)")
     parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="connect and read timeout")
@@ -149,6 +153,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=8000, help="default 8000 (0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     p.add_argument("--require-key", metavar="KEY", help="answer 401 unless requests carry this key")
+    p.add_argument("--state", metavar="DIR", help="keep the fake's resources in DIR across restarts")
+    p.add_argument("-v", "--verbose", dest="server_verbose", action="count", default=0,
+                   help="log each request to stderr")
     return parser
 
 
@@ -245,12 +252,14 @@ def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = 
         if mock:
             if ns.base_url:
                 raise UsageError("--mock and --base-url cannot be used together")
-            from .fake import FakeMistral
+            url = _fake_server_url() if ns.mock_state is None else None
+            if url is None:
+                from .fake import FakeMistral
 
-            fake = stack.enter_context(FakeMistral())
+                url = stack.enter_context(FakeMistral(state_dir=ns.mock_state)).url
             if ns.verbose:
-                _err(f"fake server at {fake.url}")
-            client = Client(ns.api_key or "mock-key", base_url=fake.url, **settings)
+                _err(f"fake server at {url}")
+            client = Client(ns.api_key or os.environ.get("MISTRAL_API_KEY") or "mock-key", base_url=url, **settings)
         else:
             try:
                 client = Client(ns.api_key, base_url=ns.base_url, **settings)
@@ -259,6 +268,18 @@ def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = 
                 raise UsageError(exc.message + hint) from None
         stack.enter_context(client)
         yield client
+
+
+def _fake_server_url() -> str | None:
+    """``$MISTRAL_BASE_URL`` when it names a loopback server (a ``fake-server`` for ``--mock``)."""
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("MISTRAL_BASE_URL", "").strip()
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return None
+    return url if host == "localhost" or host == "::1" or host.startswith("127.") else None
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -633,7 +654,8 @@ def cmd_fake_server(ns: argparse.Namespace) -> int:
     except ValueError:  # not the main thread: keep the default handling
         previous = None
     try:
-        run(host=ns.host, port=ns.port, api_key=ns.require_key)  # returns on Ctrl-C
+        run(host=ns.host, port=ns.port, api_key=ns.require_key, state_dir=ns.state,  # returns on Ctrl-C
+            verbose=bool(ns.verbose or ns.server_verbose))
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -644,6 +666,8 @@ def cmd_fake_server(ns: argparse.Namespace) -> int:
 
 
 def _run(ns: argparse.Namespace) -> int:
+    if ns.mock_state is not None:
+        ns.mock = True
     if ns.verbose:
         logging.basicConfig(level=logging.DEBUG if ns.verbose > 1 else logging.INFO,
                             format=f"{PROG}: %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -135,3 +135,16 @@ def test_mock_command_line_reports_model_mistakes(capsys: pytest.CaptureFixture[
     code = main(["--mock", "embed", "-m", "mistral-small-latest", "hello"])
     err = capsys.readouterr().err
     assert code == 1 and "does not support embeddings" in err
+
+
+def test_the_readme_fake_section_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Testing your code: `FakeMistral`")
+    block = re.findall(r"```python\n(.*?)```", readme[start:], re.S)[0]
+    exec(compile(block, "README FakeMistral", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["invalid_model Invalid model: mistral-embed does not support chat completions (capability "
+                   "'completion_chat')", "Too many inputs in request, split into more batches.", "Paris."]

@@ -16,11 +16,21 @@ row's response schema (``schemas/_responses.json``, examples first) with the req
 parameters filled in: JSON, bytes (a silent WAV for audio), an empty 204, or a stream of
 events ending with the row's end event.
 
+It fails where the API fails: a ``model`` it does not know is the API's 400 ``invalid_model``
+(code 1500), a model without the capability an operation needs gets the same shape naming the
+capability (``models.py``; ``FakeMistral.add_model`` adds one), and the API's limits apply
+(``limits.py``: empty inputs, embedding batch size and tokens, ``max_tokens`` against the
+context length, upload size; ``fake.limits`` changes them). Tests script replies
+(``FakeMistral.script``), inject faults (``FakeMistral.inject``) and rate limits
+(``FakeMistral.rate_limit``); ``FakeMistral(state_dir=...)`` / ``fake-server --state DIR`` keep
+the state on disk (``persist.py``). The README's "Testing your code: FakeMistral" section is the
+full description of what the fake answers and when it calls tools.
+
 Module map: ``server`` (HTTP, routing, faults), ``routing`` (table-driven routes and
 validation), ``state`` (resources), ``inference`` / ``resources`` / ``jobs`` / ``audio`` /
 ``libraries`` (hand-made handlers), ``generic`` (the generic handler), ``shapes`` (response
 schemas: synthesized bodies and compiled checks), ``generate`` (deterministic output and
-schema-valid values), ``models`` / ``limits`` / ``ratelimit`` (what the API refuses),
+schema-valid values), ``models`` / ``limits`` / ``ratelimit`` (what the API refuses), ``persist`` (state on disk),
 ``inprocess`` (the socket-less transport), ``sse`` (event encoding), ``multipart`` (upload
 parsing), ``scripted`` (canned replies queued with ``FakeMistral.script``).
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import struct
 import sys
@@ -31,6 +32,7 @@ from .generic import Generic
 from .limits import Limits
 from .models import check_model, model_card
 from .multipart import parse_multipart
+from .persist import Persistence
 from .ratelimit import RateLimits
 from .replies import (
     ApiError,
@@ -83,7 +85,8 @@ class FakeMistral:
     """An in-process fake of the Mistral REST API, served over real HTTP on 127.0.0.1."""
 
     def __init__(self, api_key: str | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 batch_step: float = 0.2, spec: Spec | None = None) -> None:
+                 batch_step: float = 0.2, spec: Spec | None = None,
+                 state_dir: str | os.PathLike[str] | None = None, log: Callable[[str], None] | None = None) -> None:
         self.api_key = api_key
         self.host = host
         self.port = port
@@ -99,6 +102,12 @@ class FakeMistral:
         self.handlers: dict[str, Handler] = dict(HANDLERS)
         self.limits = Limits.from_table(self.router.spec)
         self.generic = Generic(self.router.spec, self.handlers)
+        #: ``state_dir``: the state is loaded from and saved to ``state_dir/state.json``.
+        self.persistence = Persistence(state_dir) if state_dir is not None else None
+        if self.persistence is not None:
+            self.persistence.load(self.state)
+        #: Called with one line per request answered (``fake-server -v``).
+        self.log = log
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -169,6 +178,8 @@ class FakeMistral:
         with self.state.lock:
             self.state.models[model_id] = built
             self.state.model_extras[model_id] = extras
+        if self.persistence is not None:
+            self.persistence.save(self.state)
         return built
 
     def script(self, operation: str, *replies: Scripted) -> None:
@@ -211,6 +222,8 @@ class FakeMistral:
         self.latency = 0.0
         self.fine_tuning_gone = False
         self.limits = Limits.from_table(self.router.spec)
+        if self.persistence is not None:
+            self.persistence.save(self.state)
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -256,18 +269,22 @@ class FakeMistral:
         """Call the operation's handler (after letting due jobs advance, when ``advance``); a row
         without a hand-made handler gets the generic one (``generic.py``; ``sse``: the client
         asked for an event stream)."""
-        check_model(self.state, operation, options)
-        self.limits.check(self.state, operation, options)
-        if advance:
-            jobs.advance_due(self.state)
-            libraries.advance_due(self.state)
-        canned = self.scripts.pop(operation)
-        if canned is not None:
-            return scripted_reply(canned, options, self.router.spec.endpoints[operation].stream)
-        handler = self.handlers.get(operation)
-        if handler is None:
-            return self.generic.answer(operation, self.state, options, sse)
-        return handler(self.state, options)
+        try:
+            check_model(self.state, operation, options)
+            self.limits.check(self.state, operation, options)
+            if advance:
+                jobs.advance_due(self.state)
+                libraries.advance_due(self.state)
+            canned = self.scripts.pop(operation)
+            if canned is not None:
+                return scripted_reply(canned, options, self.router.spec.endpoints[operation].stream)
+            handler = self.handlers.get(operation)
+            if handler is None:
+                return self.generic.answer(operation, self.state, options, sse)
+            return handler(self.state, options)
+        finally:
+            if self.persistence is not None:
+                self.persistence.save(self.state)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -280,6 +297,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        if self.fake.log is not None:
+            status = getattr(code, "value", code)
+            self.fake.log(f"{self.command} {self.path} -> {status}")
 
     def setup(self) -> None:
         super().setup()
@@ -542,10 +564,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-        batch_step: float = 0.2) -> None:
-    """Serve a fake in the foreground until Ctrl-C (for ``mistral-lite fake-server``)."""
-    fake = FakeMistral(api_key, host=host, port=port, batch_step=batch_step).start()
-    print(f"FakeMistral listening on {fake.url} (Ctrl-C to stop)", flush=True)
+        batch_step: float = 0.2, state_dir: str | os.PathLike[str] | None = None, verbose: bool = False) -> None:
+    """Serve a fake in the foreground until Ctrl-C (for ``mistral-lite fake-server``).
+
+    Prints how to point a client at it; with ``state_dir`` its resources live on disk there;
+    with ``verbose`` each request is logged to stderr.
+    """
+    def log(line: str) -> None:
+        sys.stderr.write(f"fake-server: {line}\n")
+        sys.stderr.flush()
+
+    fake = FakeMistral(api_key, host=host, port=port, batch_step=batch_step, state_dir=state_dir,
+                       log=log if verbose else None).start()
+    key = f"the key must be {api_key}" if api_key else "any key works"
+    print(f"FakeMistral listening on {fake.url} (Ctrl-C to stop)\n"
+          f"Point a client at it ({key}):\n"
+          f"    export MISTRAL_BASE_URL={fake.url} MISTRAL_API_KEY={api_key or 'any-key'}\n"
+          f"    Client(api_key=..., base_url=\"{fake.url}\")  |  mistral-lite --mock ... (uses MISTRAL_BASE_URL)"
+          + (f"\nState kept in {fake.persistence.path}" if fake.persistence is not None else ""), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
