@@ -414,7 +414,7 @@ def cmd_chat(ns: argparse.Namespace, client: Client) -> int:
     if ns.system:
         messages.append({"role": "system", "content": ns.system})
     messages.append({"role": "user", "content": prompt})
-    temperature, max_tokens = ns.temperature, ns.max_tokens
+    temperature, max_tokens = extra.pop("temperature", ns.temperature), extra.pop("max_tokens", ns.max_tokens)
     if ns.no_stream:
         reply: Any = client.chat(model=ns.model, messages=messages, temperature=temperature, max_tokens=max_tokens,
                                  **extra)
