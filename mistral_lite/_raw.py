@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ._core import Plan, _call_credentials, attach_request
 from ._files import MultipartBody, is_file_value
+from ._inputs import json_problems
 from ._json import dumps, loads
 from ._request import Built, _query_pairs
 from ._table import METHODS, Endpoint
@@ -68,6 +69,8 @@ def plan_raw(
     path = _path(s.base_url, path)
     if json is not None and (data is not None or files):
         raise _fail("give json= or data=/files=, not both")
+    if json is not None and (problems := json_problems(json, "json")):
+        raise ValidationError(OPERATION, problems)
     try:
         extra_headers = check_headers(headers or {})
         pair = check_timeout(timeout) if timeout is not None else s.timeout

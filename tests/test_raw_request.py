@@ -119,6 +119,8 @@ def test_stream_true_parses_server_sent_events(client: Client) -> None:
         (("POST", "/v1/x"), {"data": 3}, "data must be bytes, str or a mapping"),
         (("GET", "/v1/x"), {"headers": {"X": "a\nb"}}, "header 'X'"),
         (("GET", "/v1/x"), {"timeout": -1}, "greater than 0"),
+        (("POST", "/v1/x"), {"json": {"t": float("nan")}}, "json.t: nan is not a JSON number"),
+        (("POST", "/v1/x"), {"json": [object()]}, "json[0]: a object is not a JSON value"),
     ],
 )
 def test_bad_input_is_refused_before_any_io(client: Client, args: tuple[str, str], kwargs: dict[str, object],
