@@ -32,6 +32,10 @@ class ToolArgumentsError(Exception):
     """The model's arguments do not fit the function (``reason`` says how)."""
 
 
+#: The function names the API accepts.
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
 def tool_name(fn: Any) -> str:
     name = getattr(fn, "__name__", None) or type(fn).__name__
     return str(name)
@@ -158,7 +162,12 @@ def function_tool(fn: Callable[..., Any], *, name: str | None = None, descriptio
         parameters["$defs"] = defs
     if strict:
         parameters = strict_schema(parameters)
-    function: dict[str, Any] = {"name": name or tool_name(fn), "description": description or summary,
+    final_name = name or tool_name(fn)
+    if not _TOOL_NAME.fullmatch(final_name):
+        raise UnsupportedTypeError(
+            f"tool name {final_name!r} is not one the API accepts (letters, digits, _ and -, at most 64); "
+            "pass function_tool(fn, name=...) or use a named function")
+    function: dict[str, Any] = {"name": final_name, "description": description or summary,
                                 "parameters": parameters}
     if strict:
         function["strict"] = True

@@ -347,3 +347,13 @@ def test_readme_section_runs_against_the_fake(fake: FakeMistral, monkeypatch: py
     assert capsys.readouterr().out == f"Tool result: {json.dumps(weather)}\n"
     assert [m["role"] for m in namespace["transcript"]] == ["user", "assistant", "tool", "assistant"]
     assert bodies(fake, "chat")[0]["response_format"]["json_schema"]["name"] == "City"
+
+
+def test_a_lambda_needs_a_name_the_api_accepts() -> None:
+    from mistral_lite import MistralError, function_tool
+
+    with pytest.raises(MistralError, match="is not one the API accepts"):
+        function_tool(lambda city: city)
+    tool = function_tool(lambda city: city, name="echo_city")
+    assert tool["function"]["name"] == "echo_city"
+    assert tool["function"]["parameters"]["required"] == ["city"]
