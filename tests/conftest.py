@@ -83,3 +83,17 @@ def fake_client(fake: FakeMistral) -> Iterator[Client]:
     """A Client pointed at ``fake``."""
     with make_client(API_KEY, base_url=fake.url, retry_log_level=False) as c:
         yield c
+
+
+# pytest rewrites the asserts of every module of a package that ships a pytest plugin (ours does), and
+# CPython 3.11's compiler can fail ("AST constructor recursion depth mismatch") when two threads
+# compile at once. The modules the clients import lazily from worker threads are imported here, once,
+# on the main thread.
+import pkgutil  # noqa: E402
+
+import mistral_lite.fake  # noqa: E402
+
+for _name in ("_bulk", "_bulk_io", "_bulk_batch", "_ratelimit", "_tool_loop", "_tools", "_structured", "_raw"):
+    __import__(f"mistral_lite.{_name}")
+for _module in pkgutil.iter_modules(mistral_lite.fake.__path__):
+    __import__(f"mistral_lite.fake.{_module.name}")
