@@ -29,10 +29,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from . import _core
+from . import _core, _observe
 from ._async_threads import ThreadedCalls
 from ._base import ClientBase
 from ._files import AtomicFile, MultipartBody
+from ._headers import ResponseInfo, request_id
 from ._json import decoder
 from ._operations import AsyncOperations
 from ._sse import EventDecoder
@@ -125,7 +126,8 @@ def _stream(plan: _core.Plan, response: aiohttp.ClientResponse) -> AsyncStream[A
     _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
     endpoint = plan.endpoint
     return AsyncStream(response, kind=endpoint.stream, operation=plan.operation, loads=decoder(),
-                       end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret)
+                       end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret,
+                       call=plan.call)
 
 
 class AsyncClient(ClientBase, AsyncOperations):
@@ -225,6 +227,13 @@ class AsyncClient(ClientBase, AsyncOperations):
         plan = _core.plan(self, operation, args, options)
         if plan.hit is not _core.MISS:
             return plan.hit
+        observers = self._observers.observers
+        if observers:
+            with _observe.Watch(_observe.start(plan, observers)) as watch:
+                return watch.done(await self._complete(plan))
+        return await self._complete(plan)
+
+    async def _complete(self, plan: _core.Plan) -> Any:
         response = await self._send(plan)
         try:
             _core.invalidate(self, plan)
@@ -245,13 +254,22 @@ class AsyncClient(ClientBase, AsyncOperations):
         stream: bool = False, timeout: float | tuple[float, float] | None = None,
     ) -> Any:
         """``await aclient.request("GET", "/v1/new/thing")``: :meth:`Client.request` on this transport."""
-        from ._raw import decode_raw, plan_raw
+        from ._raw import plan_raw
 
         if self._threads is not None:
             return await self._threads.request(method, path, params=params, json=json, data=data, files=files,
                                                headers=headers, stream=stream, timeout=timeout)
         plan = plan_raw(self, method, path, params=params, json=json, data=data, files=files, headers=headers,
                         stream=stream, timeout=timeout)
+        observers = self._observers.observers
+        if observers:
+            with _observe.Watch(_observe.start(plan, observers)) as watch:
+                return watch.done(await self._complete_raw(plan))
+        return await self._complete_raw(plan)
+
+    async def _complete_raw(self, plan: _core.Plan) -> Any:
+        from ._raw import decode_raw
+
         response = await self._send(plan)
         try:
             if plan.stream:
@@ -267,10 +285,12 @@ class AsyncClient(ClientBase, AsyncOperations):
         session = self._pool.get()
         policy, operation, retry, built = plan.policy, plan.operation, 0, plan.built
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=plan.timeout[0], sock_read=plan.timeout[1])
-        hooks = self._hooks
+        hooks, hub, call = self._hooks, plan.hub, plan.call
         while True:
             headers = dict(plan.headers)
             headers.update(built.headers)
+            if call is not None:
+                _observe.attempt_headers(call, retry + 1, headers)
             body = built.body
             data: Any = _blocks(body) if isinstance(body, MultipartBody) else body
             if http_logger.isEnabledFor(logging.DEBUG):
@@ -289,14 +309,19 @@ class AsyncClient(ClientBase, AsyncOperations):
                 if wait is None:
                     raise _failure(exc, plan, retry) from None
                 policy.log(operation, retry, describe(exc), wait)
+                if call is not None:
+                    _observe.retrying(call, retry + 1, _failure_class(exc).__name__)
             except (ValueError, UnicodeError) as exc:  # a header or URL aiohttp cannot send
                 raise unsendable(exc, operation, plan.secret) from None
             else:
+                status = response.status
+                hub.headers = response.headers
                 if http_logger.isEnabledFor(logging.DEBUG):
-                    log_response(operation, response.status, 0.0, response.headers, plan.secret)
+                    log_response(operation, status, 0.0, response.headers, plan.secret)
+                if call is not None:
+                    _observe.response(call, status, response.headers)
                 for hook in hooks.get("response", ()):
                     hook(response)
-                status = response.status
                 if status < 300:
                     return response
                 if status < 400:  # aiohttp follows redirects and skips interim 1xx: this one was not followed
@@ -315,6 +340,8 @@ class AsyncClient(ClientBase, AsyncOperations):
                 if wait is None:
                     raise _core.status_error(plan, status, response.headers, content, retry + 1, retry_after)
                 policy.log(operation, retry, f"HTTP {status}", wait)
+                if call is not None:
+                    _observe.retrying(call, retry + 1, f"HTTP {status}")
             await self.sleep(wait)
             retry += 1
             built = plan.next_attempt()
@@ -432,13 +459,14 @@ class AsyncClient(ClientBase, AsyncOperations):
 
 
 #: What ``AsyncClient(client=...)`` takes over from a sync client: settings, table, cache.
-_SHARED_STATE = frozenset({"_settings", "_spec", "_endpoints", "_cache", "_fingerprint", "_allow_insecure_http"})
+_SHARED_STATE = frozenset({"_settings", "_spec", "_endpoints", "_cache", "_fingerprint", "_allow_insecure_http",
+                           "_observers"})
 
 
 _ItemT = TypeVar("_ItemT")
 
 
-class AsyncStream(Generic[_ItemT]):
+class AsyncStream(ResponseInfo, Generic[_ItemT]):
     """The events of a streamed response: an async iterator and an async context manager.
 
     Type checkers see ``AsyncStream[ChatCompletionChunk]``-like types (the row's item type from
@@ -458,16 +486,22 @@ class AsyncStream(Generic[_ItemT]):
         end_event: str | None = None,
         error_event: str | None = None,
         secret: str | None = None,
+        call: _observe.CallRecord | None = None,
     ) -> None:
         self.response = response
         self.operation = operation
         self.kind = kind
-        self.request_id: str | None = response.headers.get("x-request-id")
+        self.request_id: str | None = request_id(response.headers)
+        self._call = call
         self._decoder = EventDecoder(kind, operation, loads, end_event, error_event, secret=secret)
         self._events: list[Any] = []
         self._next = 0
         self._over = False  # nothing more to read
         self._finished = False  # the connection is settled (released, or closed)
+
+    def __new__(cls, *args: Any, call: _observe.CallRecord | None = None, **kwargs: Any) -> AsyncStream[_ItemT]:
+        # an observed stream is an _ObservedStream: its events cost nothing when nobody observes
+        return object.__new__(cls if call is None or cls is not AsyncStream else _ObservedStream)
 
     def __aiter__(self) -> AsyncStream[_ItemT]:
         return self
@@ -530,6 +564,28 @@ class AsyncStream(Generic[_ItemT]):
 
     def __repr__(self) -> str:
         return f"<mistral_lite.AsyncStream {self.operation} request_id={self.request_id!r}>"
+
+
+class _ObservedStream(AsyncStream[_ItemT]):
+    """An AsyncStream whose items and end are reported to the call's observers."""
+
+    _call: _observe.CallRecord
+
+    async def __anext__(self) -> _ItemT:
+        try:
+            item = await super().__anext__()
+        except StopAsyncIteration:
+            _observe.ended(self._call, None, None)
+            raise
+        except BaseException as exc:
+            _observe.ended(self._call, None, exc)
+            raise
+        _observe.chunk(self._call, item)
+        return item
+
+    async def aclose(self) -> None:
+        _observe.ended(self._call, None, None)
+        await super().aclose()
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -611,8 +667,12 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError))
 
 
+def _failure_class(exc: BaseException) -> type[APIConnectionError]:
+    return APITimeoutError if _is_timeout(exc) else APIConnectionError
+
+
 def _failure(exc: BaseException, plan: _core.Plan, retry: int) -> APIConnectionError:
-    cls = APITimeoutError if _is_timeout(exc) else APIConnectionError
+    cls = _failure_class(exc)
     tries = f" after {retry + 1} attempts" if retry else ""
     built = plan.built
     return cls(f"{plan.operation} ({built.method} {built.path}){tries}: {describe(exc)}",

@@ -10,7 +10,9 @@ has none of these limits and is the default.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -36,16 +38,17 @@ class ThreadedCalls:
         return ThreadedCalls(client, self.executor)
 
     async def call(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(self.client.call, operation, *args, **options)
-        result = await loop.run_in_executor(self.executor.pool, call)
-        return ThreadedStream(result, self.executor) if isinstance(result, Stream) else result
+        return await self.run(functools.partial(self.client.call, operation, *args, **options))
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """``Client.request`` on a worker thread (the escape hatch of a wrapped sync client)."""
+        return await self.run(functools.partial(self.client.request, method, path, **kwargs))
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` on a worker thread, in a copy of the caller's context (observers see the
+        caller's contextvars, such as its current span); a Stream comes back as a ThreadedStream."""
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.executor.pool,
-                                            functools.partial(self.client.request, method, path, **kwargs))
+        result = await loop.run_in_executor(self.executor.pool, contextvars.copy_context().run, fn)
         return ThreadedStream(result, self.executor) if isinstance(result, Stream) else result
 
 
@@ -59,13 +62,17 @@ class ThreadedStream:
         self.kind = stream.kind
         self.request_id = stream.request_id
         self.response = stream.response
+        self.headers = stream.headers
+        self.rate_limit = stream.rate_limit
+        self._context = contextvars.copy_context()  # the caller's, for the observers of each read
 
     def __aiter__(self) -> ThreadedStream:
         return self
 
     async def __anext__(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        value = await loop.run_in_executor(self._executor.pool, next, self._stream, _END)
+        read = functools.partial(self._context.run, next, self._stream, _END)
+        value = await loop.run_in_executor(self._executor.pool, read)
         if value is _END:
             raise StopAsyncIteration
         result: dict[str, Any] = value

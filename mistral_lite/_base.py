@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 
 from . import __version__
 from ._cache import ResponseCache, key_fingerprint
+from ._headers import RateLimit
 from ._inputs import SAFE_HEADER_VALUE, client_problems, headers_problem, timeout_pair
+from ._observe import Hub, Observer
 from ._retry import RetryPolicy
 from ._secrets import Secret, canonical_headers, credential
 from ._table import Endpoint, Spec, load_spec
@@ -126,6 +128,7 @@ class ClientBase:
     _cache: ResponseCache | None
     _fingerprint: str
     _allow_insecure_http: bool
+    _observers: Hub  # shared with the with_options copies
 
     def _configure(
         self,
@@ -217,6 +220,7 @@ class ClientBase:
         elif cache is not False and cache is not None:
             self._cache = ResponseCache(cache, ttl=ttl, timer=injected.clock)
         self._endpoints = self._spec.endpoints
+        self._observers = Hub()
         return injected
 
     # -- configuration -----------------------------------------------------------------------
@@ -236,6 +240,17 @@ class ClientBase:
     def cache(self) -> ResponseCache | None:
         """The response cache (``stats`` gives hits, misses and size), or None."""
         return self._cache
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate-limit state of the latest response this client or a ``with_options`` copy
+        received (errors included), or None (no response yet, or it carried no rate-limit header)."""
+        return self._observers.rate_limit
+
+    def _observe(self, observer: Observer) -> Any:
+        """Register a call observer (see :mod:`mistral_lite._observe`) on this client and its copies;
+        returns a callable (and context manager) that removes it."""
+        return self._observers.add(observer)
 
     @property
     def operations(self) -> Mapping[str, Endpoint]:

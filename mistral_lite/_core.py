@@ -28,6 +28,7 @@ from ._cache import MISS, ResponseCache, key_fingerprint
 from ._files import MultipartBody, remember_positions
 from ._inputs import call_keyword_problems, timeout_pair
 from ._json import loads
+from ._observe import DETACHED, CallRecord, Hub
 from ._request import Built, build_request
 from ._retry import RetryPolicy
 from ._secrets import SECRET_HEADERS, canonical_headers, credential, redact, redact_headers
@@ -62,8 +63,8 @@ class Plan:
     when the call needs no I/O at all (``MISS`` otherwise).
     """
 
-    __slots__ = ("built", "cache", "endpoint", "finisher", "generation", "headers", "hit", "key", "max_body",
-                 "on_progress", "operation", "policy", "rebuild", "secret", "stream", "timeout", "to")
+    __slots__ = ("built", "cache", "call", "endpoint", "finisher", "generation", "headers", "hit", "hub", "key",
+                 "max_body", "on_progress", "operation", "policy", "rebuild", "secret", "stream", "timeout", "to")
 
     def __init__(self, operation: str, endpoint: Endpoint) -> None:
         self.operation = operation
@@ -83,6 +84,8 @@ class Plan:
         self.generation = 0
         self.finisher: Finisher | None = None  # attaches ``parsed`` (a type was the response_format)
         self.max_body = 0  # the largest decoded body read into memory (bytes)
+        self.hub: Hub = DETACHED  # the client's observers; the transport notes each response's headers there
+        self.call: CallRecord | None = None  # set when the call is observed (see _observe)
 
     @property
     def retry_class(self) -> str:
@@ -100,8 +103,12 @@ class Plan:
         return self.built
 
 
-def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Plan:
-    """Everything before the first byte is sent; bad input raises here, before any I/O."""
+def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dict[str, Any],
+         lookup: bool = True) -> Plan:
+    """Everything before the first byte is sent; bad input raises here, before any I/O.
+
+    ``lookup=False`` sends even when the cache holds the answer (a raw response was asked for).
+    """
     endpoints = client._endpoints
     endpoint = endpoints.get(operation)
     if endpoint is None:
@@ -128,6 +135,7 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
     p = Plan(operation, endpoint)
     p.finisher = finisher
     p.headers, p.policy, p.secret, p.max_body = s.headers, s.policy, s.secret, s.max_response_size
+    p.hub = client._observers
     fingerprint = client._fingerprint
     if extras.get("extra_headers"):
         fingerprint = _call_credentials(p, extras, fingerprint)
@@ -140,7 +148,7 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
             extra["extra_headers"] = {k: key_fingerprint(v) if k.lower() in SECRET_HEADERS else v
                                       for k, v in extra["extra_headers"].items()}
         p.cache, p.key = cache, cache.make_key(operation, s.base_url, fingerprint, path, options, extra)
-        p.hit = cache.get(p.key) if p.key is not None else MISS
+        p.hit = cache.get(p.key) if p.key is not None and lookup else MISS
         if p.hit is not MISS:
             if finisher is not None:
                 p.hit = finisher(p.hit)

@@ -113,6 +113,7 @@ def plan_raw(
 
     p = Plan(OPERATION, endpoint)
     p.headers, p.policy, p.secret, p.max_body = s.headers, s.policy, s.secret, s.max_response_size
+    p.hub = client._observers
     if extra_headers:  # a per-call key is the one redacted
         call = {"extra_headers": extra_headers}
         _call_credentials(p, call, client._fingerprint)

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterable, Callable, Generator, Iterable, Iterat
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from ._headers import ResponseInfo, request_id
+from ._observe import CallRecord, ended, observed
 from ._sse import MAX_EVENT_SIZE, EventDecoder, SSEParser, iter_sse
 from .exceptions import APIConnectionError, APITimeoutError, MistralError
 
@@ -35,7 +37,7 @@ DRAIN_LIMIT = 1 << 16
 _ItemT = TypeVar("_ItemT")
 
 
-class Stream(Iterator[_ItemT]):
+class Stream(ResponseInfo, Iterator[_ItemT]):
     """The events of a streamed response: an iterator and a context manager.
 
     Type checkers see ``Stream[ChatCompletionChunk]``-like types (the row's item type from
@@ -58,11 +60,12 @@ class Stream(Iterator[_ItemT]):
         chunk_size: int = 65536,
         max_event_size: int = MAX_EVENT_SIZE,
         secret: str | None = None,
+        call: CallRecord | None = None,
     ) -> None:
         self.response = response
         self.operation = operation
         self.kind = kind
-        self.request_id: str | None = response.headers.get("x-request-id")
+        self.request_id: str | None = request_id(response.headers)
         self._loads = loads
         self._end_event = end_event
         self._error_event = error_event
@@ -72,6 +75,9 @@ class Stream(Iterator[_ItemT]):
         self._closed = False  # close() was called before the end
         self._finished = False  # the body was read to its end (the connection may be reused)
         self._events: Generator[Any, None, None] = self._iterate()
+        self._call = call
+        if call is not None:
+            self._events = observed(call, self._events)
 
     def __iter__(self) -> Iterator[_ItemT]:
         return self._events  # iterating the generator itself: no extra call per event
@@ -89,6 +95,8 @@ class Stream(Iterator[_ItemT]):
 
     def close(self) -> None:
         """Stop reading and release the connection (safe and prompt from another thread mid-read)."""
+        if self._call is not None:
+            ended(self._call, None, None)
         if not self._finished:
             self._closed = True
             # a reader blocked in recv() holds the buffered reader's lock, so closing the

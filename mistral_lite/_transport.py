@@ -21,7 +21,7 @@ import requests
 import requests.adapters
 import requests.auth
 
-from . import _core
+from . import _core, _observe
 from ._core import Plan
 from ._request import Built
 from ._retry import logger
@@ -298,10 +298,12 @@ class Transport:
         """
         retry = 0
         session, policy, secret, operation = self.session, plan.policy, plan.secret, plan.operation
-        built = plan.built
+        built, hub, call = plan.built, plan.hub, plan.call
         while True:
             attempt_headers = dict(plan.headers)
             attempt_headers.update(built.headers)
+            if call is not None:
+                _observe.attempt_headers(call, retry + 1, attempt_headers)
             try:
                 request = requests.Request(
                     built.method, built.url, headers=attempt_headers, data=built.body, auth=_HEADER_AUTH
@@ -336,9 +338,14 @@ class Transport:
                 if wait is None:
                     raise _transport_failure(exc, operation, built, retry) from None
                 policy.log(operation, retry, describe(exc), wait)
+                if call is not None:
+                    _observe.retrying(call, retry + 1, _failure_class(exc).__name__)
             else:
+                hub.headers = response.headers
                 if debug:
                     log_response(operation, status, response.elapsed.total_seconds(), response.headers, secret)
+                if call is not None:
+                    _observe.response(call, status, response.headers)
                 for hook in self.hooks.get("response", ()):
                     hook(response)
                 if status < 300:
@@ -351,6 +358,8 @@ class Transport:
                     raise status_error(response, plan, retry + 1, retry_after)
                 response.close()
                 policy.log(operation, retry, f"HTTP {status}", wait)
+                if call is not None:
+                    _observe.retrying(call, retry + 1, f"HTTP {status}")
             policy.sleep(wait)
             retry += 1
             built = plan.next_attempt()
@@ -398,8 +407,12 @@ def unsendable(exc: BaseException, operation: str, secret: str | None) -> Mistra
     return MistralError(f"{operation}: the request could not be sent: {text}", operation=operation)
 
 
+def _failure_class(exc: BaseException) -> type[APIConnectionError]:
+    return APITimeoutError if _timed_out(exc) else APIConnectionError
+
+
 def _transport_failure(exc: BaseException, operation: str, built: Built, retry: int) -> APIConnectionError:
-    cls = APITimeoutError if _timed_out(exc) else APIConnectionError
+    cls = _failure_class(exc)
     tries = f" after {retry + 1} attempts" if retry else ""
     return cls(f"{operation} ({built.method} {built.path}){tries}: {describe(exc)}",
                operation=operation, attempts=retry + 1)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from . import _core
+from . import _core, _observe
 from ._base import ClientBase
 from ._concurrency import Executor
 from ._files import save_atomically
@@ -228,10 +228,19 @@ class Client(ClientBase, Operations):
         the fields of a multipart body. Returns the decoded JSON, the bytes of any other media, or
         None when the answer has no body; with ``stream=True``, a Stream of event dicts.
         """
-        from ._raw import decode_raw, plan_raw
+        from ._raw import plan_raw
 
         plan = plan_raw(self, method, path, params=params, json=json, data=data, files=files, headers=headers,
                         stream=stream, timeout=timeout)
+        observers = self._observers.observers
+        if observers:
+            with _observe.Watch(_observe.start(plan, observers)) as watch:
+                return watch.done(self._complete_raw(plan))
+        return self._complete_raw(plan)
+
+    def _complete_raw(self, plan: _core.Plan) -> Any:
+        from ._raw import decode_raw
+
         response = self._transport.send(plan)
         if plan.stream:
             return _stream(plan, response)
@@ -242,6 +251,13 @@ class Client(ClientBase, Operations):
         plan = _core.plan(self, operation, args, options)
         if plan.hit is not _core.MISS:
             return plan.hit
+        observers = self._observers.observers
+        if observers:
+            with _observe.Watch(_observe.start(plan, observers)) as watch:
+                return watch.done(self._complete(plan))
+        return self._complete(plan)
+
+    def _complete(self, plan: _core.Plan) -> Any:
         response = self._transport.send(plan)
         _core.invalidate(self, plan)
         if plan.stream:
@@ -261,7 +277,8 @@ def _stream(plan: _core.Plan, response: requests.Response) -> Stream[Any]:
         raise
     endpoint = plan.endpoint
     return Stream(response, kind=endpoint.stream, operation=plan.operation, loads=decoder(),
-                  end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret)
+                  end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret,
+                  call=plan.call)
 
 
 def _download(plan: _core.Plan, response: requests.Response) -> Any:
