@@ -23,10 +23,21 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._bulk_io import BulkInputError, DoneSet, InputLine, OutputWriter, iter_input, read_done, result_line, scan_input
-from ._ratelimit import Pacer, estimate_tokens
+from ._bulk_io import (
+    BulkInputError,
+    DoneSet,
+    InputLine,
+    OutputLock,
+    OutputWriter,
+    iter_input,
+    read_done,
+    result_line,
+    scan_input,
+    state_path,
+)
+from ._ratelimit import InFlight, Pacer, estimate_tokens
 from ._table import CALL_KEYWORDS, Endpoint, Spec
-from .exceptions import APIStatusError, MistralError, UnknownOperationError, ValidationError
+from .exceptions import APIStatusError, BulkRunError, MistralError, UnknownOperationError, ValidationError
 
 if TYPE_CHECKING:
     from .client import Client
@@ -134,14 +145,14 @@ def json_endpoint(operations: Mapping[str, Endpoint], operation: str) -> Endpoin
 
 
 class Prepared:
-    """A checked input and an opened output, ready for an engine."""
+    """A checked input and an opened (and locked) output, ready for an engine."""
 
-    __slots__ = ("bad", "done", "endpoint", "input", "output", "progress", "writer")
+    __slots__ = ("bad", "done", "endpoint", "input", "lock", "output", "progress", "writer")
 
     def __init__(self, input_path: str, output: str, endpoint: Endpoint, done: DoneSet, bad: frozenset[int],
-                 writer: OutputWriter, progress: BulkProgress) -> None:
+                 writer: OutputWriter, progress: BulkProgress, lock: OutputLock | None = None) -> None:
         self.input, self.output, self.endpoint, self.done, self.bad = input_path, output, endpoint, done, bad
-        self.writer, self.progress = writer, progress
+        self.writer, self.progress, self.lock = writer, progress, lock
 
     def pending(self) -> Iterator[InputLine]:
         """The lines still to run, in input order."""
@@ -150,19 +161,47 @@ class Prepared:
             if line.custom_id not in done:
                 yield line
 
+    def close(self) -> None:
+        """Close the output, then let another run have it."""
+        try:
+            self.writer.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
 
 def prepare(
     operations: Mapping[str, Endpoint], spec: Spec, input_path: Any, output: Any, *, operation: str, resume: bool,
     skip_invalid: bool, model: str | None = None, engine: str = "live",
 ) -> Prepared:
-    """Check every input line (raising :class:`BulkInputError` unless ``skip_invalid``), then open
-    the output: afresh, or resumed (its ``custom_id``\\ s read back, a torn last line cut)."""
+    """Lock the output (one run per output), check every input line (raising
+    :class:`BulkInputError` unless ``skip_invalid``; repeated ``custom_id``\\ s always), then open
+    the output: afresh, or resumed (its ``custom_id``\\ s read back, a torn last line cut) when
+    the input is the one it was written from."""
     import os
 
     input_path, output = os.fspath(input_path), os.fspath(output)
     endpoint = json_endpoint(operations, operation)
     if os.path.abspath(input_path) == os.path.abspath(output):
         raise MistralError("run_jsonl: the output must be another file than the input", operation="run_jsonl")
+    if not os.path.isfile(input_path):
+        problem = "No such file" if not os.path.exists(input_path) else "not a file"
+        raise ValidationError("run_jsonl", [("input", f"{input_path}: {problem}")])
+    if os.path.isdir(output):
+        raise MistralError(f"{output}: cannot write the output: it is a directory", operation="run_jsonl")
+    lock = OutputLock(output)
+    try:
+        return _prepare_locked(endpoint, spec, input_path, output, lock, resume=resume, skip_invalid=skip_invalid,
+                               model=model, engine=engine)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _prepare_locked(endpoint: Endpoint, spec: Spec, input_path: str, output: str, lock: OutputLock, *,
+                    resume: bool, skip_invalid: bool, model: str | None, engine: str) -> Prepared:
+    import os
+
     check = body_checker(endpoint, spec, model)
     try:
         report = scan_input(input_path, check)
@@ -170,7 +209,13 @@ def prepare(
         raise MistralError(f"{input_path}: {exc.strerror or exc}", operation="run_jsonl") from None
     if report.count and not skip_invalid:
         raise BulkInputError(input_path, report.problems, report.count)
+    if report.repeats:  # two lines, one custom_id: their results could not be told apart; never skipped
+        raise BulkInputError(input_path, report.repeats, len(report.repeats))
+    made_from = {"input": os.path.abspath(input_path), "sha256": report.fingerprint, "operation": endpoint.name}
+    if resume:
+        _check_made_from(lock.record(), made_from, input_path, output)
     done = read_done(output) if resume else DoneSet.empty()
+    lock.save(made_from)
     try:
         writer = OutputWriter(output, fresh=not resume)
     except OSError as exc:
@@ -178,6 +223,7 @@ def prepare(
                            operation="run_jsonl") from None
     progress = BulkProgress(report.total, len(done), output, engine)
     bad = frozenset(report.bad)
+    prepared = Prepared(input_path, output, endpoint, done, bad, writer, progress, lock)
     if bad:  # every input line gets one output line: the invalid ones get their error
         messages: dict[int, list[str]] = {}
         for number, message in report.problems:
@@ -189,7 +235,24 @@ def prepare(
             writer.write(result_line(custom_id, None, None, {"message": f"line {number}: {text}",
                                                              "code": "invalid_request"}))
             progress.count("invalid")
-    return Prepared(input_path, output, endpoint, done, bad, writer, progress)
+    return prepared
+
+
+def _check_made_from(record: Mapping[str, Any] | None, made_from: Mapping[str, Any], input_path: str,
+                     output: str) -> None:
+    """A resume goes on only over the input (and operation) the output was written from."""
+    import os
+
+    if record is None or not ((os.path.exists(output) and os.path.getsize(output) > 0)
+                              or os.path.exists(state_path(output))):
+        return  # nothing written yet (or by a version that kept no record): nothing to mix up
+    afresh = "start afresh with resume=False (--no-resume), or choose another output"
+    if record.get("sha256") != made_from["sha256"]:
+        raise BulkRunError(f"{input_path}: the input changed since {output} was written from it (its SHA-256 "
+                           f"differs); resuming would mix the results of two inputs: {afresh}", path=input_path)
+    if record.get("operation") != made_from["operation"]:
+        raise BulkRunError(f"{output} holds results of {record.get('operation')}, not {made_from['operation']}: "
+                           f"{afresh}", path=output)
 
 
 def _bad_ids(path: str, bad: frozenset[int]) -> Iterator[tuple[int, str]]:
@@ -202,17 +265,21 @@ def _bad_ids(path: str, bad: frozenset[int]) -> Iterator[tuple[int, str]]:
 
 
 class LiveRun:
-    """What the live engines share: the pacer, the output and the meaning of each answer."""
+    """What the live engines share: the pacer, the in-flight limit, the output and the meaning
+    of each answer."""
 
     def __init__(self, prepared: Prepared, *, requests_per_minute: float | None, tokens_per_minute: float | None,
                  on_progress: Callable[[BulkProgress], None] | None, model: str | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, concurrency: int = 16) -> None:
         self.prepared = prepared
         self.model = model if model is not None and "model" in prepared.endpoint.options else None
         self.operation = prepared.endpoint.name
         self.pacer = Pacer(requests_per_minute, tokens_per_minute, clock=clock)
+        # without a configured rate, 429s lower the requests in flight (AIMD) instead of pausing all
+        self.window = None if self.pacer.limited else InFlight(concurrency, clock=clock)
         self.count_tokens = tokens_per_minute is not None
         self.lock = threading.Lock()
+        self.slots = threading.Condition(self.lock)  # the threads engine waits here for a slot
         self.lines = prepared.pending()
         self.on_progress = on_progress
         self.progress = prepared.progress
@@ -224,6 +291,18 @@ class LiveRun:
             line.body["model"] = self.model
         return line
 
+    def next_lines(self, most: int = 64, budget: int = 1 << 20) -> list[InputLine]:
+        """Up to ``most`` lines (fewer once ``budget`` bytes are read); empty at the end."""
+        taken: list[InputLine] = []
+        size = 0
+        while len(taken) < most and size < budget:
+            line = self.next_line()
+            if line is None:
+                break
+            taken.append(line)
+            size += line.size
+        return taken
+
     def tokens(self, line: InputLine) -> int:
         return estimate_tokens(line.body) if self.count_tokens else 0
 
@@ -231,23 +310,59 @@ class LiveRun:
         with self.lock:
             return self.pacer.reserve(tokens)
 
-    def backs_off(self, exc: MistralError, backoffs: int) -> bool:
-        """A 429 / Retry-After answer: slow everyone down; True when the line should go again."""
+    def try_start(self) -> bool:
+        """Take an in-flight slot if one is free (always, with a configured rate)."""
+        if self.window is None:
+            return True
+        with self.lock:
+            return self.window.try_start()
+
+    def wait_start(self, stop: threading.Event) -> bool:
+        """Block until an in-flight slot is free (threads engine); False when stopped."""
+        if self.window is None:
+            return not stop.is_set()
+        with self.slots:
+            while not self.window.try_start():
+                if stop.is_set():
+                    return False
+                self.slots.wait(0.25)
+        return True
+
+    def _ended(self, succeeded: bool) -> None:
+        if self.window is not None:
+            with self.slots:
+                self.window.done(succeeded)
+                self.slots.notify()
+
+    def backs_off(self, exc: MistralError, backoffs: int) -> float | None:
+        """A 429 / Retry-After answer: slow down; the seconds this line waits before it goes
+        again (None: its error is final)."""
         if not isinstance(exc, APIStatusError) or exc.status_code not in _BACKOFF_STATUSES:
-            return False
+            return None
         if exc.status_code != 429 and exc.retry_after is None:
-            return False
+            return None
         with self.lock:
             self.pacer.rate_limited(exc.retry_after)
+            if self.window is not None:
+                self.window.rate_limited(exc.retry_after)
             self.progress.rate_limited += 1
-        return backoffs < MAX_BACKOFFS
+        if backoffs >= MAX_BACKOFFS:
+            return None
+        if self.window is None:
+            return 0.0  # the pacer holds every start until the Retry-After has passed
+        return exc.retry_after if exc.retry_after is not None else min(30.0, 2.0 ** backoffs)
 
-    def settle(self, line: InputLine, tokens: int, backoffs: int, result: Any, error: MistralError | None) -> bool:
-        """Write the line's result and return True, or return False: wait, then send it again."""
-        if error is not None and self.backs_off(error, backoffs):
-            return False
+    def settle(self, line: InputLine, tokens: int, backoffs: int, result: Any,
+               error: MistralError | None) -> float | None:
+        """Give the in-flight slot back, then write the line's result and return None, or
+        return the seconds to wait before sending it again."""
+        self._ended(error is None)
+        if error is not None:
+            wait = self.backs_off(error, backoffs)
+            if wait is not None:
+                return wait
         self.finish(line, tokens, result, error)
-        return True
+        return None
 
     def finish(self, line: InputLine, tokens: int, result: Any = None, error: MistralError | None = None) -> None:
         if error is None:
@@ -284,11 +399,13 @@ def run_live(
     on_progress: Callable[[BulkProgress], None] | None, model: str | None = None,
 ) -> BulkProgress:
     """The threads engine: ``concurrency`` workers pull lines from the input in order."""
-    check_settings(concurrency, requests_per_minute, tokens_per_minute)
+    check_arguments(input_path, output, operation=operation, concurrency=concurrency,
+                    requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, resume=resume,
+                    skip_invalid=skip_invalid, on_progress=on_progress, model=model)
     prepared = prepare(client.operations, client._spec, input_path, output, operation=operation, resume=resume,
                        skip_invalid=skip_invalid, model=model)
     run = LiveRun(prepared, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
-                  on_progress=on_progress, model=model)
+                  on_progress=on_progress, model=model, concurrency=concurrency)
     _widen_pool(client, concurrency)
     caller = engine_client(client)
     stop = threading.Event()
@@ -304,15 +421,18 @@ def run_live(
                 backoffs = 0
                 while True:
                     delay = run.reserve(tokens)
-                    if delay > 0 and stop.wait(delay):
+                    if (delay > 0 and stop.wait(delay)) or not run.wait_start(stop):
                         return
                     try:
                         result, error = caller.call(run.operation, **line.body), None
                     except MistralError as exc:
                         result, error = None, exc
-                    if run.settle(line, tokens, backoffs, result, error):
+                    wait = run.settle(line, tokens, backoffs, result, error)
+                    if wait is None:
                         break
                     backoffs += 1
+                    if wait > 0 and stop.wait(wait):
+                        return
         except BaseException as exc:  # a bug, or the output failing: stop everyone, raise it
             failures.append(exc)
             stop.set()
@@ -331,22 +451,53 @@ def run_live(
             worker.join(2.0)
         raise
     finally:
-        prepared.writer.close()
+        prepared.close()
     if failures:
         raise failures[0]
     run.progress.elapsed = time.monotonic() - run.progress.started
     return run.progress
 
 
-def check_settings(concurrency: int, rpm: float | None, tpm: float | None) -> None:
-    problems = []
+def check_arguments(
+    input_path: Any, output: Any, *, operation: Any = "chat", engine: Any = "live", concurrency: Any = 16,
+    requests_per_minute: Any = None, tokens_per_minute: Any = None, resume: Any = True, skip_invalid: Any = False,
+    on_progress: Any = None, model: Any = None, timeout: Any = 1.0,
+) -> None:
+    """Every argument of ``run_jsonl``, checked before any I/O: one ``ValidationError`` with
+    every problem."""
+    import os
+
+    from ._inputs import positive_number_problem
+
+    problems: list[tuple[str, str]] = []
+    for name, path in (("input", input_path), ("output", output)):
+        text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+        if not isinstance(text, str):
+            problems.append((name, f"expected a file path (str or os.PathLike), got {type(path).__name__}"))
+        elif not text or "\0" in text:
+            problems.append((name, f"expected a file path, got {text!r}"))
+    if not isinstance(operation, str) or not operation:
+        problems.append(("operation", f"expected an operation name such as 'chat', got {operation!r}"[:120]))
+    if engine not in ENGINES:
+        problems.append(("engine", f"expected one of {', '.join(ENGINES)}, got {engine!r}"[:120]))
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        problems.append(f"concurrency must be an integer of at least 1, got {concurrency!r}")
-    for name, value in (("requests_per_minute", rpm), ("tokens_per_minute", tpm)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
-            problems.append(f"{name} must be a number greater than 0, got {value!r}")
+        problems.append(("concurrency", f"expected an integer of at least 1, got {concurrency!r}"[:120]))
+    for name, value in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
+        problem = None if value is None else positive_number_problem(value)
+        if problem:
+            problems.append((name, f"{problem} (a number greater than 0, or None)"))
+    for name, flag in (("resume", resume), ("skip_invalid", skip_invalid)):
+        if not isinstance(flag, bool):
+            problems.append((name, f"expected True or False, got {flag!r}"[:120]))
+    if on_progress is not None and not callable(on_progress):
+        problems.append(("on_progress", "expected a function of the progress, or None"))
+    if model is not None and (not isinstance(model, str) or not model):
+        problems.append(("model", f"expected a model name, or None, got {model!r}"[:120]))
+    problem = positive_number_problem(timeout, zero=True)
+    if problem:
+        problems.append(("timeout", problem))
     if problems:
-        raise MistralError("run_jsonl: " + "; ".join(problems), operation="run_jsonl")
+        raise ValidationError("run_jsonl", problems)
 
 
 def _widen_pool(client: Client, concurrency: int) -> None:
@@ -380,7 +531,9 @@ async def run_live_async(
     """
     import asyncio
 
-    check_settings(concurrency, requests_per_minute, tokens_per_minute)
+    check_arguments(input_path, output, operation=operation, concurrency=concurrency,
+                    requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, resume=resume,
+                    skip_invalid=skip_invalid, on_progress=on_progress, model=model)
     operations, spec = _async_table(aclient)
     inner = getattr(aclient, "client", None)
     # reading and checking the whole input takes a while on a big file: not on the event loop
@@ -388,7 +541,7 @@ async def run_live_async(
         prepare, operations, spec, input_path, output, operation=operation, resume=resume, skip_invalid=skip_invalid,
         model=model))
     run = LiveRun(prepared, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
-                  on_progress=on_progress, model=model)
+                  on_progress=on_progress, model=model, concurrency=concurrency)
     owned = None
     if hasattr(aclient, "with_options"):
         caller = aclient.with_options(max_retry_after=0.0)
@@ -398,9 +551,22 @@ async def run_live_async(
     else:
         caller = aclient
 
+    loop = asyncio.get_running_loop()
+    slots = asyncio.Condition()
+    buffered: list[InputLine] = []
+    reading = asyncio.Lock()
+
+    async def next_line() -> InputLine | None:
+        # reading and checking lines (a 15 MB line is a long JSON parse) is done off the loop,
+        # a few at a time
+        async with reading:
+            if not buffered:
+                buffered.extend(reversed(await loop.run_in_executor(None, run.next_lines)))
+            return buffered.pop() if buffered else None
+
     async def work() -> None:
         while True:
-            line = run.next_line()
+            line = await next_line()
             if line is None:
                 return
             tokens = run.tokens(line)
@@ -409,13 +575,22 @@ async def run_live_async(
                 delay = run.reserve(tokens)
                 if delay > 0:
                     await asyncio.sleep(delay)
+                if not run.try_start():
+                    async with slots:
+                        await slots.wait_for(run.try_start)
                 try:
                     result, error = await caller.call(run.operation, **line.body), None
                 except MistralError as exc:
                     result, error = None, exc
-                if run.settle(line, tokens, backoffs, result, error):
+                wait = run.settle(line, tokens, backoffs, result, error)
+                if run.window is not None:
+                    async with slots:
+                        slots.notify()
+                if wait is None:
                     break
                 backoffs += 1
+                if wait > 0:
+                    await asyncio.sleep(wait)
 
     tasks = [asyncio.ensure_future(work()) for _ in range(concurrency)]
     try:
@@ -424,7 +599,7 @@ async def run_live_async(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        prepared.writer.close()
+        prepared.close()
         if owned is not None:
             await owned.aclose()
     run.progress.elapsed = time.monotonic() - run.progress.started
@@ -434,19 +609,15 @@ async def run_live_async(
 ENGINES = ("live", "batch")
 
 
-def _check_engine(engine: str) -> None:
-    if engine not in ENGINES:
-        raise MistralError(f"run_jsonl: engine must be one of {', '.join(ENGINES)}, got {engine!r}",
-                           operation="run_jsonl")
-
-
 def run_jsonl(
     client: Client, input_path: Any, output: Any, *, operation: str, engine: str, concurrency: int,
     requests_per_minute: float | None, tokens_per_minute: float | None, resume: bool, skip_invalid: bool,
     on_progress: Callable[[BulkProgress], None] | None, model: str | None, timeout: float,
 ) -> BulkProgress:
     """``Client.run_jsonl``: the live engine on threads, or the batch engine."""
-    _check_engine(engine)
+    check_arguments(input_path, output, operation=operation, engine=engine, concurrency=concurrency,
+                    requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, resume=resume,
+                    skip_invalid=skip_invalid, on_progress=on_progress, model=model, timeout=timeout)
     if engine == "live":
         return run_live(client, input_path, output, operation=operation, concurrency=concurrency,
                         requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
@@ -470,7 +641,9 @@ async def run_jsonl_async(
     whose calls run on the event loop."""
     import asyncio
 
-    _check_engine(engine)
+    check_arguments(input_path, output, operation=operation, engine=engine, concurrency=concurrency,
+                    requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, resume=resume,
+                    skip_invalid=skip_invalid, on_progress=on_progress, model=model, timeout=timeout)
     if engine == "live":
         return await run_live_async(aclient, input_path, output, operation=operation, concurrency=concurrency,
                                     requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
@@ -479,17 +652,43 @@ async def run_jsonl_async(
 
     loop = asyncio.get_running_loop()
     operations, spec = _async_table(aclient)
+    stop = threading.Event()  # set when the awaiting task is cancelled: the worker thread stops
 
     def call(op: str, **options: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(aclient.call(op, **options), loop).result()
+        if stop.is_set():
+            raise _Stopped
+        future = asyncio.run_coroutine_threadsafe(aclient.call(op, **options), loop)
+        while True:
+            try:
+                return future.result(0.1)
+            except TimeoutError:
+                if stop.is_set():
+                    future.cancel()
+                    raise _Stopped from None
+
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise _Stopped
 
     def work() -> BulkProgress:
         prepared = prepare(operations, spec, input_path, output, operation=operation, resume=resume,
                            skip_invalid=skip_invalid, model=model, engine="batch")
         return run_batch_engine(prepared, call=call, defaults=spec.defaults, model=model, timeout=timeout,
-                                on_progress=on_progress, resume=resume)
+                                on_progress=on_progress, resume=resume, sleep=sleep)
 
-    return await loop.run_in_executor(None, work)
+    worker = loop.run_in_executor(None, work)
+    try:
+        return await asyncio.shield(worker)
+    except asyncio.CancelledError:
+        # a timeout or Ctrl-C: the jobs stay on the server (a resume adopts them); the thread
+        # stops at its next call or sleep, and closes the output (and its lock) before we return
+        stop.set()
+        await asyncio.wait([worker], timeout=5.0)
+        raise
+
+
+class _Stopped(Exception):
+    """The batch engine's worker thread was told to stop (its awaiting task was cancelled)."""
 
 
 def _async_table(aclient: Any) -> tuple[Mapping[str, Endpoint], Spec]:

@@ -23,6 +23,7 @@ while resuming).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import os
 import threading
@@ -32,9 +33,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ._json import dumps, loads
-from .exceptions import MistralError, ValidationError
+from .exceptions import BulkRunError, MistralError, ValidationError
 
-__all__ = ["BulkInputError", "DoneSet", "InputLine", "OutputWriter", "iter_input", "read_done", "scan_input"]
+__all__ = ["BulkInputError", "DoneSet", "InputLine", "OutputLock", "OutputWriter", "iter_input", "read_done",
+           "scan_input"]
 
 #: How many problems a :class:`BulkInputError` spells out (all are counted).
 MAX_REPORTED = 50
@@ -90,9 +92,12 @@ def _parse_line(number: int, raw: bytes) -> tuple[InputLine | None, str | None]:
     return InputLine(number, custom_id, body, len(raw)), None
 
 
-def _raw_lines(path: str) -> Iterator[tuple[int, bytes]]:
+def _raw_lines(path: str, digest: Any = None) -> Iterator[tuple[int, bytes]]:
+    """The non-blank lines of ``path`` with their numbers; ``digest.update`` sees every byte."""
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, 1):
+            if digest is not None:
+                digest.update(raw)
             if raw.strip():
                 yield number, raw
 
@@ -111,13 +116,15 @@ def iter_input(path: str, skip: frozenset[int] = frozenset()) -> Iterator[InputL
 class ScanReport:
     """What :func:`scan_input` found: line counts and every problem by line number."""
 
-    __slots__ = ("bad", "count", "problems", "total")
+    __slots__ = ("bad", "count", "fingerprint", "problems", "repeats", "total")
 
     def __init__(self) -> None:
         self.total = 0  # requests (non-blank lines)
         self.count = 0  # bad lines
         self.problems: list[tuple[int, str]] = []
+        self.repeats: list[tuple[int, str]] = []  # repeated custom_ids: never skippable
         self.bad: set[int] = set()
+        self.fingerprint = ""  # SHA-256 of the input's bytes
 
     def add(self, number: int, message: str) -> None:
         if number not in self.bad:
@@ -129,10 +136,14 @@ class ScanReport:
 
 def scan_input(path: str, check: Any = None) -> ScanReport:
     """Check every line of ``path`` in one pass; ``check(body)`` returns a list of problems
-    (strings) with a body. Repeated ``custom_id``\\ s are reported on every repeat."""
+    (strings) with a body. Repeated ``custom_id``\\ s are reported on every repeat (also in
+    ``repeats``), naming the line they repeat. ``fingerprint`` is the SHA-256 of the file."""
+    import hashlib
+
     report = ScanReport()
     prints = _Sorter()
-    for number, raw in _raw_lines(path):
+    digest = hashlib.sha256()
+    for number, raw in _raw_lines(path, digest):
         report.total += 1
         line, problem = _parse_line(number, raw)
         if line is None:
@@ -142,6 +153,7 @@ def scan_input(path: str, check: Any = None) -> ScanReport:
         if check is not None:
             for message in check(line.body):
                 report.add(number, message)
+    report.fingerprint = digest.hexdigest()
     repeated = {value for value, count in prints.finish().counts() if count > 1}
     if repeated:
         _report_repeats(path, report, repeated)
@@ -156,7 +168,9 @@ def _report_repeats(path: str, report: ScanReport, repeated: set[int]) -> None:
             continue
         first = seen.setdefault(line.custom_id, number)
         if first != number:
-            report.add(number, f"custom_id {line.custom_id!r} repeats line {first}")
+            message = f"custom_id {line.custom_id!r} repeats line {first}"
+            report.add(number, message)
+            report.repeats.append((number, message))
 
 
 class DoneSet:
@@ -236,8 +250,8 @@ def read_done(path: str) -> DoneSet:
         for raw in handle:
             number += 1
             if pending_error is not None:
-                raise MistralError(f"{path}: line {number - 1} is not a result line ({pending_error}); "
-                                   "fix or remove it, or start afresh without resume")
+                raise BulkRunError(f"{path}: line {number - 1} is not a result line ({pending_error}); fix or "
+                                   "remove it, or start afresh with resume=False (--no-resume)", path=path)
             custom_id = None
             try:
                 record = loads(raw) if raw.endswith(b"\n") else None
@@ -282,14 +296,25 @@ class OutputWriter:
         with self._lock:
             if self._fd < 0:
                 return
-            view = memoryview(line)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            now = time.monotonic()
-            if now - self._synced >= self._sync_every:
-                os.fsync(self._fd)
-                self._synced = now
+            try:
+                view = memoryview(line)
+                while view:
+                    written = os.write(self._fd, view)
+                    view = view[written:]
+                now = time.monotonic()
+                if now - self._synced >= self._sync_every:
+                    os.fsync(self._fd)
+                    self._synced = now
+            except OSError as exc:  # a full disk, a quota, an I/O error: stop writing here
+                self._broken(exc)
+
+    def _broken(self, exc: OSError) -> None:
+        """Close the output (a torn last line stays last, and a resume cuts it) and raise."""
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._fd = -1
+        raise MistralError(f"{self.path}: cannot write the output: {exc.strerror or exc}; make room and run "
+                           "again: the run resumes where it stopped", operation="run_jsonl") from None
 
     def write_all(self, lines: Iterable[bytes]) -> None:
         for line in lines:
@@ -300,6 +325,75 @@ class OutputWriter:
             if self._fd >= 0:
                 try:
                     os.fsync(self._fd)
+                except OSError as exc:
+                    self._broken(exc)
                 finally:
-                    os.close(self._fd)
-                    self._fd = -1
+                    if self._fd >= 0:
+                        os.close(self._fd)
+                        self._fd = -1
+
+
+def state_path(output: str) -> str:
+    """The batch engine's state file beside ``output``."""
+    return output + ".batch.json"
+
+
+def lock_path(output: str) -> str:
+    return output + ".lock"
+
+
+class OutputLock:
+    """One output, one run: an exclusive ``flock`` on ``OUTPUT.lock`` beside the output, held
+    while the run lasts. The kernel drops it when the process ends, however it ends (``kill -9``
+    leaves no stale lock). The lock file stays (removing it would race with the next run) and
+    records what the output was made from: the input's SHA-256 and the operation, so that a
+    resume over a changed input is refused. Without ``fcntl`` (not POSIX) there is no lock.
+    """
+
+    def __init__(self, output: str) -> None:
+        self.output, self.path = output, lock_path(output)
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise MistralError(f"{output}: cannot write the output: {exc.strerror or exc}",
+                               operation="run_jsonl") from None
+        try:
+            import fcntl  # POSIX only: elsewhere a run takes no lock
+        except ImportError:  # pragma: no cover - not POSIX
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            self._fd = -1
+            raise BulkRunError(f"{output}: another run is writing this output (it holds {self.path}); wait for "
+                               "it to end, or choose another output", path=output) from None
+
+    def record(self) -> dict[str, Any] | None:
+        """What the lock file says the output was made from (None: nothing recorded)."""
+        data = b""
+        with contextlib.suppress(OSError):
+            data = os.pread(self._fd, 1 << 16, 0)
+        if not data.strip():
+            return None
+        try:
+            record = loads(data)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise BulkRunError(f"{self.path}: damaged (not the record of a run); start afresh with resume=False "
+                               "(--no-resume)", path=self.path)
+        return record
+
+    def save(self, record: Mapping[str, Any]) -> None:
+        data = dumps(dict(record)) + b"\n"
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, data, 0)
+        except OSError as exc:
+            raise MistralError(f"{self.path}: cannot write: {exc.strerror or exc}", operation="run_jsonl") from None
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = -1

@@ -8,8 +8,10 @@
 
 ``run`` shows a progress bar (done, failed, rate, ETA) when stderr is a terminal and a plain
 line every ``PLAIN_EVERY`` seconds otherwise, then a summary. Exit codes: 0 every line
-succeeded, 1 some failed, 2 bad input (the bad lines are named) or bad usage, 130 interrupted
-(run the same command again to resume).
+succeeded, 1 some failed, 2 bad input (the bad lines are named, a missing input file), bad usage
+or a run refused (another run writes the output, the input changed since the output was
+written, a damaged state file: one line saying so), 130 interrupted (run the same command again
+to resume).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from ._bulk_io import BulkInputError
+from .exceptions import BulkRunError
 
 if TYPE_CHECKING:
     from ._bulk import BulkProgress
@@ -150,6 +153,10 @@ def cmd_run(ns: argparse.Namespace, client: Client) -> int:
     except BulkInputError as exc:
         reporter.close()
         _err(f"mistral-lite: {exc.message}\n(fix the lines, or pass --skip-invalid to run the others)")
+        return 2
+    except BulkRunError as exc:  # the output in use, the input changed, a damaged file: one line
+        reporter.close()
+        _err(f"mistral-lite: {' '.join(exc.message.split())}")
         return 2
     except KeyboardInterrupt:
         reporter.close()

@@ -11,11 +11,15 @@
 * **Token estimates, corrected.** The caller estimates a request's tokens (see
   :func:`estimate_tokens`) and later reports the ``usage`` the server counted; the difference
   is charged (or refunded) to the token budget.
-* **Adaptive.** A 429 (or a 503 with ``Retry-After``) halves the rate (down to 1/32 of it) and
-  holds every start until the server's ``Retry-After`` has passed. The rate then climbs back by
-  ``recovery`` (a fraction of the full rate) per second without a new 429. Without a configured
-  limit there is no rate to halve: a 429 only holds every start until ``Retry-After`` has
-  passed (the engine's concurrency is then the only limit).
+* **Adaptive.** With a configured limit, a 429 (or a 503 with ``Retry-After``) halves the rate
+  (down to 1/32 of it) and holds every start until the server's ``Retry-After`` has passed. The
+  rate then climbs back by ``recovery`` (a fraction of the full rate) per second without a new
+  429.
+* **AIMD without a configured limit.** There is no rate to halve, and holding every start for
+  one 429 would stop the world for a random refusal. :class:`InFlight` limits the requests in
+  flight instead: a 429 halves the limit (at most once per ``Retry-After``: the 429s of that
+  period are one signal), each success adds one slot back, up to the run's concurrency; the
+  refused line alone waits its ``Retry-After`` (holding no slot) and goes again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Pacer", "estimate_tokens"]
+__all__ = ["InFlight", "Pacer", "estimate_tokens"]
 
 #: The smallest fraction of the configured rate the pacer slows down to.
 MIN_FACTOR = 1.0 / 32
@@ -70,6 +74,11 @@ class Pacer:
         self._paused_until = now
         self.rate_limited_count = 0
 
+    @property
+    def limited(self) -> bool:
+        """Whether a rate (requests or tokens per minute) is configured."""
+        return self.rpm is not None or self.tpm is not None
+
     # -- state --------------------------------------------------------------------------------
     def _current_factor(self, now: float) -> float:
         if self.factor < 1.0:
@@ -108,8 +117,49 @@ class Pacer:
         """The server said 429: slow down, and hold every start until ``retry_after`` has passed."""
         now = self.clock()
         self.rate_limited_count += 1
+        if not self.limited:
+            return  # no rate to slow: the engine's in-flight limit (InFlight) takes the signal
         self.factor = max(MIN_FACTOR, self._current_factor(now) / 2.0)
         if retry_after is not None and retry_after > 0:
             self._paused_until = max(self._paused_until, now + retry_after)
         # bookings made at the old rate start again from now at the new one
         self._request_tat = min(self._request_tat, max(now, self._paused_until))
+
+
+class InFlight:
+    """How many requests may be in flight: additive increase, multiplicative decrease (AIMD).
+
+    Starts at ``most``; :meth:`rate_limited` halves the limit (not below 1) at most once per
+    ``Retry-After`` period, and each :meth:`done` success adds one back, up to ``most``. Not
+    thread-safe: the engine holds its lock around every call.
+    """
+
+    def __init__(self, most: int, *, clock: Callable[[], float], decrease: float = 0.5) -> None:
+        self.most = most
+        self.limit = float(most)
+        self.in_flight = 0
+        self.clock = clock
+        self.decrease = decrease
+        self._calm_until = float("-inf")
+        self.decreases = 0
+
+    def try_start(self) -> bool:
+        """Take a slot if one is free."""
+        if self.in_flight >= max(1, int(self.limit)):
+            return False
+        self.in_flight += 1
+        return True
+
+    def done(self, succeeded: bool) -> None:
+        """Give the slot back; a success earns one more slot (up to ``most``)."""
+        self.in_flight -= 1
+        if succeeded and self.limit < self.most:
+            self.limit = min(float(self.most), self.limit + 1.0)
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        now = self.clock()
+        if now < self._calm_until:
+            return  # the same push-back as the last decrease
+        self.limit = max(1.0, self.limit * self.decrease)
+        self.decreases += 1
+        self._calm_until = now + (retry_after if retry_after and retry_after > 0 else 1.0)

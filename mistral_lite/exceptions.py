@@ -4,6 +4,8 @@ The hierarchy::
 
     MistralError                      base of everything raised here
     ├── ValidationError (ValueError)  bad options, raised before any network I/O
+    ├── BulkRunError                  a bulk run refused to start or go on (output in use,
+    │                                 input changed, damaged state); ``path`` names the file
     ├── UnknownOperationError (AttributeError)
     │                                 an operation name the table does not have
     ├── StreamError                   a malformed event or an error event in a stream
@@ -38,6 +40,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BulkRunError",
     "ConflictError",
     "InternalServerError",
     "MaxTurnsExceeded",
@@ -88,6 +91,16 @@ class ValidationError(MistralError, ValueError):
         count = len(self.errors)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"invalid options for {operation} ({count} {noun}):\n{lines}", operation=operation)
+
+
+class BulkRunError(MistralError):
+    """A bulk run (``run_jsonl``, ``mistral-lite run``) refused to start or to go on: its output
+    is being written by another run, its input changed since the output was written, or a file
+    of the run is damaged. ``path`` names the file; the message says how to start afresh."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message, operation="run_jsonl")
+        self.path = path
 
 
 class UnknownOperationError(MistralError, AttributeError):

@@ -264,10 +264,10 @@ def test_read_done_cuts_only_the_torn_tail(tmp_path: Path) -> None:
 # --- the batch engine -------------------------------------------------------------------------
 
 
-def small_batches(fake: FakeMistral, max_lines: int) -> Client:
+def small_batches(fake: FakeMistral, max_lines: int = 100, **more: Any) -> Client:
     spec = load_spec()
     defaults = {**spec.defaults, "batch": {"max_lines": max_lines, "max_bytes": 10_000_000,
-                                           "poll_first": 0.01, "poll_max": 0.05}}
+                                           "poll_first": 0.01, "poll_max": 0.05, **more}}
     client: Client = make_client("sk-batch", base_url=fake.inprocess_url, session=fake.session(),
                                  spec=spec.replace(defaults=defaults), retry_delay=lambda n: 0.0)
     return client

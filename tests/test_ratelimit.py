@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mistral_lite import Client
-from mistral_lite._ratelimit import MIN_FACTOR, Pacer, estimate_tokens
+from mistral_lite._ratelimit import MIN_FACTOR, InFlight, Pacer, estimate_tokens
 from mistral_lite.exceptions import RateLimitError
 from mistral_lite.fake import FakeMistral
 
@@ -62,14 +62,35 @@ def test_a_429_halves_the_rate_waits_retry_after_and_recovers() -> None:
     assert pacer.factor == MIN_FACTOR
 
 
-def test_without_limits_a_429_only_pauses() -> None:
+def test_without_limits_a_429_does_not_stop_the_world() -> None:
     clock = Clock()
     pacer = Pacer(clock=clock)
     assert pacer.reserve() == 0.0
     pacer.rate_limited(2.5)
-    assert pacer.reserve() == pytest.approx(2.5)
-    clock.now += 3
-    assert pacer.reserve() == 0.0
+    assert pacer.reserve() == 0.0  # the other lines go on; the in-flight limit takes the signal
+    assert pacer.rate_limited_count == 1
+
+
+def test_in_flight_limit_halves_once_per_retry_after_and_recovers_one_slot_per_success() -> None:
+    clock = Clock()
+    window = InFlight(8, clock=clock)
+    assert [window.try_start() for _ in range(9)] == [True] * 8 + [False]
+    window.rate_limited(1.0)
+    window.rate_limited(1.0)  # the same push-back: one decrease
+    assert (window.limit, window.decreases) == (4.0, 1)
+    for _ in range(8):
+        window.done(False)
+    assert [window.try_start() for _ in range(5)] == [True] * 4 + [False]
+    clock.now += 1.5
+    window.rate_limited(None)
+    assert window.limit == 2.0
+    for _ in range(4):
+        window.done(True)
+    assert window.limit == 6.0  # one slot back per success
+    for _ in range(5):
+        window.try_start()
+        window.done(True)
+    assert window.limit == 8.0  # never above the run's concurrency
 
 
 def test_estimate_counts_the_body_and_the_answer_allowed() -> None:
