@@ -121,7 +121,7 @@ def test_operation_and_settings_are_checked_before_any_io(tmp_path: Path, fake: 
     with pytest.raises(MistralError, match="No such file"):
         client.run_jsonl(tmp_path / "missing.jsonl", tmp_path / "o.jsonl")
     for resume in (True, False):  # an output that cannot be opened is a MistralError, not an OSError
-        with pytest.raises(MistralError, match="cannot write the output.*No such file"):
+        with pytest.raises(MistralError, match=r"cannot write the output.*No such file"):
             client.run_jsonl(source, tmp_path / "no-such-dir" / "o.jsonl", resume=resume)
         with pytest.raises(MistralError, match="cannot"):
             client.run_jsonl(source, tmp_path, resume=resume)
