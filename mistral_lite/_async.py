@@ -428,14 +428,18 @@ class AsyncClient(ClientBase, AsyncOperations):
         raise_tool_errors: bool = False,
         on_message: Callable[[Any], None] | None = None,
         operation: str = "chat",
+        tool_timeout: float | None = None,
+        approvals: Mapping[str, bool] | None = None,
         **options: Any,
     ) -> Any:
         """The tool loop of ``Client.run_tools``: async functions are awaited, plain ones run on
-        threads, the calls of one turn concurrently."""
+        threads, the calls of one turn concurrently; with ``stream=True`` it returns an async
+        iterator of the events."""
         from ._tool_loop import arun_tools, make_loop
 
         loop = make_loop(self.operations, operation, tools, options, max_turns=max_turns,
-                         raise_tool_errors=raise_tool_errors, on_message=on_message)
+                         raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
+                         approvals=approvals)
         return await arun_tools(self, loop)
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -19,13 +19,21 @@ from typing import Any
 
 from ._pytypes import Mismatch, UnsupportedTypeError, load, schema_for, strict_schema
 
-__all__ = ["ToolArgumentsError", "call_arguments", "function_tool", "tool_name"]
+__all__ = ["ToolArgumentsError", "ToolDict", "call_arguments", "function_tool", "tool_name"]
 
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Returns?|Yields?|"
                       r"Raises|Examples?|Notes?|See Also|Attributes|Warnings?|References)\s*:?\s*$")
 _GOOGLE_PARAM = re.compile(r"^\s*\**(\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
 _NUMPY_PARAM = re.compile(r"^(\w+)\s*(:.*)?$")
 _PARAM_SECTIONS = ("Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments")
+
+
+class ToolDict(dict):  # type: ignore[type-arg]
+    """A tool dict that remembers its function (``fn``) and whether a call waits for approval
+    (``confirm``); it is sent, compared and serialised as the plain dict it is."""
+
+    fn: Callable[..., Any]
+    confirm: bool
 
 
 class ToolArgumentsError(Exception):
@@ -129,7 +137,7 @@ def _numpy_params(body: list[str]) -> dict[str, str]:
 
 
 def function_tool(fn: Callable[..., Any], *, name: str | None = None, description: str | None = None,
-                  strict: bool = False) -> dict[str, Any]:
+                  strict: bool = False, confirm: bool = False) -> dict[str, Any]:
     """The tool dict for ``fn``: ``{"type": "function", "function": {name, description, parameters}}``.
 
     Parameter types come from the annotations (str, int, float, bool, None, Literal, Enum,
@@ -137,7 +145,13 @@ def function_tool(fn: Callable[..., Any], *, name: str | None = None, descriptio
     parameter with a default is optional; descriptions come from the docstring (Google or
     NumPy style). ``strict=True`` makes the schema strict (every parameter required, optional
     ones nullable, no other properties) and sets ``strict`` on the function.
+
+    The dict remembers ``fn``, so ``run_tools(tools=[function_tool(fn, ...)])`` runs it; with
+    ``confirm=True`` the loop stops before running a call to it and asks for an approval (the
+    dict sent is the same).
     """
+    if not isinstance(confirm, bool):
+        raise UnsupportedTypeError(f"confirm must be True or False, got {confirm!r}")
     hints = _annotations(fn)
     summary, described = parse_docstring(inspect.getdoc(fn))
     props: dict[str, Any] = {}
@@ -171,7 +185,9 @@ def function_tool(fn: Callable[..., Any], *, name: str | None = None, descriptio
                                 "parameters": parameters}
     if strict:
         function["strict"] = True
-    return {"type": "function", "function": function}
+    tool = ToolDict(type="function", function=function)
+    tool.fn, tool.confirm = fn, confirm
+    return tool
 
 
 def call_arguments(fn: Callable[..., Any], arguments: Any) -> dict[str, Any]:

@@ -180,6 +180,8 @@ class Client(ClientBase, Operations):
         raise_tool_errors: bool = False,
         on_message: Callable[[Any], None] | None = None,
         operation: str = "chat",
+        tool_timeout: float | None = None,
+        approvals: Mapping[str, bool] | None = None,
         **options: Any,
     ) -> Any:
         """Call the model, run the Python functions it asks for, send the results back, repeat.
@@ -187,12 +189,17 @@ class Client(ClientBase, Operations):
         ``client.run_tools(model=..., messages=[...], tools=[get_weather, ...])`` returns the
         final result, with the whole transcript under ``"messages"`` (conversations:
         ``operation="create_conversation"``, ``inputs=...``; transcript under ``"entries"``).
-        See the README's "Structured outputs and tools" section for the details.
+        ``stream=True`` returns an iterator of events (``text``, ``tool_call``, ``tool_result``,
+        then ``done`` with that result); ``tool_timeout`` bounds each tool's run; a call to a
+        ``function_tool(fn, confirm=True)`` stops the loop with ``result["pending_tool_calls"]``,
+        answered by a second call with ``approvals={call_id: True | False}``; MCP servers
+        (``mistral_lite.mcp``) are tools too. See the README's "Tool loop" sections.
         """
         from ._tool_loop import make_loop, run_tools
 
         loop = make_loop(self._endpoints, operation, tools, options, max_turns=max_turns,
-                         raise_tool_errors=raise_tool_errors, on_message=on_message)
+                         raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
+                         approvals=approvals)
         return run_tools(self, loop)
 
     def close(self) -> None:
