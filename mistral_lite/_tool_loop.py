@@ -102,7 +102,7 @@ class ToolLoop:
         self.endpoint, self.endpoints = endpoint, endpoints
         self.options = dict(options)
         self.options.pop("tools", None)
-        if sent or self.sources:
+        if sent:
             self.options["tools"] = sent
         self.max_turns, self.raise_tool_errors, self.on_message = max_turns, raise_tool_errors, on_message
         self.tool_timeout: float | None = tool_timeout
@@ -130,6 +130,7 @@ class ToolLoop:
             where = f"tools[{i}]"
             if _is_source(tool):
                 self.sources.append(tool)
+                sent.append(tool)  # replaced by its tools once the driver has listed them
             elif isinstance(tool, Mapping):
                 fn = getattr(tool, "fn", None)
                 function = tool.get("function")
@@ -167,15 +168,18 @@ class ToolLoop:
         if confirm:
             self.confirmed.add(name)
 
-    def add_remote(self, where: Any, tools: Sequence[Mapping[str, Any]]) -> None:
-        """Add an MCP server's tools (their dicts; ``where`` is how to reach them)."""
+    def add_remote(self, server: Any, where: Any, tools: Sequence[Mapping[str, Any]]) -> None:
+        """Put an MCP server's tools (their dicts) where it stands in ``tools``; ``where`` is
+        how to reach them."""
         for tool in tools:
             name = tool["function"]["name"]
             if name in self.functions or name in self.remote:
                 raise MistralError(f"{self.endpoint.name}: two tools are named {name!r} (an MCP server's and another)",
                                    operation=self.endpoint.name)
             self.remote[name] = where
-            self.options["tools"].append(dict(tool))
+        sent = self.options["tools"]
+        at = next(i for i, tool in enumerate(sent) if tool is server)
+        sent[at:at + 1] = [dict(tool) for tool in tools]
 
     def request(self) -> tuple[str, dict[str, Any]]:
         """The operation and options of the next call."""

@@ -206,8 +206,8 @@ def _failure(exc: BaseException, servers: Sequence[MCPServer]) -> MistralError:
 
 
 def _register(loop: Any, hub: Hub, handle: Any) -> None:
-    for index, tool in hub.tools:
-        loop.add_remote((handle, index), [tool])
+    for index, server in enumerate(hub.servers):
+        loop.add_remote(server, (handle, index), [tool for i, tool in hub.tools if i == index])
 
 
 class SyncHub:

@@ -161,3 +161,17 @@ def test_conversation_server_confirmation_goes_through_tool_confirmations(fake_c
     assert sent.json["tool_confirmations"] == [{"tool_call_id": "t1", "confirmation": "deny"}]
     assert sent.json["inputs"] == []
     assert final["outputs"][0]["content"] == "Found it."
+
+
+def test_readme_approvals_example_runs_against_the_fake(fake: FakeMistral, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from test_tool_stream import readme_blocks
+
+    monkeypatch.setenv("MISTRAL_API_KEY", "readme-key")
+    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url)
+    namespace: dict[str, Any] = {"__name__": "readme_approvals"}
+    exec(compile(readme_blocks()[1], "README approvals", "exec", dont_inherit=True), namespace)
+    out = capsys.readouterr().out.splitlines()
+    assert out == ['approve? delete_file {"path": "delete_file notes.txt"}',
+                   "Tool result: deleted delete_file notes.txt"]
+    assert [m["role"] for m in fake.requests[1].json["messages"]] == ["user", "assistant", "tool"]

@@ -80,7 +80,7 @@ def test_stdio_tools_are_sent_and_called_next_to_functions(fake_client: Client, 
                                    tools=[local_upper, stdio_server(DEMO_VAR="from env=")])
     sent = fake.requests[0].json["tools"]
     names = [t["function"]["name"] for t in sent]
-    assert names == ["local_upper", "add", "env_value", "fail", "pid", "slow"]
+    assert names == ["local_upper", "add", "env_value", "fail", "pid", "slow"]  # in the order of tools=
     assert sent[1] == {"type": "function", "function": {
         "name": "add", "description": "Add two integers.",
         "parameters": {"properties": {"a": {"title": "A", "type": "integer"}, "b": {"title": "B", "type": "integer"}},
@@ -130,7 +130,8 @@ def test_http_server_with_headers(fake_client: Client, fake: FakeMistral,
     assert contents[:2] == ["3", "7"] and contents[2].startswith("Error: ") and contents[2].endswith("refused: x")
     assert seen and all(h.get("x-demo") == "secret-1" for h in seen)
     assert seen[-1][":method"] == "DELETE"  # the session was closed with the loop
-    assert fake.requests[0].json["tools"][0]["function"]["name"] == "local_upper"
+    names = [t["function"]["name"] for t in fake.requests[0].json["tools"]]
+    assert names == ["add", "env_value", "fail", "pid", "slow", "local_upper"]
     assert "secret-1" not in repr(mcp.http(url, headers={"X-Demo": "secret-1"}))
 
 
@@ -202,3 +203,23 @@ def test_neither_import_nor_a_client_imports_mcp() -> None:
             "s = mcp.stdio('x'); h = mcp.http('http://x'); "
             "assert 'mcp' not in sys.modules, sorted(m for m in sys.modules if m.startswith('mcp'))")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_readme_mcp_example_runs_against_the_fake(fake: FakeMistral, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from test_tool_stream import readme_blocks
+
+    server, client = readme_blocks()[2:4]
+    if not hasattr(__import__("mcp.server", fromlist=["x"]), "mcpserver"):  # mcp 1.x: the README's comment
+        server = server.replace("from mcp.server.mcpserver import MCPServer",
+                                "from mcp.server.fastmcp import FastMCP as MCPServer")
+    (tmp_path / "calc_server.py").write_text(server)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MISTRAL_API_KEY", "readme-key")
+    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url)
+    namespace: dict[str, Any] = {"__name__": "readme_mcp"}
+    exec(compile(client, "README MCP", "exec", dont_inherit=True), namespace)
+    (call,) = namespace["result"]["messages"][1]["tool_calls"]
+    args = json.loads(call["function"]["arguments"])
+    assert capsys.readouterr().out == f"['{args['a'] + args['b']}']\n"
+    assert [t["function"]["name"] for t in fake.requests[0].json["tools"]] == ["add", "shout"]

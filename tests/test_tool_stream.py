@@ -164,3 +164,27 @@ def test_async_conversation_stream(fake: FakeMistral) -> None:
     assert [e["type"] for e in events][:2] == ["tool_call", "tool_result"]
     assert events[1]["content"] == '{"zone": "get_time please", "time": "12:00"}'
     assert events[-1]["result"]["entries"][-1]["type"] == "message.output"
+
+
+def readme_blocks() -> list[str]:
+    """The Python blocks of the README's tool loop section, in order."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Tool loop: streaming, approvals, MCP servers")
+    end = readme.index("\n## ", start + 10)
+    return re.findall(r"```python\n(.*?)```", readme[start:end], re.S)
+
+
+def test_readme_streaming_example_runs_against_the_fake(fake: FakeMistral, monkeypatch: Any,
+                                                        capsys: Any) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", "readme-key")
+    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url)
+    namespace: dict[str, Any] = {"__name__": "readme_tool_stream"}
+    exec(compile(readme_blocks()[0], "README tool loop streaming", "exec", dont_inherit=True), namespace)
+    out = capsys.readouterr().out
+    assert out.startswith('[calling get_weather({"city": "get_weather for Paris?"})]\n'
+                          "[get_weather -> sunny in get_weather for Paris?]\n")
+    assert out.endswith("Tool result: sunny in get_weather for Paris?\n")
+    assert namespace["final"]["choices"][0]["message"]["content"] == "Tool result: sunny in get_weather for Paris?"
