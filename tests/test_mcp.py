@@ -23,6 +23,8 @@ from mistral_lite import AsyncClient, Client, MistralError, ToolError, Validatio
 from mistral_lite.fake import FakeMistral, chat_completion
 
 pytest.importorskip("mcp")
+# mcp 1.22's FastMCP, built in-process for the HTTP server, warns about its own settings model
+pytestmark = pytest.mark.filterwarnings("ignore:Field 'lifespan' has an incomplete definition")
 
 SERVERS = Path(__file__).parent / "mcp_servers"
 sys.path.insert(0, str(SERVERS))
