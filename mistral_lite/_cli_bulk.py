@@ -176,11 +176,14 @@ def cmd_batch(ns: argparse.Namespace, client: Client) -> int:
 
 
 def _batch_list(ns: argparse.Namespace, client: Client) -> int:
+    from ._cli_base import clean
+
     out = sys.stdout
     for job in client.paginate("list_batch_jobs", page_size=100):
         done = int(job.get("succeeded_requests") or 0) + int(job.get("failed_requests") or 0)
-        out.write(f"{job.get('id')}  {job.get('status', '?'):<22} {done}/{job.get('total_requests', '?')}  "
-                  f"{job.get('endpoint', '')}  {job.get('model') or job.get('agent_id') or ''}\n")
+        out.write(clean(f"{job.get('id')}  {job.get('status', '?'):<22} {done}/{job.get('total_requests', '?')}  "
+                        f"{job.get('endpoint', '')}  {job.get('model') or job.get('agent_id') or ''}", newlines=False)
+                  + "\n")
     out.flush()
     return 0
 

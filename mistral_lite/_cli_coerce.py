@@ -10,13 +10,12 @@ validator then reports them, with the closest names).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._cli_base import UsageError
+from ._cli_base import UsageError, loads
 from ._hints import branches, closest
 from ._table import Endpoint, Spec, load_spec
 
@@ -27,6 +26,9 @@ PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(:=|=)(.*)$", re.DOTALL)
 _EXAMPLE = {"number": "0.7", "integer": "10", "boolean": "true", "object": '\'{"key": "value"}\'',
             "array": '\'["a", "b"]\'', "null": "null"}
 _INTEGER = re.compile(r"[+-]?\d+")
+#: The longest integer a pair may spell (Python refuses to convert more than 4,300 digits; no
+#: option of the API wants a number anywhere near this long).
+_MAX_DIGITS = 1000
 
 
 class CoercionError(ValueError):
@@ -53,7 +55,8 @@ def json_types(schema: Any, spec: Spec, current: str) -> tuple[list[str], Any]:
 
 
 def _scalar(raw: str, types: list[str]) -> tuple[bool, Any]:
-    if "integer" in types and _INTEGER.fullmatch(raw):
+    integral = _INTEGER.fullmatch(raw) is not None and len(raw.lstrip("+-")) <= _MAX_DIGITS
+    if "integer" in types and integral:
         return True, int(raw)
     if "number" in types:
         try:
@@ -62,7 +65,7 @@ def _scalar(raw: str, types: list[str]) -> tuple[bool, Any]:
             pass
         else:
             if math.isfinite(value):
-                return True, int(value) if _INTEGER.fullmatch(raw) else value
+                return True, int(raw) if integral else value
     if "boolean" in types and raw.lower() in ("true", "false"):
         return True, raw.lower() == "true"
     if "null" in types and raw == "null":
@@ -95,7 +98,8 @@ def coerce(endpoint: Endpoint, spec: Spec, key: str, raw: str) -> Any:
             return values
     wanted = " or ".join(_noun(t) for t in types)
     example = next((_EXAMPLE[t] for t in types if t != "null" and t in _EXAMPLE), "<json>")
-    raise CoercionError(f"{key}={raw!r}: option `{key}` of {endpoint.name} wants {wanted}; "
+    shown = raw if len(raw) <= 60 else f"{raw[:40]}...({len(raw):,} characters)"
+    raise CoercionError(f"{key}={shown!r}: option `{key}` of {endpoint.name} wants {wanted}; "
                         f"give JSON with `{key}:=...`, e.g. {key}:={example}")
 
 
@@ -133,7 +137,7 @@ def parse_params(items: Sequence[str], data: Mapping[str, Any] | None = None, en
             options[key] = raw if endpoint is None else _typed(endpoint, key, raw)
             continue
         try:
-            options[key] = json.loads(raw)
+            options[key] = loads(raw)
         except ValueError as exc:
             raise UsageError(
                 f"bad JSON for {key}: {exc} (strings need quotes: {key}:='\"text\"', or use {key}=text)"

@@ -22,10 +22,11 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._cli_base import Parser, UsageError, err, print_json, print_line
+from ._cli_base import Parser, UsageError, clean, err, print_json, print_line, read_stdin
 from ._cli_coerce import parse_params
 from ._workflows import single_page_items
 
@@ -40,6 +41,8 @@ DEFAULT_AUDIO_MODEL = "voxtral-mini-latest"
 DEFAULT_CHAT_MODEL = "mistral-small-latest"
 _URL = re.compile(r"^(https?|data):", re.IGNORECASE)
 _IMAGE = re.compile(r"\.(png|jpe?g|gif|webp|avif|bmp|tiff?)$|^data:image/", re.IGNORECASE)
+#: Columns that hold a time (as do those ending in ``_at``): shown in ISO 8601 UTC.
+_TIMES = frozenset({"created", "timestamp", "modified", "updated"})
 #: Columns a listing shows when its items carry them, in this order (at most six).
 _COLUMNS = ("id", "name", "filename", "status", "purpose", "model", "bytes", "version", "created_at", "created")
 
@@ -106,7 +109,7 @@ def _options(client: Client, operation: str, items: Sequence[str]) -> dict[str, 
 def _text(value: str) -> str:
     if value != "-":
         return value
-    text = sys.stdin.read().strip()
+    text = read_stdin("TEXT -").strip()
     if not text:
         raise UsageError("stdin was empty")
     return text
@@ -121,8 +124,9 @@ def cmd_models(ns: argparse.Namespace, client: Client) -> int:
         for card in cards:
             print_line(card)
         return 0
-    rows = [[str(c.get("id")), ", ".join(k for k, v in sorted((c.get("capabilities") or {}).items()) if v is True)
-             or "-", str(c.get("max_context_length") or "-")] for c in cards if isinstance(c, Mapping)]
+    rows = [[_cell("id", c.get("id")), _cell("", ", ".join(str(k) for k, v in sorted(
+                 (c.get("capabilities") or {}).items()) if v is True) or None), _cell("", c.get("max_context_length"))]
+            for c in cards if isinstance(c, Mapping)]
     _table(["ID", "CAPABILITIES", "CONTEXT"], rows)
     return 0
 
@@ -154,7 +158,7 @@ def cmd_ls(ns: argparse.Namespace, client: Client) -> int:
         err(f"(no {ns.resource})")
         return 0
     columns = [c for c in _COLUMNS if any(c in i for i in dicts)][:6] or sorted({k for i in dicts for k in i})[:6]
-    _table([c.upper() for c in columns], [[_cell(i.get(c)) for c in columns] for i in dicts])
+    _table([clean(c.upper(), newlines=False) for c in columns], [[_cell(c, i.get(c)) for c in columns] for i in dicts])
     if not ns.all and endpoint.paginate and items:
         err(f"({len(items)} shown; --all for every page)")
     return 0
@@ -168,12 +172,31 @@ def _first_page(result: Any, endpoint: Endpoint) -> list[Any]:
     return list(found) if isinstance(found, list) else []
 
 
-def _cell(value: Any) -> str:
-    if value is None:
+def _cell(column: str, value: Any) -> str:
+    """One table cell: a count for a list or object, a time in ISO 8601 UTC, any server string
+    without terminal control characters, on one line."""
+    if value is None or value == "":
         return "-"
     if isinstance(value, (list, dict)):
         return str(len(value))
-    return str(value)
+    if column in _TIMES or column.endswith("_at"):
+        return iso_time(value)
+    return clean(str(value), newlines=False)
+
+
+def iso_time(value: Any) -> str:
+    """A time as ``2026-12-07T11:00:00Z``: epoch seconds, or an ISO 8601 string with an offset
+    (anything else is shown as it is, cleaned)."""
+    when: datetime | None = None
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            when = datetime.fromtimestamp(value, timezone.utc)
+        elif isinstance(value, str):
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+            when = parsed.astimezone(timezone.utc) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError, OSError):
+        when = None
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else clean(str(value), newlines=False)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:
@@ -273,7 +296,7 @@ def cmd_conversation(ns: argparse.Namespace, client: Client) -> int:
                 continue
             who = entry.get("role") or entry.get("type", "entry")
             text = _content(entry.get("content")) or _content(entry.get("arguments")) or ""
-            sys.stdout.write(f"{who}: {text}\n")
+            sys.stdout.write(clean(f"{who}: {text}") + "\n")
         sys.stdout.flush()
         return 0
     if action == "start":

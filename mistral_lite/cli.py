@@ -36,11 +36,14 @@ from typing import IO, TYPE_CHECKING, Any
 from . import __version__, _cli_embed, _cli_shortcuts
 from ._cli_base import Parser as _Parser
 from ._cli_base import UsageError
+from ._cli_base import clean as _clean
 from ._cli_base import dumps as _dumps
 from ._cli_base import err as _err
 from ._cli_base import isatty as _isatty
+from ._cli_base import loads as _loads
 from ._cli_base import print_json as _print_json
 from ._cli_base import print_line as _print_line
+from ._cli_base import read_stdin as _read_stdin
 from ._cli_base import write_bytes as _write_bytes
 from ._cli_coerce import parse_params
 from ._files import save_atomically
@@ -200,7 +203,7 @@ def _read_data(spec: str) -> dict[str, Any]:
     where = "stdin" if spec == "-" else spec[1:] if spec.startswith("@") else "the inline JSON"
     try:
         if spec == "-":
-            text = sys.stdin.read()
+            text = _read_stdin("-d")
         elif spec.startswith("@"):
             text = Path(spec[1:]).read_text(encoding="utf-8")
         else:
@@ -210,7 +213,7 @@ def _read_data(spec: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise UsageError(f"-d: {where} is not UTF-8 text") from None
     try:
-        value = json.loads(text)
+        value = _loads(text)
     except ValueError as exc:
         raise UsageError(f"-d: {where} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
@@ -407,7 +410,7 @@ def cmd_chat(ns: argparse.Namespace, client: Client) -> int:
     if prompt is None or prompt == "-":
         if prompt is None and _isatty(sys.stdin):
             raise UsageError("chat: give a prompt, or pipe one on stdin")
-        prompt = sys.stdin.read().strip()
+        prompt = _read_stdin("chat").strip()
         if not prompt:
             raise UsageError("chat: give a prompt, or pipe one on stdin (stdin was empty)")
     messages: list[MessageParam] = []
@@ -501,25 +504,9 @@ class _ProgressBar:
 
 
 def cmd_batch_run(ns: argparse.Namespace, client: Client) -> int:
-    requests_: list[dict[str, Any]] = []
-    try:
-        handle = open(ns.file, encoding="utf-8")  # noqa: SIM115 - closed by the with below
-    except OSError as exc:
-        raise UsageError(f"{ns.file}: {exc.strerror}") from None
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    item = json.loads(line)
-                except ValueError as exc:
-                    raise UsageError(f"{ns.file}:{number}: not JSON: {exc}") from None
-                if not isinstance(item, dict):
-                    raise UsageError(f"{ns.file}:{number}: each line must be a JSON object")
-                requests_.append(item)
-    if not requests_:
-        raise UsageError(f"{ns.file}: no requests (one JSON object per line)")
+    requests_ = _batch_requests(ns.file)
     if ns.model is None and ns.endpoint != "/v1/conversations":
-        unnamed = [n for n, r in enumerate(requests_, 1) if "model" not in (r.get("body", r) or {})]
+        unnamed = [n for n, r in enumerate(requests_, 1) if "model" not in r.get("body", r)]
         if unnamed:
             raise UsageError(f"{ns.file}: request(s) {unnamed[:5]} name no model; pass -m MODEL")
     bar = _ProgressBar(sys.stderr) if _isatty(sys.stderr) else None
@@ -548,6 +535,36 @@ def cmd_batch_run(ns: argparse.Namespace, client: Client) -> int:
         sys.stdout.write(lines)
         _err(f"{len(result)} results ({failed} failed)")
     return 1 if failed == len(result) else 0  # every request failed: the run did not do its job
+
+
+def _batch_requests(name: str) -> list[dict[str, Any]]:
+    """The requests of a batch input file: one JSON object per line (a body, or ``{"custom_id", "body"}``);
+    the first bad line is a :class:`UsageError` naming it."""
+    try:
+        data = Path(name).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{name}: {exc.strerror or exc}") from None
+    requests_: list[dict[str, Any]] = []
+    for number, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{name}:{number}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
+        if not line.strip():
+            continue
+        try:
+            item = _loads(line)
+        except ValueError as exc:
+            raise UsageError(f"{name}:{number}: not JSON: {exc}") from None
+        if not isinstance(item, dict):
+            raise UsageError(f"{name}:{number}: each line must be a JSON object")
+        if "body" in item and not isinstance(item["body"], dict):
+            raise UsageError(f"{name}:{number}: `body` must be a JSON object, got {type(item['body']).__name__} "
+                             f"(each line is a request body, or {{\"custom_id\": ..., \"body\": {{...}}}})")
+        requests_.append(item)
+    if not requests_:
+        raise UsageError(f"{name}: no requests (one JSON object per line)")
+    return requests_
 
 
 def _size(count: float) -> str:
@@ -725,13 +742,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValidationError, UnknownOperationError) as exc:
         _err(f"{PROG}: {exc.message}")
         return 2
-    except APIStatusError as exc:
-        _err(f"{PROG}: {exc.message}")
+    except APIStatusError as exc:  # the message carries the server's words: no control characters
+        _err(f"{PROG}: {_clean(exc.message)}")
         if exc.request_id and exc.request_id not in exc.message:
-            _err(f"request id: {exc.request_id}")
+            _err(f"request id: {_clean(exc.request_id, newlines=False)}")
         return 1
     except MistralError as exc:
-        _err(f"{PROG}: {exc.message}")
+        _err(f"{PROG}: {_clean(exc.message)}")
         return 1
     except KeyboardInterrupt:
         _err("")
