@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import ipaddress
 import json
 import logging
 import math
@@ -60,6 +61,8 @@ __all__ = ["main", "parse_params"]
 
 PROG = "mistral-lite"
 DEFAULT_CHAT_MODEL = "mistral-small-latest"
+#: The key ``--mock`` sends unless ``--api-key`` names one (never ``$MISTRAL_API_KEY``).
+MOCK_KEY = "mock-key"
 _GLOBAL_OPTIONS = frozenset({"--mock", "--mock-state", "--api-key", "--base-url", "--timeout", "--no-retry", "-v",
                              "--verbose"})
 
@@ -262,7 +265,8 @@ def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = 
                 url = stack.enter_context(FakeMistral(state_dir=ns.mock_state)).url
             if ns.verbose:
                 _err(f"fake server at {url}")
-            client = Client(ns.api_key or os.environ.get("MISTRAL_API_KEY") or "mock-key", base_url=url, **settings)
+            # never $MISTRAL_API_KEY: a real key stays home, whatever $MISTRAL_BASE_URL names
+            client = Client(ns.api_key or MOCK_KEY, base_url=url, **settings)
         else:
             try:
                 client = Client(ns.api_key, base_url=ns.base_url, **settings)
@@ -279,10 +283,19 @@ def _fake_server_url() -> str | None:
 
     url = os.environ.get("MISTRAL_BASE_URL", "").strip()
     try:
-        host = urlsplit(url).hostname or ""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - a bad port raises ValueError here, not at the first request
     except ValueError:
         return None
-    return url if host == "localhost" or host == "::1" or host.startswith("127.") else None
+    if parts.scheme != "http":
+        return None
+    if host == "localhost":
+        return url
+    try:  # an address, not a name: ``127.0.0.1.example.com`` is somebody else's server
+        return url if ipaddress.ip_address(host).is_loopback else None
+    except ValueError:
+        return None
 
 
 # --- commands ------------------------------------------------------------------------------

@@ -169,3 +169,44 @@ def test_listings_print_times_in_iso_8601_utc(capsys: pytest.CaptureFixture[str]
     code, out, _ = run(capsys, *served, "ls", "models")
     assert code == 0 and "CREATED" in out.splitlines()[0].split()
     assert all(line.split()[-1].endswith("Z") for line in out.splitlines()[1:])
+
+
+# --- --mock keeps the real key home ---------------------------------------------------------------
+
+REAL_KEY = "sk-real-0123456789abcdef"
+
+
+def test_mock_never_sends_the_real_key_to_a_loopback_fake(capsys: pytest.CaptureFixture[str],
+                                                          fake_mistral: FakeMistral,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", REAL_KEY)
+    for url in (fake_mistral.url, fake_mistral.url.replace("127.0.0.1", "localhost")):
+        monkeypatch.setenv("MISTRAL_BASE_URL", url)
+        code, _, err = run(capsys, "--mock", "models")
+        assert code == 0, err
+    sent = [r.headers.get("authorization", "") for r in fake_mistral.requests]
+    assert len(sent) == 2 and all(REAL_KEY not in value for value in sent)
+    assert sent == ["Bearer mock-key"] * 2
+    code, _, _ = run(capsys, "--mock", "--api-key", "chosen", "models")  # a key given on purpose is sent
+    assert code == 0 and fake_mistral.requests[-1].headers["authorization"] == "Bearer chosen"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1.example.invalid:8000", "https://api.mistral.ai",
+                                 "http://[::1]:notaport", "ftp://127.0.0.1:21"])
+def test_mock_serves_itself_when_the_base_url_is_no_loopback_server(capsys: pytest.CaptureFixture[str],
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    url: str) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", REAL_KEY)
+    monkeypatch.setenv("MISTRAL_BASE_URL", url)
+    seen: list[str] = []
+    real_init = FakeMistral.__init__
+
+    def spy(self: FakeMistral, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        seen.append("embedded")
+
+    monkeypatch.setattr(FakeMistral, "__init__", spy)
+    code, out, err = run(capsys, "--mock", "-v", "models")
+    assert code == 0, err
+    assert seen == ["embedded"] and "mistral-small-latest" in out and url not in err
+    assert REAL_KEY not in out + err

@@ -580,7 +580,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
     print(f"FakeMistral listening on {fake.url} (Ctrl-C to stop)\n"
           f"Point a client at it ({key}):\n"
           f"    export MISTRAL_BASE_URL={fake.url} MISTRAL_API_KEY={api_key or 'any-key'}\n"
-          f"    Client(api_key=..., base_url=\"{fake.url}\")  |  mistral-lite --mock ... (uses MISTRAL_BASE_URL)"
+          f"    Client(api_key=..., base_url=\"{fake.url}\")  |  mistral-lite --mock "
+          + (f"--api-key {api_key} " if api_key else "") + "... (uses MISTRAL_BASE_URL)"
           + (f"\nState kept in {fake.persistence.path}" if fake.persistence is not None else ""), flush=True)
     try:
         threading.Event().wait()
