@@ -262,7 +262,11 @@ def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = 
             if url is None:
                 from .fake import FakeMistral
 
-                url = stack.enter_context(FakeMistral(state_dir=ns.mock_state)).url
+                try:
+                    fake = FakeMistral(state_dir=ns.mock_state)
+                except ValueError as exc:  # a state file that is not the fake's
+                    raise UsageError(f"--mock-state: {exc}") from None
+                url = stack.enter_context(fake).url
             if ns.verbose:
                 _err(f"fake server at {url}")
             # never $MISTRAL_API_KEY: a real key stays home, whatever $MISTRAL_BASE_URL names
@@ -686,6 +690,8 @@ def cmd_fake_server(ns: argparse.Namespace) -> int:
     try:
         run(host=ns.host, port=ns.port, api_key=ns.require_key, state_dir=ns.state,  # returns on Ctrl-C
             verbose=bool(ns.verbose or ns.server_verbose))
+    except ValueError as exc:  # a state file that is not the fake's
+        raise UsageError(f"fake-server --state: {exc}") from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

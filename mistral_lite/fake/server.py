@@ -52,6 +52,9 @@ from .state import State
 
 __all__ = ["FakeMistral", "RecordedRequest", "run"]
 
+#: The most a refused request's unread body is drained (and dropped) so that its client reads the answer.
+_DISCARD_LIMIT = 8 << 20
+
 Handler = Callable[[State, dict[str, Any]], Reply]
 HANDLERS: dict[str, Handler] = {**inference.HANDLERS, **resources.HANDLERS, **jobs.HANDLERS,
                                 **audio.HANDLERS, **libraries.HANDLERS}
@@ -328,19 +331,54 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     # --- reading --------------------------------------------------------------------------
 
+    def _chunked(self) -> bool:
+        return "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+
+    def _length(self) -> int | None:
+        """The declared body length (0 for none; -1 for a chunked body); None when the header is
+        not one non-negative decimal number (several values that differ, a sign, letters)."""
+        if self._chunked():
+            return -1
+        values = {v.strip() for v in self.headers.get_all("Content-Length") or ()}
+        if not values:
+            return 0
+        text = values.pop()
+        if values or not text.isdigit() or not text.isascii() or len(text) > 18:
+            return None
+        return int(text)
+
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        """The request body (a malformed chunked body is a 400 :class:`ApiError`)."""
+        length = self._length()
+        if length == -1:
             out = bytearray()
             while True:
-                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+                line = self.rfile.readline(65537).split(b";")[0].strip()
+                try:
+                    size = int(line or b"0", 16)
+                except ValueError:
+                    raise ApiError(400, error_body("Bad Request: a malformed chunk size")) from None
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
                     return bytes(out)
                 out += self.rfile.read(size)
                 self.rfile.readline(65537)
-        length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def _refuse_unread(self, status: int, body: Any) -> None:
+        """Answer without reading the request's body: say so, close, and discard (never keep)
+        what the client still sends, for a moment, so that it can read the answer."""
+        self.close_connection = True
+        self.extra_headers["Connection"] = "close"
+        self._json(status, body)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(1.0)
+            discarded = 0
+            while discarded < _DISCARD_LIMIT and (block := self.rfile.read1(65536)):
+                discarded += len(block)
 
     # --- the request ----------------------------------------------------------------------
 
@@ -348,10 +386,26 @@ class _RequestHandler(BaseHTTPRequestHandler):
         fake = self.fake
         self.request_id = new_request_id()
         self.extra_headers = {}
-        body = self._read_body()
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query, keep_blank_values=True)
+        length = self._length()
+        if length is None:
+            self._refuse_unread(400, error_body("Bad Request: the Content-Length header is not a number of bytes"))
+            return
+        if length != 0 and not path.startswith("/signed/") and not self._authorized():
+            # the body of a client without the key is never read, let alone buffered: the 401
+            # comes at once and the connection closes
+            matched = fake.router.match(self.command, path)
+            fake.record(RecordedRequest(self.command, path, query, {k.lower(): v for k, v in self.headers.items()},
+                                        b"", None, matched.endpoint.name if isinstance(matched, Match) else None))
+            self._refuse_unread(401, gateway_body("Unauthorized", self.request_id))
+            return
+        try:
+            body = self._read_body()
+        except ApiError as exc:
+            self._refuse_unread(exc.status, exc.body)
+            return
         parsed: Any = None
         if body and "json" in self.headers.get("Content-Type", ""):
             try:
