@@ -12,8 +12,10 @@ __version__ = "0.1.0"
 
 from typing import TYPE_CHECKING
 
+from ._conversations import acollect_conversation, citations, collect_conversation, output_text
 from ._streaming import Stream, acollect_completion, collect_completion
 from ._structured import response_format_for
+from ._subtitles import to_srt, to_vtt
 from ._workflows import BatchError, WaitTimeout
 from .client import Client
 from .exceptions import (
@@ -90,7 +92,13 @@ __all__ = [
     "BatchError",
     "__version__",
     "acollect_completion",
+    "acollect_conversation",
+    "citations",
     "collect_completion",
+    "collect_conversation",
     "function_tool",
+    "output_text",
     "response_format_for",
+    "to_srt",
+    "to_vtt",
 ]

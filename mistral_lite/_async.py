@@ -49,6 +49,9 @@ except ImportError:  # pragma: no cover - exercised by a test that hides aiohttp
     aiohttp = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
     from ._bulk import BulkProgress
     from .client import Client
 
@@ -442,6 +445,24 @@ class AsyncClient(ClientBase, AsyncOperations):
                          approvals=approvals)
         return await arun_tools(self, loop)
 
+    async def download_outputs(self, result: Mapping[str, Any], directory: str | os.PathLike[str], *,
+                               overwrite: bool = False) -> list[Path]:
+        """``Client.download_outputs``: the ``tool_file`` chunks' files, named safely, written atomically."""
+        from ._conversations import place_file, temporary_for, tool_files
+
+        loop = asyncio.get_running_loop()
+        planned = await loop.run_in_executor(None, lambda: tool_files(result, directory, overwrite=overwrite))
+        paths = []
+        for file_id, target in planned:
+            tmp = temporary_for(target)
+            try:
+                await self.call("download_file", file_id, to=tmp)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            paths.append(await loop.run_in_executor(None, place_file, tmp, target, overwrite))
+        return paths
+
     # -- lifecycle -----------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close the connections, if this client opened them (not a copy's, not a given session)."""
@@ -549,6 +570,15 @@ class AsyncStream(ResponseInfo, Generic[_ItemT]):
             self.response.close()
         else:
             self.response.release()
+
+    async def text(self) -> AsyncIterator[str]:
+        """The text deltas as they arrive (an async iterator; see ``Stream.text``). Consumes the stream."""
+        from ._conversations import text_delta
+
+        async for event in self:
+            piece = text_delta(event)  # type: ignore[arg-type]
+            if piece:
+                yield piece
 
     async def aclose(self) -> None:
         """Stop reading and hang up (returns at once; safe after a cancel)."""

@@ -93,6 +93,16 @@ class Stream(ResponseInfo, Iterator[_ItemT]):
     ) -> None:
         self.close()
 
+    def text(self) -> Iterator[str]:
+        """The text deltas as they arrive (chat, agent, conversation or transcription; thinking
+        skipped); joined, they are the final text. Consumes the stream."""
+        from ._conversations import text_delta
+
+        for event in self._events:
+            piece = text_delta(event)
+            if piece:
+                yield piece
+
     def close(self) -> None:
         """Stop reading and release the connection (safe and prompt from another thread mid-read)."""
         if self._call is not None:
@@ -213,6 +223,8 @@ def collect_completion(chunks: Iterable[Mapping[str, Any]]) -> ChatCompletionRes
     result: dict[str, Any] = {"object": "chat.completion"}
     choices: dict[int, dict[str, Any]] = {}
     for chunk in chunks:
+        if "choices" not in chunk and chunk.get("type"):
+            _refuse_events(chunk)
         for key in ("id", "model", "created"):
             if key in chunk and key not in result:
                 result[key] = chunk[key]
@@ -255,6 +267,14 @@ def collect_completion(chunks: Iterable[Mapping[str, Any]]) -> ChatCompletionRes
     result["choices"] = [choices[i] for i in sorted(choices)]
     finish = getattr(chunks, "finish", None)
     return cast("ChatCompletionResponse", result if finish is None else finish(result))
+
+
+def _refuse_events(chunk: Mapping[str, Any]) -> None:
+    from ._conversations import is_conversation_event
+
+    if is_conversation_event(chunk):
+        raise MistralError(f"collect_completion got a conversation event ({chunk.get('type')!r}); "
+                           "collect a conversation stream with collect_conversation (or acollect_conversation)")
 
 
 async def acollect_completion(chunks: AsyncIterable[Mapping[str, Any]]) -> ChatCompletionResponse:

@@ -33,6 +33,7 @@ from ._workflows import run_batch
 
 if TYPE_CHECKING:
     import os
+    from pathlib import Path
 
     from ._bulk import BulkProgress
 
@@ -201,6 +202,29 @@ class Client(ClientBase, Operations):
                          raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
                          approvals=approvals)
         return run_tools(self, loop)
+
+    def download_outputs(
+        self, result: Mapping[str, Any], directory: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> list[Path]:
+        """Download the file of every ``tool_file`` chunk of a result into ``directory``; return the paths.
+
+        Each file is named by its chunk's ``file_name`` (its ``file_id`` when that is null),
+        made safe: the last path component only, no control characters, no dot names. An
+        existing file is never replaced unless ``overwrite=True`` (checked for every file before
+        the first download); each file is written through a temporary file renamed into place.
+        """
+        from ._conversations import place_file, temporary_for, tool_files
+
+        paths = []
+        for file_id, target in tool_files(result, directory, overwrite=overwrite):
+            tmp = temporary_for(target)
+            try:
+                self.call("download_file", file_id, to=tmp)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            paths.append(place_file(tmp, target, overwrite))
+        return paths
 
     def close(self) -> None:
         """Stop the worker threads, and close the connection pool if this client created it."""

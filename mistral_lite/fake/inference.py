@@ -28,7 +28,8 @@ from .replies import JsonReply, Reply, StreamReply, not_found
 from .sse import DONE, completion_event
 from .state import State
 
-__all__ = ["HANDLERS", "chat_completion", "complete", "conversation_reply", "stream_completion"]
+__all__ = ["HANDLERS", "builtin_tools", "chat_completion", "complete", "conversation_reply", "stream_completion",
+           "stream_entries"]
 
 
 def _uid(prefix: str) -> str:
@@ -211,6 +212,93 @@ def conversation_reply(model: str | None, instructions: str | None, messages: li
     """Run a conversation turn; returns the ``chat.completion`` body (used by ``resources``)."""
     full = ([{"role": "system", "content": instructions}] if instructions else []) + messages
     return complete(model or "mistral-small-latest", full, args)
+
+
+#: The built-in connectors the fake runs in a conversation, and the chunk each adds to the answer.
+BUILTIN_TOOLS = ("web_search", "web_search_premium", "code_interpreter", "image_generation", "document_library")
+#: A 1x1 transparent PNG: what the fake's image_generation "draws".
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c"
+                    "63000100000500010d0a2db40000000049454e44ae426082")
+
+
+def builtin_tools(state: State, tools: Any, messages: Sequence[Mapping[str, Any]]
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The built-in tools a conversation turn runs: ``(tool executions, chunks for the answer)``.
+
+    ``web_search`` (and premium) and ``document_library`` cite a source (a ``tool_reference``
+    chunk); ``image_generation`` and ``code_interpreter`` make a file (stored in the files
+    store, a ``tool_file`` chunk)."""
+    query = _last_user_text(messages)
+    ran: list[dict[str, Any]] = []
+    chunks: list[dict[str, Any]] = []
+    for tool in tools or ():
+        name = tool.get("type") if isinstance(tool, Mapping) else None
+        if name not in BUILTIN_TOOLS:
+            continue
+        slug = gen.stable_id("", name, query, length=8)
+        ran.append({"name": name, "arguments": json.dumps({"query": query}), "info": {}})
+        if name in ("image_generation", "code_interpreter"):
+            file_name = "image.png" if name == "image_generation" else "result.txt"
+            data = PNG if name == "image_generation" else f"Result for {query}\n".encode()
+            stored = state.add_file(file_name, data, None, source="mistral")
+            chunks.append({"type": "tool_file", "tool": name, "file_id": stored.id, "file_name": file_name,
+                           "file_type": file_name.rsplit(".", 1)[-1]})
+        else:
+            chunks.append({"type": "tool_reference", "tool": name, "title": f"Result {slug} for {query}"[:120],
+                           "url": f"https://example.com/{slug}", "favicon": None,
+                           "description": f"A page about {query}"[:200]})
+    return ran, chunks
+
+
+def _pieces(text: str, parts: int = 3) -> list[str]:
+    """``text`` cut into (up to) ``parts`` non-empty pieces that join back to it."""
+    size = max(1, -(-len(text) // parts))
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
+def stream_entries(response: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The conversation events that stream ``response`` (a ``conversation.response`` body)."""
+    events: list[dict[str, Any]] = [{"type": "conversation.response.started",
+                                     "created_at": time_iso(response),
+                                     "conversation_id": response.get("conversation_id")}]
+    for index, output in enumerate(response.get("outputs") or ()):
+        base = {"created_at": output.get("created_at"), "output_index": index, "id": output.get("id"),
+                **{k: output[k] for k in ("agent_id", "model") if k in output}}
+        kind = output.get("type")
+        if kind == "function.call":
+            for piece in _pieces(str(output.get("arguments") or "")):
+                events.append({"type": "function.call.delta", **base, "name": output.get("name"),
+                               "tool_call_id": output.get("tool_call_id"), "arguments": piece})
+        elif kind == "tool.execution":
+            events.append({"type": "tool.execution.started", **base, "name": output.get("name"),
+                           "arguments": output.get("arguments") or ""})
+            events.append({"type": "tool.execution.done", **{k: v for k, v in base.items() if k != "agent_id"},
+                           "name": output.get("name"), "info": output.get("info") or {}})
+        elif kind == "message.output":
+            content = output.get("content")
+            chunks = [content] if isinstance(content, str) else list(content or ())
+            for at, chunk in enumerate(chunks):
+                text = chunk if isinstance(chunk, str) else chunk.get("text") if chunk.get("type") == "text" else None
+                if text is None:
+                    events.append({"type": "message.output.delta", **base, "content_index": at,
+                                   "role": "assistant", "content": chunk})
+                    continue
+                for word in gen.split_words(text):
+                    events.append({"type": "message.output.delta", **base, "content_index": at,
+                                   "role": "assistant", "content": word})
+    events.append({"type": "conversation.response.done", "created_at": time_iso(response),
+                   "usage": response.get("usage") or {}})
+    return events
+
+
+def time_iso(response: Mapping[str, Any]) -> str:
+    """The time of the last output of a response, or now."""
+    from .state import iso_now
+
+    for output in reversed(response.get("outputs") or ()):
+        if isinstance(output, Mapping) and isinstance(output.get("created_at"), str):
+            return str(output["created_at"])
+    return iso_now()
 
 
 def _inputs(value: Any) -> list[str]:

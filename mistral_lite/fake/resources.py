@@ -12,8 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import generate as gen
-from .inference import agent_settings, conversation_reply
+from .inference import agent_settings, builtin_tools, conversation_reply, stream_entries
 from .libraries import decode_cursor, encode_cursor
 from .replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, find, not_found
 from .sse import conversation_event
@@ -346,7 +345,10 @@ def _run_turn(state: State, conv: dict[str, Any], inputs: Any, o: Mapping[str, A
         outputs = [_entry("function.call", tool_call_id=call["id"], name=call["function"]["name"],
                           arguments=call["function"]["arguments"], **who) for call in message["tool_calls"]]
     else:
-        outputs = [_entry("message.output", role="assistant", content=message["content"], **who)]
+        ran, chunks = builtin_tools(state, settings.get("tools"), _as_messages(conv["entries"] + new_entries))
+        content = [{"type": "text", "text": message["content"]}, *chunks] if chunks else message["content"]
+        outputs = [*(_entry("tool.execution", **tool, **who) for tool in ran),
+                   _entry("message.output", role="assistant", content=content, **who)]
     usage = dict(body["usage"], connector_tokens=None, connectors=None)
     if store:
         with state.lock:
@@ -359,25 +361,11 @@ def _run_turn(state: State, conv: dict[str, Any], inputs: Any, o: Mapping[str, A
 
 
 def conversation_stream(response: Mapping[str, Any]) -> StreamReply:
-    """A ``conversation.response`` body as the SSE-B events that stream it."""
-    now = iso_now()
-    events = [conversation_event({"type": "conversation.response.started", "created_at": now,
-                                  "conversation_id": response.get("conversation_id")})]
-    for index, output in enumerate(response.get("outputs") or ()):
-        who = {k: output.get(k) for k in ("agent_id", "model")}
-        if output.get("type") == "function.call":
-            events.append(conversation_event({
-                "type": "function.call.delta", "created_at": now, "output_index": index, "id": output.get("id"),
-                "tool_call_id": output.get("tool_call_id"), "name": output.get("name"),
-                "arguments": output.get("arguments"), **who}))
-        elif output.get("type") == "message.output":
-            content = output.get("content")
-            for word in gen.split_words(content if isinstance(content, str) else gen.message_text(content)):
-                events.append(conversation_event({
-                    "type": "message.output.delta", "created_at": now, "output_index": index,
-                    "id": output.get("id"), "content_index": 0, "role": "assistant", "content": word, **who}))
-    events.append(conversation_event({"type": "conversation.response.done", "created_at": iso_now(),
-                                      "usage": response.get("usage") or {}}))
+    """A ``conversation.response`` body as the SSE-B events that stream it, as the API does:
+    text split over several ``message.output.delta`` events (``content_index`` per chunk, other
+    chunks such as ``tool_reference`` as they are), function-call arguments split over several
+    ``function.call.delta`` events, ``tool.execution.started``/``done`` around a built-in tool."""
+    events = [conversation_event(e) for e in stream_entries(response)]
     return StreamReply("conversation", events)
 
 

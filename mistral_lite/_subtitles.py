@@ -1,0 +1,50 @@
+"""Subtitles from a transcription's segments: :func:`to_srt` and :func:`to_vtt`.
+
+A cue per segment, its ``start`` and ``end`` (seconds) as ``HH:MM:SS,mmm`` (SRT) or
+``HH:MM:SS.mmm`` (WebVTT), rounded to the millisecond; the segment's text without leading and
+trailing white space, prefixed with ``[speaker_id] `` when the segment names a speaker. SRT
+numbers its cues from 1; WebVTT starts with ``WEBVTT`` and a blank line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .exceptions import MistralError
+
+__all__ = ["to_srt", "to_vtt"]
+
+
+def _segments(transcription: Mapping[str, Any] | Iterable[Mapping[str, Any]], what: str) -> list[Mapping[str, Any]]:
+    segments: Any = transcription.get("segments") if isinstance(transcription, Mapping) else list(transcription)
+    if not segments:
+        raise MistralError(f"{what}: the transcription has no segments; transcribe with "
+                           "timestamp_granularities=[\"segment\"]")
+    return list(segments)
+
+
+def _stamp(seconds: Any, comma: str) -> str:
+    ms = max(0, round(float(seconds) * 1000))
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    secs, ms = divmod(ms, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{comma}{ms:03d}"
+
+
+def _text(segment: Mapping[str, Any]) -> str:
+    text = str(segment.get("text") or "").strip()
+    speaker = segment.get("speaker_id")
+    return f"[{speaker}] {text}" if speaker is not None and speaker != "" else text
+
+
+def to_srt(transcription: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> str:
+    """SubRip text of a transcription with segments (or of its segments)."""
+    return "".join(f"{n}\n{_stamp(s['start'], ',')} --> {_stamp(s['end'], ',')}\n{_text(s)}\n\n"
+                   for n, s in enumerate(_segments(transcription, "to_srt"), 1))
+
+
+def to_vtt(transcription: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> str:
+    """WebVTT text of a transcription with segments (or of its segments)."""
+    return "WEBVTT\n\n" + "".join(f"{_stamp(s['start'], '.')} --> {_stamp(s['end'], '.')}\n{_text(s)}\n\n"
+                                  for s in _segments(transcription, "to_vtt"))
