@@ -7,6 +7,7 @@
     mistral-lite ocr scan.pdf > scan.md          # a local file is uploaded first; Markdown out
     mistral-lite ocr https://example.com/a.pdf --pages 0,1
     mistral-lite transcribe call.mp3             # the transcript's text
+    mistral-lite transcribe call.mp3 --format srt > call.srt   # subtitles (srt, vtt), text or json
     mistral-lite conversation start "Hello" -m mistral-small-latest
     mistral-lite conversation append CONV_ID "And then?"
     mistral-lite conversation history CONV_ID
@@ -75,7 +76,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("source", metavar="FILE|URL")
     p.add_argument("-m", "--model", default=DEFAULT_AUDIO_MODEL, help=f"default {DEFAULT_AUDIO_MODEL}")
     p.add_argument("--language", help="the audio's language, e.g. en")
-    p.add_argument("--json", action="store_true", help="print the whole response")
+    p.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text",
+                   help="text (default), json (the whole response), srt or vtt (subtitles from its segments)")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
     _params(p)
 
     p = sub.add_parser("conversation", help="start, append to, or show a conversation")
@@ -241,18 +244,26 @@ def cmd_ocr(ns: argparse.Namespace, client: Client) -> int:
 
 
 def cmd_transcribe(ns: argparse.Namespace, client: Client) -> int:
+    fmt = "json" if ns.json else ns.format
     options = _options(client, "transcribe_audio", ns.params)
     if ns.language:
         options["language"] = ns.language
+    if fmt in ("srt", "vtt") and "timestamp_granularities" not in options:
+        options["timestamp_granularities"] = ["segment"]  # subtitles need the segments
     if _URL.match(ns.source):
         options["file_url"] = ns.source
     else:
         options["file"] = str(_local_file(ns.source, "transcribe"))
     result = client.transcribe_audio(model=ns.model, **options)
-    if ns.json or not isinstance(result, Mapping):
+    if fmt == "json" or not isinstance(result, Mapping):
         print_json(result)
         return 0
-    sys.stdout.write(str(result.get("text", "")).strip() + "\n")
+    if fmt in ("srt", "vtt"):
+        from ._subtitles import to_srt, to_vtt
+
+        sys.stdout.write((to_srt if fmt == "srt" else to_vtt)(result))
+    else:
+        sys.stdout.write(str(result.get("text", "")).strip() + "\n")
     sys.stdout.flush()
     return 0
 

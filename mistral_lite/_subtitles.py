@@ -1,7 +1,7 @@
 """Subtitles from a transcription's segments: :func:`to_srt` and :func:`to_vtt`.
 
 A cue per segment, its ``start`` and ``end`` (seconds) as ``HH:MM:SS,mmm`` (SRT) or
-``HH:MM:SS.mmm`` (WebVTT), rounded to the millisecond; the segment's text without leading and
+``HH:MM:SS.mmm`` (WebVTT), rounded half up to the millisecond; the segment's text without leading and
 trailing white space, prefixed with ``[speaker_id] `` when the segment names a speaker. SRT
 numbers its cues from 1; WebVTT starts with ``WEBVTT`` and a blank line.
 """
@@ -9,6 +9,7 @@ numbers its cues from 1; WebVTT starts with ``WEBVTT`` and a blank line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .exceptions import MistralError
@@ -25,7 +26,8 @@ def _segments(transcription: Mapping[str, Any] | Iterable[Mapping[str, Any]], wh
 
 
 def _stamp(seconds: Any, comma: str) -> str:
-    ms = max(0, round(float(seconds) * 1000))
+    # from the number as written (3725.0125 s is ...,013), half up: no binary-float surprises
+    ms = max(0, int((Decimal(str(seconds)) * 1000).quantize(Decimal(1), ROUND_HALF_UP)))
     hours, ms = divmod(ms, 3_600_000)
     minutes, ms = divmod(ms, 60_000)
     secs, ms = divmod(ms, 1000)
