@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ._table import Endpoint, Spec
 from .exceptions import OutputParseError, ValidationError
 
-__all__ = ["Finisher", "annotated_options", "attach_parsed", "prepare", "response_format_for"]
+__all__ = ["Finisher", "annotated_options", "attach_parsed", "attach_parsed_fields", "prepare",
+           "response_format_for"]
 
 _T = TypeVar("_T")
+_U = TypeVar("_U")
 
 if TYPE_CHECKING:  # for type checkers only: a generic TypedDict needs Python 3.11 at run time
     from typing_extensions import NotRequired, TypedDict
@@ -52,6 +54,40 @@ if TYPE_CHECKING:  # for type checkers only: a generic TypedDict needs Python 3.
         choices: list[ParsedChoice[_T]]
         usage: dict[str, Any]
         messages: NotRequired[list[dict[str, Any]]]  # run_tools: the transcript
+
+    class ParsedOCRImage(TypedDict, Generic[_U]):
+        """An OCR page's image when ``bbox_annotation_format`` was the type ``_U``."""
+
+        id: str
+        top_left_x: int | None
+        top_left_y: int | None
+        bottom_right_x: int | None
+        bottom_right_y: int | None
+        image_base64: NotRequired[str | None]
+        image_annotation: NotRequired[str | None]
+        parsed: NotRequired[_U | None]
+
+    class ParsedOCRPage(TypedDict, Generic[_U]):
+        index: int
+        markdown: str
+        images: list[ParsedOCRImage[_U]]
+        dimensions: dict[str, Any] | None
+        tables: NotRequired[list[dict[str, Any]]]
+        hyperlinks: NotRequired[list[str]]
+        header: NotRequired[str | None]
+        footer: NotRequired[str | None]
+        blocks: NotRequired[list[dict[str, Any]] | None]
+        confidence_scores: NotRequired[dict[str, Any] | None]
+
+    class ParsedOCRResponse(TypedDict, Generic[_T, _U]):
+        """The result of ``ocr`` with a type as ``document_annotation_format`` (``_T``) or
+        ``bbox_annotation_format`` (``_U``)."""
+
+        pages: list[ParsedOCRPage[_U]]
+        model: str
+        document_annotation: NotRequired[str | None]
+        usage_info: dict[str, Any]
+        parsed: _T | None
 
 Finisher = Callable[[Any], Any]
 #: (option path, kind): where the row's schema accepts a Python type or callables.
@@ -102,6 +138,7 @@ def prepare(spec: Spec, endpoint: Endpoint, options: dict[str, Any]) -> Finisher
     if not slots:
         return None
     target: Any = None
+    fields: list[tuple[Any, tuple[str, ...]]] = []  # (type, path of the JSON text it shapes)
     for path, kind in slots:
         value = options.get(path[0])
         for part in path[1:]:
@@ -115,7 +152,10 @@ def prepare(spec: Spec, endpoint: Endpoint, options: dict[str, Any]) -> Finisher
             if type(value) is dict:
                 continue
             converted: Any = response_format_for(value, endpoint.name, ".".join(path))
-            if len(path) == 1 or target is None:
+            field = endpoint.parsed_fields.get(path[0]) if len(path) == 1 else None
+            if field is not None:
+                fields.append((value, field))
+            elif len(path) == 1 or target is None:
                 target = value
         elif kind == "tools":
             if type(value) is list and all(type(t) is dict for t in value):
@@ -124,6 +164,8 @@ def prepare(spec: Spec, endpoint: Endpoint, options: dict[str, Any]) -> Finisher
         else:  # pragma: no cover - the table's lint names the kinds
             continue
         _assign(options, path, converted)
+    if fields:
+        return lambda result: attach_parsed_fields(result, fields, endpoint.name)
     if target is None or not endpoint.parsed:
         return None
     where = endpoint.parsed
@@ -194,6 +236,20 @@ def attach_parsed(result: Any, target: Any, where: tuple[str, ...], operation: s
         if text is None and message.get("type") not in (None, "message.output"):
             continue  # a function call or tool execution entry
         message["parsed"] = _parse(text or "", target, result, holder, operation)
+    return result
+
+
+def attach_parsed_fields(result: Any, fields: list[tuple[Any, tuple[str, ...]]], operation: str) -> Any:
+    """Give each dict holding a JSON text a row's ``parsed_fields`` names its ``parsed`` value
+    (None when the text is null): ``result["parsed"]`` for an OCR's ``document_annotation``,
+    ``image["parsed"]`` for each image's ``image_annotation``."""
+    if not isinstance(result, dict):
+        return result
+    for target, path in fields:
+        for holder, _ in _messages(result, path[:-1], None):
+            text = holder.get(path[-1])
+            holder["parsed"] = None if text is None else _parse(
+                text if isinstance(text, str) else "", target, result, holder, operation)
     return result
 
 

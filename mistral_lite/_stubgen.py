@@ -51,7 +51,7 @@ from typing import Any, Literal, overload
 
 from ._async import AsyncStream
 from ._streaming import Stream
-from ._structured import _T, ParsedChatCompletion
+from ._structured import _T, _U, ParsedChatCompletion, ParsedOCRResponse
 from .types import (
 {names}
 )
@@ -77,6 +77,8 @@ def _variants(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
             ({"stream": ("Literal[False] | None", True)}, return_annotation(endpoint, spec, stream=False)),
             ({"stream": ("bool | None", True)}, return_annotation(endpoint, spec)),
         ]
+    if endpoint.parsed_fields:
+        return _field_variants(endpoint, spec)
     if endpoint.response == "bytes" and endpoint.client:
         target = endpoint.client[0]
         ann = option_type(endpoint, target, spec)
@@ -86,6 +88,25 @@ def _variants(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
             ({target: (f"{ann} | PathLike[str] | None", True)}, "bytes | Path"),
         ]
     return [({}, return_annotation(endpoint, spec))]
+
+
+def _field_variants(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
+    """A row whose response-format options shape JSON texts of the result (``parsed_fields``):
+    one overload per combination of those options given as types (``_T``, ``_U``), the result
+    ``Parsed<its type>[...]`` with ``Any`` for an option not given as a type."""
+    import itertools
+
+    plain = return_annotation(endpoint, spec)
+    names = list(endpoint.parsed_fields)[:2]
+    variars = ("_T", "_U")[: len(names)]
+    out: list[_Variant] = []
+    for given in itertools.product((True, False), repeat=len(names)):
+        if not any(given):
+            continue
+        changes = {n: (f"type[{v}]", False) for n, v, g in zip(names, variars, given) if g}
+        args = ", ".join(v if g else "Any" for v, g in zip(variars, given))
+        out.append((changes, f"Parsed{plain}[{args}]"))
+    return [*out, ({}, plain)]
 
 
 def _params(endpoint: Endpoint, spec: Spec, positional_ok: bool, changes: Mapping[str, tuple[str, bool]]) -> list[str]:
@@ -115,7 +136,7 @@ def _def(name: str, params: list[str], returns: str, overload: bool = False, is_
     lines = ["    @overload"] if overload else []
     # a parsed result is not a subtype of the plain one (its messages carry ``parsed``): the
     # overlap with the plain overload is deliberate
-    ignore = "  # type: ignore[overload-overlap]" if returns.startswith(PARSED) else ""
+    ignore = "  # type: ignore[overload-overlap]" if returns.startswith("Parsed") else ""
     lines.append(f"    {'async ' if is_async else ''}def {name}({ignore}")
     lines += [f"        {p}," for p in params]
     lines.append(f"    ) -> {returns}: ...")

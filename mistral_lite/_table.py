@@ -32,7 +32,7 @@ TOOL_LOOP_STYLES = frozenset({"messages", "entries"})
 ROW_KEYS = frozenset(
     {"method", "path", "summary", "schema", "query", "client", "body", "response", "stream",
      "cache", "retry", "fill", "invalidates", "paginate", "wait", "stream_end", "stream_error", "parsed",
-     "tool_loop", "group", "deprecated", "wire", "body_option", "always_stream"}
+     "parsed_fields", "tool_loop", "group", "deprecated", "wire", "body_option", "always_stream"}
 )
 #: Keyword arguments every operation takes besides its options; no option may use these names.
 COMPILED_TABLE = "_table.json"
@@ -50,7 +50,8 @@ class Endpoint:
     """One row of the table, with everything the dispatcher derives from it (treat as read-only)."""
 
     __slots__ = ("always_stream", "body", "body_option", "cache", "client", "deprecated", "fill", "group",
-                 "invalidates", "method", "name", "paginate", "parsed", "path", "path_params", "query", "response",
+                 "invalidates", "method", "name", "paginate", "parsed", "parsed_fields", "path", "path_params", "query",
+                 "response",
                  "retry", "schema_name", "schemas", "stream", "stream_end", "stream_error", "summary", "tool_loop",
                  "wait", "wire")
 
@@ -75,6 +76,7 @@ class Endpoint:
     paginate: Mapping[str, Any] | None
     wait: Mapping[str, Any] | None
     parsed: tuple[str, ...]
+    parsed_fields: Mapping[str, tuple[str, ...]]
     tool_loop: Mapping[str, Any] | None
     group: str
     deprecated: str | bool | None
@@ -91,7 +93,7 @@ class Endpoint:
         paginate: Mapping[str, Any] | None = None, wait: Mapping[str, Any] | None = None,
         parsed: tuple[str, ...] = (), tool_loop: Mapping[str, Any] | None = None, group: str = "",
         deprecated: str | bool | None = None, wire: Mapping[str, str] | None = None, body_option: str | None = None,
-        always_stream: bool = False,
+        always_stream: bool = False, parsed_fields: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.name, self.method, self.path, self.summary = name, method, path, summary
         self.schema_name, self.schemas, self.path_params = schema_name, schemas, path_params
@@ -99,7 +101,7 @@ class Endpoint:
         self.stream, self.stream_end, self.stream_error = stream, stream_end, stream_error
         self.cache, self.retry, self.fill, self.invalidates = cache, retry, fill or {}, invalidates
         self.paginate, self.wait = paginate, wait
-        self.parsed, self.tool_loop = parsed, tool_loop
+        self.parsed, self.tool_loop, self.parsed_fields = parsed, tool_loop, parsed_fields or {}
         self.group, self.deprecated, self.wire = group, deprecated, wire or {}
         self.body_option, self.always_stream = body_option, always_stream
 
@@ -375,6 +377,9 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     parsed = row.get("parsed", "")
     if not isinstance(parsed, str):
         raise fail("parsed must be a dotted path such as \"choices.message\"")
+    parsed_fields = row.get("parsed_fields", {})
+    if not isinstance(parsed_fields, dict) or not all(isinstance(v, str) and v for v in parsed_fields.values()):
+        raise fail("parsed_fields maps a response-format option to the dotted path of the JSON text it shapes")
     tool_loop = row.get("tool_loop")
     if tool_loop is not None and (
         tool_loop.get("style") not in TOOL_LOOP_STYLES or (tool_loop["style"] == "entries") != ("next" in tool_loop)
@@ -401,6 +406,7 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
         invalidates=tuple(row.get("invalidates", ())), paginate=paginate, wait=wait,
         parsed=tuple(parsed.split(".")) if parsed else (), tool_loop=tool_loop, group=group,
         deprecated=deprecated, wire=wire, body_option=body_option, always_stream=always_stream,
+        parsed_fields={k: tuple(v.split(".")) for k, v in parsed_fields.items()},
     )
 
 

@@ -397,17 +397,31 @@ def ocr(state: State, o: dict[str, Any]) -> Reply:
         ref = str(doc.get("document_url", ""))
     is_image = kind == "image_url" or ref.startswith("data:image")
     numbers = _page_numbers(o.get("pages"), 1 if is_image else 2)
+    bbox = _annotation_schema(o.get("bbox_annotation_format"))
     pages: list[dict[str, Any]] = [{"index": n, "markdown": f"# Page {n + 1}\n\nText of {ref}, page {n + 1}.",
               "images": [], "tables": [], "hyperlinks": [], "header": None, "footer": None,
               "dimensions": {"dpi": 200, "height": 2200, "width": 1700}} for n in numbers]
+    if bbox is not None:  # one figure a page, annotated as the bbox format asks
+        for page in pages:
+            image_id = f"img-{page['index']}.jpeg"
+            page["markdown"] += f"\n\n![{image_id}]({image_id})"
+            page["images"] = [{"id": image_id, "top_left_x": 100, "top_left_y": 200, "bottom_right_x": 900,
+                               "bottom_right_y": 700, "image_base64": None,
+                               "image_annotation": json.dumps(gen.instance_for_schema(bbox, image_id))}]
     annotation = None
-    fmt = o.get("document_annotation_format")
-    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+    schema = _annotation_schema(o.get("document_annotation_format"))
+    if schema is not None:
         annotation = json.dumps(gen.instance_for_schema(schema, ref))
     return JsonReply({"pages": pages, "model": o.get("model") or "mistral-ocr-latest",
                       "document_annotation": annotation,
                       "usage_info": {"pages_processed": len(pages), "doc_size_bytes": size}})
+
+
+def _annotation_schema(fmt: Any) -> Any:
+    """The JSON schema an OCR annotation format asks for (None: no annotation)."""
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        return (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+    return None
 
 
 HANDLERS: dict[str, Callable[[State, dict[str, Any]], Reply]] = {
