@@ -572,7 +572,8 @@ def _delta_text(content: Any) -> str:
     return ""
 
 
-_DONE_EVENTS = {"tool.execution.done": "tool.execution", "agent.handoff.done": "agent.handoff"}
+#: Events that build one entry of the server's own work: the entry type, by event-type prefix.
+_SERVER_ENTRIES = {"tool.execution.": "tool.execution", "agent.handoff.": "agent.handoff"}
 
 
 class _Conversation:
@@ -608,8 +609,14 @@ class _Conversation:
             args = event.get("arguments")
             entry["arguments"] += args if isinstance(args, str) else json.dumps(args)
             self.open = index
-        elif kind in _DONE_EVENTS and isinstance(index, int):
-            self.outputs[index] = {"object": "entry", "type": _DONE_EVENTS[kind], **meta}
+        elif isinstance(kind, str) and isinstance(index, int):
+            entry_type = next((t for prefix, t in _SERVER_ENTRIES.items() if kind.startswith(prefix)), None)
+            if entry_type is not None:  # started, delta(s), done: one entry, fields merged, arguments joined
+                entry = self.outputs.setdefault(index, {"object": "entry", "type": entry_type})
+                entry.update((k, v) for k, v in meta.items() if v is not None or k not in entry)
+                args = event.get("arguments")
+                if isinstance(args, str):
+                    entry["arguments"] = entry.get("arguments", "") + args
         return events
 
     def flush(self) -> list[dict[str, Any]]:

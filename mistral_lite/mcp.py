@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from .exceptions import MistralError
@@ -61,7 +61,7 @@ class MCPServer:
 
 
 @contextlib.asynccontextmanager
-async def _http_client(url: str, headers: dict[str, str]) -> Any:
+async def _http_client(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
     transport = _module("mcp.client.streamable_http")
     if not hasattr(transport, "streamable_http_client"):  # mcp 1.x before 1.24: headers given to the transport
         async with transport.streamablehttp_client(url, headers=headers) as streams:

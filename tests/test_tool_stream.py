@@ -188,3 +188,43 @@ def test_readme_streaming_example_runs_against_the_fake(fake: FakeMistral, monke
                           "[get_weather -> sunny in get_weather for Paris?]\n")
     assert out.endswith("Tool result: sunny in get_weather for Paris?\n")
     assert namespace["final"]["choices"][0]["message"]["content"] == "Tool result: sunny in get_weather for Paris?"
+
+
+def conversation_turn(*events: dict[str, Any]) -> Any:
+    def handler(conn: Conn, req: Request) -> None:
+        conn.sse_chunked([f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events])
+
+    return handler
+
+
+def test_conversation_stream_assembles_server_entries_and_held_calls() -> None:
+    """The server's own tool runs (tool.execution.*) become one entry each, and a function call the
+    server holds for confirmation stops the streamed loop with it pending."""
+    first = conversation_turn(
+        {"type": "conversation.response.started", "conversation_id": "conv_9"},
+        {"type": "tool.execution.started", "output_index": 0, "id": "te_1", "name": "web_search",
+         "arguments": '{"query": '},
+        {"type": "tool.execution.delta", "output_index": 0, "id": "te_1", "name": "web_search", "arguments": '"x"}'},
+        {"type": "tool.execution.done", "output_index": 0, "id": "te_1", "name": "web_search", "info": {"n": 1}},
+        {"type": "message.output.delta", "output_index": 1, "id": "m_1", "role": "assistant", "content": "Found "},
+        {"type": "message.output.delta", "output_index": 1, "id": "m_1", "role": "assistant",
+         "content": {"type": "text", "text": "it."}},
+        {"type": "function.call.delta", "output_index": 2, "id": "fc_1", "tool_call_id": "t1", "name": "send_mail",
+         "arguments": "{}", "confirmation_status": "pending"},
+        {"type": "conversation.response.done", "usage": {"total_tokens": 3}})
+    with ScriptedServer() as server, Client("k", base_url=server.url) as client:
+        server.script(first)
+        events = list(client.run_tools(operation="create_conversation", model=MODEL, inputs="go",
+                                       tools=[{"type": "web_search"}], stream=True))
+    assert events[:3] == [{"type": "text", "delta": "Found "}, {"type": "text", "delta": "it."},
+                          {"type": "tool_call", "id": "t1", "name": "send_mail", "arguments": "{}"}]
+    result = events[-1]["result"]
+    execution, message, held = result["outputs"]
+    assert execution == {"object": "entry", "type": "tool.execution", "id": "te_1", "name": "web_search",
+                         "arguments": '{"query": "x"}', "info": {"n": 1}}
+    assert message == {"object": "entry", "type": "message.output", "id": "m_1", "role": "assistant",
+                       "content": "Found it."}
+    assert held["confirmation_status"] == "pending" and result["pending_tool_calls"] == [held]
+    assert result["conversation_id"] == "conv_9" and result["usage"] == {"total_tokens": 3}
+    assert [e["type"] for e in result["entries"]] == ["message.input", "tool.execution", "message.output",
+                                                      "function.call"]
