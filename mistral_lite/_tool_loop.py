@@ -449,8 +449,13 @@ def _plain(value: Any, seen: set[int], depth: int) -> Any:
     if isinstance(value, str):
         return str(value)
     if isinstance(value, int):
-        if abs(value).bit_length() > MAX_INT_DIGITS * 3.32:
-            raise ValueError(f"an integer of more than {MAX_INT_DIGITS} digits")
+        if value.bit_length() > 14_000:  # near the limit: count the digits
+            try:
+                digits = len(str(abs(int(value))))
+            except ValueError:  # beyond this interpreter's own int-to-text limit
+                digits = MAX_INT_DIGITS + 1
+            if digits > MAX_INT_DIGITS:
+                raise ValueError(f"an integer of more than {MAX_INT_DIGITS} digits")
         return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
