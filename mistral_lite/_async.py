@@ -39,7 +39,7 @@ from ._operations import AsyncOperations
 from ._sse import EventDecoder
 from ._streaming import DRAIN_TIMEOUT, stream_error
 from ._transport import configure_debug_logging, describe, http_logger, log_request, log_response, unsendable
-from ._workflows import RESULT_FILES, Pager, Waiter, batch_file, batch_polling, batch_results
+from ._workflows import Pager, Waiter, batch_inputs, batch_polling, batch_results, result_files
 from .exceptions import APIConnectionError, APITimeoutError, MistralError
 
 try:
@@ -396,24 +396,30 @@ class AsyncClient(ClientBase, AsyncOperations):
         timeout: float = 24 * 3600.0,
         interval: float | None = None,
         on_progress: Callable[[Any], None] | None = None,
+        inline: bool = False,
         **job_options: Any,
     ) -> Any:
-        """Run requests through the batch API, as ``Client.run_batch``."""
+        """Run requests through the batch API, as ``Client.run_batch`` (``inline=True``: inside
+        the job, nothing uploaded)."""
         from . import _bulk, _bulk_io  # noqa: F401 - imported on the loop: CPython < 3.11.8 can fail compiling in two threads at once
 
-        ids, jsonl = await asyncio.get_running_loop().run_in_executor(
-            None, batch_file, self, requests, endpoint, model, on_progress)
-        with jsonl:
-            uploaded = await self.call("upload_file", file=("batch.jsonl", jsonl), purpose="batch")
-        job = await self.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model,
-                              **job_options)
+        ids, inputs = await asyncio.get_running_loop().run_in_executor(
+            None, batch_inputs, self, requests, endpoint, model, on_progress, inline)
+        if inline:
+            job = await self.call("create_batch_job", requests=inputs, endpoint=endpoint, model=model, **job_options)
+        else:
+            with inputs:
+                uploaded = await self.call("upload_file", file=("batch.jsonl", inputs), purpose="batch")
+            job = await self.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model,
+                                  **job_options)
         if not wait:
             return job
         first, most = batch_polling(self, interval)
         waiter = Waiter(self, "get_batch_job", timeout=timeout, interval=first, clock=self.clock,
                         on_progress=on_progress, max_interval=most)
-        job = await self._poll("get_batch_job", (), {"job_id": job["id"]}, waiter, on_progress)
-        contents = [await self.call("download_file", job[key]) for key in RESULT_FILES if job.get(key)]
+        query = {"job_id": job["id"], **({"inline": True} if inline else {})}
+        job = await self._poll("get_batch_job", (), query, waiter, on_progress)
+        contents = [await self.call("download_file", file_id) for file_id in result_files(job)]
         return batch_results(ids, job, contents)
 
     async def run_jsonl(self, input: Any, output: Any, **options: Any) -> BulkProgress:

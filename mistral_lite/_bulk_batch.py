@@ -40,9 +40,10 @@ from typing import Any
 from ._bulk import BulkProgress, Prepared
 from ._bulk_io import InputLine, iter_input, state_path
 from ._json import dumps, loads
+from ._workflows import INLINE_MAX
 from .exceptions import BulkRunError, MistralError, NotFoundError
 
-__all__ = ["INLINE_MAX", "batch_limits", "run_batch_engine", "state_path"]
+__all__ = ["batch_limits", "run_batch_engine", "state_path"]
 
 TERMINAL = frozenset({"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"})
 #: ``inline_max_lines`` / ``inline_max_bytes``: a run whose pending lines fit in one job this small
@@ -50,8 +51,7 @@ TERMINAL = frozenset({"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"})
 #: create and poll bodies small, while saving the upload where it costs most: small runs).
 _FALLBACK = {"max_lines": 1_000_000, "max_bytes": 512_000_000, "poll_first": 1.0, "poll_max": 60.0,
              "inline_max_lines": 1000, "inline_max_bytes": 1 << 20}
-#: The most requests the API takes inline in one job (CreateBatchJobRequest.requests.maxItems).
-INLINE_MAX = 10_000
+
 
 Call = Callable[..., Any]
 

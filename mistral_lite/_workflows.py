@@ -7,7 +7,9 @@
   through the cache, until a terminal state, and raises :class:`WaitTimeout` with the last state
   seen when time runs out.
 * ``run_batch`` is Mistral's batch API as one call: write the JSONL, upload it, create the job,
-  wait, download the output and error files, and return results in input order.
+  wait, download the output and error files, and return results in input order. With
+  ``inline=True`` the requests travel inside the job (its ``requests``, at most 10,000), nothing
+  is uploaded, and the results come back inline (``get_batch_job(inline=true)``'s ``outputs``).
 
 The rules (:class:`Pager`, :class:`Waiter`, :func:`batch_file`, :func:`batch_results`) do no
 I/O; the loops here drive them with the sync client, and ``mistral_lite._async`` drives the
@@ -29,8 +31,8 @@ if TYPE_CHECKING:
     from ._table import Endpoint
     from .client import Client
 
-__all__ = ["BatchError", "Pager", "WaitTimeout", "Waiter", "batch_file", "batch_results", "paginate", "run_batch",
-           "single_page_items", "wait"]
+__all__ = ["INLINE_MAX", "BatchError", "Pager", "WaitTimeout", "Waiter", "batch_file", "batch_inline",
+           "batch_inputs", "batch_results", "paginate", "result_files", "run_batch", "single_page_items", "wait"]
 
 
 class WaitTimeout(MistralError):
@@ -237,26 +239,62 @@ def wait(
         client.sleep(pause)
 
 
-def _jsonl_line(index: int, request: Mapping[str, Any]) -> tuple[str, bytes]:
+#: The most requests one batch job takes inline (the spec's CreateBatchJobRequest.requests.maxItems).
+INLINE_MAX = 10_000
+
+
+def _batch_line(index: int, request: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"custom_id", "body"}`` of one request (a body, or a ``{"custom_id", "body"}`` mapping)."""
     if not isinstance(request, Mapping):
         problem = f"expected a mapping, got {type(request).__name__}"
         raise ValidationError("run_batch", [(f"requests[{index}]", problem)])
     if "body" in request:
-        custom_id = str(request.get("custom_id", index))
-        line = {"custom_id": custom_id, "body": request["body"]}
+        line = {"custom_id": str(request.get("custom_id", index)), "body": request["body"]}
     else:
-        custom_id = str(index)
-        line = {"custom_id": custom_id, "body": dict(request)}
+        line = {"custom_id": str(index), "body": dict(request)}
     problems = json_problems(line["body"], f"requests[{index}].body")
     if problems:
         raise ValidationError("run_batch", problems)
-    return custom_id, json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return line
 
 
-def _parse_jsonl(data: bytes) -> Iterator[dict[str, Any]]:
-    for raw in data.splitlines():
-        if raw.strip():
-            yield json.loads(raw)
+class _BatchRequests:
+    """The requests of a batch, checked one by one as they are added (each body against the
+    schema of the operation serving ``endpoint``), then as a whole by :meth:`finish`."""
+
+    def __init__(self, client: ClientBase, endpoint: str, model: str | None, on_progress: Any) -> None:
+        if on_progress is not None and not callable(on_progress):
+            raise ValidationError("run_batch", [("on_progress", "expected a function of the job's state")])
+        from ._bulk import body_problems  # checks each body against the row serving `endpoint`
+
+        self.check = body_problems(client, endpoint, model)  # type: ignore[arg-type]
+        self.problems: list[tuple[int, str]] = []
+        self.ids: list[str] = []
+        self.first: dict[str, int] = {}
+        self.repeats: list[tuple[str, str]] = []
+
+    def add(self, index: int, request: Mapping[str, Any]) -> dict[str, Any]:
+        line = _batch_line(index, request)
+        custom_id = line["custom_id"]
+        self.ids.append(custom_id)
+        first = self.first.setdefault(custom_id, index)
+        if first != index:
+            self.repeats.append((f"requests[{index}].custom_id",
+                                 f"custom_id values must be unique: {custom_id!r} repeats requests[{first}]"))
+        body = line["body"]
+        found = self.check(dict(body)) if isinstance(body, Mapping) else ["body must be a JSON object"]
+        self.problems.extend((index + 1, message) for message in found)
+        return line
+
+    def finish(self) -> None:
+        if not self.ids:
+            raise MistralError("run_batch needs at least one request", operation="run_batch")
+        if self.repeats:
+            raise ValidationError("run_batch", self.repeats)
+        if self.problems:
+            from ._bulk_io import BulkInputError
+
+            raise BulkInputError("run_batch", self.problems, len({number for number, _ in self.problems}))
 
 
 def batch_file(
@@ -268,35 +306,45 @@ def batch_file(
     Every body is checked against the schema of the operation serving ``endpoint`` first
     (``BulkInputError`` lists the bad ones by number, from 1): nothing is uploaded otherwise.
     """
-    if on_progress is not None and not callable(on_progress):
-        raise ValidationError("run_batch", [("on_progress", "expected a function of the job's state")])
-    from ._bulk import body_problems  # checks each body against the row serving `endpoint`
-
-    check = body_problems(client, endpoint, model)  # type: ignore[arg-type]
-    problems: list[tuple[int, str]] = []
-    ids: list[str] = []
+    checked = _BatchRequests(client, endpoint, model, on_progress)
     jsonl = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
     try:
         for index, request in enumerate(requests):
-            custom_id, line = _jsonl_line(index, request)
-            ids.append(custom_id)
-            jsonl.write(line)
-            body = request.get("body", request)
-            found = check(dict(body)) if isinstance(body, Mapping) else ["body must be a JSON object"]
-            problems.extend((index + 1, message) for message in found)
-        if not ids:
-            raise MistralError("run_batch needs at least one request", operation="run_batch")
-        if len(set(ids)) != len(ids):
-            raise MistralError("run_batch: custom_id values must be unique", operation="run_batch")
-        if problems:
-            from ._bulk_io import BulkInputError
-
-            raise BulkInputError("run_batch", problems, len({number for number, _ in problems}))
+            line = checked.add(index, request)
+            jsonl.write(json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+        checked.finish()
         jsonl.seek(0)
     except BaseException:
         jsonl.close()
         raise
-    return ids, jsonl
+    return checked.ids, jsonl
+
+
+def batch_inline(
+    client: ClientBase, requests: Iterable[Mapping[str, Any]], endpoint: str, model: str | None,
+    on_progress: Any = None,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The custom ids and the ``requests`` of an inline batch job (at most :data:`INLINE_MAX`),
+    checked as :func:`batch_file` checks them."""
+    checked = _BatchRequests(client, endpoint, model, on_progress)
+    lines: list[dict[str, Any]] = []
+    for index, request in enumerate(requests):
+        if index >= INLINE_MAX:
+            raise ValidationError("run_batch", [("requests", f"an inline batch holds at most {INLINE_MAX:,} "
+                                                             "requests; pass inline=False to upload them")])
+        lines.append(checked.add(index, request))
+    checked.finish()
+    return checked.ids, lines
+
+
+def batch_inputs(
+    client: ClientBase, requests: Iterable[Mapping[str, Any]], endpoint: str, model: str | None, on_progress: Any,
+    inline: bool,
+) -> tuple[list[str], Any]:
+    """``(ids, inline requests or a JSONL file)`` of ``run_batch``, checked before any I/O."""
+    if not isinstance(inline, bool):
+        raise ValidationError("run_batch", [("inline", f"expected True or False, got {inline!r}"[:120])])
+    return (batch_inline if inline else batch_file)(client, requests, endpoint, model, on_progress)
 
 
 def batch_polling(client: ClientBase, interval: float | None) -> tuple[float, float | None]:
@@ -310,18 +358,37 @@ def batch_polling(client: ClientBase, interval: float | None) -> tuple[float, fl
     return limits["poll_first"], limits["poll_max"]
 
 
-def batch_results(ids: list[str], job: Mapping[str, Any], contents: Iterable[Any]) -> list[dict[str, Any]]:
-    """Results in input order from the downloaded output and error files of a finished job."""
-    by_id: dict[str, dict[str, Any]] = {}
+def _parse_jsonl(data: bytes) -> Iterator[Any]:
+    for raw in data.splitlines():
+        if raw.strip():
+            yield json.loads(raw)
+
+
+def batch_records(job: Mapping[str, Any], contents: Iterable[Any]) -> Iterator[Any]:
+    """The result records of a finished job: its inline ``outputs``, else the lines of its
+    downloaded output and error files."""
+    outputs = job.get("outputs")
+    if isinstance(outputs, list):
+        yield from outputs
+        return
     for content in contents:
-        for record in _parse_jsonl(content if isinstance(content, bytes) else b""):
-            response = record.get("response") or {}
-            by_id[str(record.get("custom_id"))] = {
-                "custom_id": str(record.get("custom_id")),
-                "status_code": response.get("status_code"),
-                "body": response.get("body"),
-                "error": record.get("error"),
-            }
+        yield from _parse_jsonl(content if isinstance(content, bytes) else b"")
+
+
+def batch_results(ids: list[str], job: Mapping[str, Any], contents: Iterable[Any]) -> list[dict[str, Any]]:
+    """Results in input order from a finished job: its inline ``outputs``, or the downloaded
+    output and error files."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for record in batch_records(job, contents):
+        if not isinstance(record, dict):
+            continue
+        response = record.get("response") or {}
+        by_id[str(record.get("custom_id"))] = {
+            "custom_id": str(record.get("custom_id")),
+            "status_code": response.get("status_code"),
+            "body": response.get("body"),
+            "error": record.get("error"),
+        }
     if not by_id and job.get("status") != "SUCCESS":
         raise BatchError(f"batch job {job.get('id')} ended {job.get('status')} without results", job=job)
     missing = {"status_code": None, "body": None, "error": {"message": "no result in the output or error file"}}
@@ -330,6 +397,13 @@ def batch_results(ids: list[str], job: Mapping[str, Any], contents: Iterable[Any
 
 #: The job fields naming the files a finished batch job's results are in.
 RESULT_FILES = ("output_file", "error_file")
+
+
+def result_files(job: Mapping[str, Any]) -> list[str]:
+    """The files to download for a finished job's results (none when they came inline)."""
+    if isinstance(job.get("outputs"), list):
+        return []
+    return [job[key] for key in RESULT_FILES if job.get(key)]
 
 
 def run_batch(
@@ -343,14 +417,20 @@ def run_batch(
     interval: float | None,
     on_progress: Callable[[Any], None] | None,
     job_options: Mapping[str, Any],
+    inline: bool = False,
 ) -> Any:
-    ids, jsonl = batch_file(client, requests, endpoint, model, on_progress)
-    with jsonl:
-        uploaded = client.upload_file(file=("batch.jsonl", jsonl), purpose="batch")
-    job = client.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model, **job_options)
+    ids, inputs = batch_inputs(client, requests, endpoint, model, on_progress, inline)
+    if inline:
+        job = client.call("create_batch_job", requests=inputs, endpoint=endpoint, model=model, **job_options)
+    else:
+        with inputs:
+            uploaded = client.upload_file(file=("batch.jsonl", inputs), purpose="batch")
+        job = client.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model,
+                          **job_options)
     if not wait_for_results:
         return job
     interval, max_interval = batch_polling(client, interval)
-    job = wait(client, "get_batch_job", (), {"job_id": job["id"]}, timeout=timeout, interval=interval,
+    query = {"job_id": job["id"], **({"inline": True} if inline else {})}
+    job = wait(client, "get_batch_job", (), query, timeout=timeout, interval=interval,
                on_progress=on_progress, max_interval=max_interval)
-    return batch_results(ids, job, [client.download_file(job[key]) for key in RESULT_FILES if job.get(key)])
+    return batch_results(ids, job, [client.download_file(file_id) for file_id in result_files(job)])

@@ -119,6 +119,7 @@ class Client(ClientBase, Operations):
         timeout: float = 24 * 3600.0,
         interval: float | None = None,
         on_progress: Callable[[Any], None] | None = None,
+        inline: bool = False,
         **job_options: Any,
     ) -> Any:
         """Run requests through Mistral's batch API and return their results in input order.
@@ -132,11 +133,13 @@ class Client(ClientBase, Operations):
         ``model`` and any create_batch_job option such as ``metadata``), and, with ``wait=True``,
         polled until it ends; the output and error files are then downloaded and parsed.
         Returns a list of ``{"custom_id", "status_code", "body", "error"}`` (or, with
-        ``wait=False``, the created job).
+        ``wait=False``, the created job). With ``inline=True`` (at most 10,000 requests) the
+        requests go inside the job (``requests``), nothing is uploaded, the job is polled with
+        ``inline=true`` and the results come from its ``outputs``, in the same shape.
         """
         return run_batch(
             self, requests, endpoint=endpoint, model=model, wait_for_results=wait, timeout=timeout,
-            interval=interval, on_progress=on_progress, job_options=job_options,
+            interval=interval, on_progress=on_progress, job_options=job_options, inline=inline,
         )
 
     def run_jsonl(
