@@ -352,11 +352,22 @@ class LiveRun:
             return 0.0  # the pacer holds every start until the Retry-After has passed
         return exc.retry_after if exc.retry_after is not None else min(30.0, 2.0 ** backoffs)
 
+    def heed(self, state: Any) -> None:
+        """Without a configured rate, a response saying a per-minute budget is spent (a
+        ``RateLimit`` with 0 requests or tokens remaining) holds new starts until the next minute."""
+        if state is None or self.pacer.limited:
+            return
+        if state.requests_remaining == 0 or state.tokens_remaining == 0:
+            with self.lock:
+                self.pacer.exhausted()
+
     def settle(self, line: InputLine, tokens: int, backoffs: int, result: Any,
-               error: MistralError | None) -> float | None:
-        """Give the in-flight slot back, then write the line's result and return None, or
-        return the seconds to wait before sending it again."""
+               error: MistralError | None, state: Any = None) -> float | None:
+        """Give the in-flight slot back, heed the rate-limit ``state`` the server sent, then
+        write the line's result and return None, or return the seconds to wait before sending
+        it again."""
         self._ended(error is None)
+        self.heed(state)
         if error is not None:
             wait = self.backs_off(error, backoffs)
             if wait is not None:
@@ -427,7 +438,7 @@ def run_live(
                         result, error = caller.call(run.operation, **line.body), None
                     except MistralError as exc:
                         result, error = None, exc
-                    wait = run.settle(line, tokens, backoffs, result, error)
+                    wait = run.settle(line, tokens, backoffs, result, error, getattr(caller, "rate_limit", None))
                     if wait is None:
                         break
                     backoffs += 1
@@ -582,7 +593,7 @@ async def run_live_async(
                     result, error = await caller.call(run.operation, **line.body), None
                 except MistralError as exc:
                     result, error = None, exc
-                wait = run.settle(line, tokens, backoffs, result, error)
+                wait = run.settle(line, tokens, backoffs, result, error, getattr(caller, "rate_limit", None))
                 if run.window is not None:
                     async with slots:
                         slots.notify()

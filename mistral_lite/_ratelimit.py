@@ -20,11 +20,17 @@
   flight instead: a 429 halves the limit (at most once per ``Retry-After``: the 429s of that
   period are one signal), each success adds one slot back, up to the run's concurrency; the
   refused line alone waits its ``Retry-After`` (holding no slot) and goes again.
+* **What the server says.** Without a configured limit, a response whose rate-limit headers say
+  a per-minute budget is spent (``x-ratelimit-remaining-req-minute`` or
+  ``x-ratelimit-remaining-tokens-minute`` of 0, see ``client.rate_limit``) holds every new
+  start until the next minute of the wall clock (:meth:`Pacer.exhausted`), instead of
+  collecting 429s.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,6 +38,11 @@ __all__ = ["InFlight", "Pacer", "estimate_tokens"]
 
 #: The smallest fraction of the configured rate the pacer slows down to.
 MIN_FACTOR = 1.0 / 32
+
+
+def wall_clock() -> float:
+    """The wall clock (seconds since the epoch) the pacer reads minutes from."""
+    return time.time()
 
 
 def estimate_tokens(body: Mapping[str, Any]) -> int:
@@ -57,6 +68,7 @@ class Pacer:
         clock: Callable[[], float],
         burst: float = 1.0,
         recovery: float = 0.05,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         for name, value in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
             if value is not None and not value > 0:
@@ -64,6 +76,7 @@ class Pacer:
         self.rpm = float(requests_per_minute) if requests_per_minute else None
         self.tpm = float(tokens_per_minute) if tokens_per_minute else None
         self.clock = clock
+        self.wall = wall or wall_clock  # per-minute budgets reset on the minute of the wall clock
         self.burst = burst
         self.recovery = recovery
         self.factor = 1.0
@@ -112,6 +125,13 @@ class Pacer:
         now = self.clock()
         shifted = self._token_tat + delta * 60.0 / (self.tpm * self._current_factor(now))
         self._token_tat = max(shifted, now - self.burst) if delta < 0 else shifted
+
+    def exhausted(self) -> float:
+        """The server says a per-minute budget is spent: hold every start until the next minute
+        of the wall clock; returns the seconds held."""
+        wait = 60.0 - self.wall() % 60.0
+        self._paused_until = max(self._paused_until, self.clock() + wait)
+        return wait
 
     def rate_limited(self, retry_after: float | None) -> None:
         """The server said 429: slow down, and hold every start until ``retry_after`` has passed."""
