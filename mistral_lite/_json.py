@@ -10,6 +10,7 @@ not text or bytes (a tuple, a user's ``Sequence``; see ``_inputs.is_array``) is 
 from __future__ import annotations
 
 import json
+import json.scanner
 from collections.abc import Callable
 from typing import Any
 
@@ -26,10 +27,30 @@ def _dumps_std(value: Any) -> bytes:
     return text.encode("utf-8")
 
 
+#: The C scanner of the standard decoder: ``json.loads`` minus its per-call wrappers.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed names the class, not a decoder
+_JSON_SPACE = " \t\n\r"
+
+
 def _loads_std(data: bytes | str) -> Any:
+    """``json.loads``, with the common case (UTF-8, nothing around the value) taken directly.
+
+    The scanner gives the value and where it ended; anything unusual (another encoding, a BOM,
+    leading space, a syntax error) goes to ``json.loads`` itself, so results and errors are
+    exactly the standard library's.
+    """
+    try:
+        text: str = data.decode("utf-8") if type(data) is bytes else data  # type: ignore[assignment]
+        value, end = _scan_once(text, 0)
+        if end == len(text) or not text[end:].strip(_JSON_SPACE):
+            return value
+    except RecursionError:  # orjson refuses deep nesting with a ValueError: so do we
+        raise ValueError("JSON nested too deeply to decode") from None
+    except (StopIteration, ValueError, TypeError, AttributeError):
+        pass  # json.loads says what is wrong, in its own words
     try:
         return json.loads(data)
-    except RecursionError:  # orjson refuses deep nesting with a ValueError: so do we
+    except RecursionError:
         raise ValueError("JSON nested too deeply to decode") from None
 
 

@@ -42,7 +42,7 @@ class SSEParser:
     :class:`StreamError` instead of growing the buffer without bound.
     """
 
-    __slots__ = ("_buf", "_cr", "_parts", "_size", "_started", "max_event_size", "operation")
+    __slots__ = ("_buf", "_cr", "_parts", "_size", "_started", "idle", "max_event_size", "operation")
 
     def __init__(self, max_event_size: int = MAX_EVENT_SIZE, operation: str | None = None) -> None:
         self._buf = b""  # only before the BOM check: up to 2 bytes
@@ -50,10 +50,18 @@ class SSEParser:
         self._size = 0
         self._cr = False
         self._started = False
+        #: Between events: nothing buffered, past the BOM, no pending CR (kept by ``feed``).
+        self.idle = False
         self.max_event_size = max_event_size
         self.operation = operation
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
+        """The events that ``chunk`` completes, in order."""
+        out = self._feed(chunk)
+        self.idle = self._started and not self._parts and not self._cr
+        return out
+
+    def _feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         if not self._started:
             if len(self._buf) + len(chunk) < 3 and _BOM.startswith(self._buf + chunk):
                 self._buf += chunk
@@ -119,11 +127,6 @@ class SSEParser:
         where = f"{self.operation}: " if self.operation else ""
         raise StreamError(f"{where}one server-sent event is larger than the limit of {self.max_event_size} bytes "
                           "(SSEParser.max_event_size)", operation=self.operation)
-
-    @property
-    def idle(self) -> bool:
-        """Between events: nothing buffered, past the BOM, no pending CR."""
-        return self._started and not self._parts and not self._cr
 
     def flush(self) -> tuple[str | None, bytes] | None:
         """The event left unterminated at the end of the stream, if any."""
@@ -193,11 +196,22 @@ class EventDecoder:
         try:
             if self._typed:
                 return self._typed_events(self._parser.feed(chunk))
-            if (chunk[:6] == b"data: " and chunk[-2:] == b"\n\n" and self._parser.idle
-                    and chunk.find(b"\n") == len(chunk) - 2 and b"\r" not in chunk):
-                pairs: Iterable[tuple[str | None, bytes]] = ((None, chunk[6:-2]),)  # one whole event: no buffering
-            else:
-                pairs = self._parser.feed(chunk)
+            if (chunk.startswith(b"data: ") and self._parser.idle and chunk.find(b"\n") == len(chunk) - 2
+                    and chunk.endswith(b"\n\n") and b"\r" not in chunk):
+                # one whole data-only event, as the API sends them: no buffering, no list
+                data = chunk[6:-2]
+                if data == b"[DONE]":
+                    self.ended = self.done = True
+                    return []
+                try:
+                    value = self._loads(data)
+                except ValueError:
+                    value = None
+                if type(value) is not dict:
+                    self._fail(self._malformed(data))
+                    return []
+                return [value]
+            pairs = self._parser.feed(chunk)
         except StreamError as exc:  # one event over the size cap
             self._fail(exc)
             return []
