@@ -87,13 +87,17 @@ def fake_client(fake: FakeMistral) -> Iterator[Client]:
 
 # pytest rewrites the asserts of every module of a package that ships a pytest plugin (ours does), and
 # CPython 3.11's compiler can fail ("AST constructor recursion depth mismatch") when two threads
-# compile at once. The modules the clients import lazily from worker threads are imported here, once,
-# on the main thread.
+# compile at once. Every module of the package (those the clients import lazily from worker threads
+# included, whoever adds them) is imported here, once, on the main thread; a module whose optional
+# dependency is missing is skipped.
 import pkgutil  # noqa: E402
 
-import mistral_lite.fake  # noqa: E402
+import mistral_lite  # noqa: E402
 
-for _name in ("_bulk", "_bulk_io", "_bulk_batch", "_ratelimit", "_tool_loop", "_tools", "_structured", "_raw"):
-    __import__(f"mistral_lite.{_name}")
-for _module in pkgutil.iter_modules(mistral_lite.fake.__path__):
-    __import__(f"mistral_lite.fake.{_module.name}")
+for _module in pkgutil.walk_packages(mistral_lite.__path__, "mistral_lite."):
+    if _module.name.rsplit(".", 1)[-1] == "__main__":
+        continue
+    try:
+        __import__(_module.name)
+    except ImportError:
+        pass
