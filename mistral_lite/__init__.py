@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING
 
 from ._conversations import acollect_conversation, citations, collect_conversation, output_text
+from ._headers import RateLimit
+from ._raw_response import RawResponse
 from ._streaming import Stream, acollect_completion, collect_completion
 from ._structured import response_format_for
 from ._subtitles import to_srt, to_vtt
@@ -81,7 +83,9 @@ __all__ = [
     "NotFoundError",
     "OutputParseError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
+    "RawResponse",
     "Stream",
     "StreamError",
     "ToolError",

@@ -36,6 +36,7 @@ from ._files import AtomicFile, MultipartBody
 from ._headers import ResponseInfo, request_id
 from ._json import decoder
 from ._operations import AsyncOperations
+from ._raw_response import RawResponse
 from ._sse import EventDecoder
 from ._streaming import DRAIN_TIMEOUT, stream_error
 from ._transport import configure_debug_logging, describe, http_logger, log_request, log_response, unsendable
@@ -224,16 +225,19 @@ class AsyncClient(ClientBase, AsyncOperations):
         self._owns_pool = False
 
     # -- the dispatcher: the shared core around the aiohttp transport --------------------------
-    async def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    async def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any],
+                        raw: bool = False) -> Any:
         if self._threads is not None:
-            return await self._threads.call(operation, args, options)
-        plan = _core.plan(self, operation, args, options)
+            return await self._threads.call(operation, args, options, raw)
+        plan = _core.plan(self, operation, args, options, not raw)
         if plan.hit is not _core.MISS:
             return plan.hit
         observers = self._observers.observers
-        if observers:
-            with _observe.Watch(_observe.start(plan, observers)) as watch:
-                return watch.done(await self._complete(plan))
+        if observers or raw:
+            call = _observe.start(plan, observers)
+            with _observe.Watch(call) as watch:
+                result = watch.done(await self._complete(plan))
+            return RawResponse(call, result) if raw else result
         return await self._complete(plan)
 
     async def _complete(self, plan: _core.Plan) -> Any:

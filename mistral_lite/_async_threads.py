@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._concurrency import Executor
+from ._raw_response import RawResponse
 from ._streaming import Stream
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ class ThreadedCalls:
     def with_client(self, client: Client) -> ThreadedCalls:
         return ThreadedCalls(client, self.executor)
 
-    async def call(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        return await self.run(functools.partial(self.client.call, operation, *args, **options))
+    async def call(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], raw: bool = False) -> Any:
+        return await self.run(functools.partial(self.client._dispatch, operation, args, options, raw))
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """``Client.request`` on a worker thread (the escape hatch of a wrapped sync client)."""
@@ -49,6 +50,8 @@ class ThreadedCalls:
         caller's contextvars, such as its current span); a Stream comes back as a ThreadedStream."""
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self.executor.pool, contextvars.copy_context().run, fn)
+        if isinstance(result, RawResponse) and isinstance(result.parse(), Stream):
+            return result._with_result(ThreadedStream(result.parse(), self.executor))
         return ThreadedStream(result, self.executor) if isinstance(result, Stream) else result
 
 

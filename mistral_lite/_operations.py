@@ -15,6 +15,7 @@ from types import MethodType
 from typing import TYPE_CHECKING, Any, cast
 
 from ._concurrency import run_map
+from ._raw_response import AsyncRawOperations, RawOperations
 from ._table import Spec, load_spec
 from ._workflows import paginate, wait
 
@@ -72,6 +73,12 @@ class OperationMethod:
 class Operations:
     """Generated methods, one per operation of the table (see ``endpoints.toml``)."""
 
+    @property
+    def with_raw_response(self) -> RawOperations:
+        """Every operation answering a :class:`~mistral_lite.RawResponse` (status, headers, request
+        id, rate limit, elapsed, attempts; ``parse()`` gives the plain result)."""
+        return RawOperations(self)
+
     def call(self, operation: str, /, *args: Any, **options: Any) -> Any:
         """Run any operation by name: ``client.call("chat", model=..., messages=...)``.
 
@@ -128,18 +135,23 @@ class Operations:
         """
         return run_map(cast("Client", self), operation, items, max_workers, return_exceptions)
 
-    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], raw: bool = False) -> Any:
         raise NotImplementedError
 
 
 class AsyncOperations:
     """The same generated methods for asyncio: each returns an awaitable of the result."""
 
+    @property
+    def with_raw_response(self) -> AsyncRawOperations:
+        """``raw = await aclient.with_raw_response.chat(...)``: see ``Client.with_raw_response``."""
+        return AsyncRawOperations(self)
+
     def call(self, operation: str, /, *args: Any, **options: Any) -> Any:
         """``await aclient.call("chat", model=..., messages=...)``."""
         return self._dispatch(operation, args, options)
 
-    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], raw: bool = False) -> Any:
         raise NotImplementedError
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from ._async import AsyncStream
+from ._raw_response import RawResponse
 from ._streaming import Stream
 from ._structured import _T, _U, ParsedChatCompletion, ParsedOCRResponse
 from .types import (
@@ -257,6 +258,8 @@ from .types import (
 )
 
 class Operations:
+    @property
+    def with_raw_response(self) -> RawOperations: ...
     @overload
     def chat(  # type: ignore[overload-overlap]
         self,
@@ -16786,9 +16789,12 @@ class Operations:
         operation: str,
         args: tuple[Any, ...],
         options: dict[str, Any],
+        raw: bool = ...,
     ) -> Any: ...
 
 class AsyncOperations:
+    @property
+    def with_raw_response(self) -> AsyncRawOperations: ...
     @overload
     async def chat(  # type: ignore[overload-overlap]
         self,
@@ -25542,4 +25548,3265 @@ class AsyncOperations:
         operation: str,
         args: tuple[Any, ...],
         options: dict[str, Any],
+        raw: bool = ...,
     ) -> Any: ...
+
+class RawOperations:
+    @overload
+    def chat(
+        self,
+        *args: Any,
+        response_format: type[_T],
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ParsedChatCompletion[_T]]: ...
+    @overload
+    def chat(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[CompletionChunk]]: ...
+    @overload
+    def chat(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse]: ...
+    @overload
+    def chat(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse | Stream[CompletionChunk]]: ...
+    @overload
+    def fim(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[CompletionChunk]]: ...
+    @overload
+    def fim(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[FIMCompletionResponse]: ...
+    @overload
+    def fim(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[FIMCompletionResponse | Stream[CompletionChunk]]: ...
+    @overload
+    def agent_completion(
+        self,
+        *args: Any,
+        response_format: type[_T],
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ParsedChatCompletion[_T]]: ...
+    @overload
+    def agent_completion(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[CompletionChunk]]: ...
+    @overload
+    def agent_completion(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse]: ...
+    @overload
+    def agent_completion(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse | Stream[CompletionChunk]]: ...
+    def embed(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[EmbeddingResponse]: ...
+    def classify(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ClassificationResponse]: ...
+    def classify_chat(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ClassificationResponse]: ...
+    def moderate(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModerationResponse]: ...
+    def moderate_chat(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModerationResponse]: ...
+    def ocr(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OCRResponse]: ...
+    def list_models(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModelList]: ...
+    def get_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetModelResult]: ...
+    def delete_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteModelResponse]: ...
+    def update_fine_tuned_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UpdateFineTunedModelResult]: ...
+    def archive_fine_tuned_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ArchiveModelResponse]: ...
+    def unarchive_fine_tuned_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UnarchiveModelResponse]: ...
+    def upload_file(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateFileResponse]: ...
+    def list_files(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListFilesResponse]: ...
+    def get_file(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetFileResponse]: ...
+    def delete_file(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteFileResponse]: ...
+    @overload
+    def download_file(
+        self,
+        *args: Any,
+        to: str | PathLike[str],
+        **options: Any,
+    ) -> RawResponse[Path]: ...
+    @overload
+    def download_file(
+        self,
+        *args: Any,
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[bytes]: ...
+    @overload
+    def download_file(
+        self,
+        *args: Any,
+        to: str | PathLike[str] | None = ...,
+        **options: Any,
+    ) -> RawResponse[bytes | Path]: ...
+    def get_file_url(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSignedUrlResponse]: ...
+    def create_batch_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    def list_batch_jobs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListBatchJobsResponse]: ...
+    def get_batch_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    def cancel_batch_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    def create_fine_tuning_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateFineTuningJobResult]: ...
+    def list_fine_tuning_jobs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JobsOut]: ...
+    def get_fine_tuning_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetFineTuningJobResult]: ...
+    def start_fine_tuning_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[StartFineTuningJobResult]: ...
+    def cancel_fine_tuning_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CancelFineTuningJobResult]: ...
+    def create_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    def list_agents(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentsResult]: ...
+    def get_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    def update_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    def delete_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def get_agent_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    def list_agent_versions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentVersionsResult]: ...
+    def update_agent_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    def create_or_update_agent_alias(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AgentAliasResponse]: ...
+    def list_agent_aliases(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentAliasesResult]: ...
+    @overload
+    def create_conversation(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[CreateConversationEvent]]: ...
+    @overload
+    def create_conversation(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    def create_conversation(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | Stream[CreateConversationEvent]]: ...
+    @overload
+    def append_conversation(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[AppendConversationEvent]]: ...
+    @overload
+    def append_conversation(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    def append_conversation(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | Stream[AppendConversationEvent]]: ...
+    @overload
+    def restart_conversation(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[RestartConversationEvent]]: ...
+    @overload
+    def restart_conversation(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    def restart_conversation(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | Stream[RestartConversationEvent]]: ...
+    def list_conversations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConversationsResult]: ...
+    def get_conversation(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetConversationResult]: ...
+    def get_conversation_history(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConversationHistory]: ...
+    def get_conversation_messages(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConversationMessages]: ...
+    def delete_conversation(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def delete_agent_alias(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def list_agents_pages(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AgentListPage]: ...
+    def delete_batch_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteBatchJobResponse]: ...
+    @overload
+    def transcribe_audio(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[TranscribeAudioEvent]]: ...
+    @overload
+    def transcribe_audio(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[TranscriptionResponse]: ...
+    @overload
+    def transcribe_audio(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[TranscriptionResponse | Stream[TranscribeAudioEvent]]: ...
+    def list_libraries(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListLibrariesResponse]: ...
+    def create_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    def get_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    def update_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    def delete_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    def list_library_documents(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDocumentsResponse]: ...
+    def upload_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    def get_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    def update_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    def delete_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def get_library_document_text(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DocumentTextContent]: ...
+    def get_library_document_status(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ProcessingStatus]: ...
+    def get_library_document_url(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[str]: ...
+    def get_library_document_extracted_text_url(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[str]: ...
+    def reprocess_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def create_speech(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[CreateSpeechEvent]]: ...
+    @overload
+    def create_speech(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateSpeechResult]: ...
+    @overload
+    def create_speech(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateSpeechResult | Stream[CreateSpeechEvent]]: ...
+    def list_voices(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceListResponse]: ...
+    def create_voice(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    def get_voice(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    def update_voice(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    def delete_voice(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    def get_voice_sample(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[bytes]: ...
+    def list_api_keys(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[APIKeysExtendedOUT]: ...
+    def create_api_key(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[APIKeyOUT]: ...
+    def delete_api_key(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteAPIKeyOUT]: ...
+    def list_audit_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAuditLogsResult]: ...
+    def get_rate_limits(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RateLimitsOUT]: ...
+    def get_spend_limits(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[LimitsOUT]: ...
+    def update_spend_limits(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[LimitsOUT]: ...
+    def get_usage(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UsageOUTJSON]: ...
+    def trigger_scim_sync(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminScimSyncTriggerOUT]: ...
+    def get_scim_sync_run(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminScimSyncRunOUT]: ...
+    def list_user_groups(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupsOut]: ...
+    def create_user_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    def provision_group_to_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def get_user_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    def update_user_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    def delete_user_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def list_user_group_members(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupMembersOut]: ...
+    def assign_users_to_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def remove_users_from_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def list_nested_user_groups(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[NestedGroupsOut]: ...
+    def set_nested_user_groups(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def update_user_group_organization_role(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def list_group_workspace_assignments(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GroupWorkspaceAssignmentsOut]: ...
+    def assign_group_to_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def update_group_workspace_assignment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def remove_group_from_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def list_roles(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RolesOut]: ...
+    def list_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationAdminUsersOUT]: ...
+    def create_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationUsersCreateOUT]: ...
+    def list_invites(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListInvitesResult]: ...
+    def invite_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationInvitesCreateOUT]: ...
+    def delete_invite(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteOUT]: ...
+    def get_user(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserOUT]: ...
+    def update_user(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminOrganizationMemberOUT]: ...
+    def delete_user(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteOUT]: ...
+    def get_vibe_code_usage_by_organization(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeOrganizationStatsOUT]: ...
+    def get_vibe_code_usage_by_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkspaceStatsOUT]: ...
+    def get_vibe_work_usage_by_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByAgentStatsOUT]: ...
+    def get_vibe_work_usage_over_time(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByTimeStatsOUT]: ...
+    def get_vibe_work_usage_by_user(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByUserStatsOUT]: ...
+    def list_workspaces(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspacesOut]: ...
+    def create_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspaceEnrichedOUT]: ...
+    def update_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspaceOUT]: ...
+    def delete_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def add_workspace_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AddUsersToWorkspaceOUT]: ...
+    def remove_workspace_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RemoveWorkspaceMembersOUT]: ...
+    def add_or_update_workspace_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AddOrUpdateUsersToWorkspaceOUT]: ...
+    def list_connectors(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[PaginatedConnectors]: ...
+    def create_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    def get_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    def get_connector_auth_url(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AuthUrlResponse]: ...
+    def list_connector_authentication_methods(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConnectorAuthenticationMethodsResult]: ...
+    def list_connector_organization_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    def create_or_update_connector_organization_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def delete_connector_organization_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def list_connector_tools(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConnectorToolsResult]: ...
+    def call_connector_tool(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConnectorToolCallResponse]: ...
+    def list_connector_user_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    def create_or_update_connector_user_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def delete_all_connector_user_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def delete_connector_user_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def list_connector_workspace_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    def create_or_update_connector_workspace_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def delete_connector_workspace_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def update_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    def delete_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def share_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def unshare_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def activate_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def deactivate_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    def replace_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    def list_library_accesses(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSharingResponse]: ...
+    def create_or_update_library_access(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Sharing]: ...
+    def delete_library_access(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Sharing]: ...
+    def replace_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    def list_campaigns(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListCampaignsResponse]: ...
+    def create_campaign(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Campaign]: ...
+    def get_campaign(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Campaign]: ...
+    def delete_campaign(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def list_campaign_selected_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListCampaignSelectedEventsResponse]: ...
+    def get_campaign_status(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchCampaignStatusResponse]: ...
+    def search_chat_completion_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventsResponse]: ...
+    def search_chat_completion_event_ids(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventIdsResponse]: ...
+    def get_chat_completion_event(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionEvent]: ...
+    def judge_chat_completion_event(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    def list_similar_chat_completion_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventsResponse]: ...
+    def list_chat_completion_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListChatCompletionFieldsResponse]: ...
+    def list_chat_completion_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchChatCompletionFieldOptionsResponse]: ...
+    def count_chat_completion_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchFieldOptionCountsResponse]: ...
+    def list_datasets(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetsResponse]: ...
+    def create_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Dataset]: ...
+    def get_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetPreview]: ...
+    def update_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetPreview]: ...
+    def delete_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def export_dataset_to_jsonl(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExportDatasetResponse]: ...
+    def import_dataset_records_from_campaign(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    def import_dataset_records_from_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    def import_dataset_records_from_explorer(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    def import_dataset_records_from_file(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    def import_dataset_records_from_playground(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    def list_dataset_records(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetRecordsResponse]: ...
+    def create_dataset_record(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetRecord]: ...
+    def list_dataset_import_tasks(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetImportTasksResponse]: ...
+    def get_dataset_import_task(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    def delete_dataset_records(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def get_dataset_record(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetRecord]: ...
+    def delete_dataset_record(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def judge_dataset_record(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    def update_dataset_record_payload(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def update_dataset_record_properties(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def list_judges(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListJudgesResponse]: ...
+    def create_judge(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Judge]: ...
+    def get_judge(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Judge]: ...
+    def update_judge(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def delete_judge(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def judge_conversation(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    def list_log_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogFields]: ...
+    def list_log_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogFieldOptions]: ...
+    def search_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogs]: ...
+    def aggregate_spans(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Aggregation]: ...
+    def list_span_evaluation_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluationFields]: ...
+    def list_span_evaluation_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluationFieldOptions]: ...
+    def search_span_evaluations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluations]: ...
+    def search_latest_span_evaluations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluations]: ...
+    def list_span_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanFields]: ...
+    def list_span_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanFieldOptions]: ...
+    def search_spans(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpans]: ...
+    def aggregate_traces(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Aggregation]: ...
+    def list_trace_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraceFields]: ...
+    def list_trace_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraceFieldOptions]: ...
+    def search_traces(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraces]: ...
+    def get_trace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTrace]: ...
+    def list_trace_spans(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpans]: ...
+    def get_trace_span(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpan]: ...
+    def list_prompts(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListPromptsResponse]: ...
+    def create_prompt(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    def get_prompt(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    def update_prompt(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    def delete_prompt(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeletePromptResponse]: ...
+    def list_prompt_versions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListPromptVersionsResponse]: ...
+    def create_prompt_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreatePromptVersionResponse]: ...
+    def get_prompt_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    def update_prompt_version_metadata(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    def list_ingestion_pipeline_configurations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListIngestionPipelineConfigurationsResult]: ...
+    def register_ingestion_pipeline_configuration(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[IngestionPipelineConfiguration]: ...
+    def update_ingestion_pipeline_run_info(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[IngestionPipelineConfiguration]: ...
+    def list_rag_deployments(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetDeploymentSummariesResponse]: ...
+    def register_rag_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RegisterSearchIndexResponseIndex]: ...
+    def unregister_rag_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    def update_rag_deployment_metrics(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    def list_skills(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSkillsResponse]: ...
+    def create_skill(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    def get_skill(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    def update_skill(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    def delete_skill(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteSkillResponse]: ...
+    def list_skill_versions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSkillVersionsResponse]: ...
+    def create_skill_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateSkillVersionResponse]: ...
+    def get_skill_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    def update_skill_version_metadata(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    def get_identity(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UserIdentity]: ...
+    def list_my_organizations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListOrganizationsResponse]: ...
+    def list_my_workspaces(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListWorkspacesResponse]: ...
+    def list_workflow_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListWorkflowEventResponse]: ...
+    @overload
+    def stream_workflow_events(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    def stream_workflow_events(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    def stream_workflow_events(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowEventsEvent]]: ...
+    def list_workflows(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowListResponse]: ...
+    def bulk_archive_workflows(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowBulkArchiveResponse]: ...
+    def list_workflow_registrations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowRegistrationListResponse]: ...
+    def get_workflow_registration(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowRegistrationGetResponse]: ...
+    def execute_workflow_registration(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecuteWorkflowRegistrationResult]: ...
+    def bulk_unarchive_workflows(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowBulkUnarchiveResponse]: ...
+    def get_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowGetResponse]: ...
+    def update_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowUpdateResponse]: ...
+    def archive_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowArchiveResponse]: ...
+    def execute_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecuteWorkflowResult]: ...
+    def unarchive_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowUnarchiveResponse]: ...
+    def list_deployments(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentListResponse]: ...
+    def create_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    def get_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentDetailResponse]: ...
+    def update_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    def delete_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    def list_deployment_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentLogSearchResponse]: ...
+    def stream_deployment_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamDeploymentLogsEvent]]: ...
+    def restart_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    def start_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    def stop_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    def list_deployment_workers(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentWorkerListResponse]: ...
+    def batch_cancel_workflow_executions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchExecutionResponse]: ...
+    def batch_terminate_workflow_executions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchExecutionResponse]: ...
+    def get_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionResponse]: ...
+    def cancel_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def get_workflow_execution_history(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    def list_workflow_execution_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecutionLogSearchResponse]: ...
+    def stream_workflow_execution_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowExecutionLogsEvent]]: ...
+    def query_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[QueryWorkflowResponse]: ...
+    def reset_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def signal_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SignalWorkflowResponse]: ...
+    def stream_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowExecutionEvent]]: ...
+    def terminate_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def list_workflow_execution_trace_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceEventsResponse]: ...
+    def get_workflow_execution_trace_info(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecutionTraceInfoResponse]: ...
+    def get_workflow_execution_trace_otel(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceOTelResponse]: ...
+    def get_workflow_execution_trace_summary(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceSummaryResponse]: ...
+    def update_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UpdateWorkflowResponse]: ...
+    def get_workflow_metrics(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowMetrics]: ...
+    def list_runs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionListResponse]: ...
+    def get_run(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionResponse]: ...
+    def get_run_history(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    def list_schedules(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleListResponse]: ...
+    def schedule_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleResponse]: ...
+    def get_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ScheduleDefinitionOutput]: ...
+    def update_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleResponse]: ...
+    def unschedule_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def pause_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def resume_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def trigger_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    def call(
+        self,
+        operation: str,
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+
+class AsyncRawOperations:
+    @overload
+    async def chat(
+        self,
+        *args: Any,
+        response_format: type[_T],
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ParsedChatCompletion[_T]]: ...
+    @overload
+    async def chat(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def chat(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse]: ...
+    @overload
+    async def chat(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse | AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def fim(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def fim(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[FIMCompletionResponse]: ...
+    @overload
+    async def fim(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[FIMCompletionResponse | AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def agent_completion(
+        self,
+        *args: Any,
+        response_format: type[_T],
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ParsedChatCompletion[_T]]: ...
+    @overload
+    async def agent_completion(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def agent_completion(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse]: ...
+    @overload
+    async def agent_completion(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse | AsyncStream[CompletionChunk]]: ...
+    async def embed(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[EmbeddingResponse]: ...
+    async def classify(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ClassificationResponse]: ...
+    async def classify_chat(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ClassificationResponse]: ...
+    async def moderate(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModerationResponse]: ...
+    async def moderate_chat(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModerationResponse]: ...
+    async def ocr(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OCRResponse]: ...
+    async def list_models(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModelList]: ...
+    async def get_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetModelResult]: ...
+    async def delete_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteModelResponse]: ...
+    async def update_fine_tuned_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UpdateFineTunedModelResult]: ...
+    async def archive_fine_tuned_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ArchiveModelResponse]: ...
+    async def unarchive_fine_tuned_model(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UnarchiveModelResponse]: ...
+    async def upload_file(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateFileResponse]: ...
+    async def list_files(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListFilesResponse]: ...
+    async def get_file(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetFileResponse]: ...
+    async def delete_file(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteFileResponse]: ...
+    @overload
+    async def download_file(
+        self,
+        *args: Any,
+        to: str | PathLike[str],
+        **options: Any,
+    ) -> RawResponse[Path]: ...
+    @overload
+    async def download_file(
+        self,
+        *args: Any,
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[bytes]: ...
+    @overload
+    async def download_file(
+        self,
+        *args: Any,
+        to: str | PathLike[str] | None = ...,
+        **options: Any,
+    ) -> RawResponse[bytes | Path]: ...
+    async def get_file_url(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSignedUrlResponse]: ...
+    async def create_batch_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    async def list_batch_jobs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListBatchJobsResponse]: ...
+    async def get_batch_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    async def cancel_batch_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    async def create_fine_tuning_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateFineTuningJobResult]: ...
+    async def list_fine_tuning_jobs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JobsOut]: ...
+    async def get_fine_tuning_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetFineTuningJobResult]: ...
+    async def start_fine_tuning_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[StartFineTuningJobResult]: ...
+    async def cancel_fine_tuning_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CancelFineTuningJobResult]: ...
+    async def create_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    async def list_agents(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentsResult]: ...
+    async def get_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    async def update_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    async def delete_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def get_agent_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    async def list_agent_versions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentVersionsResult]: ...
+    async def update_agent_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    async def create_or_update_agent_alias(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AgentAliasResponse]: ...
+    async def list_agent_aliases(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentAliasesResult]: ...
+    @overload
+    async def create_conversation(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CreateConversationEvent]]: ...
+    @overload
+    async def create_conversation(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    async def create_conversation(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | AsyncStream[CreateConversationEvent]]: ...
+    @overload
+    async def append_conversation(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[AppendConversationEvent]]: ...
+    @overload
+    async def append_conversation(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    async def append_conversation(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | AsyncStream[AppendConversationEvent]]: ...
+    @overload
+    async def restart_conversation(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[RestartConversationEvent]]: ...
+    @overload
+    async def restart_conversation(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    async def restart_conversation(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | AsyncStream[RestartConversationEvent]]: ...
+    async def list_conversations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConversationsResult]: ...
+    async def get_conversation(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetConversationResult]: ...
+    async def get_conversation_history(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConversationHistory]: ...
+    async def get_conversation_messages(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConversationMessages]: ...
+    async def delete_conversation(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def delete_agent_alias(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def list_agents_pages(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AgentListPage]: ...
+    async def delete_batch_job(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteBatchJobResponse]: ...
+    @overload
+    async def transcribe_audio(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[TranscribeAudioEvent]]: ...
+    @overload
+    async def transcribe_audio(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[TranscriptionResponse]: ...
+    @overload
+    async def transcribe_audio(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[TranscriptionResponse | AsyncStream[TranscribeAudioEvent]]: ...
+    async def list_libraries(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListLibrariesResponse]: ...
+    async def create_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    async def get_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    async def update_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    async def delete_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    async def list_library_documents(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDocumentsResponse]: ...
+    async def upload_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    async def get_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    async def update_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    async def delete_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def get_library_document_text(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DocumentTextContent]: ...
+    async def get_library_document_status(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ProcessingStatus]: ...
+    async def get_library_document_url(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[str]: ...
+    async def get_library_document_extracted_text_url(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[str]: ...
+    async def reprocess_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def create_speech(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CreateSpeechEvent]]: ...
+    @overload
+    async def create_speech(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateSpeechResult]: ...
+    @overload
+    async def create_speech(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateSpeechResult | AsyncStream[CreateSpeechEvent]]: ...
+    async def list_voices(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceListResponse]: ...
+    async def create_voice(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    async def get_voice(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    async def update_voice(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    async def delete_voice(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    async def get_voice_sample(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[bytes]: ...
+    async def list_api_keys(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[APIKeysExtendedOUT]: ...
+    async def create_api_key(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[APIKeyOUT]: ...
+    async def delete_api_key(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteAPIKeyOUT]: ...
+    async def list_audit_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAuditLogsResult]: ...
+    async def get_rate_limits(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RateLimitsOUT]: ...
+    async def get_spend_limits(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[LimitsOUT]: ...
+    async def update_spend_limits(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[LimitsOUT]: ...
+    async def get_usage(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UsageOUTJSON]: ...
+    async def trigger_scim_sync(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminScimSyncTriggerOUT]: ...
+    async def get_scim_sync_run(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminScimSyncRunOUT]: ...
+    async def list_user_groups(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupsOut]: ...
+    async def create_user_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    async def provision_group_to_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def get_user_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    async def update_user_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    async def delete_user_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def list_user_group_members(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupMembersOut]: ...
+    async def assign_users_to_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def remove_users_from_group(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def list_nested_user_groups(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[NestedGroupsOut]: ...
+    async def set_nested_user_groups(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def update_user_group_organization_role(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def list_group_workspace_assignments(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GroupWorkspaceAssignmentsOut]: ...
+    async def assign_group_to_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def update_group_workspace_assignment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def remove_group_from_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def list_roles(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RolesOut]: ...
+    async def list_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationAdminUsersOUT]: ...
+    async def create_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationUsersCreateOUT]: ...
+    async def list_invites(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListInvitesResult]: ...
+    async def invite_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationInvitesCreateOUT]: ...
+    async def delete_invite(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteOUT]: ...
+    async def get_user(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserOUT]: ...
+    async def update_user(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminOrganizationMemberOUT]: ...
+    async def delete_user(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteOUT]: ...
+    async def get_vibe_code_usage_by_organization(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeOrganizationStatsOUT]: ...
+    async def get_vibe_code_usage_by_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkspaceStatsOUT]: ...
+    async def get_vibe_work_usage_by_agent(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByAgentStatsOUT]: ...
+    async def get_vibe_work_usage_over_time(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByTimeStatsOUT]: ...
+    async def get_vibe_work_usage_by_user(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByUserStatsOUT]: ...
+    async def list_workspaces(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspacesOut]: ...
+    async def create_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspaceEnrichedOUT]: ...
+    async def update_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspaceOUT]: ...
+    async def delete_workspace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def add_workspace_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AddUsersToWorkspaceOUT]: ...
+    async def remove_workspace_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RemoveWorkspaceMembersOUT]: ...
+    async def add_or_update_workspace_users(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AddOrUpdateUsersToWorkspaceOUT]: ...
+    async def list_connectors(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[PaginatedConnectors]: ...
+    async def create_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    async def get_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    async def get_connector_auth_url(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AuthUrlResponse]: ...
+    async def list_connector_authentication_methods(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConnectorAuthenticationMethodsResult]: ...
+    async def list_connector_organization_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    async def create_or_update_connector_organization_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def delete_connector_organization_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def list_connector_tools(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConnectorToolsResult]: ...
+    async def call_connector_tool(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConnectorToolCallResponse]: ...
+    async def list_connector_user_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    async def create_or_update_connector_user_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def delete_all_connector_user_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def delete_connector_user_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def list_connector_workspace_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    async def create_or_update_connector_workspace_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def delete_connector_workspace_credentials(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def update_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    async def delete_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def share_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def unshare_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def activate_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def deactivate_connector(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    async def replace_library(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    async def list_library_accesses(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSharingResponse]: ...
+    async def create_or_update_library_access(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Sharing]: ...
+    async def delete_library_access(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Sharing]: ...
+    async def replace_library_document(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    async def list_campaigns(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListCampaignsResponse]: ...
+    async def create_campaign(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Campaign]: ...
+    async def get_campaign(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Campaign]: ...
+    async def delete_campaign(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def list_campaign_selected_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListCampaignSelectedEventsResponse]: ...
+    async def get_campaign_status(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchCampaignStatusResponse]: ...
+    async def search_chat_completion_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventsResponse]: ...
+    async def search_chat_completion_event_ids(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventIdsResponse]: ...
+    async def get_chat_completion_event(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionEvent]: ...
+    async def judge_chat_completion_event(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    async def list_similar_chat_completion_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventsResponse]: ...
+    async def list_chat_completion_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListChatCompletionFieldsResponse]: ...
+    async def list_chat_completion_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchChatCompletionFieldOptionsResponse]: ...
+    async def count_chat_completion_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchFieldOptionCountsResponse]: ...
+    async def list_datasets(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetsResponse]: ...
+    async def create_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Dataset]: ...
+    async def get_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetPreview]: ...
+    async def update_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetPreview]: ...
+    async def delete_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def export_dataset_to_jsonl(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExportDatasetResponse]: ...
+    async def import_dataset_records_from_campaign(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    async def import_dataset_records_from_dataset(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    async def import_dataset_records_from_explorer(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    async def import_dataset_records_from_file(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    async def import_dataset_records_from_playground(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    async def list_dataset_records(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetRecordsResponse]: ...
+    async def create_dataset_record(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetRecord]: ...
+    async def list_dataset_import_tasks(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetImportTasksResponse]: ...
+    async def get_dataset_import_task(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    async def delete_dataset_records(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def get_dataset_record(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetRecord]: ...
+    async def delete_dataset_record(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def judge_dataset_record(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    async def update_dataset_record_payload(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def update_dataset_record_properties(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def list_judges(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListJudgesResponse]: ...
+    async def create_judge(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Judge]: ...
+    async def get_judge(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Judge]: ...
+    async def update_judge(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def delete_judge(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def judge_conversation(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    async def list_log_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogFields]: ...
+    async def list_log_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogFieldOptions]: ...
+    async def search_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogs]: ...
+    async def aggregate_spans(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Aggregation]: ...
+    async def list_span_evaluation_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluationFields]: ...
+    async def list_span_evaluation_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluationFieldOptions]: ...
+    async def search_span_evaluations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluations]: ...
+    async def search_latest_span_evaluations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluations]: ...
+    async def list_span_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanFields]: ...
+    async def list_span_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanFieldOptions]: ...
+    async def search_spans(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpans]: ...
+    async def aggregate_traces(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Aggregation]: ...
+    async def list_trace_fields(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraceFields]: ...
+    async def list_trace_field_options(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraceFieldOptions]: ...
+    async def search_traces(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraces]: ...
+    async def get_trace(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTrace]: ...
+    async def list_trace_spans(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpans]: ...
+    async def get_trace_span(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpan]: ...
+    async def list_prompts(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListPromptsResponse]: ...
+    async def create_prompt(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    async def get_prompt(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    async def update_prompt(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    async def delete_prompt(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeletePromptResponse]: ...
+    async def list_prompt_versions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListPromptVersionsResponse]: ...
+    async def create_prompt_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreatePromptVersionResponse]: ...
+    async def get_prompt_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    async def update_prompt_version_metadata(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    async def list_ingestion_pipeline_configurations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListIngestionPipelineConfigurationsResult]: ...
+    async def register_ingestion_pipeline_configuration(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[IngestionPipelineConfiguration]: ...
+    async def update_ingestion_pipeline_run_info(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[IngestionPipelineConfiguration]: ...
+    async def list_rag_deployments(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetDeploymentSummariesResponse]: ...
+    async def register_rag_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RegisterSearchIndexResponseIndex]: ...
+    async def unregister_rag_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    async def update_rag_deployment_metrics(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    async def list_skills(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSkillsResponse]: ...
+    async def create_skill(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    async def get_skill(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    async def update_skill(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    async def delete_skill(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteSkillResponse]: ...
+    async def list_skill_versions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSkillVersionsResponse]: ...
+    async def create_skill_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateSkillVersionResponse]: ...
+    async def get_skill_version(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    async def update_skill_version_metadata(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    async def get_identity(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UserIdentity]: ...
+    async def list_my_organizations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListOrganizationsResponse]: ...
+    async def list_my_workspaces(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListWorkspacesResponse]: ...
+    async def list_workflow_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListWorkflowEventResponse]: ...
+    @overload
+    async def stream_workflow_events(
+        self,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    async def stream_workflow_events(
+        self,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    async def stream_workflow_events(
+        self,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowEventsEvent]]: ...
+    async def list_workflows(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowListResponse]: ...
+    async def bulk_archive_workflows(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowBulkArchiveResponse]: ...
+    async def list_workflow_registrations(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowRegistrationListResponse]: ...
+    async def get_workflow_registration(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowRegistrationGetResponse]: ...
+    async def execute_workflow_registration(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecuteWorkflowRegistrationResult]: ...
+    async def bulk_unarchive_workflows(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowBulkUnarchiveResponse]: ...
+    async def get_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowGetResponse]: ...
+    async def update_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowUpdateResponse]: ...
+    async def archive_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowArchiveResponse]: ...
+    async def execute_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecuteWorkflowResult]: ...
+    async def unarchive_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowUnarchiveResponse]: ...
+    async def list_deployments(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentListResponse]: ...
+    async def create_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    async def get_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentDetailResponse]: ...
+    async def update_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    async def delete_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    async def list_deployment_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentLogSearchResponse]: ...
+    async def stream_deployment_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamDeploymentLogsEvent]]: ...
+    async def restart_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    async def start_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    async def stop_deployment(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    async def list_deployment_workers(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentWorkerListResponse]: ...
+    async def batch_cancel_workflow_executions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchExecutionResponse]: ...
+    async def batch_terminate_workflow_executions(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchExecutionResponse]: ...
+    async def get_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionResponse]: ...
+    async def cancel_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def get_workflow_execution_history(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    async def list_workflow_execution_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecutionLogSearchResponse]: ...
+    async def stream_workflow_execution_logs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowExecutionLogsEvent]]: ...
+    async def query_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[QueryWorkflowResponse]: ...
+    async def reset_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def signal_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SignalWorkflowResponse]: ...
+    async def stream_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowExecutionEvent]]: ...
+    async def terminate_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def list_workflow_execution_trace_events(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceEventsResponse]: ...
+    async def get_workflow_execution_trace_info(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecutionTraceInfoResponse]: ...
+    async def get_workflow_execution_trace_otel(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceOTelResponse]: ...
+    async def get_workflow_execution_trace_summary(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceSummaryResponse]: ...
+    async def update_workflow_execution(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UpdateWorkflowResponse]: ...
+    async def get_workflow_metrics(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowMetrics]: ...
+    async def list_runs(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionListResponse]: ...
+    async def get_run(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionResponse]: ...
+    async def get_run_history(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    async def list_schedules(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleListResponse]: ...
+    async def schedule_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleResponse]: ...
+    async def get_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ScheduleDefinitionOutput]: ...
+    async def update_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleResponse]: ...
+    async def unschedule_workflow(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def pause_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def resume_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def trigger_schedule(
+        self,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    async def call(
+        self,
+        operation: str,
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from ._async import AsyncStream
+from ._raw_response import RawResponse
 from ._streaming import Stream
 from ._structured import _T, _U, ParsedChatCompletion, ParsedOCRResponse
 from .types import (
@@ -197,8 +198,29 @@ def _workflows(spec: Spec) -> list[str]:
     return lines
 
 
-def _class(name: str, spec: Spec, is_async: bool) -> list[str]:
+def _raw_class(name: str, spec: Spec, is_async: bool) -> list[str]:
+    """``with_raw_response``'s methods: each row's overloads, returning ``RawResponse[<result>]``.
+
+    Only the options an overload turns on (``stream``, ``response_format``, a download's target)
+    are spelled out; the rest are ``**options: Any``, which keeps the stub small (the plain
+    methods check the options)."""
     lines = [f"class {name}:"]
+    for ep in spec.endpoints.values():
+        variants = _variants(ep, spec)
+        for changes, returns in variants:
+            returns = _async(returns) if is_async else returns
+            params = ["self", "*args: Any",
+                      *(f"{n}: {text} = ..." if default else f"{n}: {text}" for n, (text, default) in changes.items()),
+                      "**options: Any"]
+            lines += _def(ep.name, params, f"RawResponse[{returns}]", overload=len(variants) > 1, is_async=is_async)
+    lines += _def("call", ["self", "operation: str", "/", "*args: Any", "**options: Any"], "RawResponse[Any]",
+                  is_async=is_async)
+    return lines
+
+
+def _class(name: str, spec: Spec, is_async: bool) -> list[str]:
+    raw = "AsyncRawOperations" if is_async else "RawOperations"
+    lines = [f"class {name}:", "    @property", f"    def with_raw_response(self) -> {raw}: ..."]
     for ep in spec.endpoints.values():
         lines += _operation_defs(ep, spec, is_async, as_call=False)
     for ep in spec.endpoints.values():
@@ -207,14 +229,15 @@ def _class(name: str, spec: Spec, is_async: bool) -> list[str]:
                   is_async=is_async)
     if not is_async:
         lines += _workflows(spec)
-    dispatch = ["self", "operation: str", "args: tuple[Any, ...]", "options: dict[str, Any]"]
+    dispatch = ["self", "operation: str", "args: tuple[Any, ...]", "options: dict[str, Any]", "raw: bool = ..."]
     lines += _def("_dispatch", dispatch, "Any", is_async=is_async)
     return lines
 
 
 def render_stub(spec: Spec | None = None) -> str:
     spec = spec or load_spec()
-    body = [*_class("Operations", spec, False), "", *_class("AsyncOperations", spec, True)]
+    body = [*_class("Operations", spec, False), "", *_class("AsyncOperations", spec, True), "",
+            *_raw_class("RawOperations", spec, False), "", *_raw_class("AsyncRawOperations", spec, True)]
     text = "\n".join(body) + "\n"
     rows = row_types(spec)
     rows.walk()

@@ -27,6 +27,7 @@ from ._concurrency import Executor
 from ._files import save_atomically
 from ._json import decoder
 from ._operations import Operations
+from ._raw_response import RawResponse
 from ._streaming import Stream
 from ._transport import Transport, configure_debug_logging, wrap_read_error
 from ._workflows import run_batch
@@ -281,14 +282,16 @@ class Client(ClientBase, Operations):
         return decode_raw(response.content, response.headers.get("Content-Type", ""),
                           response.headers.get("x-request-id"))
 
-    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        plan = _core.plan(self, operation, args, options)
+    def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], raw: bool = False) -> Any:
+        plan = _core.plan(self, operation, args, options, not raw)
         if plan.hit is not _core.MISS:
             return plan.hit
         observers = self._observers.observers
-        if observers:
-            with _observe.Watch(_observe.start(plan, observers)) as watch:
-                return watch.done(self._complete(plan))
+        if observers or raw:
+            call = _observe.start(plan, observers)
+            with _observe.Watch(call) as watch:
+                result = watch.done(self._complete(plan))
+            return RawResponse(call, result) if raw else result
         return self._complete(plan)
 
     def _complete(self, plan: _core.Plan) -> Any:

@@ -34,6 +34,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._headers import RateLimit
+
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
@@ -171,7 +173,8 @@ class APIStatusError(MistralError):
 
     Attributes: ``status_code``, ``body`` (decoded JSON, or text), ``headers``, ``request_id``
     (from ``x-request-id``), ``operation``, ``method``, ``path``, ``server_message``, ``type``,
-    ``code``, ``attempts``, and for rate limits ``retry_after`` (seconds, or None).
+    ``code``, ``attempts``, ``rate_limit`` (a :class:`~mistral_lite.RateLimit`, or None), and for
+    rate limits ``retry_after`` (seconds, or None).
     """
 
     def __init__(
@@ -201,6 +204,11 @@ class APIStatusError(MistralError):
         super().__init__(
             f"HTTP {status_code} from {where}{tries}: {self.server_message}{rid}", operation=operation
         )
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate-limit state this error response reported (see :class:`mistral_lite.RateLimit`), or None."""
+        return RateLimit.from_headers(self.headers)
 
 
 class BadRequestError(APIStatusError):

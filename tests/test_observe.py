@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from _loopback import run_async, sync_client
 from _server import Conn, Request, ScriptedServer
 from conftest import API_KEY
 
 from mistral_lite import APIConnectionError, AsyncClient, Client, NotFoundError
 from mistral_lite._observe import CallRecord, Observer, scope
-from mistral_lite._testing import make_client
 
 CHAT = {"id": "c1", "object": "chat.completion", "model": "mistral-small-2503",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
@@ -65,12 +64,6 @@ def reply(obj: Any, status: int = 200, rid: str = "r1") -> Any:
 
 def sse(conn: Conn, req: Request) -> None:
     conn.sse_chunked(SSE)
-
-
-def sync_client(server: ScriptedServer, sleeps: list[float] | None = None) -> Client:
-    client: Client = make_client(API_KEY, base_url=server.url, sleep=(sleeps if sleeps is not None else []).append,
-                                 rand=lambda: 0.5)
-    return client
 
 
 # -- sync -----------------------------------------------------------------------------------
@@ -249,25 +242,12 @@ def test_scope_reports_start_and_end_to_each_observer() -> None:
 
 
 # -- async ----------------------------------------------------------------------------------
-def run_async(server: ScriptedServer, body: Any, threads: bool = False) -> Any:
-    async def main() -> Any:
-        if threads:
-            aclient = AsyncClient(client=sync_client(server))
-        else:
-            aclient = make_client(API_KEY, cls=AsyncClient, base_url=server.url, sleep=lambda s: None,
-                                  rand=lambda: 0.5)
-        async with aclient:
-            trace_id.set("caller")
-            return await body(aclient)
-
-    return asyncio.run(main())
-
-
 @pytest.mark.parametrize("threads", [False, True], ids=["native", "threads"])
 def test_async_retried_chat_fires_the_same_events(threads: bool) -> None:
     recorder = Recorder()
 
     async def body(aclient: AsyncClient) -> Any:
+        trace_id.set("caller")
         aclient._observe(recorder)
         return await aclient.chat(model="mistral-small-latest", messages=MESSAGES)
 
@@ -289,6 +269,7 @@ def test_async_errors_and_streams_end_once(threads: bool) -> None:
     recorder = Recorder()
 
     async def body(aclient: AsyncClient) -> Any:
+        trace_id.set("caller")
         aclient._observe(recorder)
         with pytest.raises(NotFoundError):
             await aclient.chat(model="nope", messages=MESSAGES)
@@ -317,6 +298,7 @@ def test_async_stream_cut_short_ends_with_the_error() -> None:
         conn.sse_close_delimited(SSE[:1])
 
     async def body(aclient: AsyncClient) -> None:
+        trace_id.set("caller")
         aclient._observe(recorder)
         stream = await aclient.chat(model="m", messages=MESSAGES, stream=True)
         with pytest.raises(APIConnectionError):
