@@ -25,6 +25,7 @@ from ._observe import Hub, Observer
 from ._retry import RetryPolicy
 from ._secrets import Secret, canonical_headers, credential
 from ._table import Endpoint, Spec, load_spec
+from ._usage import UsageTracker
 from .exceptions import MistralError, ValidationError
 
 __all__ = ["ClientBase", "Settings"]
@@ -246,6 +247,13 @@ class ClientBase:
         """The rate-limit state of the latest response this client or a ``with_options`` copy
         received (errors included), or None (no response yet, or it carried no rate-limit header)."""
         return self._observers.rate_limit
+
+    def track_usage(self) -> UsageTracker:
+        """``with client.track_usage() as usage:`` (``async with`` too, on AsyncClient): requests,
+        failures, retries, tokens, OCR pages and audio seconds of every call this client and its
+        ``with_options`` copies make while the block is open, in total and ``usage.by_model``;
+        ``usage.cost(prices)`` prices the tokens. See the README's "Usage totals"."""
+        return UsageTracker(self._observers)
 
     def _observe(self, observer: Observer) -> Any:
         """Register a call observer (see :mod:`mistral_lite._observe`) on this client and its copies;
