@@ -70,3 +70,21 @@ def test_bulk_runs_runs(fake: FakeMistral, capsys: pytest.CaptureFixture[str]) -
     for name in ("answers.jsonl", "batch-answers.jsonl"):
         lines = [json.loads(line) for line in Path(name).read_text().splitlines()]
         assert sorted(line["custom_id"] for line in lines) == ["q0", "q1", "q2"]
+
+
+def test_what_the_server_said_runs(fake: FakeMistral, capsys: pytest.CaptureFixture[str]) -> None:
+    from mistral_lite import Client
+
+    start = README.index("## What the server said")
+    end = README.index("\n## ", start + 1)
+    blocks = [b for b in BLOCKS if start < README.index(b) < end]
+    assert len(blocks) == 3
+    namespace: dict[str, Any] = {"client": Client()}
+    for number, block in enumerate(blocks):
+        exec(compile(block, f"README what the server said {number}", "exec"), namespace)
+    raw, usage = namespace["raw"], namespace["usage"]
+    assert raw.status_code == 200 and raw.attempts == 1 and raw.request_id
+    assert raw.parse()["choices"][0]["message"]["content"] == "Echo: Hi"
+    assert (usage.requests, usage.failed, usage.retries) == (3, 0, 0)
+    assert sorted(usage.by_model) == ["mistral-embed", "mistral-small-latest"]
+    assert usage.by_model["mistral-small-latest"].total_tokens == 6 and usage.cost(namespace["PRICES"]) > 0
