@@ -25656,6 +25656,29 @@ class RawOperations:
         *args: Any,
         **options: Any,
     ) -> RawResponse[ModerationResponse]: ...
+    @overload
+    def ocr(
+        self,
+        *args: Any,
+        document_annotation_format: type[_T],
+        bbox_annotation_format: type[_U],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[_T, _U]]: ...
+    @overload
+    def ocr(
+        self,
+        *args: Any,
+        document_annotation_format: type[_T],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[_T, Any]]: ...
+    @overload
+    def ocr(
+        self,
+        *args: Any,
+        bbox_annotation_format: type[_U],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[Any, _U]]: ...
+    @overload
     def ocr(
         self,
         *args: Any,
@@ -27286,6 +27309,29 @@ class AsyncRawOperations:
         *args: Any,
         **options: Any,
     ) -> RawResponse[ModerationResponse]: ...
+    @overload
+    async def ocr(
+        self,
+        *args: Any,
+        document_annotation_format: type[_T],
+        bbox_annotation_format: type[_U],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[_T, _U]]: ...
+    @overload
+    async def ocr(
+        self,
+        *args: Any,
+        document_annotation_format: type[_T],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[_T, Any]]: ...
+    @overload
+    async def ocr(
+        self,
+        *args: Any,
+        bbox_annotation_format: type[_U],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[Any, _U]]: ...
+    @overload
     async def ocr(
         self,
         *args: Any,
