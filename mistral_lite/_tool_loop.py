@@ -701,7 +701,7 @@ def _run_calls(loop: ToolLoop, calls: Sequence[Call]) -> Generator[dict[str, Any
 
     jobs: list[_Job | None] = []
     for call in calls:
-        if (call.confirm and call.decision is False) or loop.server_runs(call):
+        if call.decision is False or loop.server_runs(call):
             jobs.append(None)
         else:
             jobs.append(_Job(lambda c=call: _call_sync(loop, c)))  # type: ignore[misc]
@@ -820,7 +820,7 @@ async def _on_thread(target: Callable[[], Any]) -> Any:
 async def _bounded(loop: ToolLoop, call: Call) -> str | None:
     if loop.server_runs(call):
         return None
-    if call.confirm and call.decision is False:
+    if call.decision is False:
         return loop.denied(call)
     try:
         return await asyncio.wait_for(_call_async(loop, call), loop.tool_timeout)

@@ -175,3 +175,12 @@ def test_readme_approvals_example_runs_against_the_fake(fake: FakeMistral, monke
     assert out == ['approve? delete_file {"path": "delete_file notes.txt"}',
                    "Tool result: deleted delete_file notes.txt"]
     assert [m["role"] for m in fake.requests[1].json["messages"]] == ["user", "assistant", "tool"]
+
+
+def test_a_denial_holds_even_if_the_tool_is_given_without_confirm(fake_client: Client, fake: FakeMistral) -> None:
+    first = fake_client.run_tools(model=MODEL, messages=[{"role": "user", "content": "delete_file"}], tools=[RISKY])
+    (pending,) = first["pending_tool_calls"]
+    fake_client.run_tools(model=MODEL, messages=first["messages"], tools=[delete_file],
+                          approvals={pending["id"]: False})
+    assert deleted == []
+    assert "denied" in fake.requests[1].json["messages"][2]["content"]
