@@ -221,3 +221,27 @@ def test_tools_are_checked_up_front(fake_client: Client, fake: FakeMistral) -> N
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
     assert calls == [{"role": "user", "content": "orphan"}]
     assert [m["name"] for m in fake.requests[1].json["messages"] if m["role"] == "tool"] == ["orphan"]
+
+
+def test_cancelling_the_async_loop_does_not_wait_for_a_hung_tool(fake: FakeMistral) -> None:
+    release = threading.Event()
+
+    def get_value() -> str:
+        """Hangs on a thread."""
+        release.wait(30)
+        return "late"
+
+    async def main() -> None:
+        aclient = AsyncClient("k", base_url=fake.url)
+        try:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(aclient.run_tools(model=MODEL, messages=ASK, tools=[get_value]), 0.5)
+        finally:
+            await aclient.aclose()
+
+    started = time.monotonic()
+    try:
+        asyncio.run(main())  # asyncio.run's end does not join the tool's thread either
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
