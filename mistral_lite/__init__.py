@@ -43,6 +43,7 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:  # visible to type checkers; at run time these load only when asked for
+    from . import mcp as mcp
     from ._async import AsyncClient, AsyncStream
     from ._bulk import BulkInputError, BulkProgress
     from ._tools import function_tool
@@ -61,6 +62,10 @@ def __getattr__(name: str) -> object:
         from ._tools import function_tool
 
         return function_tool
+    if name == "mcp":  # MCP tool sources (the module itself never imports the mcp package)
+        import importlib
+
+        return importlib.import_module(".mcp", __name__)
     raise AttributeError(f"module 'mistral_lite' has no attribute {name!r}")
 
 
