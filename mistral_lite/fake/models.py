@@ -1,11 +1,13 @@
 """The fake's model catalogue: which models exist and what each can do, as data.
 
 A model's capabilities are the ``true`` entries of its card's ``capabilities`` (what
-``list_models`` serves), plus the fake-only ``embeddings`` (the API's cards have no such flag,
-yet only embedding models embed). :data:`OPERATION_CAPABILITY` says which capability an
-operation needs of the model its ``model`` option names. :func:`check_model` is the one general
-rule applied before every handler: a ``model`` that is neither a model id nor an alias is a 400
-``invalid_model``; a model that lacks the capability the operation needs is a 400 too.
+``list_models`` serves; the catalogue is ``state.CATALOGUE``), plus the fake-only ``embeddings``
+(the API's cards have no such flag, yet only embedding models embed).
+:data:`OPERATION_CAPABILITY` says which capability an operation needs of the model its ``model``
+option names, :data:`CHUNK_CAPABILITY` what the content chunks of its messages need (an
+``image_url`` chunk needs vision). :func:`check_model` is the one general rule applied before
+every handler: a ``model`` that is neither a model id nor an alias is a 400 ``invalid_model``; a
+model that lacks a capability the request needs is a 400 too.
 :func:`model_card` builds a card for ``FakeMistral.add_model``.
 """
 
@@ -18,8 +20,8 @@ from typing import Any
 from .replies import ApiError
 from .state import State, capability_flags
 
-__all__ = ["CAPABILITY_NAMES", "OPERATION_CAPABILITY", "capabilities_of", "check_model", "find_model",
-           "model_card"]
+__all__ = ["CAPABILITY_NAMES", "CHUNK_CAPABILITY", "OPERATION_CAPABILITY", "capabilities_of", "check_model",
+           "chunk_needs", "find_model", "model_card"]
 
 #: The operations whose ``model`` option names a model to use, and the capability each needs
 #: of it (a card capability name, ``embeddings``, or None: the model only has to exist). Other
@@ -45,13 +47,18 @@ CAPABILITY_NAMES: dict[str, str] = {
     "chat": "completion_chat", "fim": "completion_fim", "function_calling": "function_calling",
     "tools": "function_calling", "vision": "vision", "ocr": "ocr", "moderation": "moderation",
     "classification": "classification", "audio": "audio_transcription", "fine_tuning": "fine_tuning",
-    "embeddings": "embeddings",
+    "embeddings": "embeddings", "reasoning": "reasoning", "audio_input": "audio", "speech": "audio_speech",
 }
+
+#: Content chunks that need a capability of the model, wherever the request's messages (``messages``,
+#: or a conversation's ``inputs``) carry one: an image needs vision, audio needs the audio flag.
+CHUNK_CAPABILITY: dict[str, str] = {"image_url": "vision", "input_audio": "audio"}
 
 #: What the wrong kind of model is called in the 400's message.
 _NOUN = {"completion_chat": "chat completions", "completion_fim": "fill-in-the-middle completions",
          "embeddings": "embeddings", "ocr": "OCR", "moderation": "moderation", "classification": "classification",
-         "audio_transcription": "audio transcription", "fine_tuning": "fine-tuning"}
+         "audio_transcription": "audio transcription", "fine_tuning": "fine-tuning", "vision": "image input",
+         "audio": "audio input", "reasoning": "reasoning", "audio_speech": "speech"}
 
 
 def find_model(state: State, name: str) -> dict[str, Any] | None:
@@ -84,14 +91,29 @@ def check_model(state: State, operation: str, options: Mapping[str, Any]) -> Non
     card = find_model(state, name)
     if card is None:
         raise invalid_model(name)
+    has = capabilities_of(state, card)
     needed = OPERATION_CAPABILITY.get(operation)
-    if needed is None or needed in capabilities_of(state, card):
-        return
-    # The API documents no separate shape for "this model cannot do that": the closest
-    # documented one is the invalid-model error itself (same status, type and code), with a
-    # message that says which capability was missing.
-    raise ApiError(400, f"Invalid model: {name} does not support {_NOUN.get(needed, needed)} "
-                        f"(capability {needed!r})", type_="invalid_model", code="1500")
+    for need in ([needed] if needed is not None else []) + sorted(chunk_needs(options)):
+        if need not in has:
+            # The API documents no separate shape for "this model cannot do that": the closest
+            # documented one is the invalid-model error itself (same status, type and code), with a
+            # message that says which capability was missing.
+            raise ApiError(400, f"Invalid model: {name} does not support {_NOUN.get(need, need)} "
+                                f"(capability {need!r})", type_="invalid_model", code="1500")
+
+
+def chunk_needs(options: Mapping[str, Any]) -> set[str]:
+    """The capabilities the content chunks of a request's messages need (:data:`CHUNK_CAPABILITY`)."""
+    needs: set[str] = set()
+    for key in ("messages", "inputs"):
+        messages = options.get(key)
+        for message in messages if isinstance(messages, list) else ():
+            content = message.get("content") if isinstance(message, Mapping) else None
+            for chunk in content if isinstance(content, list) else ():
+                need = CHUNK_CAPABILITY.get(str(chunk.get("type"))) if isinstance(chunk, Mapping) else None
+                if need is not None:
+                    needs.add(need)
+    return needs
 
 
 def model_card(model_id: str, capabilities: Iterable[str], *, max_context_length: int = 32768,

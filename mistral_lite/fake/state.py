@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["AgentRecord", "Job", "LibraryDocument", "LibraryRecord", "State", "StoredFile", "capability_flags",
-           "iso_now", "seed_extras", "seed_models"]
+__all__ = ["CATALOGUE", "AgentRecord", "Job", "LibraryDocument", "LibraryRecord", "State", "StoredFile",
+           "capability_flags", "iso_now", "seed_extras", "seed_models"]
 
 #: ``(operation, options) -> (status, body)``: runs one request through the fake's handlers.
 Runner = Callable[[str, dict[str, Any]], tuple[int, Any]]
@@ -29,9 +29,10 @@ def iso_now() -> str:
 
 
 def capability_flags(**on: bool) -> dict[str, bool]:
-    """A card's ``capabilities``: every flag the fake knows, false unless set in ``on``."""
-    names = ("completion_chat", "function_calling", "completion_fim", "fine_tuning", "vision", "ocr",
-             "classification", "moderation", "audio", "audio_transcription")
+    """A card's ``capabilities``: every flag of the spec's ``ModelCapabilities``, false unless set in ``on``."""
+    names = ("completion_chat", "function_calling", "reasoning", "completion_fim", "fine_tuning", "vision", "ocr",
+             "classification", "moderation", "audio", "audio_transcription", "audio_transcription_realtime",
+             "audio_speech")
     return {name: bool(on.get(name, False)) for name in names}
 
 
@@ -40,8 +41,54 @@ def seed_extras() -> dict[str, list[str]]:
     return {"mistral-embed": ["embeddings"], "codestral-embed": ["embeddings"]}
 
 
+#: The models the fake starts with: ``(id, description, context length, aliases, capabilities, card extras)``.
+#: Sources: the spec's ``ModelCapabilities`` (the flags) and Mistral's model documentation
+#: (https://docs.mistral.ai/getting-started/models/ and the capability pages named per family).
+CATALOGUE: tuple[tuple[str, str, int, tuple[str, ...], tuple[str, ...], dict[str, Any]], ...] = (
+    # General models: chat, tools, vision (docs.mistral.ai/capabilities/vision lists Large 3,
+    # Medium 3.1 and Small 3.2 among the vision models).
+    ("mistral-small-latest", "Fast, cheap general model.", 131072, ("mistral-small-2506",),
+     ("completion_chat", "function_calling", "fine_tuning", "vision"), {}),
+    ("mistral-medium-latest", "Frontier-class multimodal model.", 131072, ("mistral-medium-2508",),
+     ("completion_chat", "function_calling", "vision"), {}),
+    ("mistral-large-latest", "Top-tier general model.", 131072, ("mistral-large-2512", "mistral-large-2411"),
+     ("completion_chat", "function_calling", "fine_tuning", "vision"), {}),
+    # Pixtral: the multimodal family, images in chat (docs.mistral.ai/capabilities/vision).
+    ("pixtral-large-latest", "Multimodal model: text and images.", 131072, ("pixtral-large-2411",),
+     ("completion_chat", "function_calling", "vision"), {}),
+    # Ministral 3: edge models, every size with vision (docs.mistral.ai/capabilities/vision:
+    # ministral-8b-2512, ministral-3b-2512).
+    ("ministral-8b-latest", "Edge model, 8B.", 262144, ("ministral-8b-2512",),
+     ("completion_chat", "function_calling", "vision"), {}),
+    ("ministral-3b-latest", "Edge model, 3B.", 262144, ("ministral-3b-2512",),
+     ("completion_chat", "function_calling", "vision"), {}),
+    # Magistral: the reasoning models, with vision since 1.2 (docs.mistral.ai/capabilities/reasoning).
+    ("magistral-medium-latest", "Reasoning model.", 131072, ("magistral-medium-2509",),
+     ("completion_chat", "function_calling", "reasoning", "vision"), {}),
+    ("magistral-small-latest", "Small reasoning model.", 131072, ("magistral-small-2509",),
+     ("completion_chat", "function_calling", "reasoning", "vision"), {}),
+    # Code: Codestral completes in the middle (FIM), Devstral is the agentic coding model
+    # (docs.mistral.ai/capabilities/code_generation).
+    ("codestral-latest", "Code model with fill-in-the-middle.", 256000, ("codestral-2508",),
+     ("completion_chat", "function_calling", "completion_fim", "fine_tuning"), {}),
+    ("devstral-medium-latest", "Agentic coding model.", 131072, ("devstral-medium-2507",),
+     ("completion_chat", "function_calling"), {}),
+    # Audio: Voxtral understands speech in chat and transcribes (docs.mistral.ai/capabilities/audio).
+    ("voxtral-mini-latest", "Speech understanding and transcription.", 32768, ("voxtral-mini-2507",),
+     ("completion_chat", "audio", "audio_transcription"), {}),
+    # Documents: OCR (docs.mistral.ai/capabilities/OCR).
+    ("mistral-ocr-latest", "Document OCR.", 16384, ("mistral-ocr-2505",), ("ocr",), {}),
+    # Embeddings (docs.mistral.ai/capabilities/embeddings): no card flag, see seed_extras.
+    ("mistral-embed", "Text embeddings.", 8192, (), (), {"dimension": 1024}),
+    ("codestral-embed", "Code embeddings.", 8192, ("codestral-embed-2505",), (), {"dimension": 1536}),
+    # Moderation (docs.mistral.ai/capabilities/guardrailing).
+    ("mistral-moderation-latest", "Content moderation classifier.", 8192, ("mistral-moderation-2411",),
+     ("classification", "moderation"), {}),
+)
+
+
 def seed_models(now: int) -> dict[str, dict[str, Any]]:
-    """The model catalogue the fake starts with (one of them fine-tuned)."""
+    """The model catalogue the fake starts with (:data:`CATALOGUE`, and one fine-tuned model)."""
     def base(mid: str, desc: str, ctx: int, aliases: list[str], caps: dict[str, bool],
              **extra: Any) -> dict[str, Any]:
         card = {"id": mid, "object": "model", "created": now, "owned_by": "mistralai",
@@ -51,23 +98,8 @@ def seed_models(now: int) -> dict[str, dict[str, Any]]:
         card.update(extra)
         return card
 
-    chat = capability_flags(completion_chat=True, function_calling=True, fine_tuning=True)
-    models = [
-        base("mistral-small-latest", "Fast, cheap general model.", 131072, ["mistral-small-2506"],
-             capability_flags(completion_chat=True, function_calling=True, fine_tuning=True, vision=True)),
-        base("mistral-large-latest", "Top-tier general model.", 131072, ["mistral-large-2411"], chat),
-        base("codestral-latest", "Code model with fill-in-the-middle.", 256000, ["codestral-2508"],
-             capability_flags(completion_chat=True, function_calling=True, completion_fim=True, fine_tuning=True)),
-        base("mistral-embed", "Text embeddings.", 8192, [], capability_flags(), dimension=1024),
-        base("mistral-moderation-latest", "Content moderation classifier.", 8192,
-             ["mistral-moderation-2411"], capability_flags(classification=True, moderation=True)),
-        base("mistral-ocr-latest", "Document OCR.", 16384, ["mistral-ocr-2505"], capability_flags(ocr=True)),
-        base("voxtral-mini-latest", "Speech understanding and transcription.", 32768, ["voxtral-mini-2507"],
-             capability_flags(completion_chat=True, audio=True, audio_transcription=True)),
-        base("mistral-medium-latest", "Frontier-class multimodal model.", 131072, ["mistral-medium-2508"],
-             capability_flags(completion_chat=True, function_calling=True, vision=True)),
-        base("codestral-embed", "Code embeddings.", 8192, ["codestral-embed-2505"], capability_flags(), dimension=1536),
-    ]
+    models = [base(mid, desc, ctx, list(aliases), capability_flags(**dict.fromkeys(flags, True)), **extra)
+              for mid, desc, ctx, aliases, flags, extra in CATALOGUE]
     ft = base("ft:mistral-small-latest:fake1234:20250101:a1b2c3d4", "A fine-tuned model.", 131072, [],
               capability_flags(completion_chat=True, function_calling=True), type="fine-tuned",
               job="00000000-0000-4000-8000-000000000001", root="mistral-small-latest",
