@@ -49,10 +49,10 @@ CATALOGUE: tuple[tuple[str, str, int, tuple[str, ...], tuple[str, ...], dict[str
     # Medium 3.1 and Small 3.2 among the vision models).
     ("mistral-small-latest", "Fast, cheap general model.", 131072, ("mistral-small-2506",),
      ("completion_chat", "function_calling", "fine_tuning", "vision"), {}),
-    ("mistral-medium-latest", "Frontier-class multimodal model.", 131072, ("mistral-medium-2508",),
-     ("completion_chat", "function_calling", "vision"), {}),
     ("mistral-large-latest", "Top-tier general model.", 131072, ("mistral-large-2512", "mistral-large-2411"),
      ("completion_chat", "function_calling", "fine_tuning", "vision"), {}),
+    ("mistral-medium-latest", "Frontier-class multimodal model.", 131072, ("mistral-medium-2508",),
+     ("completion_chat", "function_calling", "vision"), {}),
     # Pixtral: the multimodal family, images in chat (docs.mistral.ai/capabilities/vision).
     ("pixtral-large-latest", "Multimodal model: text and images.", 131072, ("pixtral-large-2411",),
      ("completion_chat", "function_calling", "vision"), {}),
