@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from conftest import API_KEY
 
 from mistral_lite import APIConnectionError, AsyncClient, Client, NotFoundError
 from mistral_lite._observe import CallRecord, Observer, scope
+from mistral_lite._testing import make_client
 
 CHAT = {"id": "c1", "object": "chat.completion", "model": "mistral-small-2503",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
@@ -310,3 +312,55 @@ def test_async_stream_cut_short_ends_with_the_error() -> None:
         server.script(cut)
         run_async(server, body)
     assert recorder.events[3:] == [("chunk", "h"), ("ended", None, "APIConnectionError", "caller")]
+
+
+# -- hooks, as the README documents them -------------------------------------------------------
+def test_sync_hooks_get_the_prepared_request_and_the_response_of_every_attempt() -> None:
+    import requests
+
+    seen: list[Any] = []
+    with ScriptedServer() as server:
+        client = make_client(API_KEY, base_url=server.url, sleep=lambda s: None, rand=lambda: 0.5,
+                             hooks={"request": [seen.append], "response": [seen.append]})
+        client._observe(Recorder())
+        server.script(reply({"message": "wait"}, 429, "r-429"), reply(CHAT, rid="r-ok"))
+        client.chat(model="m", messages=MESSAGES)
+        client.close()
+    assert [type(x) for x in seen] == [requests.PreparedRequest, requests.Response] * 2
+    assert [x.headers.get("x-attempt") for x in seen[::2]] == ["1", "2"]  # observers' headers included
+    assert [(x.status_code, x.headers["x-request-id"]) for x in seen[1::2]] == [(429, "r-429"), (200, "r-ok")]
+    assert json.loads(seen[3].content) == CHAT  # a 2xx body is read before the hook
+
+
+def test_async_hooks_get_the_attempt_whose_header_changes_are_sent_and_the_aiohttp_response() -> None:
+    seen: list[Any] = []
+
+    def on_request(attempt: Any) -> None:
+        seen.append((attempt.method, attempt.url, type(attempt.body).__name__))
+        attempt.headers["X-Hooked"] = "yes"
+
+    def on_response(response: Any) -> None:
+        seen.append((type(response).__name__, response.status))
+
+    async def main() -> Any:
+        async with make_client(API_KEY, cls=AsyncClient, base_url=server.url, sleep=lambda s: None,
+                               rand=lambda: 0.5, hooks={"request": [on_request], "response": [on_response]}) as ac:
+            return await ac.chat(model="m", messages=MESSAGES)
+
+    with ScriptedServer() as server:
+        server.script(reply(CHAT))
+        assert asyncio.run(main()) == CHAT
+    assert seen == [("POST", server.url + "/v1/chat/completions", "bytes"), ("ClientResponse", 200)]
+    assert server.requests[0].headers["x-hooked"] == "yes"
+
+
+def test_a_hook_that_raises_propagates_unchanged() -> None:
+    def boom(request: Any) -> None:
+        raise LookupError("hook failed")
+
+    with ScriptedServer() as server:
+        client = Client(API_KEY, base_url=server.url, hooks={"request": [boom]})
+        with pytest.raises(LookupError, match="hook failed"):
+            client.list_models()
+        client.close()
+    assert server.requests == []
