@@ -29,10 +29,13 @@ STREAM_KINDS = frozenset({"none", "completion", "events"})
 RETRY_CLASSES = frozenset({"idempotent", "create", "never"})
 PAGINATE_STYLES = frozenset({"page", "cursor", "offset"})
 TOOL_LOOP_STYLES = frozenset({"messages", "entries"})
+#: The GenAI operations (OpenTelemetry ``gen_ai.operation.name``) a row's ``genai`` may name;
+#: what each records is the data of ``mistral_lite._otel.GENAI``.
+GENAI_OPERATIONS = frozenset({"chat", "text_completion", "embeddings", "invoke_agent", "create_agent"})
 ROW_KEYS = frozenset(
     {"method", "path", "summary", "schema", "query", "client", "body", "response", "stream",
      "cache", "retry", "fill", "invalidates", "paginate", "wait", "stream_end", "stream_error", "parsed",
-     "parsed_fields", "tool_loop", "group", "deprecated", "wire", "body_option", "always_stream"}
+     "parsed_fields", "tool_loop", "group", "deprecated", "wire", "body_option", "always_stream", "genai"}
 )
 #: Keyword arguments every operation takes besides its options; no option may use these names.
 COMPILED_TABLE = "_table.json"
@@ -49,7 +52,7 @@ class SpecError(Exception):
 class Endpoint:
     """One row of the table, with everything the dispatcher derives from it (treat as read-only)."""
 
-    __slots__ = ("always_stream", "body", "body_option", "cache", "client", "deprecated", "fill", "group",
+    __slots__ = ("always_stream", "body", "body_option", "cache", "client", "deprecated", "fill", "genai", "group",
                  "invalidates", "method", "name", "paginate", "parsed", "parsed_fields", "path", "path_params", "query",
                  "response",
                  "retry", "schema_name", "schemas", "stream", "stream_end", "stream_error", "summary", "tool_loop",
@@ -83,6 +86,7 @@ class Endpoint:
     wire: Mapping[str, str]
     body_option: str | None
     always_stream: bool
+    genai: str | None
 
     def __init__(
         self, *, name: str, method: str, path: str, summary: str, schema_name: str,
@@ -94,6 +98,7 @@ class Endpoint:
         parsed: tuple[str, ...] = (), tool_loop: Mapping[str, Any] | None = None, group: str = "",
         deprecated: str | bool | None = None, wire: Mapping[str, str] | None = None, body_option: str | None = None,
         always_stream: bool = False, parsed_fields: Mapping[str, tuple[str, ...]] | None = None,
+        genai: str | None = None,
     ) -> None:
         self.name, self.method, self.path, self.summary = name, method, path, summary
         self.schema_name, self.schemas, self.path_params = schema_name, schemas, path_params
@@ -104,6 +109,7 @@ class Endpoint:
         self.parsed, self.tool_loop, self.parsed_fields = parsed, tool_loop, parsed_fields or {}
         self.group, self.deprecated, self.wire = group, deprecated, wire or {}
         self.body_option, self.always_stream = body_option, always_stream
+        self.genai = genai  # the OpenTelemetry gen_ai.operation.name of its spans, if a GenAI call
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.name}: {self.method} {self.path}>"
@@ -398,6 +404,9 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     body_option = row.get("body_option")
     if body_option is not None and (not isinstance(body_option, str) or body != "json"):
         raise fail("body_option names the option that is the whole JSON body (body = \"json\")")
+    genai = row.get("genai")
+    if genai is not None and genai not in GENAI_OPERATIONS:
+        raise fail(f"genai must be one of {sorted(GENAI_OPERATIONS)}")
     return Endpoint(
         name=name, method=method, path=path, summary=summary, schema_name=schema_name,
         schemas=schemas, path_params=tuple(_PLACEHOLDER.findall(path)), query=tuple(row.get("query", ())),
@@ -406,7 +415,7 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
         invalidates=tuple(row.get("invalidates", ())), paginate=paginate, wait=wait,
         parsed=tuple(parsed.split(".")) if parsed else (), tool_loop=tool_loop, group=group,
         deprecated=deprecated, wire=wire, body_option=body_option, always_stream=always_stream,
-        parsed_fields={k: tuple(v.split(".")) for k, v in parsed_fields.items()},
+        parsed_fields={k: tuple(v.split(".")) for k, v in parsed_fields.items()}, genai=genai,
     )
 
 
