@@ -170,6 +170,10 @@ class AsyncClient(ClientBase, AsyncOperations):
         client: Client | None = None,
         max_workers: int = 8,
         max_response_size: int | None = None,
+        tracing: bool | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        trace_content: bool = False,
     ) -> None:
         if aiohttp is None:
             raise MistralError('AsyncClient needs aiohttp: pip install "mistral-lite[async]"')
@@ -191,7 +195,8 @@ class AsyncClient(ClientBase, AsyncOperations):
                 max_retries=max_retries, retry=retry, retry_delay=retry_delay, retry_log_level=retry_log_level,
                 max_retry_after=max_retry_after, cache=cache, cache_ttl=cache_ttl, cache_maxsize=cache_maxsize,
                 allow_insecure_http=allow_insecure_http, transport_settings={"hooks": hooks},
-                max_response_size=max_response_size,
+                max_response_size=max_response_size, tracing=tracing, tracer_provider=tracer_provider,
+                meter_provider=meter_provider, trace_content=trace_content,
             )
             injected_sleep, self.clock = injected.sleep, injected.clock
         self.sleep = _sleeper(injected_sleep)

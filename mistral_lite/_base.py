@@ -97,6 +97,35 @@ def check_timeout(value: Any) -> tuple[float, float]:
     return checked
 
 
+#: ``MISTRAL_LITE_TRACING`` values that turn tracing on and off (any case).
+TRACING_ON, TRACING_OFF = frozenset({"1", "true", "yes", "on"}), frozenset({"", "0", "false", "no", "off"})
+
+
+def tracing_observer(tracing: bool | None, tracer_provider: Any, meter_provider: Any, trace_content: bool,
+                     problems: list[tuple[str, str]]) -> Any:
+    """The OpenTelemetry observer the settings ask for (``mistral_lite._otel.Tracer``), or None.
+
+    ``tracing=None`` (the default) reads ``MISTRAL_LITE_TRACING``; a provider given turns it on
+    too. With tracing off nothing of OpenTelemetry is imported. Problems go to ``problems``.
+    """
+    if tracing is None:
+        env = os.environ.get("MISTRAL_LITE_TRACING", "").strip().lower()
+        if env not in TRACING_ON | TRACING_OFF:
+            problems.append(("MISTRAL_LITE_TRACING", f"expected 1 or 0 (true/false, yes/no, on/off), got {env!r:.40}"))
+            return None
+        tracing = env in TRACING_ON or tracer_provider is not None or meter_provider is not None
+    elif not tracing and (tracer_provider is not None or meter_provider is not None):
+        problems.append(("tracing", "tracing=False, but a tracer_provider or meter_provider was given"))
+    if not tracing or problems:
+        return None
+    try:
+        from . import _otel  # imports opentelemetry: only when tracing is on
+    except ImportError as exc:
+        problems.append(("tracing", f'tracing needs OpenTelemetry: pip install "mistral-lite[otel]" ({exc})'))
+        return None
+    return _otel.Tracer(tracer_provider, meter_provider, trace_content)
+
+
 class Injected:
     """Test hooks (time, randomness, another table), set only by ``mistral_lite._testing``.
 
@@ -150,6 +179,10 @@ class ClientBase:
         allow_insecure_http: bool,
         transport_settings: Mapping[str, Any] | None = None,
         max_response_size: int | None = None,
+        tracing: bool | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        trace_content: bool = False,
     ) -> Injected:
         """Check and store the settings; returns the injected test hooks (or the real ones).
 
@@ -160,6 +193,7 @@ class ClientBase:
         given = {k: v for k, v in locals().items() if k not in ("self", "injected", "transport_settings")}
         problems = client_problems({**given, **(transport_settings or {})})
         del given  # holds the key: keep it out of traceback locals
+        tracer = tracing_observer(tracing, tracer_provider, meter_provider, trace_content, problems)
         if problems:
             raise ValidationError(type(self).__name__, problems)
         self._spec = injected.spec or load_spec()
@@ -222,6 +256,8 @@ class ClientBase:
             self._cache = ResponseCache(cache, ttl=ttl, timer=injected.clock)
         self._endpoints = self._spec.endpoints
         self._observers = Hub()
+        if tracer is not None:
+            self._observe(tracer)
         return injected
 
     # -- configuration -----------------------------------------------------------------------

@@ -285,7 +285,7 @@ def client_problems(settings: Mapping[str, Any]) -> Problems:
         add("headers", headers_problem(settings["headers"]))
     if settings.get("hooks") is not None:
         add("hooks", _hooks_problem(settings["hooks"]))
-    for name in ("retry", "allow_insecure_http"):
+    for name in ("retry", "allow_insecure_http", "tracing", "trace_content"):
         value = settings.get(name)
         if value is not None and not isinstance(value, bool):
             add(name, f"expected True or False, got {type(value).__name__} {value!r:.40}")
@@ -299,6 +299,11 @@ def client_problems(settings: Mapping[str, Any]) -> Problems:
     delay = settings.get("retry_delay")
     if delay is not None and not callable(delay):
         add("retry_delay", f"expected a function of the retry number, got {type(delay).__name__}")
+    for name, method in (("tracer_provider", "get_tracer"), ("meter_provider", "get_meter")):
+        provider = settings.get(name)
+        if provider is not None and not callable(getattr(provider, method, None)):
+            add(name, f"expected an OpenTelemetry {name.replace('_', ' ').title().replace(' ', '')}, "
+                      f"got {type(provider).__name__}")
     session = settings.get("session")
     if session is not None and not all(hasattr(session, a) for a in ("send", "prepare_request")):
         add("session", f"expected a requests.Session, got {type(session).__name__}")

@@ -58,6 +58,9 @@ class Client(ClientBase, Operations):
         allow_insecure_http: allow sending the key over plain http to a non-loopback host.
         hooks: ``{"request": [fn, ...], "response": [fn, ...]}`` observers of every attempt.
         max_response_size: the largest decoded body (bytes) read into memory; default 256 MiB.
+        tracing, tracer_provider, meter_provider, trace_content: OpenTelemetry spans and metrics
+            for every call (the ``otel`` extra; default: ``MISTRAL_LITE_TRACING``, else off); see
+            the README's "Tracing (OpenTelemetry)" section.
 
     Tests inject time, randomness or another table with ``mistral_lite._testing.make_client``.
     """
@@ -82,13 +85,18 @@ class Client(ClientBase, Operations):
         allow_insecure_http: bool = False,
         hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
         max_response_size: int | None = None,
+        tracing: bool | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        trace_content: bool = False,
     ) -> None:
         injected = self._configure(
             api_key, base_url=base_url, timeout=timeout, stream_timeout=stream_timeout, headers=headers,
             max_retries=max_retries, retry=retry, retry_delay=retry_delay, retry_log_level=retry_log_level,
             max_retry_after=max_retry_after, cache=cache, cache_ttl=cache_ttl, cache_maxsize=cache_maxsize,
             allow_insecure_http=allow_insecure_http, transport_settings={"hooks": hooks, "session": session},
-            max_response_size=max_response_size,
+            max_response_size=max_response_size, tracing=tracing, tracer_provider=tracer_provider,
+            meter_provider=meter_provider, trace_content=trace_content,
         )
         url = self._settings.base_url
         self._owns_session = session is None
