@@ -412,31 +412,34 @@ class AsyncClient(ClientBase, AsyncOperations):
         the job, nothing uploaded)."""
         from . import _bulk, _bulk_io  # noqa: F401 - imported on the loop: CPython < 3.11.8 can fail compiling in two threads at once
 
-        ids, inputs = await asyncio.get_running_loop().run_in_executor(
-            None, batch_inputs, self, requests, endpoint, model, on_progress, inline)
-        if inline:
-            job = await self.call("create_batch_job", requests=inputs, endpoint=endpoint, model=model, **job_options)
-        else:
-            with inputs:
-                uploaded = await self.call("upload_file", file=("batch.jsonl", inputs), purpose="batch")
-            job = await self.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model,
-                                  **job_options)
-        if not wait:
-            return job
-        first, most = batch_polling(self, interval)
-        waiter = Waiter(self, "get_batch_job", timeout=timeout, interval=first, clock=self.clock,
-                        on_progress=on_progress, max_interval=most)
-        query = {"job_id": job["id"], **({"inline": True} if inline else {})}
-        job = await self._poll("get_batch_job", (), query, waiter, on_progress)
-        contents = [await self.call("download_file", file_id) for file_id in result_files(job)]
-        return batch_results(ids, job, contents)
+        with _observe.scope(self, "run_batch", endpoint=endpoint):  # a parent span for tracing
+            ids, inputs = await asyncio.get_running_loop().run_in_executor(
+                None, batch_inputs, self, requests, endpoint, model, on_progress, inline)
+            if inline:
+                job = await self.call("create_batch_job", requests=inputs, endpoint=endpoint, model=model, **job_options)
+            else:
+                with inputs:
+                    uploaded = await self.call("upload_file", file=("batch.jsonl", inputs), purpose="batch")
+                job = await self.call("create_batch_job", input_files=[uploaded["id"]], endpoint=endpoint, model=model,
+                                      **job_options)
+            if not wait:
+                return job
+            first, most = batch_polling(self, interval)
+            waiter = Waiter(self, "get_batch_job", timeout=timeout, interval=first, clock=self.clock,
+                            on_progress=on_progress, max_interval=most)
+            query = {"job_id": job["id"], **({"inline": True} if inline else {})}
+            job = await self._poll("get_batch_job", (), query, waiter, on_progress)
+            contents = [await self.call("download_file", file_id) for file_id in result_files(job)]
+            return batch_results(ids, job, contents)
 
     async def run_jsonl(self, input: Any, output: Any, **options: Any) -> BulkProgress:
         """A JSONL file of requests into a JSONL file of results, as ``Client.run_jsonl``
         (the live engine on asyncio tasks; the batch engine's waiting on a worker thread)."""
         from ._bulk import run_jsonl_async
 
-        return await run_jsonl_async(self, input, output, **options)
+        with _observe.scope(self, "run_jsonl", operation=options.get("operation", "chat"),
+                            engine=options.get("engine", "live")):  # a parent span for tracing
+            return await run_jsonl_async(self, input, output, **options)
 
     async def run_tools(
         self,
@@ -458,7 +461,8 @@ class AsyncClient(ClientBase, AsyncOperations):
         loop = make_loop(self.operations, operation, tools, options, max_turns=max_turns,
                          raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
                          approvals=approvals)
-        return await arun_tools(self, loop)
+        with _observe.scope(self, "run_tools", operation=operation):  # a parent span for tracing
+            return await arun_tools(self, loop)
 
     async def download_outputs(self, result: Mapping[str, Any], directory: str | os.PathLike[str], *,
                                overwrite: bool = False) -> list[Path]:

@@ -17,6 +17,7 @@ the waiting and the calling differ.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import threading
 import time
@@ -448,8 +449,9 @@ def run_live(
             failures.append(exc)
             stop.set()
 
-    workers = [threading.Thread(target=work, name=f"mistral-lite-bulk-{n}", daemon=True)
-               for n in range(concurrency)]
+    # each worker runs in a copy of the caller's context: its calls are children of the caller's span
+    workers = [threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"mistral-lite-bulk-{n}",
+                                daemon=True) for n in range(concurrency)]
     try:
         for worker in workers:
             worker.start()
@@ -687,7 +689,7 @@ async def run_jsonl_async(
         return run_batch_engine(prepared, call=call, defaults=spec.defaults, model=model, timeout=timeout,
                                 on_progress=on_progress, resume=resume, sleep=sleep)
 
-    worker = loop.run_in_executor(None, work)
+    worker = loop.run_in_executor(None, contextvars.copy_context().run, work)  # the caller's context (spans)
     try:
         return await asyncio.shield(worker)
     except asyncio.CancelledError:

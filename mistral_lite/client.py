@@ -146,10 +146,11 @@ class Client(ClientBase, Operations):
         requests go inside the job (``requests``), nothing is uploaded, the job is polled with
         ``inline=true`` and the results come from its ``outputs``, in the same shape.
         """
-        return run_batch(
-            self, requests, endpoint=endpoint, model=model, wait_for_results=wait, timeout=timeout,
-            interval=interval, on_progress=on_progress, job_options=job_options, inline=inline,
-        )
+        with _observe.scope(self, "run_batch", endpoint=endpoint):  # a parent span for tracing
+            return run_batch(
+                self, requests, endpoint=endpoint, model=model, wait_for_results=wait, timeout=timeout,
+                interval=interval, on_progress=on_progress, job_options=job_options, inline=inline,
+            )
 
     def run_jsonl(
         self,
@@ -179,11 +180,12 @@ class Client(ClientBase, Operations):
         """
         from ._bulk import run_jsonl
 
-        return run_jsonl(
-            self, input, output, operation=operation, engine=engine, concurrency=concurrency,
-            requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, resume=resume,
-            skip_invalid=skip_invalid, on_progress=on_progress, model=model, timeout=timeout,
-        )
+        with _observe.scope(self, "run_jsonl", operation=operation, engine=engine):  # a parent span for tracing
+            return run_jsonl(
+                self, input, output, operation=operation, engine=engine, concurrency=concurrency,
+                requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, resume=resume,
+                skip_invalid=skip_invalid, on_progress=on_progress, model=model, timeout=timeout,
+            )
 
     def run_tools(
         self,
@@ -213,7 +215,8 @@ class Client(ClientBase, Operations):
         loop = make_loop(self._endpoints, operation, tools, options, max_turns=max_turns,
                          raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
                          approvals=approvals)
-        return run_tools(self, loop)
+        with _observe.scope(self, "run_tools", operation=operation):  # a parent span for tracing
+            return run_tools(self, loop)
 
     def download_outputs(
         self, result: Mapping[str, Any], directory: str | os.PathLike[str], *, overwrite: bool = False

@@ -22,6 +22,7 @@ from mistral_lite.fake import FakeMistral, Fault
 
 pytest.importorskip("opentelemetry.sdk")
 
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -465,6 +466,59 @@ def test_the_environment_variable_turns_tracing_on_with_the_global_providers(fak
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"['chat {MODEL}']"
     assert "traceparent" in fake.requests[-1].headers
+
+
+def test_run_tools_is_a_parent_span_of_its_calls(client: Client, otel: Otel) -> None:
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"rainy in {city}"
+
+    client.run_tools(model=MODEL, messages=[{"role": "user", "content": "weather in Paris?"}], tools=[get_weather])
+    (parent,) = otel.spans("run_tools")
+    calls = otel.spans(f"chat {MODEL}")
+    assert len(calls) == 2
+    assert all(s.parent is not None and s.parent.span_id == parent.context.span_id for s in calls)  # type: ignore[union-attr]
+
+
+def test_a_bulk_run_is_a_parent_span_of_its_calls(client: Client, otel: Otel, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"custom_id": str(n), "body": {"model": MODEL, "messages": HI}}) + "\n"
+                              for n in range(5)))
+    client.run_jsonl(source, tmp_path / "out.jsonl", concurrency=3)
+    (parent,) = otel.spans("run_jsonl")
+    assert parent.kind is SpanKind.INTERNAL
+    assert parent.attributes["mistral_lite.operation"] == "chat"  # type: ignore[index]
+    assert parent.attributes["mistral_lite.engine"] == "live"  # type: ignore[index]
+    calls = otel.spans(f"chat {MODEL}")
+    assert len(calls) == 5
+    assert all(s.parent is not None and s.parent.span_id == parent.context.span_id for s in calls)  # type: ignore[union-attr]
+    assert trace.get_current_span() is trace.INVALID_SPAN  # the scope was left
+
+
+def test_async_bulk_runs_and_tool_loops_are_parent_spans_too(fake: FakeMistral, otel: Otel, tmp_path: Path) -> None:
+    pytest.importorskip("aiohttp")
+    from mistral_lite import AsyncClient
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"custom_id": str(n), "body": {"model": MODEL, "messages": HI}}) + "\n"
+                              for n in range(4)))
+
+    async def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"rainy in {city}"
+
+    async def main() -> None:
+        async with AsyncClient(KEY, base_url=fake.url, **otel.settings()) as aclient:
+            await aclient.run_jsonl(source, tmp_path / "out.jsonl", concurrency=2)
+            await aclient.run_tools(model=MODEL, messages=[{"role": "user", "content": "weather in Paris?"}],
+                                    tools=[get_weather])
+
+    asyncio.run(main())
+    for name, count in (("run_jsonl", 4), ("run_tools", 2)):
+        (parent,) = otel.spans(name)
+        children = [s for s in otel.spans(f"chat {MODEL}") if s.parent is not None
+                    and s.parent.span_id == parent.context.span_id]  # type: ignore[union-attr]
+        assert len(children) == count, name
 
 
 def test_the_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
