@@ -416,7 +416,8 @@ class AsyncClient(ClientBase, AsyncOperations):
             ids, inputs = await asyncio.get_running_loop().run_in_executor(
                 None, batch_inputs, self, requests, endpoint, model, on_progress, inline)
             if inline:
-                job = await self.call("create_batch_job", requests=inputs, endpoint=endpoint, model=model, **job_options)
+                job = await self.call("create_batch_job", requests=inputs, endpoint=endpoint, model=model,
+                                      **job_options)
             else:
                 with inputs:
                     uploaded = await self.call("upload_file", file=("batch.jsonl", inputs), purpose="batch")
