@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,8 @@ __all__ = ["MCPServer", "http", "stdio"]
 MCP_EXTRA = 'MCP servers need the mcp package: pip install "mistral-lite[mcp]" (or ".[mcp]" from a clone)'
 #: Seconds to wait for the sessions to close when the loop ends.
 CLOSE_TIMEOUT = 5.0
+#: Seconds a server has to start, answer ``initialize`` and list its tools.
+OPEN_TIMEOUT = 30.0
 
 
 class MCPServer:
@@ -205,6 +208,12 @@ def _failure(exc: BaseException, servers: Sequence[MCPServer]) -> MistralError:
     return MistralError(f"run_tools: could not open the MCP server(s) {names}: {type(exc).__name__}: {exc}")
 
 
+def _late(servers: Sequence[MCPServer]) -> MistralError:
+    names = ", ".join(repr(s) for s in servers)
+    return MistralError(f"run_tools: the MCP server(s) {names} did not start and list their tools "
+                        f"within {OPEN_TIMEOUT:g} s")
+
+
 def _register(loop: Any, hub: Hub, handle: Any) -> None:
     for index, server in enumerate(hub.servers):
         loop.add_remote(server, (handle, index), [tool for i, tool in hub.tools if i == index])
@@ -227,10 +236,19 @@ class SyncHub:
                 opened.set()
 
         self.task = asyncio.run_coroutine_threadsafe(self.hub.serve(ready), self.loop)
-        opened.wait()
+        self.opened = False
+        try:
+            deadline = time.monotonic() + OPEN_TIMEOUT
+            while not opened.wait(0.05):  # in slices: Ctrl-C reaches the calling thread at once
+                if time.monotonic() >= deadline:
+                    raise _late(servers)
+        except BaseException:
+            self.close()
+            raise
         if errors[0] is not None:
             self.close()
             raise _failure(errors[0], servers)
+        self.opened = True
 
     def call_sync(self, server: int, name: str, arguments: dict[str, Any]) -> tuple[str, bool]:
         return asyncio.run_coroutine_threadsafe(self.hub.call(server, name, arguments), self.loop).result()
@@ -238,7 +256,10 @@ class SyncHub:
     def close(self) -> None:
         if self.loop.is_closed():
             return
-        self.loop.call_soon_threadsafe(self.hub.stop)
+        if self.opened:
+            self.loop.call_soon_threadsafe(self.hub.stop)
+        else:  # still opening: cancel it (the task leaves its transports itself)
+            self.task.cancel()
         with contextlib.suppress(Exception):
             self.task.result(CLOSE_TIMEOUT)
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -252,12 +273,16 @@ class AsyncHub:
 
     def __init__(self, hub: Hub, task: asyncio.Task[None]) -> None:
         self.hub, self.task = hub, task
+        self.opened = False
 
     async def call(self, server: int, name: str, arguments: dict[str, Any]) -> tuple[str, bool]:
         return await self.hub.call(server, name, arguments)
 
     async def aclose(self) -> None:
-        self.hub.stop()
+        if self.opened:
+            self.hub.stop()
+        else:  # still opening: cancel it (the task leaves its transports itself)
+            self.task.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(self.task, CLOSE_TIMEOUT)
 
@@ -284,9 +309,13 @@ async def open_async(loop: Any) -> AsyncHub:
 
     handle = AsyncHub(hub, asyncio.ensure_future(hub.serve(ready)))
     try:
-        error = await opened
+        try:
+            error = await asyncio.wait_for(asyncio.shield(opened), OPEN_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise _late(loop.sources) from None
         if error is not None:
             raise _failure(error, loop.sources)
+        handle.opened = True
         _register(loop, hub, handle)
     except BaseException:
         await handle.aclose()

@@ -225,3 +225,23 @@ def test_readme_mcp_example_runs_against_the_fake(fake: FakeMistral, monkeypatch
     args = json.loads(call["function"]["arguments"])
     assert capsys.readouterr().out == f"['{args['a'] + args['b']}']\n"
     assert [t["function"]["name"] for t in fake.requests[0].json["tools"]] == ["add", "shout"]
+
+
+def test_a_server_that_never_answers_is_an_error_in_time(fake_client: Client, fake: FakeMistral,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mistral_lite.mcp.OPEN_TIMEOUT", 1.0)
+    mute = mcp.stdio(sys.executable, ["-c", "import time; time.sleep(60)"])
+    started = time.monotonic()
+    with pytest.raises(MistralError, match="did not start and list their tools within 1 s"):
+        fake_client.run_tools(model=MODEL, messages=[{"role": "user", "content": "go"}], tools=[mute])
+
+    async def main() -> None:
+        aclient = AsyncClient("k", base_url=fake.url)
+        try:
+            with pytest.raises(MistralError, match="within 1 s"):
+                await aclient.run_tools(model=MODEL, messages=[{"role": "user", "content": "go"}], tools=[mute])
+        finally:
+            await aclient.aclose()
+
+    asyncio.run(main())
+    assert time.monotonic() - started < 15 and fake.requests == []
