@@ -383,6 +383,29 @@ def test_an_async_error_is_an_error_span(fake: FakeMistral, otel: Otel) -> None:
     assert duration.attributes["error.type"] == "NotFoundError"
 
 
+def test_a_cache_hit_makes_no_span_and_a_thread_backed_async_client_traces_as_its_client(
+        fake: FakeMistral, otel: Otel) -> None:
+    pytest.importorskip("aiohttp")
+    from mistral_lite import AsyncClient
+
+    tracer = otel.tracer_provider.get_tracer("test")
+    with Client(KEY, base_url=fake.url, cache=True, **otel.settings()) as c:
+        c.embed(model="mistral-embed", input=["same"])
+        c.embed(model="mistral-embed", input=["same"])
+        assert len(otel.spans()) == 1 and len(fake.requests) == 1
+
+        async def main() -> None:
+            aclient = AsyncClient(client=c)
+            with tracer.start_as_current_span("caller"):
+                await aclient.chat(model=MODEL, messages=HI)
+
+        asyncio.run(main())
+    (caller,) = otel.spans("caller")
+    (call,) = otel.spans(f"chat {MODEL}")
+    assert call.parent is not None and call.parent.span_id == caller.context.span_id  # type: ignore[union-attr]
+    assert fake.requests[-1].headers["traceparent"] == traceparent_of(call)
+
+
 def test_the_table_says_which_rows_are_genai_calls() -> None:
     from mistral_lite import _otel
     from mistral_lite._table import GENAI_OPERATIONS, load_spec
