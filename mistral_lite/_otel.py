@@ -18,7 +18,8 @@ the dispatcher's call events, so both clients and every transport trace the same
 
 Conventions: OpenTelemetry GenAI semantic conventions v1.37.0 (the first with
 ``gen_ai.provider.name`` and the ``gen_ai.input.messages`` / ``gen_ai.output.messages``
-attributes; unchanged for what this module records up to v1.41.0).
+attributes); the names, metric units and bucket advice were checked against the v1.41.0 GenAI
+metrics document and the attribute registry of opentelemetry-semantic-conventions 0.66b2.
 """
 
 from __future__ import annotations
