@@ -38,10 +38,10 @@ from ._json import decoder
 from ._operations import AsyncOperations
 from ._raw_response import RawResponse
 from ._sse import EventDecoder
-from ._streaming import DRAIN_TIMEOUT, stream_error
+from ._streaming import DRAIN_LIMIT, DRAIN_TIMEOUT, stream_error
 from ._transport import configure_debug_logging, describe, http_logger, log_request, log_response, unsendable
 from ._workflows import Pager, Waiter, batch_inputs, batch_polling, batch_results, result_files
-from .exceptions import APIConnectionError, APITimeoutError, MistralError
+from .exceptions import APIConnectionError, APITimeoutError, MistralError, ValidationError
 
 try:
     import aiohttp
@@ -79,9 +79,16 @@ class _Pool:
         self.max_connections = max_connections
         self.session = session
         self.owned = session is None
+        self.closed = False  # by aclose(): for good, a closed client opens no new session
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def check_open(self) -> None:
+        if self.closed:
+            raise MistralError("this AsyncClient is closed (aclose() or the end of its `async with`); "
+                               "create a new client")
+
     def get(self) -> aiohttp.ClientSession:
+        self.check_open()
         loop = asyncio.get_running_loop()
         if self.session is not None and (not self.owned or self._loop is loop):
             return self.session
@@ -97,7 +104,7 @@ class _Pool:
         from urllib.request import getproxies
 
         self.session = aiohttp.ClientSession(connector=connector, trust_env=bool(getproxies()),
-                                             trace_configs=[guard])
+                                             trace_configs=[guard], response_class=_response_class())
         if hasattr(self.session, "_retry_connection"):
             # aiohttp resends an idempotent request once on a dropped connection, unseen; the
             # retry policy decides instead (with its count, its classes and its logging)
@@ -106,6 +113,7 @@ class _Pool:
         return self.session
 
     async def close(self) -> None:
+        self.closed = True
         if self.owned and self.session is not None:
             session, self.session = self.session, None
             await session.close()
@@ -177,8 +185,11 @@ class AsyncClient(ClientBase, AsyncOperations):
     ) -> None:
         if aiohttp is None:
             raise MistralError('AsyncClient needs aiohttp: pip install "mistral-lite[async]"')
-        if not (isinstance(max_connections, int) and max_connections > 0):
-            raise MistralError(f"max_connections must be a positive integer, got {max_connections!r}")
+        from ._inputs import client_problems
+
+        problems = client_problems({"max_connections": max_connections, "max_workers": max_workers})
+        if problems:  # max_connections=True is not a count
+            raise ValidationError("AsyncClient", problems)
         self._threads: ThreadedCalls | None = None
         if client is not None:  # its settings, cache and transport; calls on threads
             from ._base import INJECTED
@@ -232,6 +243,7 @@ class AsyncClient(ClientBase, AsyncOperations):
     # -- the dispatcher: the shared core around the aiohttp transport --------------------------
     async def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any],
                         raw: bool = False) -> Any:
+        self._pool.check_open()
         if self._threads is not None:
             return await self._threads.call(operation, args, options, raw)
         plan = _core.plan(self, operation, args, options, not raw)
@@ -268,6 +280,7 @@ class AsyncClient(ClientBase, AsyncOperations):
         """``await aclient.request("GET", "/v1/new/thing")``: :meth:`Client.request` on this transport."""
         from ._raw import plan_raw
 
+        self._pool.check_open()
         if self._threads is not None:
             return await self._threads.request(method, path, params=params, json=json, data=data, files=files,
                                                headers=headers, stream=stream, timeout=timeout)
@@ -299,6 +312,8 @@ class AsyncClient(ClientBase, AsyncOperations):
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=plan.timeout[0], sock_read=plan.timeout[1])
         hooks, hub, call = self._hooks, plan.hub, plan.call
         while True:
+            if self._pool.closed:  # aclose() while this call waited to retry
+                raise _closed_in_flight(plan, retry)
             headers = dict(plan.headers)
             headers.update(built.headers)
             if call is not None:
@@ -314,9 +329,13 @@ class AsyncClient(ClientBase, AsyncOperations):
                     built.method, URL(built.url, encoded=True), headers=headers, data=data, timeout=timeout,
                     trace_request_ctx=self._allow_insecure_http,
                 )
+            except _Interim as exc:  # 1xx, then no final response: as the sync transport says
+                raise _core.unexpected_status(plan, exc.status, exc.headers) from None
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 if isinstance(exc, aiohttp.InvalidURL):
                     raise unsendable(exc, operation, plan.secret) from None
+                if self._pool.closed:  # aclose() cut this call's connection: not retried
+                    raise _closed_in_flight(plan, retry) from None
                 wait = policy.decide(plan.retry_class, retry, reached_server=_reached_server(exc))
                 if wait is None:
                     raise _failure(exc, plan, retry) from None
@@ -334,9 +353,9 @@ class AsyncClient(ClientBase, AsyncOperations):
                     _observe.response(call, status, response.headers)
                 for hook in hooks.get("response", ()):
                     hook(response)
-                if status < 300:
+                if 200 <= status < 300:
                     return response
-                if status < 400:  # aiohttp follows redirects and skips interim 1xx: this one was not followed
+                if status < 400:  # aiohttp follows redirects and skips 1xx but 101: this one was not followed
                     response.close()
                     raise _core.unexpected_status(plan, status, response.headers)
                 retry_after = policy.retry_after_for(status, response.headers)
@@ -345,6 +364,9 @@ class AsyncClient(ClientBase, AsyncOperations):
                     content, complete = await _read_up_to(response, _core.MAX_ERROR_BODY)
                 except (aiohttp.ClientError, asyncio.TimeoutError):  # the error body broke off: keep the status
                     content, complete = b"", False
+                except BaseException:  # a cancel mid-body: hang up now, the pool slot is free again
+                    response.close()
+                    raise
                 if complete:
                     response.release()
                 else:
@@ -489,7 +511,7 @@ class AsyncClient(ClientBase, AsyncOperations):
         if self._owns_pool:
             if self._threads is not None:
                 self._threads.executor.shutdown(wait=False)
-            await self._pool.close()
+            await self._pool.close()  # calls in flight get APIConnectionError; later calls a MistralError
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -584,12 +606,25 @@ class AsyncStream(ResponseInfo, Generic[_ItemT]):
             if self._decoder.failure is not None:
                 raise self._decoder.failure
             return
-        try:  # read what follows the end so the connection can be reused; bounded
-            await asyncio.wait_for(self.response.read(), DRAIN_TIMEOUT)
+        try:  # read what follows the end so the connection can be reused; bounded in time and bytes
+            drained = await asyncio.wait_for(self._drain(), DRAIN_TIMEOUT)
         except (aiohttp.ClientError, asyncio.TimeoutError):
-            self.response.close()
-        else:
+            drained = False
+        if drained:
             self.response.release()
+        else:
+            self.response.close()
+
+    async def _drain(self) -> bool:
+        """Read to the end of the body; False past ``DRAIN_LIMIT`` bytes (as the sync ``Stream``)."""
+        budget, content = DRAIN_LIMIT, self.response.content
+        while True:
+            chunk = await content.readany()
+            if not chunk:
+                return True
+            budget -= len(chunk)
+            if budget < 0:
+                return False
 
     async def text(self) -> AsyncIterator[str]:
         """The text deltas as they arrive (an async iterator; see ``Stream.text``). Consumes the stream."""
@@ -677,6 +712,55 @@ async def _read_up_to(response: aiohttp.ClientResponse, limit: int) -> tuple[byt
     return kept.content(), True
 
 
+class _Interim(Exception):
+    """Interim 1xx responses came, then no final one (the connection closed, broke or stalled)."""
+
+    def __init__(self, status: int, headers: Mapping[str, str]) -> None:
+        super().__init__(status)
+        self.status, self.headers = status, headers
+
+
+#: Interim responses read before a final one; more is an error (the sync transport's limit).
+MAX_INTERIM = 16
+_RESPONSE_CLASS: type[Any] | None = None
+
+
+def _response_class() -> type[Any]:
+    """aiohttp's response, told apart when 1xx came before the connection failed (aiohttp skips them)."""
+    global _RESPONSE_CLASS
+    if _RESPONSE_CLASS is not None:
+        return _RESPONSE_CLASS
+
+    class Response(aiohttp.ClientResponse):
+        async def start(self, connection: Any) -> Any:
+            protocol = connection.protocol
+            if protocol is None:
+                return await super().start(connection)
+            read, interim = protocol.read, []
+
+            async def counted() -> Any:
+                message, payload = await read()
+                if 100 <= message.code < 200 and message.code != 101:
+                    interim.append(message)
+                    if len(interim) > MAX_INTERIM:
+                        raise _Interim(message.code, message.headers)
+                    protocol.start_timeout()  # aiohttp stops the read timeout at a body-less message
+                return message, payload
+
+            protocol.read = counted
+            try:
+                return await super().start(connection)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                if interim:
+                    raise _Interim(interim[-1].code, interim[-1].headers) from exc
+                raise
+            finally:
+                del protocol.read
+
+    _RESPONSE_CLASS = Response
+    return Response
+
+
 async def _check_redirect(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
     """Refuse to follow a redirect to plain http on a non-loopback host, as the sync transport does."""
     if getattr(context, "trace_request_ctx", None) is True:  # allow_insecure_http=True
@@ -731,6 +815,12 @@ def _failure(exc: BaseException, plan: _core.Plan, retry: int) -> APIConnectionE
     built = plan.built
     return cls(f"{plan.operation} ({built.method} {built.path}){tries}: {describe(exc)}",
                operation=plan.operation, attempts=retry + 1)
+
+
+def _closed_in_flight(plan: _core.Plan, retry: int) -> APIConnectionError:
+    built = plan.built
+    return APIConnectionError(f"{plan.operation} ({built.method} {built.path}): the AsyncClient was closed "
+                              "while the call was in flight", operation=plan.operation, attempts=retry + 1)
 
 
 def _read_error(exc: BaseException, operation: str) -> MistralError:

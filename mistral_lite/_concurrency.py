@@ -17,6 +17,9 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._inputs import map_item_problems, map_problems
+from .exceptions import ValidationError
+
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -76,7 +79,12 @@ def run_map(
 ) -> list[Any]:
     from concurrent.futures import ThreadPoolExecutor
 
-    options = [dict(item) for item in items]
+    problems = map_problems(items, max_workers)
+    given = list(items) if not problems else []
+    problems += map_item_problems(given)
+    if problems:  # before any call: map("chat", [1, 2]) names each bad item
+        raise ValidationError(operation, problems)
+    options = [dict(item) for item in given]
     if not options:
         return []
     workers = max(1, min(max_workers, len(options)))

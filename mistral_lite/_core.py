@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._cache import MISS, ResponseCache, key_fingerprint
 from ._files import MultipartBody, remember_positions
-from ._inputs import call_keyword_problems, timeout_pair
+from ._inputs import call_keyword_problems, has_non_string_key, json_problems, timeout_pair
 from ._json import loads
 from ._observe import DETACHED, CallRecord, Hub
 from ._request import Built, build_request
@@ -128,6 +128,8 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
             options[name] = value
     if None in options.values():
         options = {k: v for k, v in options.items() if v is not None}
+    if has_non_string_key(options):  # json.dumps would write {1: "a"} as {"1": "a"}; the schemas expect str keys
+        raise ValidationError(operation, [p for p in json_problems(options) if "keys must be strings" in p[1]])
     finisher = prepare(client._spec, endpoint, options)  # Python types and callables → JSON
     if endpoint.client or endpoint.body == "multipart":  # paths may be given as Path objects
         options = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
@@ -306,7 +308,7 @@ def body_too_large(plan: Plan, limit: int, declared: int | None = None) -> Mistr
 def unexpected_status(plan: Plan, status: int, headers: Mapping[str, str]) -> APIStatusError:
     """A 1xx or 3xx the transport did not turn into a final response: an error, never ``{}``."""
     error = status_error(plan, status, headers, b"", 1)
-    kind = "an interim 1xx" if status < 200 else "a redirect that was not followed"
+    kind = "an interim 1xx not followed by a final response" if status < 200 else "a redirect that was not followed"
     location = headers.get("Location") or headers.get("location")
     where = f" to {redact(location, plan.secret)}" if location else ""
     error.message = f"HTTP {status} from {plan.operation}: {kind}{where}"

@@ -28,7 +28,7 @@ from typing import Any
 
 __all__ = [
     "HOOK_NAMES", "MAX_DEPTH", "array_default",
-    "call_keyword_problems", "client_problems", "file_object_problem", "has_non_finite",
+    "call_keyword_problems", "client_problems", "file_object_problem", "has_non_finite", "has_non_string_key",
     "headers_problem", "is_array", "json_problems", "redact_secret", "text_problem", "timeout_pair",
 ]
 
@@ -91,6 +91,29 @@ def has_non_finite(value: Any, depth: int = 0) -> bool:
     if is_array(value):
         return any(has_non_finite(v, depth + 1) for v in value)
     return False
+
+
+def has_non_string_key(value: Any, depth: int = 0) -> bool:
+    """Whether a JSON value holds an object key that is not a string, anywhere (cheap walk, no report).
+
+    ``json.dumps`` would quietly write ``{1: "a"}`` as ``{"1": "a"}``, and the schema checks
+    expect string keys; a caller turns True into :func:`json_problems`' report.
+    """
+    if depth > MAX_DEPTH:
+        return False
+    if type(value) is dict or isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return True
+            if type(item) not in _SCALARS and has_non_string_key(item, depth + 1):
+                return True
+        return False
+    if is_array(value):
+        return any(type(item) not in _SCALARS and has_non_string_key(item, depth + 1) for item in value)
+    return False
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def json_problems(value: Any, path: str = "") -> Problems:
@@ -247,6 +270,23 @@ def _hooks_problem(hooks: Any) -> str | None:
     return None
 
 
+def map_problems(items: Any, max_workers: Any) -> Problems:
+    """Problems with ``map``'s arguments: an iterable of option mappings and a worker count."""
+    out: Problems = []
+    problem = _int_problem(max_workers, 1)
+    if problem:
+        out.append(("max_workers", problem))
+    if isinstance(items, (str, bytes, Mapping)) or not hasattr(items, "__iter__"):
+        out.append(("items", f"expected an iterable of option mappings, got {type(items).__name__}"))
+    return out
+
+
+def map_item_problems(items: Sequence[Any]) -> Problems:
+    """Each item of ``map`` that is not a mapping of options (``map("chat", [1, 2])``)."""
+    return [(f"items[{i}]", f"expected a mapping of options such as {{'model': ...}}, got {type(item).__name__}")
+            for i, item in enumerate(items) if not isinstance(item, Mapping)]
+
+
 def _int_problem(value: Any, minimum: int) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return f"expected an integer, got {type(value).__name__} {value!r:.60}"
@@ -279,6 +319,9 @@ def client_problems(settings: Mapping[str, Any]) -> Problems:
         add("max_retries", _int_problem(settings["max_retries"], 0))
     if settings.get("max_response_size") is not None:
         add("max_response_size", _int_problem(settings["max_response_size"], 1))
+    for name in ("max_connections", "max_workers"):  # AsyncClient's own
+        if settings.get(name) is not None:
+            add(name, _int_problem(settings[name], 1))
     if settings.get("cache_maxsize") is not None:
         add("cache_maxsize", _int_problem(settings["cache_maxsize"], 1))
     if settings.get("headers") is not None:

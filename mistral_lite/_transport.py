@@ -156,7 +156,11 @@ def _after_interim(session: requests.Session, prepared: requests.PreparedRequest
             response.close()
             raise _core.unexpected_status(plan, response.status_code, response.headers)
         final = http.client.HTTPResponse(_SocketFile(fp), method=prepared.method)  # type: ignore[arg-type]
-        final.begin()
+        try:
+            final.begin()
+        except (http.client.HTTPException, OSError, ValueError):  # closed, broken or stalled after the 1xx
+            response.close()
+            raise _core.unexpected_status(plan, response.status_code, response.headers) from None
         interim.fp = None  # the socket now belongs to the final response
         body = urllib3.HTTPResponse(
             body=final, headers=urllib3.HTTPHeaderDict(final.msg.items()), status=final.status,
