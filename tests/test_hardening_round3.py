@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,7 +22,6 @@ from mistral_lite import (
     Client,
     MistralError,
     ValidationError,
-    _json,
 )
 
 pytest.importorskip("aiohttp")
@@ -30,6 +29,7 @@ from mistral_lite import AsyncClient
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 KINDS = ["sync", "async"]
+pytest_plugins = ["test_hardening_inputs"]  # its orjson / json ``backend`` fixture
 
 
 def call(kind: str, url: str, fn: Callable[[Any], Any], **settings: Any) -> Any:
@@ -46,17 +46,8 @@ def call(kind: str, url: str, fn: Callable[[Any], Any], **settings: Any) -> Any:
     return asyncio.run(main())
 
 
-@pytest.fixture(params=["orjson", "json"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "json":
-        monkeypatch.setattr(_json, "_backend", (_json._dumps_std, _json._loads_std, _json._canonical_std, "json"))
-    else:
-        pytest.importorskip("orjson")
-        monkeypatch.setattr(_json, "_backend", None)
-    yield request.param
-
-
 # -- item 19: non-string object keys ----------------------------------------------------------------
+@pytest.mark.usefixtures("backend")  # orjson and json
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("options", "where"), [
     ({"metadata": {1: "a"}}, "metadata.1"),
@@ -65,7 +56,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {(1, 2): 3}}}},
      "response_format.json_schema.schema.(1, 2)"),
 ])
-def test_a_non_string_key_is_a_validation_error(kind: str, backend: str, options: dict[str, Any], where: str) -> None:
+def test_a_non_string_key_is_a_validation_error(kind: str, options: dict[str, Any], where: str) -> None:
     with ScriptedServer() as server:
         with pytest.raises(ValidationError) as info:
             call(kind, server.url, lambda c: c.chat(**{**CHAT, **options}))
