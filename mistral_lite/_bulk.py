@@ -292,15 +292,16 @@ class LiveRun:
             line.body["model"] = self.model
         return line
 
-    def next_lines(self, most: int = 64, budget: int = 1 << 20) -> list[InputLine]:
-        """Up to ``most`` lines (fewer once ``budget`` bytes are read); empty at the end."""
-        taken: list[InputLine] = []
+    def next_lines(self, most: int = 64, budget: int = 1 << 20) -> list[tuple[InputLine, int]]:
+        """Up to ``most`` lines with their token estimates (fewer once ``budget`` bytes are
+        read); empty at the end."""
+        taken: list[tuple[InputLine, int]] = []
         size = 0
         while len(taken) < most and size < budget:
             line = self.next_line()
             if line is None:
                 break
-            taken.append(line)
+            taken.append((line, self.tokens(line)))
             size += line.size
         return taken
 
@@ -566,12 +567,12 @@ async def run_live_async(
 
     loop = asyncio.get_running_loop()
     slots = asyncio.Condition()
-    buffered: list[InputLine] = []
+    buffered: list[tuple[InputLine, int]] = []
     reading = asyncio.Lock()
 
-    async def next_line() -> InputLine | None:
-        # reading and checking lines (a 15 MB line is a long JSON parse) is done off the loop,
-        # a few at a time
+    async def next_line() -> tuple[InputLine, int] | None:
+        # reading, checking and sizing lines (a 15 MB line is a long JSON parse) is done off the
+        # loop, a few at a time
         async with reading:
             if not buffered:
                 buffered.extend(reversed(await loop.run_in_executor(None, run.next_lines)))
@@ -579,10 +580,10 @@ async def run_live_async(
 
     async def work() -> None:
         while True:
-            line = await next_line()
-            if line is None:
+            taken = await next_line()
+            if taken is None:
                 return
-            tokens = run.tokens(line)
+            line, tokens = taken
             backoffs = 0
             while True:
                 delay = run.reserve(tokens)
@@ -683,20 +684,29 @@ async def run_jsonl_async(
         if stop.wait(seconds):
             raise _Stopped
 
-    def work() -> BulkProgress:
-        prepared = prepare(operations, spec, input_path, output, operation=operation, resume=resume,
-                           skip_invalid=skip_invalid, model=model, engine="batch")
-        return run_batch_engine(prepared, call=call, defaults=spec.defaults, model=model, timeout=timeout,
-                                on_progress=on_progress, resume=resume, sleep=sleep)
+    finished = threading.Event()
 
-    worker = loop.run_in_executor(None, contextvars.copy_context().run, work)  # the caller's context (spans)
+    def work() -> BulkProgress:
+        try:
+            prepared = prepare(operations, spec, input_path, output, operation=operation, resume=resume,
+                               skip_invalid=skip_invalid, model=model, engine="batch")
+            return run_batch_engine(prepared, call=call, defaults=spec.defaults, model=model, timeout=timeout,
+                                    on_progress=on_progress, resume=resume, sleep=sleep)
+        finally:
+            finished.set()
+
     try:
-        return await asyncio.shield(worker)
+        # in the caller's context (spans)
+        return await loop.run_in_executor(None, contextvars.copy_context().run, work)
     except asyncio.CancelledError:
         # a timeout or Ctrl-C: the jobs stay on the server (a resume adopts them); the thread
-        # stops at its next call or sleep, and closes the output (and its lock) before we return
+        # stops at its next call or sleep and closes the output (and its lock) before we go on.
+        # (Not asyncio.shield: on CPython 3.11 its cancellation here upsets the compiler's state.)
         stop.set()
-        await asyncio.wait([worker], timeout=5.0)
+        for _ in range(50):
+            if finished.is_set():
+                break
+            await asyncio.sleep(0.1)
         raise
 
 

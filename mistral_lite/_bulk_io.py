@@ -373,7 +373,8 @@ class OutputLock:
         """What the lock file says the output was made from (None: nothing recorded)."""
         data = b""
         with contextlib.suppress(OSError):
-            data = os.pread(self._fd, 1 << 16, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            data = os.read(self._fd, 1 << 16)
         if not data.strip():
             return None
         try:
@@ -389,7 +390,8 @@ class OutputLock:
         data = dumps(dict(record)) + b"\n"
         try:
             os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, data, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            os.write(self._fd, data)
         except OSError as exc:
             raise MistralError(f"{self.path}: cannot write: {exc.strerror or exc}", operation="run_jsonl") from None
 
