@@ -262,7 +262,8 @@ class AsyncClient(ClientBase, AsyncOperations):
         try:
             _core.invalidate(self, plan)
             if plan.stream:
-                return _core.finish_stream(plan, _stream(plan, response))
+                stream = _core.finish_stream(plan, _stream(plan, response))
+                return await stream if plan.save_to is not None else stream
             if plan.to is not None:
                 return _core.store(plan, await _download(plan, response))
             content = await _read(response, plan)

@@ -64,7 +64,8 @@ class Plan:
     """
 
     __slots__ = ("built", "cache", "call", "endpoint", "finisher", "generation", "headers", "hit", "hub", "key",
-                 "max_body", "on_progress", "operation", "policy", "rebuild", "secret", "stream", "timeout", "to")
+                 "max_body", "on_progress", "operation", "policy", "rebuild", "save_to", "secret", "stream", "timeout",
+                 "to")
 
     def __init__(self, operation: str, endpoint: Endpoint) -> None:
         self.operation = operation
@@ -78,6 +79,7 @@ class Plan:
         self.timeout: tuple[float, float] = (0.0, 0.0)
         self.stream = False  # an SSE stream of endpoint.stream's kind
         self.to: Any = None  # a path to download the body to
+        self.save_to: Any = None  # a path to write the decoded base64 field (endpoint.to_field) to
         self.on_progress: Progress | None = None
         self.cache: ResponseCache | None = None
         self.key: tuple[Any, ...] | None = None
@@ -173,6 +175,8 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
         timeout = (timeout[0], float(stream_timeout if stream_timeout is not None else s.stream_timeout))
     p.timeout = timeout
     p.to = p.built.client_options.get("to")
+    if endpoint.to_field is not None:  # the file is a base64 field of a JSON answer, not the body
+        p.save_to, p.to = p.to, None
     p.on_progress = extras.get("on_progress")
     if endpoint.body == "multipart" and p.on_progress is not None:  # an upload reports the bytes it sends
         p.rebuild = _reporting_upload(p.rebuild or build, p.on_progress)
@@ -352,11 +356,23 @@ def finish(plan: Plan, content: bytes, request_id: str | None = None, *, status:
             raise MistralError(_not_json(plan, content, request_id, status, content_type),
                                operation=plan.operation) from None
     result = store(plan, result)
+    if plan.save_to is not None:
+        from ._speech import save_field
+
+        return save_field(result, plan.endpoint.to_field or "", plan.save_to, plan.operation)
     return result if plan.finisher is None else plan.finisher(result)
 
 
 def finish_stream(plan: Plan, stream: Any) -> Any:
-    """The stream a transport hands out, given the finish step ``collect_completion`` applies."""
+    """The stream a transport hands out, given the finish step ``collect_completion`` applies.
+
+    With a ``to_field`` row's ``to=``, the stream is written instead: the Path (sync), or an
+    awaitable of it (an async stream)."""
+    if plan.save_to is not None:
+        from ._speech import asave_stream, save_stream
+
+        save = asave_stream if hasattr(stream, "__anext__") else save_stream
+        return save(stream, plan.endpoint.to_field or "", plan.save_to, plan.operation, plan.endpoint.stream_end)
     return stream if plan.finisher is None else plan.finisher(stream)
 
 

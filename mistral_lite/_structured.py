@@ -161,6 +161,12 @@ def prepare(spec: Spec, endpoint: Endpoint, options: dict[str, Any]) -> Finisher
             if type(value) is list and all(type(t) is dict for t in value):
                 continue
             converted = _tools_for(value, endpoint.name, ".".join(path))
+        elif kind == "base64-file":
+            if type(value) is str:
+                continue
+            from ._speech import encode_file
+
+            converted = encode_file(value, endpoint.name, ".".join(path))
         else:  # pragma: no cover - the table's lint names the kinds
             continue
         _assign(options, path, converted)

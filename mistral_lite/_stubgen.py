@@ -66,18 +66,24 @@ PARSED = "ParsedChatCompletion"
 
 def _variants(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
     """The overloads of one row: on ``stream`` (chunks or result), on a download's target."""
+    saved: list[_Variant] = []
+    if endpoint.to_field is not None:  # to=: the decoded file is written, the Path returned
+        saved = [({"to": (f"{option_type(endpoint, 'to', spec)} | PathLike[str]", False)}, "Path")]
     if endpoint.stream != "none" and "stream" in endpoint.options:
         parsed: list[_Variant] = []
         if endpoint.parsed[:1] == ("choices",) and endpoint.options.get("response_format", {}).get("x-python"):
             # a type as response_format, not streamed: the messages' "parsed" has that type
             parsed = [({"response_format": ("type[_T]", False), "stream": ("Literal[False] | None", True)},
                        f"{PARSED}[_T]")]
-        return [
+        variants: list[_Variant] = [
             *parsed,
             ({"stream": ("Literal[True]", False)}, return_annotation(endpoint, spec, stream=True)),
             ({"stream": ("Literal[False] | None", True)}, return_annotation(endpoint, spec, stream=False)),
             ({"stream": ("bool | None", True)}, return_annotation(endpoint, spec)),
         ]
+        if saved:  # the others take no to=
+            variants = [({**changes, "to": ("None", True)}, returns) for changes, returns in variants]
+        return [*saved, *variants]
     if endpoint.parsed_fields:
         return _field_variants(endpoint, spec)
     if endpoint.response == "bytes" and endpoint.client:

@@ -35,7 +35,8 @@ GENAI_OPERATIONS = frozenset({"chat", "text_completion", "embeddings", "invoke_a
 ROW_KEYS = frozenset(
     {"method", "path", "summary", "schema", "query", "client", "body", "response", "stream",
      "cache", "retry", "fill", "invalidates", "paginate", "wait", "stream_end", "stream_error", "parsed",
-     "parsed_fields", "tool_loop", "group", "deprecated", "wire", "body_option", "always_stream", "genai"}
+     "parsed_fields", "to_field", "tool_loop", "group", "deprecated", "wire", "body_option", "always_stream",
+     "genai"}
 )
 #: Keyword arguments every operation takes besides its options; no option may use these names.
 COMPILED_TABLE = "_table.json"
@@ -55,8 +56,8 @@ class Endpoint:
     __slots__ = ("always_stream", "body", "body_option", "cache", "client", "deprecated", "fill", "genai", "group",
                  "invalidates", "method", "name", "paginate", "parsed", "parsed_fields", "path", "path_params", "query",
                  "response",
-                 "retry", "schema_name", "schemas", "stream", "stream_end", "stream_error", "summary", "tool_loop",
-                 "wait", "wire")
+                 "retry", "schema_name", "schemas", "stream", "stream_end", "stream_error", "summary", "to_field",
+                 "tool_loop", "wait", "wire")
 
     name: str
     method: str
@@ -80,6 +81,7 @@ class Endpoint:
     wait: Mapping[str, Any] | None
     parsed: tuple[str, ...]
     parsed_fields: Mapping[str, tuple[str, ...]]
+    to_field: str | None
     tool_loop: Mapping[str, Any] | None
     group: str
     deprecated: str | bool | None
@@ -98,7 +100,7 @@ class Endpoint:
         parsed: tuple[str, ...] = (), tool_loop: Mapping[str, Any] | None = None, group: str = "",
         deprecated: str | bool | None = None, wire: Mapping[str, str] | None = None, body_option: str | None = None,
         always_stream: bool = False, parsed_fields: Mapping[str, tuple[str, ...]] | None = None,
-        genai: str | None = None,
+        genai: str | None = None, to_field: str | None = None,
     ) -> None:
         self.name, self.method, self.path, self.summary = name, method, path, summary
         self.schema_name, self.schemas, self.path_params = schema_name, schemas, path_params
@@ -107,6 +109,7 @@ class Endpoint:
         self.cache, self.retry, self.fill, self.invalidates = cache, retry, fill or {}, invalidates
         self.paginate, self.wait = paginate, wait
         self.parsed, self.tool_loop, self.parsed_fields = parsed, tool_loop, parsed_fields or {}
+        self.to_field = to_field
         self.group, self.deprecated, self.wire = group, deprecated, wire or {}
         self.body_option, self.always_stream = body_option, always_stream
         self.genai = genai  # the OpenTelemetry gen_ai.operation.name of its spans, if a GenAI call
@@ -386,6 +389,9 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
     parsed_fields = row.get("parsed_fields", {})
     if not isinstance(parsed_fields, dict) or not all(isinstance(v, str) and v for v in parsed_fields.values()):
         raise fail("parsed_fields maps a response-format option to the dotted path of the JSON text it shapes")
+    to_field = row.get("to_field")
+    if to_field is not None and (not isinstance(to_field, str) or "to" not in row.get("client", ())):
+        raise fail("to_field names the response field carrying the file as base64, with client = [\"to\"]")
     tool_loop = row.get("tool_loop")
     if tool_loop is not None and (
         tool_loop.get("style") not in TOOL_LOOP_STYLES or (tool_loop["style"] == "entries") != ("next" in tool_loop)
@@ -416,6 +422,7 @@ def _endpoint(name: str, row: Mapping[str, Any], schemas: Mapping[str, Mapping[s
         parsed=tuple(parsed.split(".")) if parsed else (), tool_loop=tool_loop, group=group,
         deprecated=deprecated, wire=wire, body_option=body_option, always_stream=always_stream,
         parsed_fields={k: tuple(v.split(".")) for k, v in parsed_fields.items()}, genai=genai,
+        to_field=to_field,
     )
 
 

@@ -235,6 +235,8 @@ class Inputs(_Base):
         plain = super().expr({k: v for k, v in schema.items() if k != "x-python"}, current, owner, found, depth)
         if hint == "response-format":
             return union([plain, "type[Any]"])
+        if hint == "base64-file":  # bytes or a path, base64-encoded at plan time
+            return union([plain, "bytes", "PathLike[str]"])
         if hint == "tools":
             return union([f"Sequence[{p[9:-1]} | Callable[..., Any]]" if p.startswith("Sequence[") else p
                           for p in _split(plain, "|")])
