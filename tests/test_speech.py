@@ -55,7 +55,7 @@ def test_a_cut_stream_leaves_an_existing_file_untouched(fake_client: Client, fak
     target = tmp_path / "keep.mp3"
     target.write_bytes(b"precious")
     fake.script("create_speech", StreamReply("conversation", [_delta(base64.b64encode(b"abc").decode())]))
-    with pytest.raises(MistralError, match="speech.audio.done"):
+    with pytest.raises(MistralError, match=r"speech\.audio\.done"):
         fake_client.create_speech(input=TEXT, stream=True, to=target)
     assert target.read_bytes() == b"precious" and os.listdir(tmp_path) == ["keep.mp3"]
 
