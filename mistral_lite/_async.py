@@ -506,6 +506,17 @@ class AsyncClient(ClientBase, AsyncOperations):
             paths.append(await loop.run_in_executor(None, place_file, tmp, target, overwrite))
         return paths
 
+    def transcribe_realtime(
+        self, audio: Any, *, model: str, audio_format: Mapping[str, Any] | None = None,
+        target_streaming_delay_ms: int | None = None, stream_timeout: float | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``Client.transcribe_realtime`` natively: ``async for event in aclient.transcribe_realtime(...)``
+        (no ``await``); ``audio`` may also be an async iterable of byte chunks, sent as they arrive."""
+        from ._realtime import events
+
+        return events(self, audio, model=model, audio_format=audio_format,
+                      target_streaming_delay_ms=target_streaming_delay_ms, stream_timeout=stream_timeout)
+
     # -- lifecycle -----------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close the connections, if this client opened them (not a copy's, not a given session)."""

@@ -8,6 +8,7 @@
     mistral-lite ocr https://example.com/a.pdf --pages 0,1
     mistral-lite transcribe call.mp3             # the transcript's text
     mistral-lite transcribe call.mp3 --format srt > call.srt   # subtitles (srt, vtt), text or json
+    mistral-lite transcribe --realtime call.pcm  # raw PCM over the realtime WebSocket, text as it comes
     mistral-lite conversation start "Hello" -m mistral-small-latest
     mistral-lite conversation append CONV_ID "And then?"
     mistral-lite conversation history CONV_ID
@@ -79,6 +80,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text",
                    help="text (default), json (the whole response), srt or vtt (subtitles from its segments)")
     p.add_argument("--json", action="store_true", help="the same as --format json")
+    p.add_argument("--realtime", action="store_true",
+                   help="stream a raw PCM file over the realtime WebSocket and print the text as it arrives")
+    p.add_argument("--encoding", default="pcm_s16le", help="--realtime: the PCM encoding (default pcm_s16le)")
+    p.add_argument("--sample-rate", type=int, default=16000, help="--realtime: samples per second (default 16000)")
     _params(p)
 
     p = sub.add_parser("conversation", help="start, append to, or show a conversation")
@@ -244,6 +249,10 @@ def cmd_ocr(ns: argparse.Namespace, client: Client) -> int:
 
 
 def cmd_transcribe(ns: argparse.Namespace, client: Client) -> int:
+    if ns.realtime:
+        from ._realtime import cli_realtime
+
+        return cli_realtime(ns, client, _local_file(ns.source, "transcribe"))
     fmt = "json" if ns.json else ns.format
     options = _options(client, "transcribe_audio", ns.params)
     if ns.language:

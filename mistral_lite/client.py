@@ -241,6 +241,24 @@ class Client(ClientBase, Operations):
             paths.append(place_file(tmp, target, overwrite))
         return paths
 
+    def transcribe_realtime(
+        self, audio: Any, *, model: str, audio_format: Mapping[str, Any] | None = None,
+        target_streaming_delay_ms: int | None = None, stream_timeout: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Transcribe audio over the realtime WebSocket: an iterator of the server's events.
+
+        ``audio`` is bytes, a path to raw PCM, or an iterable of byte chunks (sent as they
+        come). Every server message is yielded as a dict, in order, from ``session.created`` to
+        ``transcription.done``. ``audio_format`` (``{"encoding", "sample_rate"}``) and
+        ``target_streaming_delay_ms``, when given, are sent in a ``session.update`` before the
+        audio. Needs the ``async`` extra (aiohttp); runs on a private event loop in a thread.
+        An ``error`` event raises ``StreamError``; leaving the loop early closes the socket.
+        """
+        from ._realtime import sync_events
+
+        return sync_events(self, audio, model=model, audio_format=audio_format,
+                           target_streaming_delay_ms=target_streaming_delay_ms, stream_timeout=stream_timeout)
+
     def close(self) -> None:
         """Stop the worker threads, and close the connection pool if this client created it."""
         if self._owns_pool:

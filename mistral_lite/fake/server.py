@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._table import Spec
-from . import audio, inference, jobs, libraries, resources
+from . import audio, inference, jobs, libraries, realtime, resources
 from .faults import Fault, FaultQueues, Queues
 from .generic import Generic
 from .limits import Limits
@@ -101,6 +101,8 @@ class FakeMistral:
         self.faults = FaultQueues()
         self.rate_limits = RateLimits()
         self.scripts: Queues[Scripted] = Queues()
+        #: Scripted realtime sessions (``script_realtime``), first queued first served.
+        self.realtime_scripts: list[list[dict[str, Any]]] = []
         self.router = Router(spec)
         self.handlers: dict[str, Handler] = dict(HANDLERS)
         self.limits = Limits.from_table(self.router.spec)
@@ -192,6 +194,11 @@ class FakeMistral:
             raise KeyError(f"unknown operation {operation!r}")
         self.scripts.push(operation, replies)
 
+    def script_realtime(self, *events: Mapping[str, Any]) -> None:
+        """Queue one realtime transcription session: after ``session.created`` the server sends
+        these events (e.g. an ``error`` event, or deltas without ``transcription.done``) and closes."""
+        self.realtime_scripts.append([dict(e) for e in events])
+
     def tick(self) -> None:
         """Advance every unfinished batch and fine-tuning job by one status, and finish the
         processing of every pending library document, now."""
@@ -221,6 +228,7 @@ class FakeMistral:
         self.faults.clear()
         self.rate_limits.configure(None, None, 60.0)
         self.scripts.clear()
+        self.realtime_scripts.clear()
         self.state.reset()
         self.latency = 0.0
         self.fine_tuning_gone = False
@@ -389,6 +397,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query, keep_blank_values=True)
+        if path == realtime.PATH and realtime.is_upgrade(self.headers):
+            self._realtime(query)
+            return
         length = self._length()
         if length is None:
             self._refuse_unread(400, error_body("Bad Request: the Content-Length header is not a number of bytes"))
@@ -464,6 +475,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if use is not None and isinstance(reply, JsonReply):
             fake.rate_limits.charge(use, reply.body)
         self._reply(reply, fault)
+
+    def _realtime(self, query: Mapping[str, list[str]]) -> None:
+        """A realtime transcription WebSocket (``realtime.py``): keyed like every request."""
+        fake = self.fake
+        fake.record(RecordedRequest(self.command, realtime.PATH, dict(query),
+                                    {k.lower(): v for k, v in self.headers.items()}, b"", None, None))
+        if not self._authorized():
+            self._refuse_unread(401, gateway_body("Unauthorized", self.request_id))
+            return
+        self.close_connection = True
+        self.wfile.write(realtime.accept(self.headers))
+        self.wfile.flush()
+        scripted = fake.realtime_scripts.pop(0) if fake.realtime_scripts else None
+        with contextlib.suppress(ConnectionError, OSError):
+            realtime.serve(self.rfile, self.wfile, (query.get("model") or ["voxtral-mini-latest"])[0], scripted)
 
     def _authorized(self) -> bool:
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
