@@ -234,3 +234,41 @@ def test_download_outputs_async(fake: FakeMistral, tmp_path: Path) -> None:
     paths = asyncio.run(main())
     assert paths == _expected(tmp_path, ids)
     assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in paths)
+
+
+# --- the README's examples ----------------------------------------------------------------------
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _readme_block(title: str) -> str:
+    import re
+
+    start = README.index(title)
+    return re.findall(r"```python\n(.*?)```", README[start:], re.S)[0]
+
+
+@pytest.mark.parametrize("title", ["### Conversations: collected streams", "### OCR annotations as types",
+                                   "### Speech, voices and subtitles", "### Realtime transcription"])
+def test_readme_examples_run_against_the_fake(title: str, fake: FakeMistral, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", "readme-key")
+    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url)
+    monkeypatch.chdir(tmp_path)
+    import sys
+    import types
+
+    module = types.ModuleType("readme_example")  # dataclasses look their module up
+    monkeypatch.setitem(sys.modules, "readme_example", module)
+    exec(compile(_readme_block(title), title, "exec"), module.__dict__)
+    out = capsys.readouterr().out
+    expected = {
+        "### Conversations: collected streams": ["Echo: Find news about tables", "https://example.com/",
+                                                 "Echo: Count to three.", "image.png"],
+        "### OCR annotations as types": ["Invoice(number=", "img-0.jpeg Figure(caption="],
+        "### Speech, voices and subtitles": ["WEBVTT", "This is the transcription of hello.mp3."],
+        "### Realtime transcription": ["This is the realtime transcription of 32000 bytes.",
+                                       "This is the realtime transcription of 64000 bytes."],
+    }[title]
+    for text in expected:
+        assert text in out, out
