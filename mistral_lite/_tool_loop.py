@@ -9,7 +9,8 @@ model answered, or a call waits for approval), and records the tools' outputs
 ``entries`` (conversations: ``function.result`` inputs, and ``tool_confirmations`` for calls the
 server holds for approval, sent to the ``next`` row with the response's ``conversation_id``).
 With ``stream=True`` each turn is streamed; :class:`TurnEvents` turns its chunks into the
-loop's events and assembles the turn's result (``collect_completion`` for completion rows).
+loop's events and assembles the turn's result as ``collect_completion`` (completion rows) or
+``collect_conversation`` (conversations) does.
 
 :func:`drive` runs the loop with a :class:`~mistral_lite.Client` as a generator of events
 (tools on daemon threads, each bounded by ``tool_timeout``; the calling thread never waits on a
@@ -510,36 +511,53 @@ def _remote_arguments(call: Call) -> dict[str, Any]:
 
 
 class TurnEvents:
-    """One streamed turn: its chunks in, the loop's events out, and the assembled result."""
+    """One streamed turn: its chunks in, the loop's events out, and the assembled result
+    (``collect_completion``'s for completion rows, ``collect_conversation``'s for conversations)."""
 
     def __init__(self, kind: str | None, finish: Callable[[Any], Any] | None) -> None:
+        from ._conversations import _Collector
+
         self.kind, self.finish = kind, finish
         self.chunks: list[Any] = []
-        self.emitted = 0  # tool calls already reported
-        self.conversation = _Conversation() if kind != "completion" else None
+        self.emitted = 0  # completion rows: tool calls already reported
+        self.collector = _Collector() if kind != "completion" else None
+        self.open: Any = None  # conversations: the output a function call is being written to
 
     def feed(self, chunk: Any) -> list[dict[str, Any]]:
-        if self.conversation is not None:
-            return self.conversation.feed(chunk)
-        self.chunks.append(chunk)
+        from ._conversations import text_delta
+
+        if not isinstance(chunk, Mapping):
+            return []
         events: list[dict[str, Any]] = []
-        complete_before = None
-        for choice in (chunk.get("choices") or ()) if isinstance(chunk, Mapping) else ():
+        if self.collector is not None:
+            index = chunk.get("output_index", 0)
+            if self.open is not None and (index != self.open or chunk.get("type") == "conversation.response.done"):
+                events += self._flush()  # a later output began: the call is whole
+            self.collector.add(chunk)
+            if chunk.get("type") == "function.call.delta":
+                self.open = index
+        else:
+            self.chunks.append(chunk)
+        text = text_delta(chunk)
+        if text:
+            events.append({"type": "text", "delta": text})
+        if self.collector is None:
+            events += self._complete_calls(chunk)
+        return events
+
+    def _complete_calls(self, chunk: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The tool calls this chunk shows to be whole: those before a new index, all at the finish."""
+        upto = None
+        for choice in chunk.get("choices") or ():
             if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            text = _delta_text(delta.get("content"))
-            if text:
-                events.append({"type": "text", "delta": text})
-            for call in delta.get("tool_calls") or ():
+            for call in (choice.get("delta") or {}).get("tool_calls") or ():
                 index = call.get("index") if isinstance(call, Mapping) else None
                 if isinstance(index, int) and index > self.emitted:
-                    complete_before = max(complete_before or 0, index)  # the calls before it are whole
+                    upto = max(upto or 0, index)
             if choice.get("finish_reason"):
-                complete_before = 1 << 30
-        if complete_before is not None:
-            events.extend(self._calls(complete_before))
-        return events
+                upto = 1 << 30
+        return [] if upto is None else self._calls(upto)
 
     def _calls(self, upto: int) -> list[dict[str, Any]]:
         from ._streaming import collect_completion
@@ -552,88 +570,26 @@ class TurnEvents:
         self.emitted += len(out)
         return out
 
+    def _flush(self) -> list[dict[str, Any]]:
+        assert self.collector is not None
+        fields = self.collector.entries[self.open].fields
+        self.open = None
+        return [{"type": "tool_call", "id": fields.get("tool_call_id"), "name": fields.get("name"),
+                 "arguments": fields.get("arguments", "")}]
+
     def end(self) -> list[dict[str, Any]]:
-        if self.conversation is not None:
-            return self.conversation.flush()
+        if self.collector is not None:
+            return self._flush() if self.open is not None else []
         return self._calls(1 << 30)
 
     def result(self) -> dict[str, Any]:
-        if self.conversation is not None:
-            result = self.conversation.result()
+        if self.collector is not None:
+            result = self.collector.response()
         else:
             from ._streaming import collect_completion
 
             result = dict(collect_completion(self.chunks))
         return result if self.finish is None else self.finish(result)
-
-
-def _delta_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Mapping):
-        content = [content]
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
-    return ""
-
-
-#: Events that build one entry of the server's own work: the entry type, by event-type prefix.
-_SERVER_ENTRIES = {"tool.execution.": "tool.execution", "agent.handoff.": "agent.handoff"}
-
-
-class _Conversation:
-    """A conversation's event stream assembled into its ``conversation.response``."""
-
-    def __init__(self) -> None:
-        self.response: dict[str, Any] = {"object": "conversation.response"}
-        self.outputs: dict[int, dict[str, Any]] = {}
-        self.open: int | None = None  # the output a function call is being written to
-
-    def feed(self, event: Any) -> list[dict[str, Any]]:
-        if not isinstance(event, Mapping):
-            return []
-        kind = event.get("type")
-        index = event.get("output_index")
-        events = self.flush() if self.open is not None and index != self.open else []
-        meta = {k: v for k, v in event.items() if k not in ("type", "output_index", "content_index", "content",
-                                                             "arguments")}
-        if kind == "conversation.response.started":
-            self.response["conversation_id"] = event.get("conversation_id")
-        elif kind == "conversation.response.done":
-            self.response["usage"] = event.get("usage")
-        elif kind == "message.output.delta" and isinstance(index, int):
-            entry = self.outputs.setdefault(index, {"object": "entry", "type": "message.output", **meta,
-                                                    "content": ""})
-            text = _delta_text(event.get("content"))
-            entry["content"] += text
-            if text:
-                events.append({"type": "text", "delta": text})
-        elif kind == "function.call.delta" and isinstance(index, int):
-            entry = self.outputs.setdefault(index, {"object": "entry", "type": "function.call", **meta,
-                                                    "arguments": ""})
-            args = event.get("arguments")
-            entry["arguments"] += args if isinstance(args, str) else json.dumps(args)
-            self.open = index
-        elif isinstance(kind, str) and isinstance(index, int):
-            entry_type = next((t for prefix, t in _SERVER_ENTRIES.items() if kind.startswith(prefix)), None)
-            if entry_type is not None:  # started, delta(s), done: one entry, fields merged, arguments joined
-                entry = self.outputs.setdefault(index, {"object": "entry", "type": entry_type})
-                entry.update((k, v) for k, v in meta.items() if v is not None or k not in entry)
-                args = event.get("arguments")
-                if isinstance(args, str):
-                    entry["arguments"] = entry.get("arguments", "") + args
-        return events
-
-    def flush(self) -> list[dict[str, Any]]:
-        if self.open is None:
-            return []
-        entry = self.outputs[self.open]
-        self.open = None
-        return [{"type": "tool_call", "id": entry.get("tool_call_id"), "name": entry.get("name"),
-                 "arguments": entry["arguments"]}]
-
-    def result(self) -> dict[str, Any]:
-        return {**self.response, "outputs": [self.outputs[i] for i in sorted(self.outputs)]}
 
 
 # --- the synchronous driver ------------------------------------------------------------------
