@@ -33,7 +33,7 @@ from .limits import Limits
 from .models import check_model, model_card
 from .multipart import parse_multipart
 from .persist import Persistence
-from .ratelimit import RateLimits
+from .ratelimit import RateLimits, Use
 from .replies import (
     ApiError,
     BytesReply,
@@ -394,6 +394,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         fake = self.fake
         self.request_id = new_request_id()
         self.extra_headers = {}
+        self.use: Use | None = None
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query, keep_blank_values=True)
@@ -459,6 +460,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._json(422, validation_body(details))
             return
         refusal, use = fake.rate_limits.admit(self.headers.get("Authorization", ""))
+        self.use = use
         if refusal is not None:
             self.extra_headers = refusal.headers
             self._json(429, refusal.body)
@@ -474,6 +476,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         if use is not None and isinstance(reply, JsonReply):
             fake.rate_limits.charge(use, reply.body)
+        elif use is not None and isinstance(reply, StreamReply):
+            fake.rate_limits.charge(use, _stream_usage(reply.events))
         self._reply(reply, fault)
 
     def _realtime(self, query: Mapping[str, list[str]]) -> None:
@@ -547,7 +551,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _head(self, status: int, headers: Mapping[str, str]) -> None:
         self.send_response(status)
         self.send_header("x-request-id", self.request_id)
-        for key, value in {**headers, **self.extra_headers}.items():
+        limits = self.fake.rate_limits.headers(self.headers.get("Authorization", ""), getattr(self, "use", None))
+        for key, value in {**limits, **headers, **self.extra_headers}.items():
             self.send_header(key, value)
         self.end_headers()
 
@@ -641,6 +646,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
             pass
         self.rfile.close()  # drops the makefile reference, so close() really closes
         sock.close()
+
+
+def _stream_usage(events: list[bytes]) -> Any:
+    """The last event of a stream that reports ``usage`` (its JSON payload), else None."""
+    for event in reversed(events):
+        if b'"usage"' not in event:
+            continue
+        for line in event.splitlines():
+            if line.startswith(b"data:"):
+                try:
+                    payload = json.loads(line[5:])
+                except ValueError:
+                    continue
+                if isinstance(payload, dict) and isinstance(payload.get("usage"), dict):
+                    return payload
+    return None
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
