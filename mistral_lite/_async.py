@@ -23,9 +23,19 @@ does not import this module.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -43,11 +53,15 @@ from ._transport import configure_debug_logging, describe, http_logger, log_requ
 from ._workflows import Pager, Waiter, batch_inputs, batch_polling, batch_results, result_files
 from .exceptions import APIConnectionError, APITimeoutError, MistralError, ValidationError
 
-try:
-    import aiohttp
-    from yarl import URL
-except ImportError:  # pragma: no cover - exercised by a test that hides aiohttp
-    aiohttp = None  # type: ignore[assignment]
+if TYPE_CHECKING:  # the checkers see the modules (an "ignore" keeps them quiet when aiohttp is not installed)
+    import aiohttp  # type: ignore[import-not-found, unused-ignore]
+    from yarl import URL  # type: ignore[import-not-found, unused-ignore]
+else:
+    try:
+        import aiohttp
+        from yarl import URL
+    except ImportError:  # pragma: no cover - exercised by a test that hides aiohttp
+        aiohttp = None
 
 if TYPE_CHECKING:
     import os
@@ -81,6 +95,7 @@ class _Pool:
         self.owned = session is None
         self.closed = False  # by aclose(): for good, a closed client opens no new session
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._guard: AsyncGenerator[None, None] | None = None
 
     def check_open(self) -> None:
         if self.closed:
@@ -110,12 +125,28 @@ class _Pool:
             # retry policy decides instead (with its count, its classes and its logging)
             self.session._retry_connection = False
         self._loop = loop
+        # started here, up to its yield: the loop knows it now, and closes it as it ends
+        self._guard = _close_at_loop_end(self, self.session)
+        with contextlib.suppress(StopIteration):
+            self._guard.__anext__().send(None)
         return self.session
 
     async def close(self) -> None:
         self.closed = True
         if self.owned and self.session is not None:
             session, self.session = self.session, None
+            await session.close()
+
+
+async def _close_at_loop_end(pool: _Pool, session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Closes ``session`` when its loop ends: ``asyncio.run`` closes the async generators still
+    open before it closes the loop, so a client used in two ``asyncio.run()`` leaves nothing open."""
+    try:
+        yield
+    finally:
+        if pool.session is session:
+            pool.session = None
+        if not session.closed:
             await session.close()
 
 

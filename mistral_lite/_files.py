@@ -46,7 +46,7 @@ def remember_positions(values: Iterable[Any]) -> Callable[[], None]:
     """
     marks = []
     for value in values:
-        handle = value[1] if isinstance(value, tuple) and len(value) >= 2 else value
+        handle: Any = value[1] if isinstance(value, tuple) and len(value) >= 2 else value
         if hasattr(handle, "read") and hasattr(handle, "seek"):
             with contextlib.suppress(OSError, ValueError):
                 marks.append((handle, handle.tell()))
@@ -76,7 +76,7 @@ class MultipartBody(io.RawIOBase):
         self.content_type = f"multipart/form-data; boundary={self.boundary}"
         self._opened: list[IO[bytes]] = []
         self._parts: list[_Part] = []
-        pairs = fields.items() if isinstance(fields, Mapping) else fields
+        pairs: Iterable[tuple[str, Any]] = fields.items() if isinstance(fields, Mapping) else fields
         for name, value in pairs:
             data = value if isinstance(value, str) else str(value)
             header = (

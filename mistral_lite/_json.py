@@ -65,7 +65,7 @@ def _canonical_std(value: Any) -> bytes:
 def _resolve() -> _Backend:
     global _backend
     try:
-        import orjson
+        import orjson  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         _backend = (_dumps_std, _loads_std, _canonical_std, "json")
         return _backend

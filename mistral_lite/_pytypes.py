@@ -73,7 +73,7 @@ def is_schema_type(value: Any) -> bool:
 
 def _pydantic() -> Any:
     try:
-        import pydantic
+        import pydantic  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         raise UnsupportedTypeError(PYDANTIC_EXTRA) from None
     return pydantic

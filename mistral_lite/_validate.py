@@ -367,7 +367,7 @@ def _validator_class() -> Any:
     """Draft 2020-12 where any sequence that is not text is an array (as on the fast path)."""
     global _VALIDATOR
     if _VALIDATOR is None:
-        from jsonschema import Draft202012Validator, validators
+        from jsonschema import Draft202012Validator, validators  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         checker = Draft202012Validator.TYPE_CHECKER.redefine("array", lambda _checker, value: is_array(value))
         _VALIDATOR = validators.extend(Draft202012Validator, type_checker=checker)

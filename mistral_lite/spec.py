@@ -439,7 +439,7 @@ def _spec_body(resolver: _Resolver, sop: _SpecOp) -> tuple[str, dict[str, _Field
                 props[name] = {"anyOf": [props[name], sub]}  # a field of several body alternatives
             props.setdefault(name, sub)
             prop_base.setdefault(name, b)
-        req = set(alt.get("required") or ())
+        req: set[str] = set(alt.get("required") or ())
         required = req if required is None else required & req
     required = required or set()
     if not props and not any(alt.get("type") in ("object", None) for alt, _ in

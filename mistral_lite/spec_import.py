@@ -336,7 +336,7 @@ def _derive(openapi: Mapping[str, Any], sop: _SpecOp, name: str, comp: _Componen
                     converted = comp.convert(sub, "", area)
                     if converted not in seen[pname]:
                         seen[pname].append(converted)
-                req = set(alt.get("required") or ())
+                req: set[str] = set(alt.get("required") or ())
                 common = req if common is None else common & req
             opts: dict[str, str] = {}
             for pname, schemas in seen.items():

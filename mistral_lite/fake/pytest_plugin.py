@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pytest
+import pytest  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
 from . import FakeMistral
 

@@ -104,7 +104,7 @@ class Shapes:
     def _jsonschema(self, schema: Any, base: str) -> Check:
         import referencing
         import referencing.jsonschema
-        from jsonschema import Draft202012Validator
+        from jsonschema import Draft202012Validator  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         registry = self.spec.memo.get("fake_registry")
         if registry is None:
