@@ -50,7 +50,7 @@ from ._raw_response import RawResponse
 from ._sse import EventDecoder
 from ._streaming import DRAIN_LIMIT, DRAIN_TIMEOUT, stream_error
 from ._transport import configure_debug_logging, describe, http_logger, log_request, log_response, unsendable
-from ._workflows import Pager, Waiter, batch_inputs, batch_polling, batch_results, result_files
+from ._workflows import Waiter, batch_inputs, batch_polling, batch_results, result_files
 from .exceptions import APIConnectionError, APITimeoutError, MistralError, ValidationError
 
 if TYPE_CHECKING:  # the checkers see the modules (an "ignore" keeps them quiet when aiohttp is not installed)
@@ -413,30 +413,6 @@ class AsyncClient(ClientBase, AsyncOperations):
             built = plan.next_attempt()
 
     # -- workflows from the table ------------------------------------------------------------
-    async def paginate(self, operation: str, /, *args: Any, **options: Any) -> AsyncIterator[Any]:
-        """Items across pages, as ``Client.paginate``: ``async for item in aclient.paginate(...)``."""
-        pager = Pager(self, operation, options)
-        page: dict[str, Any] | None = pager.first()
-        while page is not None:
-            items, page = pager.step(await self.call(operation, *args, **page))
-            for item in items:
-                yield item
-
-    async def wait(
-        self,
-        operation: str,
-        /,
-        *args: Any,
-        timeout: float = 3600.0,
-        interval: float = 5.0,
-        on_progress: Callable[[Any], None] | None = None,
-        **options: Any,
-    ) -> Any:
-        """Poll a job until a terminal state, as ``Client.wait`` (sleeping with ``asyncio.sleep``)."""
-        return await self._poll(operation, args, options, Waiter(self, operation, timeout=timeout, interval=interval,
-                                                                 clock=self.clock, on_progress=on_progress),
-                                on_progress)
-
     async def _poll(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], waiter: Waiter,
                     on_progress: Callable[[Any], None] | None) -> Any:
         poller = self.with_options(cache=False)
@@ -496,28 +472,20 @@ class AsyncClient(ClientBase, AsyncOperations):
                             engine=options.get("engine", "live")):  # a parent span for tracing
             return await run_jsonl_async(self, input, output, **options)
 
-    async def run_tools(
+    async def embed_many(
         self,
+        texts: Iterable[str],
         *,
-        tools: Sequence[Any],
-        max_turns: int = 10,
-        raise_tool_errors: bool = False,
-        on_message: Callable[[Any], None] | None = None,
-        operation: str = "chat",
-        tool_timeout: float | None = None,
-        approvals: Mapping[str, bool] | None = None,
+        model: str = "mistral-embed",
+        batch_size: int | None = None,
+        concurrency: int = 4,
+        on_progress: Callable[[int, int], None] | None = None,
         **options: Any,
-    ) -> Any:
-        """The tool loop of ``Client.run_tools``: async functions are awaited, plain ones run on
-        threads, the calls of one turn concurrently; with ``stream=True`` it returns an async
-        iterator of the events."""
-        from ._tool_loop import arun_tools, make_loop
+    ) -> list[list[float]]:
+        """``Client.embed_many`` on tasks: ``await aclient.embed_many(texts)``."""
+        from ._embed_many import embed_many_async
 
-        loop = make_loop(self.operations, operation, tools, options, max_turns=max_turns,
-                         raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
-                         approvals=approvals)
-        with _observe.scope(self, "run_tools", operation=operation):  # a parent span for tracing
-            return await arun_tools(self, loop)
+        return await embed_many_async(self, texts, model, batch_size, concurrency, on_progress, options)
 
     async def download_outputs(self, result: Mapping[str, Any], directory: str | os.PathLike[str], *,
                                overwrite: bool = False) -> list[Path]:

@@ -10,10 +10,9 @@
 Output (file or stdin input, or any ``-o``): one record per text, ``{"index", "line", "text",
 "embedding"}`` as JSON lines (default), or CSV with the columns ``index,line,text,e0,e1,...``
 (``--format csv``, or an ``-o`` ending in ``.csv``). ``line`` is the text's line number in the
-input, to join the vectors back. Texts are sent in batches within the table's
-``[defaults.limits]`` (inputs per request, tokens per request, counted as UTF-8 bytes, an upper
-bound on tokens); ``-o`` is written atomically. The whole input is read and checked before
-anything is sent.
+input, to join the vectors back. Texts go through ``client.embed_many`` (batches within the
+table's ``[defaults.limits]``, a few at once), a slice at a time; ``-o`` is written atomically.
+The whole input is read and checked before anything is sent.
 """
 
 from __future__ import annotations
@@ -33,9 +32,11 @@ from ._files import save_atomically
 if TYPE_CHECKING:
     from .client import Client
 
-__all__ = ["add_parser", "batches", "cmd_embed", "read_texts"]
+__all__ = ["add_parser", "cmd_embed", "read_texts"]
 
 Text = tuple[int, str]  # (line number, text)
+#: Texts embedded before their records are written (bounds the vectors held in memory).
+SLICE = 8192
 
 
 def add_parser(sub: Any) -> None:
@@ -75,22 +76,6 @@ def read_texts(lines: Sequence[str], where: str, field: str | None) -> list[Text
         if value.strip():
             texts.append((number, value))
     return texts
-
-
-def batches(texts: Sequence[Text], max_inputs: int, max_tokens: int) -> Iterator[list[Text]]:
-    """Consecutive batches of at most ``max_inputs`` texts and ``max_tokens`` estimated tokens
-    (UTF-8 bytes: no tokenizer makes more tokens than bytes); a longer text goes alone."""
-    batch: list[Text] = []
-    used = 0
-    for item in texts:
-        size = len(item[1].encode("utf-8"))
-        if batch and (len(batch) >= max_inputs or used + size > max_tokens):
-            yield batch
-            batch, used = [], 0
-        batch.append(item)
-        used += size
-    if batch:
-        yield batch
 
 
 def _input_lines(ns: argparse.Namespace, texts: list[str]) -> tuple[list[str], str] | None:
@@ -134,10 +119,7 @@ def cmd_embed(ns: argparse.Namespace, client: Client, params: dict[str, Any] | N
             print_line({"index": item.get("index"), "dimension": size,
                         "first_values": vector[:4] if isinstance(vector, list) else vector})
         return 0
-    max_inputs, max_tokens = _limits()
-    if ns.batch_size:
-        max_inputs = min(max_inputs, ns.batch_size)
-    chunks = _records(client, options, fmt, batches(items, max(1, max_inputs), max_tokens))
+    chunks = _records(client, options, fmt, items, ns.batch_size or None)
     if ns.output is not None and ns.output != "-":
         save_atomically(chunks, ns.output)
     else:
@@ -146,24 +128,18 @@ def cmd_embed(ns: argparse.Namespace, client: Client, params: dict[str, Any] | N
     return 0
 
 
-def _limits() -> tuple[int, int]:
-    from ._table import load_spec
-
-    table = load_spec().defaults.get("limits", {})
-    return int(table.get("embed_max_inputs", 512)), int(table.get("embed_max_tokens", 16384))
-
-
-def _records(client: Client, options: dict[str, Any], fmt: str,
-             groups: Iterator[list[Text]]) -> Iterator[bytes]:
+def _records(client: Client, options: dict[str, Any], fmt: str, items: list[Text],
+             batch_size: int | None) -> Iterator[bytes]:
+    """The records, written a slice of texts at a time (``embed_many`` batches each slice)."""
     index = 0
     header = fmt != "csv"
-    for group in groups:
-        reply = client.embed(input=[text for _, text in group], **options)
-        data = sorted(reply.get("data", ()), key=lambda d: d.get("index", 0))
+    options = {k: v for k, v in options.items() if v is not None}
+    for start in range(0, len(items), SLICE):
+        group = items[start:start + SLICE]
+        vectors = client.embed_many([text for _, text in group], batch_size=batch_size, **options)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
-        for (line, text), item in zip(group, data):
-            vector = item.get("embedding")
+        for (line, text), vector in zip(group, vectors):
             if writer is None:
                 out.write(json.dumps({"index": index, "line": line, "text": text, "embedding": vector},
                                      ensure_ascii=False, separators=(",", ":")) + "\n")

@@ -18,7 +18,7 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 __all__ = ["AtomicFile", "MultipartBody", "is_file_value", "remember_positions", "save_atomically"]
 
@@ -76,7 +76,7 @@ class MultipartBody(io.RawIOBase):
         self.content_type = f"multipart/form-data; boundary={self.boundary}"
         self._opened: list[IO[bytes]] = []
         self._parts: list[_Part] = []
-        pairs: Iterable[tuple[str, Any]] = fields.items() if isinstance(fields, Mapping) else fields
+        pairs = cast("Iterable[tuple[str, Any]]", fields.items() if isinstance(fields, Mapping) else fields)
         for name, value in pairs:
             data = value if isinstance(value, str) else str(value)
             header = (

@@ -1,7 +1,8 @@
 """The generated operation methods: one per table row, attached once at import.
 
-``Operations`` is the mixin ``Client`` inherits, with ``paginate``, ``wait``, ``submit`` and
-``map`` (the workflows keyed by an operation name, so the stub can type them per row). For each
+``Operations`` is the mixin ``Client`` inherits, with ``paginate``, ``wait``, ``submit``, ``map``
+and ``run_tools`` (the workflows keyed by an operation name, so the stub can type them per row;
+``AsyncOperations`` has ``paginate``, ``wait`` and ``run_tools``). For each
 row it gets a method named after the operation (an :class:`OperationMethod`), whose signature and docstring come from
 :mod:`mistral_lite._signatures` (path parameters positional-or-keyword in path order, options
 keyword-only) and whose body calls the one dispatcher. Type checkers read the committed stub
@@ -10,18 +11,20 @@ keyword-only) and whose body calls the one dispatcher. Type checkers read the co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from types import MethodType
 from typing import TYPE_CHECKING, Any, cast
 
+from . import _observe
 from ._concurrency import run_map
 from ._raw_response import AsyncRawOperations, RawOperations
 from ._table import Spec, load_spec
-from ._workflows import paginate, wait
+from ._workflows import Pager, Waiter, paginate, wait
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from ._async import AsyncClient
     from .client import Client
 
 __all__ = ["AsyncOperations", "Operations"]
@@ -135,6 +138,38 @@ class Operations:
         """
         return run_map(cast("Client", self), operation, items, max_workers, return_exceptions)
 
+    def run_tools(
+        self,
+        *,
+        tools: Sequence[Any],
+        max_turns: int = 10,
+        raise_tool_errors: bool = False,
+        on_message: Callable[[Any], None] | None = None,
+        operation: str = "chat",
+        tool_timeout: float | None = None,
+        approvals: Mapping[str, bool] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Call the model, run the Python functions it asks for, send the results back, repeat.
+
+        ``client.run_tools(model=..., messages=[...], tools=[get_weather, ...])`` returns the
+        final result, with the whole transcript under ``"messages"`` (conversations:
+        ``operation="create_conversation"``, ``inputs=...``; transcript under ``"entries"``).
+        ``stream=True`` returns an iterator of events (``text``, ``tool_call``, ``tool_result``,
+        then ``done`` with that result); ``tool_timeout`` bounds each tool's run; a call to a
+        ``function_tool(fn, confirm=True)`` stops the loop with ``result["pending_tool_calls"]``,
+        answered by a second call with ``approvals={call_id: True | False}``; MCP servers
+        (``mistral_lite.mcp``) are tools too. See the README's "Tool loop" sections.
+        """
+        from ._tool_loop import make_loop, run_tools
+
+        client = cast("Client", self)
+        loop = make_loop(client._endpoints, operation, tools, options, max_turns=max_turns,
+                         raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
+                         approvals=approvals)
+        with _observe.scope(client, "run_tools", operation=operation):  # a parent span for tracing
+            return run_tools(client, loop)
+
     def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], raw: bool = False) -> Any:
         raise NotImplementedError
 
@@ -150,6 +185,57 @@ class AsyncOperations:
     def call(self, operation: str, /, *args: Any, **options: Any) -> Any:
         """``await aclient.call("chat", model=..., messages=...)``."""
         return self._dispatch(operation, args, options)
+
+    # -- workflows keyed by operation (typed per row in the stub) ----------------------------
+    async def paginate(self, operation: str, /, *args: Any, **options: Any) -> AsyncIterator[Any]:
+        """Items across pages, as ``Client.paginate``: ``async for item in aclient.paginate(...)``."""
+        client = cast("AsyncClient", self)
+        pager = Pager(client, operation, options)
+        page: dict[str, Any] | None = pager.first()
+        while page is not None:
+            items, page = pager.step(await client.call(operation, *args, **page))
+            for item in items:
+                yield item
+
+    async def wait(
+        self,
+        operation: str,
+        /,
+        *args: Any,
+        timeout: float = 3600.0,
+        interval: float = 5.0,
+        on_progress: Callable[[Any], None] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Poll a job until a terminal state, as ``Client.wait`` (sleeping with ``asyncio.sleep``)."""
+        client = cast("AsyncClient", self)
+        waiter = Waiter(client, operation, timeout=timeout, interval=interval, clock=client.clock,
+                        on_progress=on_progress)
+        return await client._poll(operation, args, options, waiter, on_progress)
+
+    async def run_tools(
+        self,
+        *,
+        tools: Sequence[Any],
+        max_turns: int = 10,
+        raise_tool_errors: bool = False,
+        on_message: Callable[[Any], None] | None = None,
+        operation: str = "chat",
+        tool_timeout: float | None = None,
+        approvals: Mapping[str, bool] | None = None,
+        **options: Any,
+    ) -> Any:
+        """The tool loop of ``Client.run_tools``: async functions are awaited, plain ones run on
+        threads, the calls of one turn concurrently; with ``stream=True`` it returns an async
+        iterator of the events."""
+        from ._tool_loop import arun_tools, make_loop
+
+        client = cast("AsyncClient", self)
+        loop = make_loop(client.operations, operation, tools, options, max_turns=max_turns,
+                         raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
+                         approvals=approvals)
+        with _observe.scope(client, "run_tools", operation=operation):  # a parent span for tracing
+            return await arun_tools(client, loop)
 
     def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], raw: bool = False) -> Any:
         raise NotImplementedError

@@ -29,9 +29,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import metrics, propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry import context as otel_context  # type: ignore[import-not-found, unused-ignore]  # the otel extra
+from opentelemetry import metrics, propagate, trace  # type: ignore[import-not-found, unused-ignore]  # the otel extra
+from opentelemetry.trace import SpanKind, Status, StatusCode  # type: ignore[import-not-found, unused-ignore]  # the otel extra
 
 from . import __version__
 from ._observe import CallRecord, Observer

@@ -15,7 +15,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import requests
 import requests.adapters
@@ -251,7 +251,7 @@ class Transport:
             _error_body(response)
             hops = session.resolve_redirects(response, prepared, stream=True, timeout=plan.timeout,
                                              yield_requests=True, **self.send_kwargs)
-            prepared = next(hops)
+            prepared = cast(requests.PreparedRequest, next(hops))  # yield_requests=True: requests' hints say Response
             history.append(response)
             response = session.send(prepared, stream=True, allow_redirects=False, timeout=plan.timeout,
                                     **self.send_kwargs)
@@ -318,7 +318,7 @@ class Transport:
             prepared.url = built.url  # already encoded; requests' requoting would undo %2E
             debug = http_logger.isEnabledFor(logging.DEBUG)
             if debug:
-                log_request(prepared.method or "", prepared.url, prepared.headers, secret)
+                log_request(prepared.method or "", prepared.url, cast("Mapping[str, str]", prepared.headers), secret)
             for hook in self.hooks.get("request", ()):
                 hook(prepared)
             try:

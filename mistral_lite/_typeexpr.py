@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import re
 from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -314,6 +315,8 @@ class RowTypes:
         self.result_found: dict[str, Any] = {}
         self.input_found: dict[str, Any] = {}
         self.aliases: dict[str, str] = {}
+        #: ``run_tools`` results: name -> (the row's result TypedDict, transcript field, its type)
+        self.tool_runs: dict[str, tuple[str, str, str]] = {}
 
     def _op(self, ep: Endpoint) -> Mapping[str, Any] | None:
         op = self.responses.get("operations", {}).get(ep.name)
@@ -372,18 +375,36 @@ class RowTypes:
             return "Any"
         return self.results.expr(items, "", pascal(ep.name) + "Item", self.result_found)
 
+    def tool_run(self, ep: Endpoint) -> str:
+        """What ``run_tools`` returns for a row with a ``tool_loop``: its result plus the
+        transcript (``messages``, typed as the row's ``messages`` option, or ``entries``)."""
+        result = self.result(ep)
+        style = (ep.tool_loop or {}).get("style")
+        if style not in ("messages", "entries") or not result.isidentifier() or result in self.aliases:
+            return result
+        if style == "messages" and "messages" in ep.options:
+            kind = re.sub(r"^Sequence\[", "list[", self.option(ep, "messages"))
+        else:
+            kind = "list[dict[str, Any]]"
+        name = f"{result}With{pascal(style)}"
+        self.tool_runs[name] = (result, style, kind)
+        return name
+
     def walk(self) -> None:
         """Ask every question about every row, so that ``*_found`` hold every name used."""
         for ep in self.spec.endpoints.values():
             self.result(ep)
             self.event(ep)
             self.item(ep)
+            if ep.tool_loop:
+                self.tool_run(ep)
             for name in ep.options:
                 self.option(ep, name)
 
     def defined(self) -> set[str]:
         """Every name ``mistral_lite.types`` defines (after :meth:`walk`)."""
-        return {"FileInput", *self.responses.get("$defs", {}), *self.result_found, *self.aliases, *self.input_found}
+        return {"FileInput", *self.responses.get("$defs", {}), *self.result_found, *self.aliases, *self.input_found,
+                *self.tool_runs}
 
     def option(self, ep: Endpoint, name: str) -> str:
         """The type of one option (nested objects are ``...Param`` TypedDicts)."""

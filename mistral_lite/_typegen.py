@@ -70,6 +70,7 @@ class _Renderer:
         self.responses, self.spec = rows.responses, rows.spec
         overrides = parse_toml(OVERRIDES.read_bytes()) if OVERRIDES.is_file() else {}
         self.client_fields: dict[str, dict[str, str]] = overrides.get("client_fields", {})
+        self.accepted: dict[str, list[str]] = overrides.get("accepted_inputs", {})
 
     # --- rendering types.py -------------------------------------------------------------------
 
@@ -93,6 +94,10 @@ class _Renderer:
             todo = {n: v for n, v in self.result_found.items() if n not in done}
         for name in sorted(self.aliases):
             lines += [f"{name}: TypeAlias = {self.aliases[name]!r}", "", ""]
+        # what run_tools returns: the result, its transcript, and the calls awaiting approval if any
+        for name, (base, field, kind) in sorted(self.rows.tool_runs.items()):
+            lines += [f"class {name}({base}):", f"    {field}: {kind}",
+                      "    pending_tool_calls: NotRequired[list[dict[str, Any]]]", "", ""]
         return lines
 
     def _render_inputs(self) -> list[str]:
@@ -109,6 +114,7 @@ class _Renderer:
                 alternatives = schema.get("anyOf") or schema.get("oneOf")
                 if isinstance(alternatives, list) and not schema.get("properties"):
                     text = self.inputs.expr({"anyOf": alternatives}, file, owner, self.input_found)
+                    text = " | ".join([text, *self.accepted.get(name, ())])  # results that go back as input
                     lines += [f"{name}: TypeAlias = {text!r}", "", ""]
                 else:
                     fields, required = self.inputs.fields(schema, file, owner, self.input_found)

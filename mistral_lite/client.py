@@ -187,36 +187,26 @@ class Client(ClientBase, Operations):
                 skip_invalid=skip_invalid, on_progress=on_progress, model=model, timeout=timeout,
             )
 
-    def run_tools(
+    def embed_many(
         self,
+        texts: Iterable[str],
         *,
-        tools: Sequence[Any],
-        max_turns: int = 10,
-        raise_tool_errors: bool = False,
-        on_message: Callable[[Any], None] | None = None,
-        operation: str = "chat",
-        tool_timeout: float | None = None,
-        approvals: Mapping[str, bool] | None = None,
+        model: str = "mistral-embed",
+        batch_size: int | None = None,
+        concurrency: int = 4,
+        on_progress: Callable[[int, int], None] | None = None,
         **options: Any,
-    ) -> Any:
-        """Call the model, run the Python functions it asks for, send the results back, repeat.
+    ) -> list[list[float]]:
+        """Embed many texts: one vector per text, in input order.
 
-        ``client.run_tools(model=..., messages=[...], tools=[get_weather, ...])`` returns the
-        final result, with the whole transcript under ``"messages"`` (conversations:
-        ``operation="create_conversation"``, ``inputs=...``; transcript under ``"entries"``).
-        ``stream=True`` returns an iterator of events (``text``, ``tool_call``, ``tool_result``,
-        then ``done`` with that result); ``tool_timeout`` bounds each tool's run; a call to a
-        ``function_tool(fn, confirm=True)`` stops the loop with ``result["pending_tool_calls"]``,
-        answered by a second call with ``approvals={call_id: True | False}``; MCP servers
-        (``mistral_lite.mcp``) are tools too. See the README's "Tool loop" sections.
+        Batches stay within the API's limits (the table's 512 inputs and 16,384 tokens a
+        request; ``batch_size`` caps the inputs), ``concurrency`` of them at once on threads,
+        each retried like any call; ``on_progress(done, total)`` runs on this thread after each
+        batch. Other options (``output_dimension``, ...) go to every ``embed`` call.
         """
-        from ._tool_loop import make_loop, run_tools
+        from ._embed_many import embed_many
 
-        loop = make_loop(self._endpoints, operation, tools, options, max_turns=max_turns,
-                         raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
-                         approvals=approvals)
-        with _observe.scope(self, "run_tools", operation=operation):  # a parent span for tracing
-            return run_tools(self, loop)
+        return embed_many(self, texts, model, batch_size, concurrency, on_progress, options)
 
     def download_outputs(
         self, result: Mapping[str, Any], directory: str | os.PathLike[str], *, overwrite: bool = False

@@ -4574,6 +4574,16 @@ TranscribeAudioEvent: TypeAlias = 'TranscriptionStreamTextDelta | TranscriptionS
 UpdateFineTunedModelResult: TypeAlias = 'CompletionFineTunedModel | ClassifierFineTunedModel'
 
 
+class ChatCompletionResponseWithMessages(ChatCompletionResponse):
+    messages: list[MessageParam]
+    pending_tool_calls: NotRequired[list[dict[str, Any]]]
+
+
+class ConversationResponseWithEntries(ConversationResponse):
+    entries: list[dict[str, Any]]
+    pending_tool_calls: NotRequired[list[dict[str, Any]]]
+
+
 # --- Inputs (the option schemas) ----------------------------------------------------------------
 
 class AdminScimSyncConfigParam(TypedDict):
@@ -4777,7 +4787,7 @@ class JudgeRegressionOutputParam(TypedDict):
     max_description: str
 
 
-MessageParam: TypeAlias = 'SystemMessageParam | UserMessageParam | AssistantMessageParam | ToolMessageParam'
+MessageParam: TypeAlias = 'SystemMessageParam | UserMessageParam | AssistantMessageParam | ToolMessageParam | AssistantMessage'
 
 
 class MetricDefinitionParam(TypedDict):

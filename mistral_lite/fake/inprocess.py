@@ -67,7 +67,8 @@ class InProcessAdapter(BaseAdapter):
         elif not isinstance(body, (bytes, bytearray)):  # a streamed upload: read it whole
             body = b"".join(part if isinstance(part, bytes) else part.encode() for part in body)
         head = [f"{request.method} {request.path_url} HTTP/1.1", "Host: fake.invalid"]
-        head += [f"{name}: {value}" for name, value in request.headers.items()
+        head += [f"{name}: {value.decode('latin-1') if isinstance(value, bytes) else value}"
+                 for name, value in request.headers.items()
                  if name.lower() not in ("content-length", "transfer-encoding", "host")]
         head.append(f"Content-Length: {len(body)}")
         raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + bytes(body)

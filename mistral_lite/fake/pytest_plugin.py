@@ -9,7 +9,7 @@ import pytest  # type: ignore[import-not-found, import-untyped, unused-ignore]
 from . import FakeMistral
 
 
-@pytest.fixture
+@pytest.fixture  # type: ignore[untyped-decorator, unused-ignore]  # untyped when pytest is not installed
 def fake_mistral() -> Iterator[FakeMistral]:
     """A started :class:`FakeMistral` (any bearer token accepted), stopped after the test."""
     fake = FakeMistral().start()
