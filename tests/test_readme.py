@@ -38,6 +38,15 @@ def test_quickstart_runs(fake: FakeMistral, capsys: pytest.CaptureFixture[str]) 
     assert (Path.cwd() / "copy.jsonl").read_bytes() == (Path.cwd() / "train.jsonl").read_bytes()
 
 
+def test_typed_code_runs(fake: FakeMistral, capsys: pytest.CaptureFixture[str]) -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(section("## Typed code"), "README types", "exec"), namespace)
+    history = namespace["history"]
+    assert [m["role"] for m in history] == ["system", "user", "assistant", "user", "assistant"]
+    assert history[-1]["content"] == "Echo: And a row?"
+    assert capsys.readouterr().out.splitlines()[-1] == "mistral-small-latest"
+
+
 def test_beyond_single_calls_runs(fake: FakeMistral, capsys: pytest.CaptureFixture[str]) -> None:
     from mistral_lite import Client
 
@@ -48,6 +57,8 @@ def test_beyond_single_calls_runs(fake: FakeMistral, capsys: pytest.CaptureFixtu
     exec(compile(section("## Beyond single calls"), "README workflows", "exec"), namespace)
     assert [r["custom_id"] for r in namespace["results"]] == ["0", "1"]
     assert namespace["future"].result()["data"][0]["embedding"]
+    assert len(namespace["vectors"]) == 2000 and namespace["vectors"][0] == client.embed(input=["text 0"])[
+        "data"][0]["embedding"]
     assert namespace["answers"][0]["choices"][0]["message"]["content"] == "Echo: hello"
     assert "SUCCESS" in capsys.readouterr().out
 
