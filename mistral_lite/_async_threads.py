@@ -14,7 +14,7 @@ import contextvars
 import functools
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._concurrency import Executor
 from ._raw_response import RawResponse
@@ -78,8 +78,7 @@ class ThreadedStream:
         value = await loop.run_in_executor(self._executor.pool, read)
         if value is _END:
             raise StopAsyncIteration
-        result: dict[str, Any] = value
-        return result
+        return cast("dict[str, Any]", value)
 
     async def aclose(self) -> None:
         self._stream.close()  # closes the socket first: safe from the loop while a thread reads

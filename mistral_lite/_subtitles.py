@@ -18,7 +18,8 @@ __all__ = ["to_srt", "to_vtt"]
 
 
 def _segments(transcription: Mapping[str, Any] | Iterable[Mapping[str, Any]], what: str) -> list[Mapping[str, Any]]:
-    segments: Any = transcription.get("segments") if isinstance(transcription, Mapping) else list(transcription)
+    source: Any = transcription  # a Mapping is also an Iterable of its keys: the checkers cannot tell which
+    segments: Any = source.get("segments") if isinstance(source, Mapping) else list(source)
     if not segments:
         raise MistralError(f"{what}: the transcription has no segments; transcribe with "
                            "timestamp_granularities=[\"segment\"]")
