@@ -264,7 +264,7 @@ class Operations:
     @property
     def with_raw_response(self) -> RawOperations: ...
     @overload
-    def chat(  # type: ignore[overload-overlap]
+    def chat(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         model: str,
@@ -462,7 +462,7 @@ class Operations:
         stream_timeout: float | None = ...,
     ) -> FIMCompletionResponse | Stream[CompletionChunk]: ...
     @overload
-    def agent_completion(  # type: ignore[overload-overlap]
+    def agent_completion(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         agent_id: str,
@@ -638,7 +638,7 @@ class Operations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ModerationResponse: ...
     @overload
-    def ocr(  # type: ignore[overload-overlap]
+    def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         model: str | None,
@@ -662,7 +662,7 @@ class Operations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ParsedOCRResponse[_T, _U]: ...
     @overload
-    def ocr(  # type: ignore[overload-overlap]
+    def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         model: str | None,
@@ -686,7 +686,7 @@ class Operations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ParsedOCRResponse[_T, Any]: ...
     @overload
-    def ocr(  # type: ignore[overload-overlap]
+    def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         model: str | None,
@@ -4246,7 +4246,7 @@ class Operations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> dict[str, Any]: ...
     @overload
-    def call(  # type: ignore[overload-overlap]
+    def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["chat"],
         /,
@@ -4458,7 +4458,7 @@ class Operations:
         stream_timeout: float | None = ...,
     ) -> FIMCompletionResponse | Stream[CompletionChunk]: ...
     @overload
-    def call(  # type: ignore[overload-overlap]
+    def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["agent_completion"],
         /,
@@ -4657,7 +4657,7 @@ class Operations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ModerationResponse: ...
     @overload
-    def call(  # type: ignore[overload-overlap]
+    def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["ocr"],
         /,
@@ -4683,7 +4683,7 @@ class Operations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ParsedOCRResponse[_T, _U]: ...
     @overload
-    def call(  # type: ignore[overload-overlap]
+    def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["ocr"],
         /,
@@ -4709,7 +4709,7 @@ class Operations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ParsedOCRResponse[_T, Any]: ...
     @overload
-    def call(  # type: ignore[overload-overlap]
+    def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["ocr"],
         /,
@@ -17032,7 +17032,7 @@ class AsyncOperations:
     @property
     def with_raw_response(self) -> AsyncRawOperations: ...
     @overload
-    async def chat(  # type: ignore[overload-overlap]
+    async def chat(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         model: str,
@@ -17230,7 +17230,7 @@ class AsyncOperations:
         stream_timeout: float | None = ...,
     ) -> FIMCompletionResponse | AsyncStream[CompletionChunk]: ...
     @overload
-    async def agent_completion(  # type: ignore[overload-overlap]
+    async def agent_completion(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         agent_id: str,
@@ -17406,7 +17406,7 @@ class AsyncOperations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ModerationResponse: ...
     @overload
-    async def ocr(  # type: ignore[overload-overlap]
+    async def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         model: str | None,
@@ -17430,7 +17430,7 @@ class AsyncOperations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ParsedOCRResponse[_T, _U]: ...
     @overload
-    async def ocr(  # type: ignore[overload-overlap]
+    async def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         model: str | None,
@@ -17454,7 +17454,7 @@ class AsyncOperations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ParsedOCRResponse[_T, Any]: ...
     @overload
-    async def ocr(  # type: ignore[overload-overlap]
+    async def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *,
         model: str | None,
@@ -21014,7 +21014,7 @@ class AsyncOperations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> dict[str, Any]: ...
     @overload
-    async def call(  # type: ignore[overload-overlap]
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["chat"],
         /,
@@ -21226,7 +21226,7 @@ class AsyncOperations:
         stream_timeout: float | None = ...,
     ) -> FIMCompletionResponse | AsyncStream[CompletionChunk]: ...
     @overload
-    async def call(  # type: ignore[overload-overlap]
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["agent_completion"],
         /,
@@ -21425,7 +21425,7 @@ class AsyncOperations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ModerationResponse: ...
     @overload
-    async def call(  # type: ignore[overload-overlap]
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["ocr"],
         /,
@@ -21451,7 +21451,7 @@ class AsyncOperations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ParsedOCRResponse[_T, _U]: ...
     @overload
-    async def call(  # type: ignore[overload-overlap]
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["ocr"],
         /,
@@ -21477,7 +21477,7 @@ class AsyncOperations:
         timeout: float | tuple[float, float] | None = ...,
     ) -> ParsedOCRResponse[_T, Any]: ...
     @overload
-    async def call(  # type: ignore[overload-overlap]
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
         self,
         operation: Literal["ocr"],
         /,
@@ -26267,7 +26267,7 @@ class AsyncOperations:
 
 class RawOperations:
     @overload
-    def chat(
+    def chat(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         response_format: type[_T],
@@ -26317,7 +26317,7 @@ class RawOperations:
         **options: Any,
     ) -> RawResponse[FIMCompletionResponse | Stream[CompletionChunk]]: ...
     @overload
-    def agent_completion(
+    def agent_completion(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         response_format: type[_T],
@@ -26371,7 +26371,7 @@ class RawOperations:
         **options: Any,
     ) -> RawResponse[ModerationResponse]: ...
     @overload
-    def ocr(
+    def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         document_annotation_format: type[_T],
@@ -26379,14 +26379,14 @@ class RawOperations:
         **options: Any,
     ) -> RawResponse[ParsedOCRResponse[_T, _U]]: ...
     @overload
-    def ocr(
+    def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         document_annotation_format: type[_T],
         **options: Any,
     ) -> RawResponse[ParsedOCRResponse[_T, Any]]: ...
     @overload
-    def ocr(
+    def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         bbox_annotation_format: type[_U],
@@ -27946,7 +27946,7 @@ class RawOperations:
 
 class AsyncRawOperations:
     @overload
-    async def chat(
+    async def chat(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         response_format: type[_T],
@@ -27996,7 +27996,7 @@ class AsyncRawOperations:
         **options: Any,
     ) -> RawResponse[FIMCompletionResponse | AsyncStream[CompletionChunk]]: ...
     @overload
-    async def agent_completion(
+    async def agent_completion(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         response_format: type[_T],
@@ -28050,7 +28050,7 @@ class AsyncRawOperations:
         **options: Any,
     ) -> RawResponse[ModerationResponse]: ...
     @overload
-    async def ocr(
+    async def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         document_annotation_format: type[_T],
@@ -28058,14 +28058,14 @@ class AsyncRawOperations:
         **options: Any,
     ) -> RawResponse[ParsedOCRResponse[_T, _U]]: ...
     @overload
-    async def ocr(
+    async def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         document_annotation_format: type[_T],
         **options: Any,
     ) -> RawResponse[ParsedOCRResponse[_T, Any]]: ...
     @overload
-    async def ocr(
+    async def ocr(  # type: ignore[overload-overlap, unused-ignore]
         self,
         *args: Any,
         bbox_annotation_format: type[_U],

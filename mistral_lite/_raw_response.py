@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncRawOperations", "RawOperations", "RawResponse"]
 
-T = TypeVar("T")
+T = TypeVar("T", covariant=True)  # RawResponse[Stream[X]] is a RawResponse[X | Stream[X]], as the overloads need
 
 
 class RawResponse(Generic[T]):
