@@ -90,7 +90,7 @@ async def _chunks(audio: Any) -> AsyncIterator[bytes]:
                 yield bytes(piece[i:i + MAX_CHUNK])
     else:  # a plain iterable of chunks: each next() on a thread, it may block
         it = iter(audio)
-        end = object()
+        end: Any = object()
         while (piece := await loop.run_in_executor(None, next, it, end)) is not end:
             for i in range(0, len(piece), MAX_CHUNK):
                 yield bytes(piece[i:i + MAX_CHUNK])
@@ -150,7 +150,7 @@ async def events(client: ClientBase, audio: Audio, *, model: str, audio_format: 
     try:
         try:
             ws = await session.ws_connect(url, headers=headers, autoclose=False, autoping=True,
-                                          max_msg_size=0, timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT))
+                                          max_msg_size=0, timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT))  # type: ignore[call-arg, unused-ignore]
         except aiohttp.WSServerHandshakeError as exc:
             raise error_for_status(exc.status)(
                 status_code=exc.status, body=redact(exc.message, secret) if exc.message else None,
