@@ -18,6 +18,7 @@ from ._raw_response import RawResponse
 from ._streaming import Stream, acollect_completion, collect_completion
 from ._structured import response_format_for
 from ._subtitles import to_srt, to_vtt
+from ._usage import Usage
 from ._workflows import BatchError, WaitTimeout
 from .client import Client
 from .exceptions import (
@@ -96,6 +97,7 @@ __all__ = [
     "ToolError",
     "UnknownOperationError",
     "UnprocessableEntityError",
+    "Usage",
     "ValidationError",
     "WaitTimeout",
     "BatchError",

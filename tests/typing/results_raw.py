@@ -6,7 +6,7 @@ from typing import Any
 
 from typing_extensions import assert_type
 
-from mistral_lite import AsyncClient, AsyncStream, Client, RateLimit, RawResponse, Stream
+from mistral_lite import AsyncClient, AsyncStream, Client, RateLimit, RawResponse, Stream, Usage
 from mistral_lite.types import ChatCompletionResponse, CompletionChunk, MessageParam, ModelList
 
 client = Client("key")
@@ -37,3 +37,16 @@ async def main(aclient: AsyncClient) -> None:
     assert_type(araw.parse(), ChatCompletionResponse)
     astream = await aclient.with_raw_response.chat(model="m", messages=messages, stream=True)
     assert_type(astream.parse(), AsyncStream[CompletionChunk])
+
+
+with client.track_usage() as usage:
+    client.chat(model="m", messages=messages)
+assert_type(usage, Usage)
+assert_type(usage.total_tokens, int)
+assert_type(usage.by_model["m"].prompt_tokens, int)
+assert_type(usage.cost({"m": {"input": 0.1, "output": 0.3}}), float)
+
+
+async def tracked(aclient: AsyncClient) -> None:
+    async with aclient.track_usage() as ausage:
+        assert_type(ausage, Usage)
