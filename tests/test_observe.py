@@ -340,7 +340,9 @@ def test_async_hooks_get_the_attempt_whose_header_changes_are_sent_and_the_aioht
         attempt.headers["X-Hooked"] = "yes"
 
     def on_response(response: Any) -> None:
-        seen.append((type(response).__name__, response.status))
+        import aiohttp
+
+        seen.append((isinstance(response, aiohttp.ClientResponse), response.status))
 
     async def main() -> Any:
         async with make_client(API_KEY, cls=AsyncClient, base_url=server.url, sleep=lambda s: None,
@@ -350,7 +352,7 @@ def test_async_hooks_get_the_attempt_whose_header_changes_are_sent_and_the_aioht
     with ScriptedServer() as server:
         server.script(reply(CHAT))
         assert asyncio.run(main()) == CHAT
-    assert seen == [("POST", server.url + "/v1/chat/completions", "bytes"), ("ClientResponse", 200)]
+    assert seen == [("POST", server.url + "/v1/chat/completions", "bytes"), (True, 200)]
     assert server.requests[0].headers["x-hooked"] == "yes"
 
 
