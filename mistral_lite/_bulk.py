@@ -72,8 +72,8 @@ class BulkProgress:
 
     @property
     def done(self) -> int:
-        """Lines with a result line, this run and before."""
-        return self.skipped + self.succeeded + self.failed
+        """Lines with a result line, this run and before (never more than ``total``)."""
+        return min(self.total, self.skipped + self.succeeded + self.failed)
 
     @property
     def rate(self) -> float:
