@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ._table import Endpoint, Spec
 from .exceptions import OutputParseError, ValidationError
 
-__all__ = ["Finisher", "annotated_options", "attach_parsed", "attach_parsed_fields", "prepare",
+__all__ = ["BatchTypes", "Finisher", "annotated_options", "attach_parsed", "attach_parsed_fields", "prepare",
            "response_format_for"]
 
 _T = TypeVar("_T")
@@ -176,6 +176,41 @@ def prepare(spec: Spec, endpoint: Endpoint, options: dict[str, Any]) -> Finisher
         return None
     where = endpoint.parsed
     return lambda result: attach_parsed(result, target, where, endpoint.name)
+
+
+class BatchTypes:
+    """Types given in the bodies of a batch run: each body's types become their JSON formats as
+    the line is added, and :meth:`parse` gives each successful result body its ``parsed``
+    values, as the same call gives them (a line that cannot be parsed gets an ``error``)."""
+
+    def __init__(self, spec: Spec, endpoints: Mapping[str, Endpoint], path: str) -> None:
+        self.spec = spec
+        self.row = next((e for e in endpoints.values() if e.method == "POST" and e.path == path), None)
+        self.finishers: dict[str, Finisher] = {}
+
+    def convert(self, custom_id: str, body: Any) -> Any:
+        """``body`` with its types converted (a copy when it had any)."""
+        if self.row is None or not isinstance(body, Mapping) or not annotated_options(self.spec, self.row):
+            return body
+        body = dict(body)
+        try:
+            finisher = prepare(self.spec, self.row, body)
+        except ValidationError:
+            return body  # the body check names the problem
+        if finisher is not None:
+            self.finishers[custom_id] = finisher
+        return body
+
+    def parse(self, result: dict[str, Any]) -> dict[str, Any]:
+        finisher = self.finishers.get(result["custom_id"])
+        body = result.get("body")
+        if finisher is None or not isinstance(body, dict) or not 200 <= (result.get("status_code") or 0) < 300:
+            return result
+        try:
+            finisher(body)
+        except OutputParseError as exc:
+            result["error"] = {"message": str(exc), "content": exc.content}
+        return result
 
 
 def _assign(options: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

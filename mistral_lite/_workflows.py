@@ -243,8 +243,10 @@ def wait(
 INLINE_MAX = 10_000
 
 
-def _batch_line(index: int, request: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"custom_id", "body"}`` of one request (a body, or a ``{"custom_id", "body"}`` mapping)."""
+def _batch_line(index: int, request: Mapping[str, Any],
+                convert: Callable[[str, Any], Any] | None = None) -> dict[str, Any]:
+    """``{"custom_id", "body"}`` of one request (a body, or a ``{"custom_id", "body"}`` mapping);
+    ``convert(custom_id, body)`` turns Python types in the body into JSON first."""
     if not isinstance(request, Mapping):
         problem = f"expected a mapping, got {type(request).__name__}"
         raise ValidationError("run_batch", [(f"requests[{index}]", problem)])
@@ -252,10 +254,20 @@ def _batch_line(index: int, request: Mapping[str, Any]) -> dict[str, Any]:
         line = {"custom_id": str(request.get("custom_id", index)), "body": request["body"]}
     else:
         line = {"custom_id": str(index), "body": dict(request)}
+    if convert is not None:
+        line["body"] = convert(line["custom_id"], line["body"])
     problems = json_problems(line["body"], f"requests[{index}].body")
     if problems:
         raise ValidationError("run_batch", problems)
     return line
+
+
+class _Ids(list[str]):
+    """A batch's custom ids, carrying the types its bodies gave (``batch_results`` parses with them)."""
+
+    def __init__(self, types: Any) -> None:
+        super().__init__()
+        self.types = types
 
 
 class _BatchRequests:
@@ -266,15 +278,17 @@ class _BatchRequests:
         if on_progress is not None and not callable(on_progress):
             raise ValidationError("run_batch", [("on_progress", "expected a function of the job's state")])
         from ._bulk import body_problems  # checks each body against the row serving `endpoint`
+        from ._structured import BatchTypes
 
         self.check = body_problems(client, endpoint, model)  # type: ignore[arg-type]
         self.problems: list[tuple[int, str]] = []
-        self.ids: list[str] = []
+        self.types = BatchTypes(client._spec, client._endpoints, endpoint)  # types as formats, parsed results
+        self.ids: list[str] = _Ids(self.types)
         self.first: dict[str, int] = {}
         self.repeats: list[tuple[str, str]] = []
 
     def add(self, index: int, request: Mapping[str, Any]) -> dict[str, Any]:
-        line = _batch_line(index, request)
+        line = _batch_line(index, request, self.types.convert)
         custom_id = line["custom_id"]
         self.ids.append(custom_id)
         first = self.first.setdefault(custom_id, index)
@@ -392,7 +406,9 @@ def batch_results(ids: list[str], job: Mapping[str, Any], contents: Iterable[Any
     if not by_id and job.get("status") != "SUCCESS":
         raise BatchError(f"batch job {job.get('id')} ended {job.get('status')} without results", job=job)
     missing = {"status_code": None, "body": None, "error": {"message": "no result in the output or error file"}}
-    return [by_id.get(i, {"custom_id": i, **missing}) for i in ids]
+    results = [by_id.get(i, {"custom_id": i, **missing}) for i in ids]
+    types = getattr(ids, "types", None)  # a type as a body's format: each body gets its parsed values
+    return results if types is None or not types.finishers else [types.parse(r) for r in results]
 
 
 #: The job fields naming the files a finished batch job's results are in.

@@ -107,3 +107,23 @@ def test_async_ocr_parses_too(fake: FakeMistral) -> None:
     result = asyncio.run(main())
     assert isinstance(result["parsed"], Invoice)
     assert isinstance(result["pages"][0]["images"][0]["parsed"], Figure)
+
+
+def test_a_batch_run_of_ocr_with_a_type_parses_every_line(fake: FakeMistral) -> None:
+    from mistral_lite._testing import make_client
+
+    client = make_client(API_KEY, base_url=fake.url, sleep=lambda s: fake.tick())
+    fake.script("ocr", {"model": OCR_MODEL, "document_annotation": "not json", "pages": [],
+                        "usage_info": {"pages_processed": 0}})
+    requests = [{"custom_id": "bad", "body": {"document": DOC, "document_annotation_format": Invoice}},
+                {"custom_id": "good", "body": {"document": DOC, "document_annotation_format": Invoice,
+                                               "bbox_annotation_format": Figure}},
+                {"custom_id": "plain", "body": {"document": DOC}}]
+    bad, good, plain = client.run_batch(requests, endpoint="/v1/ocr", model=OCR_MODEL, interval=0.01)
+    upload = next(r for r in fake.requests if r.operation == "upload_file")
+    lines = [json.loads(line) for line in upload.body.split(b"\r\n\r\n", 1)[1].splitlines() if line.startswith(b"{")]
+    assert lines[1]["body"]["document_annotation_format"] == response_format_for(Invoice)
+    assert isinstance(good["body"]["parsed"], Invoice) and good["error"] is None
+    assert isinstance(good["body"]["pages"][0]["images"][0]["parsed"], Figure)
+    assert "parsed" not in plain["body"]
+    assert bad["status_code"] == 200 and bad["error"]["content"] == "not json"
