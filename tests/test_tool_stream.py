@@ -228,3 +228,45 @@ def test_conversation_stream_assembles_server_entries_and_held_calls() -> None:
     assert result["conversation_id"] == "conv_9" and result["usage"] == {"total_tokens": 3}
     assert [e["type"] for e in result["entries"]] == ["message.input", "tool.execution", "message.output",
                                                       "function.call"]
+
+
+CONVERSATION_TURNS = (
+    {"object": "conversation.response", "conversation_id": "conv_1", "usage": {"total_tokens": 3}, "outputs": [
+        {"object": "entry", "type": "function.call", "created_at": "2026-01-01T00:00:00Z",
+         "completed_at": "2026-01-01T00:00:00Z", "id": "fc_1", "tool_call_id": "t1", "name": "get_weather",
+         "arguments": '{"city": "Paris"}', "agent_id": None, "model": MODEL}]},
+    {"object": "conversation.response", "conversation_id": "conv_1", "usage": {"total_tokens": 9}, "outputs": [
+        {"object": "entry", "type": "message.output", "created_at": "2026-01-01T00:00:01Z",
+         "completed_at": "2026-01-01T00:00:01Z", "id": "m_1", "role": "assistant",
+         "content": "It is sunny in Paris.", "agent_id": None, "model": MODEL}]},
+)
+
+
+def test_conversation_done_equals_the_plain_run(fake: FakeMistral) -> None:
+    def script() -> None:
+        fake.script("create_conversation", CONVERSATION_TURNS[0])
+        fake.script("append_conversation", CONVERSATION_TURNS[1])
+
+    options: dict[str, Any] = {"operation": "create_conversation", "model": MODEL, "inputs": "weather?",
+                               "tools": [get_weather]}
+    with Client("k", base_url=fake.url) as client:
+        script()
+        plain = client.run_tools(**options)
+        script()
+        events = list(client.run_tools(**options, stream=True))
+
+    async def main() -> list[dict[str, Any]]:
+        aclient = AsyncClient("k", base_url=fake.url)
+        try:
+            return [e async for e in await aclient.run_tools(**options, stream=True)]
+        finally:
+            await aclient.aclose()
+
+    script()
+    async_events = asyncio.run(main())
+    assert events == async_events
+    assert events[-1] == {"type": "done", "result": plain}
+    assert [e["type"] for e in events[:2]] == ["tool_call", "tool_result"]
+    assert "".join(e["delta"] for e in events if e["type"] == "text") == "It is sunny in Paris."
+    assert [e["type"] for e in plain["entries"]] == ["message.input", "function.call", "function.result",
+                                                     "message.output"]
