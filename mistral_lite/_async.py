@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from . import _core, _observe
 from ._async_threads import ThreadedCalls
 from ._base import ClientBase
+from ._extras import needs
 from ._files import AtomicFile, MultipartBody
 from ._headers import ResponseInfo, request_id
 from ._json import decoder
@@ -215,7 +216,7 @@ class AsyncClient(ClientBase, AsyncOperations):
         trace_content: bool = False,
     ) -> None:
         if aiohttp is None:
-            raise MistralError('AsyncClient needs aiohttp: pip install "mistral-lite[async]"')
+            raise MistralError(needs("AsyncClient needs aiohttp", "async"))
         from ._inputs import client_problems
 
         problems = client_problems({"max_connections": max_connections, "max_workers": max_workers})

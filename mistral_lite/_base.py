@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from . import __version__
 from ._cache import ResponseCache, key_fingerprint
+from ._extras import needs
 from ._headers import RateLimit
 from ._inputs import SAFE_HEADER_VALUE, client_problems, headers_problem, timeout_pair
 from ._observe import Hub, Observer
@@ -121,7 +122,7 @@ def tracing_observer(tracing: bool | None, tracer_provider: Any, meter_provider:
     try:
         from . import _otel  # imports opentelemetry: only when tracing is on
     except ImportError as exc:
-        problems.append(("tracing", f'tracing needs OpenTelemetry: pip install "mistral-lite[otel]" ({exc})'))
+        problems.append(("tracing", f"{needs('tracing needs OpenTelemetry', 'otel')} ({exc})"))
         return None
     return _otel.Tracer(tracer_provider, meter_provider, trace_content)
 

@@ -25,12 +25,13 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._extras import needs
 from .exceptions import MistralError
 
 __all__ = ["Mismatch", "UnsupportedTypeError", "is_pydantic_model", "is_schema_type", "load", "schema_for",
            "strict_schema", "type_name"]
 
-PYDANTIC_EXTRA = 'pydantic models need pydantic installed: pip install "mistral-lite[pydantic]"'
+PYDANTIC_EXTRA = needs("pydantic models need pydantic installed", "pydantic")
 _NONE = type(None)
 _SEQUENCES = (list, set, frozenset, tuple, collections.abc.Sequence, collections.abc.Set,
               collections.abc.Iterable, collections.abc.Collection, collections.abc.MutableSequence)

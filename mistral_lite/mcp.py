@@ -23,11 +23,12 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from ._extras import needs
 from .exceptions import MistralError
 
 __all__ = ["MCPServer", "http", "stdio"]
 
-MCP_EXTRA = 'MCP servers need the mcp package: pip install "mistral-lite[mcp]" (or ".[mcp]" from a clone)'
+MCP_EXTRA = needs("MCP servers need the mcp package", "mcp")
 #: Seconds to wait for the sessions to close when the loop ends.
 CLOSE_TIMEOUT = 5.0
 #: Seconds a server has to start, answer ``initialize`` and list its tools.

@@ -334,7 +334,8 @@ def test_without_pydantic_plain_types_work_and_a_model_names_the_extra() -> None
     """)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines[0] == 'ERR pydantic models need pydantic installed: pip install "mistral-lite[pydantic]"'
+    assert lines[0] == ('ERR pydantic models need pydantic installed: pip install "mistral-lite[pydantic]" '
+                        '(or pip install ".[pydantic]" from a clone of the repository)')
     assert lines[1] == "Point Point ['width']"
     assert lines[2] == "False"
 
