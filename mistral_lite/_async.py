@@ -48,6 +48,7 @@ from ._headers import ResponseInfo, request_id
 from ._json import decoder
 from ._operations import AsyncOperations
 from ._raw_response import RawResponse
+from ._secrets import drop_credentials, same_origin
 from ._sse import EventDecoder
 from ._streaming import DRAIN_LIMIT, DRAIN_TIMEOUT, stream_error
 from ._transport import configure_debug_logging, describe, http_logger, log_request, log_response, unsendable
@@ -95,8 +96,18 @@ class _Pool:
         self.session = session
         self.owned = session is None
         self.closed = False  # by aclose(): for good, a closed client opens no new session
+        self._proxies: dict[str, str | None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard: AsyncGenerator[None, None] | None = None
+
+    def all_proxy(self, url: str) -> str | None:
+        """``ALL_PROXY`` for ``url``'s base, as requests honours it (aiohttp reads only ``HTTP(S)_PROXY``)."""
+        base = url[:url.find("/", url.find("//") + 2) + 1 or None]
+        if base not in self._proxies:
+            from ._request import all_proxy
+
+            self._proxies[base] = all_proxy(base)
+        return self._proxies[base]
 
     def check_open(self) -> None:
         if self.closed:
@@ -360,10 +371,13 @@ class AsyncClient(ClientBase, AsyncOperations):
             try:
                 response = await session.request(
                     built.method, URL(built.url, encoded=True), headers=headers, data=data, timeout=timeout,
-                    trace_request_ctx=self._allow_insecure_http,
+                    trace_request_ctx=self._allow_insecure_http, max_redirects=_core.MAX_REDIRECTS,
+                    proxy=self._pool.all_proxy(built.url),
                 )
             except _Interim as exc:  # 1xx, then no final response: as the sync transport says
                 raise _core.unexpected_status(plan, exc.status, exc.headers) from None
+            except aiohttp.TooManyRedirects:  # a loop: one error, never retried
+                raise _core.too_many_redirects(plan, _core.MAX_REDIRECTS) from None
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 if isinstance(exc, aiohttp.InvalidURL):
                     raise unsendable(exc, operation, plan.secret) from None
@@ -774,13 +788,17 @@ def _response_class() -> type[Any]:
 
 
 async def _check_redirect(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
-    """Refuse to follow a redirect to plain http on a non-loopback host, as the sync transport does."""
-    if getattr(context, "trace_request_ctx", None) is True:  # allow_insecure_http=True
-        return
+    """Before aiohttp follows a redirect: refuse plain http on a non-loopback host, as the sync transport
+    does, and drop every credential header when the target is another origin (aiohttp drops only
+    ``Authorization``; ``params.headers`` are the headers it sends on)."""
     from ._base import is_loopback
 
     response = params.response
     target = response.url.join(URL(response.headers.get("Location", "")))
+    if not same_origin(str(response.url), str(target)):
+        drop_credentials(params.headers)
+    if getattr(context, "trace_request_ctx", None) is True:  # allow_insecure_http=True
+        return
     if target.scheme == "http" and not is_loopback(target.host or ""):
         response.close()
         raise MistralError(f"refusing to follow a {response.status} redirect to plain http on {target.host}; "

@@ -309,6 +309,16 @@ def body_too_large(plan: Plan, limit: int, declared: int | None = None) -> Mistr
     )
 
 
+#: Requests one call may send along a chain of redirects (requests' default limit; aiohttp is given it too).
+MAX_REDIRECTS = 30
+
+
+def too_many_redirects(plan: Plan, limit: int) -> MistralError:
+    """A redirect loop (or a chain past ``limit`` requests): one error, never retried."""
+    return MistralError(f"{plan.operation}: stopped after {limit} redirects ({plan.built.method} "
+                        f"{plan.built.path}); is the server redirecting in a loop?", operation=plan.operation)
+
+
 def unexpected_status(plan: Plan, status: int, headers: Mapping[str, str]) -> APIStatusError:
     """A 1xx or 3xx the transport did not turn into a final response: an error, never ``{}``."""
     error = status_error(plan, status, headers, b"", 1)

@@ -23,7 +23,22 @@ from ._json import dumps
 from ._table import Endpoint
 from .exceptions import ValidationError
 
-__all__ = ["Built", "build_request", "encode_path_value"]
+__all__ = ["Built", "all_proxy", "build_request", "encode_path_value"]
+
+def all_proxy(url: str) -> str | None:
+    """The ``ALL_PROXY`` of the environment for ``url``, as requests applies it: when no proxy is set
+    for the URL's scheme and ``NO_PROXY`` does not exclude its host (None otherwise)."""
+    import urllib.request  # proxy_bypass_environment is public but not in typeshed
+    from urllib.parse import urlsplit
+
+    proxies = urllib.request.getproxies()
+    parts = urlsplit(url)
+    if "all" not in proxies or parts.scheme in proxies:
+        return None
+    if getattr(urllib.request, "proxy_bypass_environment")(parts.hostname or "", proxies):  # noqa: B009
+        return None
+    return proxies["all"]
+
 
 def encode_path_value(value: Any) -> str:
     """Percent-encode one path segment; ``.`` and ``..`` are encoded too."""

@@ -13,14 +13,37 @@ echoes it (error bodies, response headers, stream events, log lines).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["SECRET_HEADERS", "Secret", "canonical_headers", "credential", "header_name", "redact", "redact_headers"]
+__all__ = ["ORIGIN_CREDENTIALS", "SECRET_HEADERS", "Secret", "canonical_headers", "credential", "drop_credentials",
+           "header_name", "redact", "redact_headers", "same_origin"]
 
 #: Headers whose values are credentials: never shown in errors, logs or cache keys.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"})
 REDACTED = "[redacted]"
+#: The credentials meant for the server called: dropped when a redirect leaves its origin (a proxy's
+#: ``Proxy-Authorization`` is the proxy's, and the transports set it per hop).
+ORIGIN_CREDENTIALS = SECRET_HEADERS - {"proxy-authorization"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Whether two URLs share scheme, host and port (a redirect between them keeps the credentials)."""
+    a, b = urlsplit(url), urlsplit(other)
+    try:
+        ports = (a.port or _DEFAULT_PORTS.get(a.scheme), b.port or _DEFAULT_PORTS.get(b.scheme))
+    except ValueError:  # a malformed port: not the same origin
+        return False
+    return a.scheme.lower() == b.scheme.lower() and (a.hostname or "") == (b.hostname or "") and ports[0] == ports[1]
+
+
+def drop_credentials(headers: MutableMapping[str, Any]) -> None:
+    """Remove every credential header (any spelling :data:`ORIGIN_CREDENTIALS` knows, any case), in place."""
+    for name in [n for n in headers if n.lower() in ORIGIN_CREDENTIALS]:
+        while name in headers:  # a multidict may hold a name more than once
+            del headers[name]
 
 
 class Secret(str):

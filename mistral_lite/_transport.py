@@ -25,7 +25,7 @@ from . import _core, _observe
 from ._core import Plan
 from ._request import Built
 from ._retry import logger
-from ._secrets import redact, redact_headers
+from ._secrets import drop_credentials, redact, redact_headers, same_origin
 from .exceptions import APIConnectionError, APIStatusError, APITimeoutError, MistralError
 
 __all__ = ["Transport", "status_error"]
@@ -246,12 +246,15 @@ class Transport:
         """Follow redirects as requests would (method, body, the key dropped for another host), each
         hop checked first; the redirect bodies are read within ``MAX_ERROR_BODY``."""
         session, history = self.session, []
-        for _ in range(session.max_redirects):
+        limit = session.max_redirects
+        for _ in range(limit - 1):  # at most ``limit`` requests reach the server
             self._check_redirect(response)
             _error_body(response)
             hops = session.resolve_redirects(response, prepared, stream=True, timeout=plan.timeout,
                                              yield_requests=True, **self.send_kwargs)
             prepared = cast(requests.PreparedRequest, next(hops))  # yield_requests=True: requests' hints say Response
+            if not same_origin(response.url or "", prepared.url or ""):  # requests keeps X-Api-Key & co
+                drop_credentials(prepared.headers)
             history.append(response)
             response = session.send(prepared, stream=True, allow_redirects=False, timeout=plan.timeout,
                                     **self.send_kwargs)
@@ -259,8 +262,7 @@ class Transport:
             if not response.is_redirect:
                 return response
         response.close()
-        raise MistralError(f"{plan.operation}: more than {session.max_redirects} redirects",
-                           operation=plan.operation)
+        raise _core.too_many_redirects(plan, limit)
 
     def _check_redirect(self, response: requests.Response) -> None:
         """Refuse to follow a redirect to plain http on a non-loopback host (the base URL's rule)."""

@@ -22,6 +22,7 @@ from mistral_lite import (
     Client,
     MistralError,
     ValidationError,
+    _core,
 )
 
 pytest.importorskip("aiohttp")
@@ -196,3 +197,51 @@ def test_a_1xx_without_a_final_response_is_a_status_error(kind: str, handler: An
         assert len(server.requests) == 1  # never retried
     assert info.value.status_code == status
     assert "an interim 1xx not followed by a final response" in str(info.value)
+
+
+# -- item 15: a redirect loop, and ALL_PROXY ---------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_redirect_loop_is_one_error_never_retried(kind: str) -> None:
+    def loop(conn: Conn, req: Request) -> None:
+        conn.head(302, {"Location": "/v1/models", "Content-Length": "0"})
+
+    with ScriptedServer() as server:
+        server.script(loop)
+        with pytest.raises(MistralError) as info:
+            call(kind, server.url, lambda c: c.list_models(), retry=True, max_retries=3, timeout=5)
+        assert len(server.requests) == _core.MAX_REDIRECTS  # the limit, not (retries + 1) x the limit
+    assert type(info.value) is MistralError
+    assert f"stopped after {_core.MAX_REDIRECTS} redirects" in str(info.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_all_proxy_is_honoured(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with ScriptedServer() as proxy:
+        proxy.script(lambda conn, req: conn.json({"data": []}))
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        assert call(kind, "http://api.example.test", lambda c: c.list_models(), allow_insecure_http=True) == \
+            {"data": []}
+        assert proxy.requests[0].target == "http://api.example.test/v1/models"  # sent through the proxy
+
+
+# -- item 17: every credential header is dropped on a cross-origin redirect --------------------------
+CREDENTIALS = {"X-Api-Key": "xk-123456", "Api-Key": "ak-123456", "Cookie": "session=abc"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_credential_headers_are_dropped_on_a_redirect_to_another_origin(kind: str) -> None:
+    with ScriptedServer() as origin, ScriptedServer() as other:
+        origin.script(lambda conn, req: conn.head(307, {"Location": "/v1/moved", "Content-Length": "0"}),
+                      lambda conn, req: conn.head(307, {"Location": f"{other.url}/v1/models",
+                                                        "Content-Length": "0"}))
+        other.script(lambda conn, req: conn.json({"data": []}))
+        assert call(kind, origin.url, lambda c: c.list_models(), headers=CREDENTIALS) == {"data": []}
+        first, same_origin_hop = origin.requests
+        (elsewhere,) = other.requests
+    assert first.headers["cookie"] == "session=abc"  # (requests drops a given Cookie on any redirect)
+    for request in (first, same_origin_hop):  # kept within the origin
+        assert (request.headers["x-api-key"], request.headers["api-key"]) == ("xk-123456", "ak-123456")
+        assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    assert not {"x-api-key", "api-key", "cookie", "authorization"} & set(elsewhere.headers)

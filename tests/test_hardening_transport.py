@@ -372,5 +372,5 @@ def test_a_303_after_a_post_is_followed_with_a_get(mock: responses.RequestsMock)
 
 def test_a_redirect_loop_is_an_error(mock: responses.RequestsMock) -> None:
     mock.get(f"{BASE}/v1/models/x", status=302, headers={"Location": f"{BASE}/v1/models/x"})
-    with pytest.raises(MistralError, match="more than 30 redirects"):
+    with pytest.raises(MistralError, match="stopped after 30 redirects"):
         Client(API_KEY, retry=False).get_model("x")
