@@ -500,7 +500,8 @@ class AsyncClient(ClientBase, AsyncOperations):
         """``Client.embed_many`` on tasks: ``await aclient.embed_many(texts)``."""
         from ._embed_many import embed_many_async
 
-        return await embed_many_async(self, texts, model, batch_size, concurrency, on_progress, options)
+        with _observe.scope(self, "embed_many", model=model):  # a parent span for tracing
+            return await embed_many_async(self, texts, model, batch_size, concurrency, on_progress, options)
 
     async def download_outputs(self, result: Mapping[str, Any], directory: str | os.PathLike[str], *,
                                overwrite: bool = False) -> list[Path]:

@@ -16,6 +16,8 @@ The planning and the reading of answers live here once; the two clients only run
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -148,7 +150,9 @@ def embed_many(client: Client, texts: Iterable[str], model: str, batch_size: int
                     following = next(todo, None)
                     if following is None:
                         break
-                    pending[pool.submit(client.call, "embed", **work.request(following))] = following
+                    # in a copy of the caller's context: each batch's call is a child of the caller's span
+                    call: Callable[[], Any] = functools.partial(client.call, "embed", **work.request(following))
+                    pending[pool.submit(contextvars.copy_context().run, call)] = following
                 if not pending:
                     break
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -206,7 +206,8 @@ class Client(ClientBase, Operations):
         """
         from ._embed_many import embed_many
 
-        return embed_many(self, texts, model, batch_size, concurrency, on_progress, options)
+        with _observe.scope(self, "embed_many", model=model):  # a parent span for tracing
+            return embed_many(self, texts, model, batch_size, concurrency, on_progress, options)
 
     def download_outputs(
         self, result: Mapping[str, Any], directory: str | os.PathLike[str], *, overwrite: bool = False

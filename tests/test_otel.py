@@ -518,6 +518,16 @@ def test_a_bulk_run_is_a_parent_span_of_its_calls(client: Client, otel: Otel, tm
     assert trace.get_current_span() is trace.INVALID_SPAN  # the scope was left
 
 
+def test_embed_many_is_a_parent_span_of_its_batches(client: Client, otel: Otel) -> None:
+    vectors = client.embed_many([f"text {n}" for n in range(5)], batch_size=2, concurrency=2)
+    assert len(vectors) == 5
+    (parent,) = otel.spans("embed_many")
+    assert parent.attributes["mistral_lite.model"] == "mistral-embed"  # type: ignore[index]
+    batches = otel.spans("embeddings mistral-embed")
+    assert len(batches) == 3
+    assert all(s.parent is not None and s.parent.span_id == parent.context.span_id for s in batches)  # type: ignore[union-attr]
+
+
 def test_async_bulk_runs_and_tool_loops_are_parent_spans_too(fake: FakeMistral, otel: Otel, tmp_path: Path) -> None:
     pytest.importorskip("aiohttp")
     from mistral_lite import AsyncClient
@@ -535,11 +545,12 @@ def test_async_bulk_runs_and_tool_loops_are_parent_spans_too(fake: FakeMistral, 
             await aclient.run_jsonl(source, tmp_path / "out.jsonl", concurrency=2)
             await aclient.run_tools(model=MODEL, messages=[{"role": "user", "content": "weather in Paris?"}],
                                     tools=[get_weather])
+            await aclient.embed_many(["a", "b", "c"], batch_size=1)
 
     asyncio.run(main())
-    for name, count in (("run_jsonl", 4), ("run_tools", 2)):
+    for name, count in (("run_jsonl", 4), ("run_tools", 2), ("embed_many", 3)):
         (parent,) = otel.spans(name)
-        children = [s for s in otel.spans(f"chat {MODEL}") if s.parent is not None
+        children = [s for s in otel.spans() if s.kind is SpanKind.CLIENT and s.parent is not None
                     and s.parent.span_id == parent.context.span_id]  # type: ignore[union-attr]
         assert len(children) == count, name
 
