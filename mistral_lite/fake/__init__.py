@@ -28,11 +28,12 @@ full description of what the fake answers and when it calls tools.
 
 Module map: ``server`` (HTTP, routing, faults), ``routing`` (table-driven routes and
 validation), ``state`` (resources), ``inference`` / ``resources`` / ``jobs`` / ``audio`` /
-``libraries`` (hand-made handlers), ``generic`` (the generic handler), ``shapes`` (response
-schemas: synthesized bodies and compiled checks), ``generate`` (deterministic output and
-schema-valid values), ``models`` / ``limits`` / ``ratelimit`` (what the API refuses), ``persist`` (state on disk),
-``inprocess`` (the socket-less transport), ``sse`` (event encoding), ``multipart`` (upload
-parsing), ``scripted`` (canned replies queued with ``FakeMistral.script``).
+``libraries`` (hand-made handlers), ``realtime`` (the realtime transcription WebSocket),
+``generic`` (the generic handler), ``shapes`` (response schemas: synthesized bodies and compiled
+checks), ``generate`` (deterministic output and schema-valid values), ``models`` / ``limits`` /
+``ratelimit`` (what the API refuses), ``persist`` (state on disk), ``inprocess`` (the
+socket-less transport), ``sse`` (event encoding), ``multipart`` (upload parsing), ``scripted``
+(canned replies queued with ``FakeMistral.script``).
 """
 
 from .faults import Fault
