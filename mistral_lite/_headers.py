@@ -41,7 +41,10 @@ def _integer(value: str | None) -> int | None:
         return None
     text = value.strip()
     if text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())):
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+            return None
     return None
 
 
