@@ -129,6 +129,8 @@ class Headers(Mapping[str, str]):
         self._lower = {str(k).lower(): v for k, v in items}
 
     def __getitem__(self, name: str) -> str:
+        if not isinstance(name, str):
+            raise KeyError(name)  # so get(1) is a miss, as on any mapping
         return self._lower[name.lower()]
 
     def __contains__(self, name: object) -> bool:
