@@ -21,13 +21,14 @@ its totals stop changing. Nothing here does I/O.
 
 from __future__ import annotations
 
+import numbers
 import threading
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._observe import CallRecord, Observer
-from .exceptions import MistralError
+from .exceptions import MistralError, ValidationError
 
 if TYPE_CHECKING:
     from ._observe import Hub
@@ -87,7 +88,9 @@ class Usage(UsageCounts):
     def cost(self, prices: Mapping[str, Mapping[str, float]]) -> float:
         """US dollars for the tokens counted: ``prices = {model: {"input": usd_per_million,
         "output": usd_per_million}}``. A model that used tokens but is missing from ``prices``
-        (or lacks the price it needs) is a :class:`MistralError` naming it."""
+        (or lacks the price it needs) is a :class:`MistralError` naming it; a price that is not a
+        number is a :class:`ValidationError` naming its path."""
+        _check_prices(prices)
         total = 0.0
         for model, counts in sorted(self.by_model.items()):
             if not (counts.prompt_tokens or counts.completion_tokens):
@@ -104,6 +107,25 @@ class Usage(UsageCounts):
             total += counts.prompt_tokens * float(price.get("input", 0.0)) / 1e6
             total += counts.completion_tokens * float(price.get("output", 0.0)) / 1e6
         return total
+
+
+def _check_prices(prices: Any) -> None:
+    """A :class:`ValidationError` naming every price that is not a number (before any sum)."""
+    shape = "{model: {'input': usd_per_million, 'output': usd_per_million}}"
+    if not isinstance(prices, Mapping):
+        raise ValidationError("usage.cost", [("prices", f"must be a mapping {shape}, not {type(prices).__name__}")])
+    problems: list[tuple[str, str]] = []
+    for model, price in prices.items():
+        if not isinstance(price, Mapping):
+            problems.append((f"prices[{model!r}]", f"must be a mapping {shape}, not {type(price).__name__}"))
+            continue
+        for key in ("input", "output"):
+            value = price.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                problems.append((f"prices[{model!r}][{key!r}]",
+                                 f"must be a number (US dollars per million tokens), not {value!r:.40}"))
+    if problems:
+        raise ValidationError("usage.cost", problems)
 
 
 class _Call:
