@@ -356,10 +356,10 @@ class LiveRun:
 
     def heed(self, state: Any) -> None:
         """Without a configured rate, a response saying a per-minute budget is spent (a
-        ``RateLimit`` with 0 requests or tokens remaining) holds new starts until the next minute."""
+        ``RateLimit`` with 0 (or fewer) requests or tokens remaining) holds new starts until the next minute."""
         if state is None or self.pacer.limited:
             return
-        if state.requests_remaining == 0 or state.tokens_remaining == 0:
+        if any(left is not None and left <= 0 for left in (state.requests_remaining, state.tokens_remaining)):
             with self.lock:
                 self.pacer.exhausted()
 

@@ -1,0 +1,73 @@
+"""Adversarial review of issue 19 (raw responses, RateLimit, usage totals) and the chunked stream reader."""
+
+from __future__ import annotations
+
+import threading
+import types
+
+import pytest
+
+from mistral_lite import MistralError, RateLimit, ValidationError
+from mistral_lite._bulk import LiveRun
+from mistral_lite._headers import Headers
+from mistral_lite._ratelimit import Pacer
+from mistral_lite._usage import Usage, UsageCounts
+
+
+# -- RateLimit ------------------------------------------------------------------------------
+def test_a_huge_rate_limit_value_is_none_never_an_exception() -> None:
+    # int() refuses more than 4300 digits with a ValueError: that must not escape from_headers
+    state = RateLimit.from_headers({"x-ratelimit-remaining-req-minute": "9" * 5000,
+                                    "x-ratelimit-limit-req-minute": "60"})
+    assert state is not None
+    assert state.requests_remaining is None
+    assert state.requests_limit == 60
+
+
+# -- Headers --------------------------------------------------------------------------------
+def test_headers_looked_up_with_a_non_string_key_is_a_miss_not_an_attribute_error() -> None:
+    headers = Headers({"X-Request-Id": "r1"})
+    assert headers.get(1) is None  # type: ignore[call-overload]
+    assert headers.get(None, "d") == "d"  # type: ignore[call-overload]
+    with pytest.raises(KeyError):
+        headers[1]  # type: ignore[index]
+    assert headers["x-request-id"] == "r1"
+
+
+# -- Usage.cost -----------------------------------------------------------------------------
+def _usage(model: str = "m", prompt: int = 5, completion: int = 2) -> Usage:
+    usage = Usage()
+    counts = UsageCounts()
+    counts.prompt_tokens, counts.completion_tokens = prompt, completion
+    usage.by_model[model] = counts
+    return usage
+
+
+@pytest.mark.parametrize("prices", [
+    {"m": {"input": None, "output": 1.0}},
+    {"m": {"input": "x", "output": 1.0}},
+    {"m": 3},
+    [("m", 1)],
+    {"m": {"input": True, "output": 1.0}},
+])
+def test_cost_with_prices_that_are_not_numbers_is_a_validation_error(prices: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        _usage().cost(prices)  # type: ignore[arg-type]
+    assert "prices" in str(info.value)
+
+
+def test_cost_still_adds_up_and_names_a_missing_model() -> None:
+    usage = _usage(prompt=2_000_000, completion=1_000_000)
+    assert usage.cost({"m": {"input": 0.5, "output": 2}}) == pytest.approx(3.0)
+    with pytest.raises(MistralError, match="'m'"):
+        usage.cost({"other": {"input": 1.0, "output": 1.0}})
+
+
+# -- the bulk engine heeds a spent budget ----------------------------------------------------
+@pytest.mark.parametrize("field", ["requests_remaining", "tokens_remaining"])
+def test_a_negative_remaining_budget_pauses_the_bulk_engine_as_zero_does(field: str) -> None:
+    now = [1000.0]
+    pacer = Pacer(clock=lambda: now[0])
+    run = types.SimpleNamespace(pacer=pacer, lock=threading.Lock())
+    LiveRun.heed(run, RateLimit(**{field: -1}))  # type: ignore[arg-type]
+    assert pacer._paused_until > now[0]
