@@ -758,7 +758,7 @@ def _response_class() -> type[Any]:
     if _RESPONSE_CLASS is not None:
         return _RESPONSE_CLASS
 
-    class Response(aiohttp.ClientResponse):
+    class Response(aiohttp.ClientResponse):  # type: ignore[misc, unused-ignore]  # Any without aiohttp
         async def start(self, connection: Any) -> Any:
             protocol = connection.protocol
             if protocol is None:

@@ -135,7 +135,7 @@ async def events(client: ClientBase, audio: Audio, *, model: str, audio_format: 
                  target_streaming_delay_ms: int | None = None,
                  stream_timeout: float | None = None) -> AsyncGenerator[dict[str, Any], None]:
     """Every server message of one realtime transcription, in order, to ``transcription.done``."""
-    import aiohttp  # the async extra; only a realtime call needs it here
+    import aiohttp  # type: ignore[import-not-found, unused-ignore]  # the async extra; only a realtime call needs it
 
     check_audio(audio)
     settings = client._settings
