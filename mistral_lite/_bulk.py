@@ -551,7 +551,7 @@ async def run_live_async(
     operations, spec = _async_table(aclient)
     inner = getattr(aclient, "client", None)
     # reading and checking the whole input takes a while on a big file: not on the event loop
-    prepared = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+    prepared = await _prepare_off_loop(functools.partial(
         prepare, operations, spec, input_path, output, operation=operation, resume=resume, skip_invalid=skip_invalid,
         model=model))
     run = LiveRun(prepared, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
@@ -618,6 +618,34 @@ async def run_live_async(
             await owned.aclose()
     run.progress.elapsed = time.monotonic() - run.progress.started
     return run.progress
+
+
+async def _prepare_off_loop(make: Callable[[], Prepared]) -> Prepared:
+    """``make()`` on a worker thread. Cancelled while it runs (a timeout, Ctrl-C), the thread
+    still finishes: what it opened (the output and its lock) is closed then, never left held."""
+    import asyncio
+
+    guard = threading.Lock()
+    state: dict[str, Any] = {}
+
+    def work() -> Prepared:
+        prepared = make()
+        with guard:
+            if state.get("abandoned"):
+                prepared.close()
+            else:
+                state["prepared"] = prepared
+        return prepared
+
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+    except asyncio.CancelledError:
+        with guard:
+            state["abandoned"] = True
+            made = state.pop("prepared", None)
+        if made is not None:
+            made.close()
+        raise
 
 
 ENGINES = ("live", "batch")

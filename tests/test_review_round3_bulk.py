@@ -1,0 +1,57 @@
+"""Round-3 review of bulk runs (issue 18 items 1-9 and 21, issue 20 item 6): each test here
+failed before the fix it names."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_bulk import body, results
+
+from mistral_lite import AsyncClient, Client
+from mistral_lite.fake import FakeMistral
+
+
+def write_input(path: Path, count: int) -> Path:
+    path.write_text("".join(json.dumps({"custom_id": f"q{n}", "body": body(n)}) + "\n" for n in range(count)))
+    return path
+
+
+@pytest.fixture
+def fake() -> FakeMistral:
+    return FakeMistral()
+
+
+@pytest.fixture
+def client(fake: FakeMistral) -> Client:
+    return Client("sk-bulk", base_url=fake.inprocess_url, session=fake.session(), retry_delay=lambda n: 0.0)
+
+
+def test_an_async_run_cancelled_while_checking_its_input_releases_the_output(
+        tmp_path: Path, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mistral_lite import _bulk
+
+    source = write_input(tmp_path / "in.jsonl", 3)
+    out = tmp_path / "out.jsonl"
+    real_scan = _bulk.scan_input
+
+    def slow_scan(*args: Any, **options: Any) -> Any:
+        time.sleep(0.5)  # a big input: the check outlives the caller's timeout
+        return real_scan(*args, **options)
+
+    monkeypatch.setattr(_bulk, "scan_input", slow_scan)
+
+    async def cancelled() -> None:
+        async with AsyncClient(client=client) as aclient:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(aclient.run_jsonl(source, out), 0.1)
+            await asyncio.sleep(1.0)  # the worker thread has finished preparing by now
+
+    asyncio.run(cancelled())
+    monkeypatch.setattr(_bulk, "scan_input", real_scan)
+    progress = client.run_jsonl(source, out)  # before: "another run is writing this output", for ever
+    assert progress.succeeded == 3 and sorted(r["custom_id"] for r in results(out)) == ["q0", "q1", "q2"]
