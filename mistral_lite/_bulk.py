@@ -257,12 +257,11 @@ def _check_made_from(record: Mapping[str, Any] | None, made_from: Mapping[str, A
 
 
 def _bad_ids(path: str, bad: frozenset[int]) -> Iterator[tuple[int, str]]:
-    from ._bulk_io import _parse_line, _raw_lines
+    from ._bulk_io import _line_id, _parse_line, _raw_lines
 
     for number, raw in _raw_lines(path):
         if number in bad:
-            line, _ = _parse_line(number, raw)
-            yield number, line.custom_id if line is not None else str(number)
+            yield number, _line_id(number, _parse_line(number, raw)[0])
 
 
 class LiveRun:

@@ -92,6 +92,12 @@ def _parse_line(number: int, raw: bytes) -> tuple[InputLine | None, str | None]:
     return InputLine(number, custom_id, body, len(raw)), None
 
 
+def _line_id(number: int, line: InputLine | None) -> str:
+    """The ``custom_id`` a line's result carries: a line that does not parse (skipped, its error
+    written) is named by its number."""
+    return line.custom_id if line is not None else str(number)
+
+
 def _raw_lines(path: str, digest: Any = None) -> Iterator[tuple[int, bytes]]:
     """The non-blank lines of ``path`` with their numbers; ``digest.update`` sees every byte."""
     with open(path, "rb") as handle:
@@ -146,10 +152,10 @@ def scan_input(path: str, check: Any = None) -> ScanReport:
     for number, raw in _raw_lines(path, digest):
         report.total += 1
         line, problem = _parse_line(number, raw)
+        prints.add(_fingerprint(_line_id(number, line)))  # a skipped bad line's error carries an id too
         if line is None:
             report.add(number, problem or "bad line")
             continue
-        prints.add(_fingerprint(line.custom_id))
         if check is not None:
             for message in check(line.body):
                 report.add(number, message)
@@ -163,12 +169,12 @@ def scan_input(path: str, check: Any = None) -> ScanReport:
 def _report_repeats(path: str, report: ScanReport, repeated: set[int]) -> None:
     seen: dict[str, int] = {}
     for number, raw in _raw_lines(path):
-        line, _ = _parse_line(number, raw)
-        if line is None or _fingerprint(line.custom_id) not in repeated:
+        custom_id = _line_id(number, _parse_line(number, raw)[0])
+        if _fingerprint(custom_id) not in repeated:
             continue
-        first = seen.setdefault(line.custom_id, number)
+        first = seen.setdefault(custom_id, number)
         if first != number:
-            message = f"custom_id {line.custom_id!r} repeats line {first}"
+            message = f"custom_id {custom_id!r} repeats line {first}"
             report.add(number, message)
             report.repeats.append((number, message))
 

@@ -10,25 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_bulk_hardening
 from test_bulk import body, results
+from test_bulk_hardening import write_input
 
 from mistral_lite import AsyncClient, Client
 from mistral_lite.fake import FakeMistral
 
-
-def write_input(path: Path, count: int) -> Path:
-    path.write_text("".join(json.dumps({"custom_id": f"q{n}", "body": body(n)}) + "\n" for n in range(count)))
-    return path
-
-
-@pytest.fixture
-def fake() -> FakeMistral:
-    return FakeMistral()
-
-
-@pytest.fixture
-def client(fake: FakeMistral) -> Client:
-    return Client("sk-bulk", base_url=fake.inprocess_url, session=fake.session(), retry_delay=lambda n: 0.0)
+fake = test_bulk_hardening.fake  # the fixtures, shared
+client = test_bulk_hardening.client
 
 
 def test_an_async_run_cancelled_while_checking_its_input_releases_the_output(
@@ -55,3 +45,17 @@ def test_an_async_run_cancelled_while_checking_its_input_releases_the_output(
     monkeypatch.setattr(_bulk, "scan_input", real_scan)
     progress = client.run_jsonl(source, out)  # before: "another run is writing this output", for ever
     assert progress.succeeded == 3 and sorted(r["custom_id"] for r in results(out)) == ["q0", "q1", "q2"]
+
+
+@pytest.mark.parametrize("engine", ["live", "batch"])
+def test_a_skipped_line_named_by_its_number_may_not_take_another_lines_id(
+        tmp_path: Path, fake: FakeMistral, client: Client, engine: str) -> None:
+    from mistral_lite._bulk_io import BulkInputError
+
+    source = tmp_path / "in.jsonl"  # line 3 does not parse: its error line would be custom_id "3"
+    source.write_text(json.dumps({"custom_id": "3", "body": body(0)}) + "\n"
+                      + json.dumps({"custom_id": "x", "body": body(1)}) + "\n{not json\n")
+    with pytest.raises(BulkInputError) as caught:
+        client.run_jsonl(source, tmp_path / "out.jsonl", skip_invalid=True, engine=engine)
+    assert caught.value.problems == [(3, "custom_id '3' repeats line 1")]
+    assert fake.requests == []
