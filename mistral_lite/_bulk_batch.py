@@ -202,6 +202,10 @@ def run_batch_engine(
                     state.chunks += 1
                     _submit(call, state, endpoint.path, model, span, spool, state.chunks, claimed)
         _wait_and_merge(call, state, prepared, limits, timeout, on_progress, sleep, clock)
+    except OSError as exc:  # a full disk, a quota: the state file, a spool or a download's temporary file
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise MistralError(f"{prepared.output}: the batch run cannot write{where}: {exc.strerror or exc}; make room "
+                           "and run again: the run resumes where it stopped", operation="run_jsonl") from None
     finally:
         prepared.close()
     progress.elapsed = time.monotonic() - progress.started

@@ -59,3 +59,33 @@ def test_a_skipped_line_named_by_its_number_may_not_take_another_lines_id(
         client.run_jsonl(source, tmp_path / "out.jsonl", skip_invalid=True, engine=engine)
     assert caught.value.problems == [(3, "custom_id '3' repeats line 1")]
     assert fake.requests == []
+
+
+def test_a_full_disk_under_the_batch_engine_is_a_mistral_error_and_a_resume_continues(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+    import tempfile
+
+    from test_bulk import small_batches
+
+    from mistral_lite.exceptions import MistralError
+
+    fake = FakeMistral(batch_step=0.0)
+    source = write_input(tmp_path / "in.jsonl", 3)
+    out = tmp_path / "out.jsonl"
+    real_mkstemp = tempfile.mkstemp
+
+    def full(*args: Any, **options: Any) -> Any:
+        if options.get("prefix") == ".batch-state-":  # the state file beside the output: no room
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_mkstemp(*args, **options)
+
+    with small_batches(fake) as client:
+        monkeypatch.setattr(tempfile, "mkstemp", full)
+        with pytest.raises(MistralError, match="No space left on device") as caught:
+            client.run_jsonl(source, out, engine="batch")
+        assert str(out) in caught.value.message and "run again" in caught.value.message
+        monkeypatch.setattr(tempfile, "mkstemp", real_mkstemp)
+        progress = client.run_jsonl(source, out, engine="batch", on_progress=lambda p: fake.tick())
+    assert progress.succeeded == 3 and sorted(r["custom_id"] for r in results(out)) == ["q0", "q1", "q2"]
