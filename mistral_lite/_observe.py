@@ -284,6 +284,8 @@ def scope(client: Any, name: str, **attrs: Any) -> Iterator[None]:
     error: BaseException | None = None
     try:
         yield
+    except GeneratorExit:  # a stream (run_tools(stream=True)) left early: not a failure
+        raise
     except BaseException as exc:
         error = exc
         raise

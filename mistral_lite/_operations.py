@@ -167,8 +167,7 @@ class Operations:
         loop = make_loop(client._endpoints, operation, tools, options, max_turns=max_turns,
                          raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
                          approvals=approvals)
-        with _observe.scope(client, "run_tools", operation=operation):  # a parent span for tracing
-            return run_tools(client, loop)
+        return run_tools(client, loop, lambda: _observe.scope(client, "run_tools", operation=operation))
 
     def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], raw: bool = False) -> Any:
         raise NotImplementedError
@@ -234,8 +233,7 @@ class AsyncOperations:
         loop = make_loop(client.operations, operation, tools, options, max_turns=max_turns,
                          raise_tool_errors=raise_tool_errors, on_message=on_message, tool_timeout=tool_timeout,
                          approvals=approvals)
-        with _observe.scope(client, "run_tools", operation=operation):  # a parent span for tracing
-            return await arun_tools(client, loop)
+        return await arun_tools(client, loop, lambda: _observe.scope(client, "run_tools", operation=operation))
 
     def _dispatch(self, operation: str, args: tuple[Any, ...], options: dict[str, Any], raw: bool = False) -> Any:
         raise NotImplementedError

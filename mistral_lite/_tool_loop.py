@@ -31,7 +31,7 @@ import inspect
 import json
 import math
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._table import Endpoint
@@ -717,15 +717,22 @@ def drive(client: Any, loop: ToolLoop) -> Iterator[dict[str, Any]]:
             hub.close()
 
 
-def run_tools(client: Any, loop: ToolLoop) -> Any:
-    """Drive ``loop`` with a synchronous client: the final result, or an iterator of events."""
-    events = drive(client, loop)
+def run_tools(client: Any, loop: ToolLoop, scope: Callable[[], contextlib.AbstractContextManager[Any]]) -> Any:
+    """Drive ``loop`` with a synchronous client: the final result, or an iterator of events.
+    ``scope()`` (a parent span for tracing) covers the whole run: a stream's whole iteration."""
     if loop.stream:
-        return events
+        return _scoped(client, loop, scope)
     result = None
-    for event in events:
-        result = event.get("result")
+    with scope():
+        for event in drive(client, loop):
+            result = event.get("result")
     return result
+
+
+def _scoped(client: Any, loop: ToolLoop,
+            scope: Callable[[], contextlib.AbstractContextManager[Any]]) -> Iterator[dict[str, Any]]:
+    with scope():  # opened at the first next(), closed when the events end or the iterator is closed
+        yield from drive(client, loop)
 
 
 # --- the asyncio driver ----------------------------------------------------------------------
@@ -784,7 +791,7 @@ async def _bounded(loop: ToolLoop, call: Call) -> str | None:
         return loop.timed_out(call)
 
 
-async def adrive(aclient: Any, loop: ToolLoop) -> AsyncIterator[dict[str, Any]]:
+async def adrive(aclient: Any, loop: ToolLoop) -> AsyncGenerator[dict[str, Any], None]:
     """:func:`drive` for an async client (the calls of a turn run concurrently)."""
     hub = None
     try:
@@ -830,12 +837,24 @@ async def adrive(aclient: Any, loop: ToolLoop) -> AsyncIterator[dict[str, Any]]:
             await hub.aclose()
 
 
-async def arun_tools(aclient: Any, loop: ToolLoop) -> Any:
-    """Drive ``loop`` with an async client: the final result, or an async iterator of events."""
-    events = adrive(aclient, loop)
+async def arun_tools(aclient: Any, loop: ToolLoop, scope: Callable[[], contextlib.AbstractContextManager[Any]]) -> Any:
+    """Drive ``loop`` with an async client: the final result, or an async iterator of events
+    (``scope()`` covering the whole iteration, as in :func:`run_tools`)."""
     if loop.stream:
-        return events
+        return _ascoped(aclient, loop, scope)
     result = None
-    async for event in events:
-        result = event.get("result")
+    with scope():
+        async for event in adrive(aclient, loop):
+            result = event.get("result")
     return result
+
+
+async def _ascoped(aclient: Any, loop: ToolLoop,
+                   scope: Callable[[], contextlib.AbstractContextManager[Any]]) -> AsyncIterator[dict[str, Any]]:
+    with scope():
+        events = adrive(aclient, loop)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()  # the MCP sessions close inside the scope
