@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+import re
+from urllib.parse import unquote, urlencode, urlsplit
 
 from ._core import Plan, _call_credentials, attach_request
 from ._files import MultipartBody, is_file_value
 from ._inputs import json_problems
 from ._json import dumps, loads
-from ._request import Built, _query_pairs
+from ._request import Built, _query_pairs, encode_path
 from ._table import METHODS, Endpoint
 from .exceptions import MistralError, ValidationError
 
@@ -49,9 +50,14 @@ def _path(base_url: str, path: str) -> str:
     parts = urlsplit(path)
     if not path.startswith("/") or parts.query or parts.fragment or "\\" in path:
         raise _fail(f"path must start with '/' and carry no query or fragment (use params=), got {path!r}")
-    if any(segment in (".", "..") for segment in path.split("/")):
-        raise _fail(f"path must not contain '.' or '..' segments, got {path!r}")
-    return path
+    if any(ch < " " or ch == "\x7f" for ch in path):
+        raise _fail(f"path must not contain CR, LF, TAB or other control characters, got {path!r}")
+    if any(part in (".", "..") for segment in path.split("/") for part in re.split(r"[/\\]", unquote(segment))):
+        raise _fail(f"path must not contain '.' or '..' segments (%2e%2e included), got {path!r}")
+    try:
+        return encode_path(path)
+    except UnicodeError:  # a lone surrogate
+        raise _fail(f"path must be text UTF-8 can carry, got {path!r}") from None
 
 
 def plan_raw(

@@ -13,6 +13,7 @@ a cycle, a non-JSON object) is a :class:`ValidationError` naming where. Nothing 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,7 +24,7 @@ from ._json import dumps
 from ._table import Endpoint
 from .exceptions import ValidationError
 
-__all__ = ["Built", "all_proxy", "build_request", "encode_path_value"]
+__all__ = ["Built", "all_proxy", "build_request", "encode_path", "encode_path_value"]
 
 def all_proxy(url: str) -> str | None:
     """The ``ALL_PROXY`` of the environment for ``url``, as requests applies it: when no proxy is set
@@ -38,6 +39,15 @@ def all_proxy(url: str) -> str | None:
     if getattr(urllib.request, "proxy_bypass_environment")(parts.hostname or "", proxies):  # noqa: B009
         return None
     return proxies["all"]
+
+
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def encode_path(path: str) -> str:
+    """A whole path percent-encoded as both transports send it: spaces, non-ASCII (as UTF-8) and a
+    bare ``%`` encoded; ``/``, existing ``%XX`` escapes and RFC 3986's sub-delimiters kept."""
+    return quote(_BARE_PERCENT.sub("%25", path), safe="/%:@!$&'()*+,;=-._~")
 
 
 def encode_path_value(value: Any) -> str:

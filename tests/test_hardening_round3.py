@@ -245,3 +245,24 @@ def test_credential_headers_are_dropped_on_a_redirect_to_another_origin(kind: st
         assert (request.headers["x-api-key"], request.headers["api-key"]) == ("xk-123456", "ak-123456")
         assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert not {"x-api-key", "api-key", "cookie", "authorization"} & set(elsewhere.headers)
+
+
+# -- item 18: client.request's path ------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("path", ["/v1/%2e%2e/admin", "/v1/%2E%2e/admin", "/v1/.%2E/x", "/v1/..%2Fadmin",
+                                  "/v1/x\r\nX-Injected: 1", "/v1/a\nb", "/v1/a\tb", "/v1/a\rb", "/v1/\ud800"])
+def test_request_refuses_dot_segments_and_control_characters(kind: str, path: str) -> None:
+    with ScriptedServer() as server:
+        with pytest.raises(ValidationError):
+            call(kind, server.url, lambda c: c.request("GET", path))
+        assert server.requests == [] and server.connections == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_request_percent_encodes_spaces_and_non_ascii_the_same_way(kind: str) -> None:
+    with ScriptedServer() as server:
+        server.script(lambda conn, req: conn.json({}))
+        for path in ("/v1/a b", "/v1/é", "/v1/a%20b", "/v1/%C3%A9", "/v1/100%"):
+            call(kind, server.url, lambda c, path=path: c.request("GET", path))
+        assert [r.target for r in server.requests] == ["/v1/a%20b", "/v1/%C3%A9", "/v1/a%20b", "/v1/%C3%A9",
+                                                       "/v1/100%25"]
