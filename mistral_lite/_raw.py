@@ -12,9 +12,9 @@ no content as ``None``. Nothing here performs I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-import re
 from urllib.parse import unquote, urlencode, urlsplit
 
 from ._core import Plan, _call_credentials, attach_request
