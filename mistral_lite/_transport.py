@@ -108,12 +108,9 @@ def _load_body(response: requests.Response, plan: Plan) -> None:
     """Read a 2xx body into ``response.content``, refusing one over ``plan.max_body`` (a gzip bomb)."""
     limit = plan.max_body
     declared = _core.content_length(response.headers)
-    if declared is not None and "Content-Encoding" not in response.headers:
-        if declared > limit:
-            response.close()
-            raise _core.body_too_large(plan, limit, declared)
-        response.content  # noqa: B018 - bounded: http.client reads no more than Content-Length
-        return
+    if declared is not None and declared > limit and "Content-Encoding" not in response.headers:
+        response.close()
+        raise _core.body_too_large(plan, limit, declared)
     content, complete = _read(response, limit)
     if not complete:
         response.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -266,3 +267,30 @@ def test_request_percent_encodes_spaces_and_non_ascii_the_same_way(kind: str) ->
             call(kind, server.url, lambda c, path=path: c.request("GET", path))
         assert [r.target for r in server.requests] == ["/v1/a%20b", "/v1/%C3%A9", "/v1/a%20b", "/v1/%C3%A9",
                                                        "/v1/100%25"]
+
+
+# -- item 20: reading a capped body costs about the cap ----------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_reading_a_body_over_the_cap_holds_it_about_once(kind: str) -> None:
+    cap = 8 << 20
+    block = b"x" * (1 << 20)
+
+    def chunked(conn: Conn, req: Request) -> None:
+        conn.chunked_head(content_type="application/octet-stream")
+        try:
+            for _ in range(12):
+                conn.chunk(block)
+            conn.last_chunk()
+        except OSError:
+            pass
+
+    with ScriptedServer() as server:
+        server.script(chunked)
+        tracemalloc.start()
+        try:
+            with pytest.raises(MistralError, match=f"larger than max_response_size={cap}"):
+                call(kind, server.url, lambda c: c.request("GET", "/v1/blob"), max_response_size=cap)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < cap * 1.5  # the chunks list and its join held it twice
