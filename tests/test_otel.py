@@ -518,6 +518,17 @@ def test_a_bulk_run_is_a_parent_span_of_its_calls(client: Client, otel: Otel, tm
     assert trace.get_current_span() is trace.INVALID_SPAN  # the scope was left
 
 
+def test_run_batch_is_a_parent_span_of_its_calls(client: Client, otel: Otel) -> None:
+    results = client.run_batch([{"input": "x"}, {"input": "y"}], endpoint="/v1/embeddings", model="mistral-embed",
+                               interval=0.05, timeout=30)
+    assert [r["custom_id"] for r in results] == ["0", "1"]
+    (parent,) = otel.spans("run_batch")
+    assert parent.attributes["mistral_lite.endpoint"] == "/v1/embeddings"  # type: ignore[index]
+    calls = [s for s in otel.spans() if s.kind is SpanKind.CLIENT]
+    assert {"upload_file", "create_batch_job", "get_batch_job", "download_file"} <= {s.name for s in calls}
+    assert all(s.parent is not None and s.parent.span_id == parent.context.span_id for s in calls)  # type: ignore[union-attr]
+
+
 def test_embed_many_is_a_parent_span_of_its_batches(client: Client, otel: Otel) -> None:
     vectors = client.embed_many([f"text {n}" for n in range(5)], batch_size=2, concurrency=2)
     assert len(vectors) == 5
