@@ -147,6 +147,9 @@ class UsageTracker(Observer):
         self._hub = hub
         self._lock = threading.Lock()
         self._open = False
+        #: calls counted in the totals but not yet ended (a stream still open): at the block's end
+        #: their share goes to ``by_model`` too, so the per-model counts add up to the totals
+        self._pending: dict[CallRecord, _Call] = {}
 
     # -- the block --------------------------------------------------------------------------
     def __enter__(self) -> Usage:
@@ -159,6 +162,9 @@ class UsageTracker(Observer):
         self._hub.remove(self)
         with self._lock:
             self._open = False
+            for call, state in self._pending.items():
+                self._share(call, state)
+            self._pending.clear()
 
     async def __aenter__(self) -> Usage:
         return self.__enter__()
@@ -176,16 +182,20 @@ class UsageTracker(Observer):
 
     def response(self, call: CallRecord, status: int, headers: Mapping[str, str]) -> None:
         if 200 <= status < 300:
-            self._state(call).ok = True
+            state = self._state(call)
+            state.ok = True
             with self._lock:
                 if self._open:
                     self.usage.requests += 1
+                    self._pending[call] = state
 
     def retrying(self, call: CallRecord, attempt: int, reason: str) -> None:
-        self._state(call).retries += 1
+        state = self._state(call)
+        state.retries += 1
         with self._lock:
             if self._open:
                 self.usage.retries += 1
+                self._pending[call] = state
 
     def chunk(self, call: CallRecord, item: Any) -> None:
         if type(item) is dict and (item.get("usage") is not None or "model" in item):
@@ -195,16 +205,21 @@ class UsageTracker(Observer):
         if error is None and isinstance(result, Mapping):
             self._used(call, result)
         state = self._state(call)
-        model = state.model or call.model or UNKNOWN_MODEL
         with self._lock:
             if not self._open:
                 return
-            counts = self._model(model)
-            counts.requests += int(state.ok)
-            counts.retries += state.retries
+            self._pending.pop(call, None)
+            counts = self._share(call, state)
             if error is not None:
                 self.usage.failed += 1
                 counts.failed += 1
+
+    def _share(self, call: CallRecord, state: _Call) -> UsageCounts:
+        """Count the call's request and retries under its model (the lock held)."""
+        counts = self._model(state.model or call.model or UNKNOWN_MODEL)
+        counts.requests += int(state.ok)
+        counts.retries += state.retries
+        return counts
 
     def _used(self, call: CallRecord, data: Mapping[str, Any]) -> None:
         """Count what a result or stream item reports, under the model it names."""

@@ -71,3 +71,20 @@ def test_a_negative_remaining_budget_pauses_the_bulk_engine_as_zero_does(field: 
     run = types.SimpleNamespace(pacer=pacer, lock=threading.Lock())
     LiveRun.heed(run, RateLimit(**{field: -1}))  # type: ignore[arg-type]
     assert pacer._paused_until > now[0]
+
+
+# -- usage of a stream left open when the block ends ----------------------------------------
+def test_a_stream_still_open_when_the_block_ends_is_counted_by_model_too() -> None:
+    from mistral_lite import Client
+    from mistral_lite.fake import FakeMistral, Fault
+
+    messages = [{"role": "user", "content": "one two three"}]
+    with FakeMistral() as fake, Client("k", base_url=fake.url, max_retries=2) as client:
+        fake.inject("chat", Fault(503, headers={"Retry-After": "0"}))
+        with client.track_usage() as usage:
+            stream = client.chat(model="mistral-small-latest", messages=messages, stream=True)
+            first = next(stream)  # the 2xx arrived (after one retry); the stream is not over
+        stream.close()
+    assert (usage.requests, usage.retries) == (1, 1)
+    model = first["model"]
+    assert {m: (c.requests, c.retries) for m, c in usage.by_model.items()} == {model: (1, 1)}
