@@ -152,7 +152,11 @@ def cmd_run(ns: argparse.Namespace, client: Client) -> int:
         )
     except BulkInputError as exc:
         reporter.close()
-        _err(f"mistral-lite: {exc.message}\n(fix the lines, or pass --skip-invalid to run the others)")
+        shown = exc.problems[:5]
+        lines = "; ".join(f"line {number}: {' '.join(message.split())}" for number, message in shown)
+        more = f"; and {exc.count - len(shown)} more" if exc.count > len(shown) else ""
+        _err(f"mistral-lite: {exc.path}: {exc.count} bad line{'' if exc.count == 1 else 's'} (nothing was sent): "
+             f"{lines}{more} (fix the lines, or pass --skip-invalid to run the others)")
         return 2
     except BulkRunError as exc:  # the output in use, the input changed, a damaged file: one line
         reporter.close()

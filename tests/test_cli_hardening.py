@@ -105,10 +105,12 @@ def test_a_bad_batch_input_is_a_usage_error(capsys: pytest.CaptureFixture[str], 
 def test_the_run_command_names_a_bad_batch_input(capsys: pytest.CaptureFixture[str], fake_mistral: FakeMistral,
                                                  served: tuple[str, ...], tmp_path: Path) -> None:
     source = tmp_path / "a.jsonl"
-    for content in (b'\xff\xfe\n', b'{"body": 5}\n'):
+    for content in (b'\xff\xfe\n', b'{"body": 5}\n', b'{"body": 5}\n\xff\n' * 4):
         source.write_bytes(content)
         code, _, err = run(capsys, *served, "run", str(source), "-o", str(tmp_path / "out.jsonl"))
-        assert code == 2 and "Traceback" not in err and "line 1" in err
+        line = one_line_usage_error(code, err)
+        assert "line 1: " in line and "nothing was sent" in line and "--skip-invalid" in line
+    assert "8 bad lines" in line and "; and 3 more" in line
     assert not fake_mistral.requests
 
 
