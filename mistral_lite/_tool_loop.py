@@ -601,7 +601,10 @@ def _call_sync(loop: ToolLoop, call: Call) -> str:
         kwargs = loop.arguments(call)
         if call.remote is not None:
             hub, server = call.remote
-            text, is_error = hub.call_sync(server, call.name, kwargs)
+            try:
+                text, is_error = hub.call_sync(server, call.name, kwargs)
+            except Exception as exc:  # the server died or broke the session (mcp's own errors)
+                raise _crash(call, exc) from None
             return loop.remote_output(call, text, is_error)
         try:
             value = call.fn(**kwargs)  # type: ignore[misc]
@@ -743,7 +746,10 @@ async def _call_async(loop: ToolLoop, call: Call) -> str:
         kwargs = loop.arguments(call)
         if call.remote is not None:
             hub, server = call.remote
-            text, is_error = await hub.call(server, call.name, kwargs)
+            try:
+                text, is_error = await hub.call(server, call.name, kwargs)
+            except Exception as exc:  # the server died or broke the session (mcp's own errors)
+                raise _crash(call, exc) from None
             return loop.remote_output(call, text, is_error)
         fn = call.fn
         try:

@@ -92,3 +92,52 @@ def test_a_streamed_run_tools_left_early_ends_its_span_without_error() -> None:
     assert parent.status.status_code is not StatusCode.ERROR
     (call,) = [s for s in exporter.get_finished_spans() if s.name == f"chat {MODEL}"]
     assert call.parent is not None and call.parent.span_id == parent.context.span_id
+
+
+# --- MCP: a server that dies mid-call ---------------------------------------------------------
+
+def _crash_loop(fake: Any) -> Any:
+    pytest.importorskip("mcp")
+    import sys
+    from pathlib import Path
+
+    from mistral_lite import mcp
+    from mistral_lite.fake import chat_completion
+
+    fake.script("chat", chat_completion("", tool_calls=[{"name": "crash", "arguments": {"code": 3}}]))
+    script = str(Path(__file__).parent / "mcp_servers" / "crash_server.py")
+    return dict(model=MODEL, messages=[{"role": "user", "content": "go"}],
+                tools=[mcp.stdio(sys.executable, [script])], tool_timeout=30)
+
+
+def _crash_message(result: Any) -> str:
+    (tool,) = [m for m in result["messages"] if m["role"] == "tool"]
+    assert tool["content"].startswith("Error: crash raised ")
+    return str(tool["content"])
+
+
+def test_an_mcp_server_that_dies_mid_call_is_a_tool_error_sync() -> None:
+    """The session's own exception (mcp.shared.exceptions.MCPError "Connection closed") left
+    run_tools: not a MistralError. Now it goes back to the model as the call's "Error: ..."
+    (a ToolError with raise_tool_errors=True), as a crashing function does."""
+    from mistral_lite import ToolError
+    from mistral_lite.fake import FakeMistral
+
+    with FakeMistral() as fake, Client("k", base_url=fake.url) as client:
+        result = client.run_tools(**_crash_loop(fake))
+        assert "Connection closed" in _crash_message(result)
+        with pytest.raises(ToolError, match="crash"):
+            client.run_tools(**_crash_loop(fake), raise_tool_errors=True)
+
+
+def test_an_mcp_server_that_dies_mid_call_is_a_tool_error_async() -> None:
+    """The same with AsyncClient."""
+    from mistral_lite.fake import FakeMistral
+
+    async def main(url: str) -> Any:
+        async with AsyncClient("k", base_url=url) as aclient:
+            return await aclient.run_tools(**_crash_loop(fake))
+
+    with FakeMistral() as fake:
+        result = asyncio.run(main(fake.url))
+    assert "Connection closed" in _crash_message(result)
