@@ -206,7 +206,16 @@ def _failure(exc: BaseException, servers: Sequence[MCPServer]) -> MistralError:
     if isinstance(exc, MistralError):
         return exc
     names = ", ".join(repr(s) for s in servers)
-    return MistralError(f"run_tools: could not open the MCP server(s) {names}: {type(exc).__name__}: {exc}")
+    causes = "; ".join(f"{type(e).__name__}: {e}" for e in _leaves(exc))
+    return MistralError(f"run_tools: could not open the MCP server(s) {names}: {causes}")
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside ``exc`` (mcp's task groups wrap the real cause in ExceptionGroups)."""
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, (list, tuple)) and inner:
+        return [leaf for sub in inner for leaf in _leaves(sub)]
+    return [exc]
 
 
 def _late(servers: Sequence[MCPServer]) -> MistralError:

@@ -141,3 +141,23 @@ def test_an_mcp_server_that_dies_mid_call_is_a_tool_error_async() -> None:
     with FakeMistral() as fake:
         result = asyncio.run(main(fake.url))
     assert "Connection closed" in _crash_message(result)
+
+
+def test_an_mcp_server_that_cannot_be_reached_says_why() -> None:
+    """The MistralError for an HTTP MCP server that refuses connections said only
+    "ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception)"; it now names the cause."""
+    pytest.importorskip("mcp")
+    import socket
+
+    from mistral_lite import MistralError, mcp
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with ScriptedServer() as server, Client("k", base_url=server.url) as client:
+        with pytest.raises(MistralError) as info:
+            client.run_tools(model=MODEL, messages=ASK, tools=[mcp.http(f"http://127.0.0.1:{port}/mcp")])
+        assert server.requests == []
+    text = str(info.value)
+    assert "ExceptionGroup" not in text and "TaskGroup" not in text
+    assert "ConnectError" in text
