@@ -47,6 +47,8 @@ __all__ = ["BulkInputError", "BulkProgress", "LiveRun", "Prepared", "prepare", "
 
 #: How many times one line waits out a 429 / Retry-After before its error is final.
 MAX_BACKOFFS = 20
+#: The longest one Retry-After makes the engine wait (seconds).
+MAX_RETRY_AFTER = 3600.0
 #: Statuses that, with a Retry-After, mean "slow down" rather than "this request failed".
 _BACKOFF_STATUSES = frozenset({429, 503})
 
@@ -342,16 +344,18 @@ class LiveRun:
             return None
         if exc.status_code != 429 and exc.retry_after is None:
             return None
+        # a Retry-After of years is a broken header: no wait may pass what a sleep can take
+        retry_after = None if exc.retry_after is None else min(exc.retry_after, MAX_RETRY_AFTER)
         with self.lock:
-            self.pacer.rate_limited(exc.retry_after)
+            self.pacer.rate_limited(retry_after)
             if self.window is not None:
-                self.window.rate_limited(exc.retry_after)
+                self.window.rate_limited(retry_after)
             self.progress.rate_limited += 1
         if backoffs >= MAX_BACKOFFS:
             return None
         if self.window is None:
             return 0.0  # the pacer holds every start until the Retry-After has passed
-        return exc.retry_after if exc.retry_after is not None else min(30.0, 2.0 ** backoffs)
+        return retry_after if retry_after is not None else min(30.0, 2.0 ** backoffs)
 
     def heed(self, state: Any) -> None:
         """Without a configured rate, a response saying a per-minute budget is spent (a

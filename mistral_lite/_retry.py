@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -135,7 +136,9 @@ def parse_retry_after(headers: Mapping[str, str], now: Callable[[], float] = tim
     value: Any = headers.get("retry-after-ms")
     if value is not None:
         try:
-            return max(0.0, float(value) / 1000.0)
+            seconds = float(value) / 1000.0
+            if math.isfinite(seconds):  # "inf" or "nan" is garbage, not a delay
+                return max(0.0, seconds)
         except ValueError:
             pass
     value = headers.get("retry-after")
@@ -143,7 +146,8 @@ def parse_retry_after(headers: Mapping[str, str], now: Callable[[], float] = tim
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     except ValueError:
         pass
     try:

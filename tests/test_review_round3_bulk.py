@@ -89,3 +89,38 @@ def test_a_full_disk_under_the_batch_engine_is_a_mistral_error_and_a_resume_cont
         monkeypatch.setattr(tempfile, "mkstemp", real_mkstemp)
         progress = client.run_jsonl(source, out, engine="batch", on_progress=lambda p: fake.tick())
     assert progress.succeeded == 3 and sorted(r["custom_id"] for r in results(out)) == ["q0", "q1", "q2"]
+
+
+@pytest.mark.parametrize("header", ["inf", "1e400"])
+def test_an_infinite_retry_after_is_garbage_not_an_overflow(tmp_path: Path, fake: FakeMistral, client: Client,
+                                                            header: str) -> None:
+    from mistral_lite._retry import parse_retry_after
+    from mistral_lite.fake.faults import Fault
+
+    assert parse_retry_after({"retry-after": header}) is None
+    assert parse_retry_after({"retry-after-ms": header, "retry-after": "2"}) == 2.0
+    source = write_input(tmp_path / "in.jsonl", 2)
+    fake.inject("chat", Fault(status=429, headers={"retry-after": header}))
+    # before: OverflowError('timestamp out of range for platform time_t') out of run_jsonl
+    progress = client.run_jsonl(source, tmp_path / "out.jsonl", concurrency=2)
+    assert (progress.succeeded, progress.failed) == (2, 0)
+
+
+def test_a_retry_after_of_years_waits_at_most_an_hour(tmp_path: Path, client: Client) -> None:
+    import threading
+
+    from mistral_lite._bulk import MAX_RETRY_AFTER, LiveRun, prepare
+    from mistral_lite._table import load_spec
+    from mistral_lite.exceptions import APIStatusError
+
+    spec = load_spec()
+    prepared = prepare(spec.endpoints, spec, write_input(tmp_path / "in.jsonl", 1), tmp_path / "out.jsonl",
+                       operation="chat", resume=False, skip_invalid=False)
+    try:
+        run = LiveRun(prepared, requests_per_minute=None, tokens_per_minute=None, on_progress=None)
+        refused = APIStatusError(status_code=429, body=None, headers={"retry-after": "1e12"}, operation="chat",
+                                 method="POST", path="/v1/chat/completions", retry_after=1e12)
+        wait = run.backs_off(refused, 0)
+        assert wait == MAX_RETRY_AFTER <= threading.TIMEOUT_MAX  # 1e12 s overflowed Event.wait
+    finally:
+        prepared.close()
