@@ -255,6 +255,15 @@ def _ours(state: _State, job: Any) -> bool:
     return isinstance(metadata, dict) and metadata.get("mistral_lite_run") == state.token
 
 
+def _job_or_none(call: Call, job_id: str) -> Any:
+    """The job ``job_id``, or None when the server has no such job (a state naming a job of
+    another account, or a made-up id)."""
+    try:
+        return call("get_batch_job", job_id=job_id)
+    except NotFoundError:
+        return None
+
+
 def _adopt(call: Call, state: _State) -> None:
     """Resume: keep the saved jobs that carry this run's tag; find a job whose id was not saved
     (a kill between creating it and saving its id) by its tag. A chunk without a job of ours is
@@ -270,8 +279,8 @@ def _adopt(call: Call, state: _State) -> None:
     for entry in state.open_jobs():
         if not entry.get("id"):
             entry["id"] = listed.get(entry["chunk"])
-        elif not _ours(state, call("get_batch_job", job_id=entry["id"])):
-            entry["id"] = None  # not this run's job: never merge its results
+        elif not _ours(state, _job_or_none(call, entry["id"])):
+            entry["id"] = None  # not this run's job (or no job at all): never merge its results
         if not entry.get("id"):
             state.jobs.remove(entry)
         changed = True

@@ -124,3 +124,26 @@ def test_a_retry_after_of_years_waits_at_most_an_hour(tmp_path: Path, client: Cl
         assert wait == MAX_RETRY_AFTER <= threading.TIMEOUT_MAX  # 1e12 s overflowed Event.wait
     finally:
         prepared.close()
+
+
+def test_a_state_naming_a_job_the_server_does_not_have_runs_its_lines_again(tmp_path: Path) -> None:
+    from test_bulk import small_batches
+
+    from mistral_lite._bulk_io import state_path
+    from mistral_lite.exceptions import MistralError
+
+    fake = FakeMistral(batch_step=0.0)
+    source = write_input(tmp_path / "in.jsonl", 3)
+    out = tmp_path / "out.jsonl"
+    with small_batches(fake) as client:
+        with pytest.raises(MistralError, match="still running"):
+            client.run_jsonl(source, out, engine="batch", timeout=0.0)
+        state_file = Path(state_path(str(out)))
+        state = json.loads(state_file.read_text())
+        state["jobs"][0]["id"] = "job-of-another-account"
+        state_file.write_text(json.dumps(state))
+        # before: a raw NotFoundError from get_batch_job, on every resume
+        progress = client.run_jsonl(source, out, engine="batch", on_progress=lambda p: fake.tick())
+    assert progress.succeeded == 3 and sorted(r["custom_id"] for r in results(out)) == ["q0", "q1", "q2"]
+    creates = [r.json for r in fake.requests if r.operation == "create_batch_job"]
+    assert len(creates) == 2 and creates[1]["metadata"]["mistral_lite_run"] == state["run"]
