@@ -357,7 +357,8 @@ class OutputLock:
     """
 
     def __init__(self, output: str) -> None:
-        self.output, self.path = output, lock_path(output)
+        # beside the file the output really is: a symlink to an output in use names the same lock
+        self.output, self.path = output, lock_path(os.path.realpath(output))
         try:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:

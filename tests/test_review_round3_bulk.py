@@ -147,3 +147,22 @@ def test_a_state_naming_a_job_the_server_does_not_have_runs_its_lines_again(tmp_
     assert progress.succeeded == 3 and sorted(r["custom_id"] for r in results(out)) == ["q0", "q1", "q2"]
     creates = [r.json for r in fake.requests if r.operation == "create_batch_job"]
     assert len(creates) == 2 and creates[1]["metadata"]["mistral_lite_run"] == state["run"]
+
+
+def test_a_symlink_to_an_output_in_use_is_refused(tmp_path: Path, fake: FakeMistral, client: Client) -> None:
+    import os
+
+    from mistral_lite import BulkRunError
+    from mistral_lite._bulk_io import OutputLock
+
+    source = write_input(tmp_path / "in.jsonl", 2)
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"")
+    os.symlink(out, tmp_path / "link.jsonl")
+    held = OutputLock(str(out))  # another run writing the output
+    try:
+        with pytest.raises(BulkRunError, match="another run is writing this output"):
+            client.run_jsonl(source, tmp_path / "link.jsonl")  # before: ran, into the same file
+    finally:
+        held.release()
+    assert fake.requests == [] and out.read_bytes() == b""
