@@ -30,14 +30,7 @@ _U = TypeVar("_U")
 if TYPE_CHECKING:  # for type checkers only: a generic TypedDict needs Python 3.11 at run time
     from typing_extensions import NotRequired, TypedDict
 
-    class ParsedMessage(TypedDict, Generic[_T]):
-        """A choice's message when ``response_format`` was the type ``_T``."""
-
-        role: str
-        content: str | None
-        tool_calls: NotRequired[list[dict[str, Any]] | None]
-        prefix: NotRequired[bool]
-        parsed: _T | None
+    from .types import ParsedMessage  # generated: AssistantMessage with `parsed: _T | None`
 
     class ParsedChoice(TypedDict, Generic[_T]):
         index: int

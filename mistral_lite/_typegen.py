@@ -41,10 +41,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from os import PathLike
-from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
+from typing import IO, TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypedDict, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import NotRequired
+
+_T = TypeVar("_T")
 
 FileInput: TypeAlias = 'str | PathLike[str] | bytes | IO[bytes] | tuple[str, bytes | IO[bytes]]'
 '''
@@ -71,6 +73,7 @@ class _Renderer:
         overrides = parse_toml(OVERRIDES.read_bytes()) if OVERRIDES.is_file() else {}
         self.client_fields: dict[str, dict[str, str]] = overrides.get("client_fields", {})
         self.accepted: dict[str, list[str]] = overrides.get("accepted_inputs", {})
+        self.typed_fields: dict[str, dict[str, str]] = overrides.get("typed_client_fields", {})
 
     # --- rendering types.py -------------------------------------------------------------------
 
@@ -78,6 +81,7 @@ class _Renderer:
         defs: Mapping[str, Any] = self.responses.get("$defs", {})
         lines: list[str] = []
         done: set[str] = set()
+        rendered: dict[str, tuple[dict[str, str], set[str]]] = {}
         todo: dict[str, Any] = {name: (schema, "") for name, schema in defs.items()}
         todo.update(self.result_found)
         while todo:
@@ -87,6 +91,7 @@ class _Renderer:
                 if is_object(schema):
                     fields, required = self.results.fields(schema, "", name, self.result_found)
                     fields.update({k: v for k, v in self.client_fields.get(name, {}).items() if k not in fields})
+                    rendered[name] = (fields, required)
                     lines += _typed_dict(name, fields, required)
                 else:
                     text = self.results.expr(schema, "", name, self.result_found)
@@ -98,6 +103,13 @@ class _Renderer:
         for name, (base, field, kind) in sorted(self.rows.tool_runs.items()):
             lines += [f"class {name}({base}):", f"    {field}: {kind}",
                       "    pending_tool_calls: NotRequired[list[dict[str, Any]]]", "", ""]
+        # a result whose client field holds the caller's type: a generic variant, that field required
+        for name, spec in sorted(self.typed_fields.items()):
+            fields, required = rendered[spec["base"]]
+            body = _typed_dict(name, {**fields, spec["field"]: "_T | None"}, {*required, spec["field"]})
+            lines += ["if TYPE_CHECKING:  # a generic TypedDict needs Python 3.11 at run time",
+                      f"    class {name}(TypedDict, Generic[_T]):",
+                      *(f"    {line}" if line else "" for line in body[1:])]
         return lines
 
     def _render_inputs(self) -> list[str]:

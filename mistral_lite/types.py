@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from os import PathLike
-from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
+from typing import IO, TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypedDict, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import NotRequired
+
+_T = TypeVar("_T")
 
 FileInput: TypeAlias = 'str | PathLike[str] | bytes | IO[bytes] | tuple[str, bytes | IO[bytes]]'
 
@@ -4584,6 +4586,15 @@ class ConversationResponseWithEntries(ConversationResponse):
     pending_tool_calls: NotRequired[list[dict[str, Any]]]
 
 
+if TYPE_CHECKING:  # a generic TypedDict needs Python 3.11 at run time
+    class ParsedMessage(TypedDict, Generic[_T]):
+        content: str | list[ContentChunk] | None
+        prefix: NotRequired[bool]
+        role: Literal["assistant"]
+        tool_calls: NotRequired[list[ToolCall] | None]
+        parsed: _T | None
+
+
 # --- Inputs (the option schemas) ----------------------------------------------------------------
 
 class AdminScimSyncConfigParam(TypedDict):
@@ -4787,7 +4798,7 @@ class JudgeRegressionOutputParam(TypedDict):
     max_description: str
 
 
-MessageParam: TypeAlias = 'SystemMessageParam | UserMessageParam | AssistantMessageParam | ToolMessageParam | AssistantMessage'
+MessageParam: TypeAlias = 'SystemMessageParam | UserMessageParam | AssistantMessageParam | ToolMessageParam | AssistantMessage | ParsedMessage[Any]'
 
 
 class MetricDefinitionParam(TypedDict):
