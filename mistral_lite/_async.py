@@ -363,7 +363,8 @@ class AsyncClient(ClientBase, AsyncOperations):
             if call is not None:
                 _observe.attempt_headers(call, retry + 1, headers)
             body = built.body
-            data: Any = _blocks(body) if isinstance(body, MultipartBody) else body
+            watch = _WriteWatch.for_body(body, plan.timeout[1], headers)
+            data: Any = watch.blocks(body) if watch is not None else body
             if http_logger.isEnabledFor(logging.DEBUG):
                 log_request(built.method, built.url, headers, plan.secret)
             for hook in hooks.get("request", ()):
@@ -374,6 +375,14 @@ class AsyncClient(ClientBase, AsyncOperations):
                     trace_request_ctx=self._allow_insecure_http, max_redirects=_core.MAX_REDIRECTS,
                     proxy=self._pool.all_proxy(built.url),
                 )
+            except asyncio.CancelledError:
+                if watch is None or not watch.fired:
+                    raise
+                exc = watch.timed_out()  # one block of the body did not go out within the read timeout
+                wait = policy.decide(plan.retry_class, retry, reached_server=True)
+                if wait is None:
+                    raise _failure(exc, plan, retry) from None
+                policy.log(operation, retry, describe(exc), wait)
             except _Interim as exc:  # 1xx, then no final response: as the sync transport says
                 raise _core.unexpected_status(plan, exc.status, exc.headers) from None
             except aiohttp.TooManyRedirects:  # a loop: one error, never retried
@@ -392,6 +401,9 @@ class AsyncClient(ClientBase, AsyncOperations):
             except (ValueError, UnicodeError) as exc:  # a header or URL aiohttp cannot send
                 raise unsendable(exc, operation, plan.secret) from None
             else:
+                if watch is not None:  # answered: the rest of the body (if any) goes out untimed
+                    watch.task = None
+                    watch.disarm()
                 status = response.status
                 hub.headers = response.headers
                 if http_logger.isEnabledFor(logging.DEBUG):
@@ -705,16 +717,6 @@ class _ObservedStream(AsyncStream[_ItemT]):
 
 
 # -- helpers -----------------------------------------------------------------------------------
-async def _blocks(body: MultipartBody) -> AsyncIterator[bytes]:
-    """An upload body read on worker threads, block by block."""
-    loop = asyncio.get_running_loop()
-    while True:
-        block = await loop.run_in_executor(None, body.read, _BLOCK)
-        if not block:
-            return
-        yield block
-
-
 async def _read(response: aiohttp.ClientResponse, plan: _core.Plan) -> bytes:
     """A 2xx body, refusing one over ``plan.max_body`` decoded bytes (the shared cap)."""
     limit = plan.max_body
@@ -737,6 +739,65 @@ async def _read_up_to(response: aiohttp.ClientResponse, limit: int) -> tuple[byt
         if not kept.add(chunk):
             return kept.content(), False
     return kept.content(), True
+
+
+class _WriteWatch:
+    """A write timeout aiohttp lacks: the read timeout bounds each block of a large body.
+
+    aiohttp starts its read timeout only once the body is sent, so an upload to a server that
+    stops reading waited forever. The body goes out block by block; a timer armed while each block
+    is written cancels the sending task when it fires, and the transport reports a timeout.
+    """
+
+    __slots__ = ("fired", "handle", "seconds", "task")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.fired = seconds, False
+        self.task = asyncio.current_task()
+        self.handle: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def for_body(cls, body: Any, seconds: float, headers: dict[str, str]) -> _WriteWatch | None:
+        """A watch for a body that may not fit the socket buffers (None for small ones: sent at once)."""
+        if isinstance(body, MultipartBody):
+            return cls(seconds)
+        if isinstance(body, (bytes, bytearray)) and len(body) > _BLOCK:
+            headers.setdefault("Content-Length", str(len(body)))  # sent as is, not chunked
+            return cls(seconds)
+        return None
+
+    def _fire(self) -> None:
+        self.fired = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def disarm(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+    def timed_out(self) -> aiohttp.ServerTimeoutError:
+        task = self.task
+        if task is not None and hasattr(task, "uncancel"):  # Python 3.11+: this cancel was ours
+            task.uncancel()
+        return aiohttp.ServerTimeoutError(f"no progress writing the request body for {self.seconds:g} s")
+
+    async def blocks(self, body: Any) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        view = None if isinstance(body, MultipartBody) else memoryview(body)
+        try:
+            while True:  # reading a block is not timed; writing it is
+                if view is None:
+                    block = await loop.run_in_executor(None, body.read, _BLOCK)
+                else:
+                    block, view = bytes(view[:_BLOCK]), view[_BLOCK:]
+                if not block:
+                    return
+                self.handle = loop.call_later(self.seconds, self._fire)
+                yield block
+                self.disarm()
+        finally:
+            self.disarm()
 
 
 class _Interim(Exception):

@@ -183,7 +183,10 @@ def _timed_out(exc: BaseException) -> bool:
 
     reason = exc.args[0] if exc.args else None
     kinds = (urllib3.exceptions.ReadTimeoutError, TimeoutError)  # not NewConnectionError, a subclass of theirs
-    return isinstance(reason, kinds) or isinstance(getattr(reason, "reason", None), kinds)
+    if isinstance(reason, kinds) or isinstance(getattr(reason, "reason", None), kinds):
+        return True
+    # a write that timed out: ProtocolError("Connection aborted.", TimeoutError("timed out"))
+    return any(isinstance(arg, TimeoutError) for arg in getattr(reason, "args", ())[1:])
 
 
 def _http_adapters(session: requests.Session) -> list[Any]:

@@ -20,6 +20,7 @@ from conftest import API_KEY
 from mistral_lite import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     Client,
     MistralError,
     ValidationError,
@@ -294,3 +295,37 @@ def test_reading_a_body_over_the_cap_holds_it_about_once(kind: str) -> None:
         finally:
             tracemalloc.stop()
     assert peak < cap * 1.5  # the chunks list and its join held it twice
+
+
+# -- item 10: sending a body has a timeout -----------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_upload_to_a_server_that_never_reads_times_out(kind: str) -> None:
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_never_read() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_and_never_read, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(APITimeoutError):  # Client raised APIConnectionError; AsyncClient hung for ever
+            call(kind, url, lambda c: c.request("POST", "/v1/files", data=b"x" * (64 << 20)), timeout=(1, 1))
+    finally:
+        stop.set()
+        thread.join(2)
+        for sock in held:
+            sock.close()
+        listener.close()
+    assert time.monotonic() - started < 10
