@@ -237,7 +237,7 @@ def _dechunk(raw: Any, fp: Any, size: int) -> Iterator[bytes]:
         line = readline(_MAX_CHUNK_LINE + 1)
         if len(line) > _MAX_CHUNK_LINE:
             raise _Framing("a trailer line is too long")
-        if not line or line == b"\r\n":
+        if not line or line == b"\r\n" or line == b"\n":  # a bare LF too, as http.client takes it
             break
     original = raw._original_response
     if original is not None:

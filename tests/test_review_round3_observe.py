@@ -88,3 +88,28 @@ def test_a_stream_still_open_when_the_block_ends_is_counted_by_model_too() -> No
     assert (usage.requests, usage.retries) == (1, 1)
     model = first["model"]
     assert {m: (c.requests, c.retries) for m, c in usage.by_model.items()} == {model: (1, 1)}
+
+
+# -- the chunked stream reader -------------------------------------------------------------
+def test_a_trailer_section_ended_by_a_bare_lf_gives_the_connection_back() -> None:
+    # http.client takes a bare LF as the end of the trailers: so does _dechunk, instead of
+    # waiting for the drain timeout and dropping the connection
+    from _server import Conn, Request, ScriptedServer
+    from conftest import API_KEY
+
+    from mistral_lite import Client
+
+    event = b'data: {"choices": [{"index": 0, "delta": {"content": "x"}}]}\n\n'
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (event, b"data: [DONE]\n\n")) + b"0\r\nX-T: 1\r\n\n"
+
+    def handler(conn: Conn, req: Request) -> None:
+        conn.chunked_head()
+        conn.send(body)
+
+    with ScriptedServer() as server:
+        server.script(handler)
+        with Client(API_KEY, base_url=server.url, max_retries=0, stream_timeout=5) as client:
+            for _ in range(2):
+                assert len(list(client.chat(model="m", messages=[{"role": "user", "content": "hi"}],
+                                            stream=True))) == 1
+        assert server.connections == 1
