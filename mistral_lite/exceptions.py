@@ -34,7 +34,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._headers import RateLimit
+from ._headers import RateLimit, request_id
 
 __all__ = [
     "APIConnectionError",
@@ -192,7 +192,7 @@ class APIStatusError(MistralError):
         self.status_code = status_code
         self.body = body
         self.headers = dict(headers)
-        self.request_id = _header(headers, "x-request-id")
+        self.request_id = request_id(headers)  # x-request-id, else request-id, as RawResponse
         self.method = method
         self.path = path
         self.attempts = attempts
@@ -259,14 +259,6 @@ def error_for_status(status_code: int) -> type[APIStatusError]:
     if status_code >= 500:
         return InternalServerError
     return _BY_STATUS.get(status_code, APIStatusError)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        value = lowered.get(name)
-    return value
 
 
 def server_message(body: Any, status_code: int) -> tuple[str, str | None, str | None]:

@@ -113,3 +113,33 @@ def test_a_trailer_section_ended_by_a_bare_lf_gives_the_connection_back() -> Non
                 assert len(list(client.chat(model="m", messages=[{"role": "user", "content": "hi"}],
                                             stream=True))) == 1
         assert server.connections == 1
+
+
+# -- an error's request id -------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["sync", "async", "threads"])
+def test_an_error_carries_the_request_id_header_when_x_request_id_is_absent(mode: str) -> None:
+    from _loopback import run_async, sync_client
+    from _server import Conn, Request, ScriptedServer
+
+    from mistral_lite import AsyncClient, NotFoundError
+
+    def not_found(conn: Conn, req: Request) -> None:
+        conn.json({"message": "nf"}, 404, {"request-id": "rq4"})
+
+    messages = [{"role": "user", "content": "hi"}]
+    with ScriptedServer() as server:
+        server.script(not_found)
+        if mode == "sync":
+            with sync_client(server) as client, pytest.raises(NotFoundError) as info:
+                client.chat(model="x", messages=messages)
+            error = info.value
+        else:
+            async def body(aclient: AsyncClient) -> NotFoundError:
+                try:
+                    await aclient.chat(model="x", messages=messages)
+                except NotFoundError as exc:
+                    return exc
+                raise AssertionError("no error")
+
+            error = run_async(server, body, mode == "threads")
+    assert error.request_id == "rq4"
