@@ -23,7 +23,13 @@ def _segments(transcription: Mapping[str, Any] | Iterable[Mapping[str, Any]], wh
     if not segments:
         raise MistralError(f"{what}: the transcription has no segments; transcribe with "
                            "timestamp_granularities=[\"segment\"]")
-    return list(segments)
+    checked: list[Mapping[str, Any]] = list(segments)
+    for n, segment in enumerate(checked):
+        for key in ("start", "end"):
+            value = segment.get(key) if isinstance(segment, Mapping) else None
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise MistralError(f"{what}: segments[{n}] has no number of seconds as {key!r} (got {value!r})")
+    return checked
 
 
 def _stamp(seconds: Any, comma: str) -> str:
