@@ -214,6 +214,14 @@ def text_delta(event: Mapping[str, Any]) -> str:
     return ""
 
 
+def _final_text(content: Any) -> str | None:
+    """The joined text of a message's content; None when it is null or a list without a text chunk."""
+    if isinstance(content, list) and not any(
+            isinstance(c, str) or (isinstance(c, Mapping) and c.get("type", "text") == "text") for c in content):
+        return None
+    return None if content is None else _chunk_text(content)
+
+
 def output_text(result: Mapping[str, Any]) -> str | None:
     """The final text of a result: a chat or agent completion's first choice, a conversation's
     last ``message.output`` entry (even when function calls follow it), a transcription's text.
@@ -222,14 +230,12 @@ def output_text(result: Mapping[str, Any]) -> str | None:
     if isinstance(choices, list):
         if not choices:
             return None
-        content = (choices[0].get("message") or {}).get("content")
-        return None if content is None else _chunk_text(content)
+        return _final_text((choices[0].get("message") or {}).get("content"))
     outputs = result.get("outputs")
     if isinstance(outputs, list):
         for entry in reversed(outputs):
             if isinstance(entry, Mapping) and entry.get("type") == "message.output":
-                content = entry.get("content")
-                return None if content is None else _chunk_text(content)
+                return _final_text(entry.get("content"))
         return None
     text = result.get("text")
     return text if isinstance(text, str) else None
