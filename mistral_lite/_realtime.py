@@ -51,7 +51,7 @@ MAX_CHUNK = 262_144
 PATH = "/v1/audio/transcriptions/realtime"
 OPERATION = "transcribe_realtime"
 #: Seconds the closing handshake may take before the socket is dropped.
-CLOSE_TIMEOUT = 1.0
+CLOSE_TIMEOUT = 0.5
 Audio = bytes | bytearray | memoryview | str | os.PathLike[str] | AsyncIterable[bytes] | Iterable[bytes]
 
 

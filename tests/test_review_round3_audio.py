@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from mistral_lite import MistralError, output_text, to_srt, to_vtt
@@ -28,3 +31,38 @@ def test_output_text_is_none_when_the_message_holds_no_text_chunk(result: dict[s
     assert output_text({"outputs": [{"type": "message.output", "content": [
         {"type": "text", "text": "a"}, {"type": "tool_reference", "tool": "t", "title": "x"},
         {"type": "text", "text": "b"}]}]}) == "ab"
+
+
+def test_break_closes_the_realtime_socket_within_a_second_sync_and_async() -> None:
+    # was: ~1.02 s: the client waited CLOSE_TIMEOUT (1 s) for a busy server's close frame, then dropped
+    pytest.importorskip("aiohttp")
+    from test_realtime import AUDIO, KEY, MODEL, Server
+
+    from mistral_lite import AsyncClient, Client
+
+    server = Server()
+    server.mode = "endless"  # the server keeps sending deltas and never reads the close frame
+    try:
+        with Client(KEY, base_url=server.url, stream_timeout=5) as client:
+            for event in client.transcribe_realtime(AUDIO, model=MODEL):
+                if event["type"] == "transcription.text.delta":
+                    started = time.monotonic()
+                    break
+            assert server.closed.wait(5)
+            assert time.monotonic() - started < 1.0
+
+        async def main() -> float:
+            server.closed.clear()
+            async with AsyncClient(KEY, base_url=server.url) as aclient:
+                stream = aclient.transcribe_realtime(AUDIO, model=MODEL)
+                async for event in stream:
+                    if event["type"] == "transcription.text.delta":
+                        started = time.monotonic()
+                        break
+                await stream.aclose()  # type: ignore[attr-defined]
+            assert await asyncio.to_thread(server.closed.wait, 5)
+            return time.monotonic() - started
+
+        assert asyncio.run(main()) < 1.0
+    finally:
+        server.stop()
