@@ -21,12 +21,11 @@ import argparse
 import csv
 import io
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._cli_base import UsageError, print_json, print_line, write_bytes
+from ._cli_base import UsageError, print_json, print_line, read_stdin, write_bytes
 from ._files import save_atomically
 
 if TYPE_CHECKING:
@@ -87,7 +86,7 @@ def _input_lines(ns: argparse.Namespace, texts: list[str]) -> tuple[list[str], s
     if source is None:
         return None
     if source == "-":
-        return sys.stdin.read().splitlines(), "stdin"
+        return read_stdin("embed").splitlines(), "stdin"
     try:
         return Path(source).read_text(encoding="utf-8").splitlines(), source
     except OSError as exc:

@@ -79,7 +79,7 @@ def test_json_nested_3000_deep_is_a_usage_error(capsys: pytest.CaptureFixture[st
 
 
 @pytest.mark.parametrize("argv", [("call", "chat", "-d", "-"), ("chat",), ("chat", "-"),
-                                  ("conversation", "start", "-")])
+                                  ("conversation", "start", "-"), ("embed", "-"), ("embed", "-f", "-")])
 def test_reading_a_closed_stdin_is_a_usage_error(argv: tuple[str, ...]) -> None:
     done = cli("--mock", *argv, close_stdin=True)
     assert "stdin is closed" in one_line_usage_error(done.returncode, done.stderr)
