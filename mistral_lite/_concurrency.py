@@ -11,6 +11,7 @@ The thread pool is created on first use, so importing the package stays cheap.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import weakref
@@ -53,7 +54,8 @@ class Executor:
         return self._pool
 
     def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Future[Any]:
-        return self.pool.submit(fn, *args, **kwargs)
+        """``fn`` on a worker thread, in a copy of the caller's contextvars (its current span)."""
+        return self.pool.submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the threads; with ``wait=False``, queued calls are cancelled and running ones finish."""
@@ -90,7 +92,9 @@ def run_map(
     workers = max(1, min(max_workers, len(options)))
     client._transport.ensure_pool(workers)  # one pooled connection per thread: none discarded
     with ThreadPoolExecutor(workers, thread_name_prefix="mistral-lite-map") as pool:
-        futures = [pool.submit(client.call, operation, **item) for item in options]
+        run: Any = contextvars.copy_context  # each call in a copy of the caller's contextvars (its current span)
+        futures = [pool.submit(run().run, client.call, operation, **item)
+                   for item in options]
         results: list[Any] = []
         for future in futures:
             error = future.exception()

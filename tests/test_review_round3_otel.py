@@ -1,0 +1,71 @@
+"""Review round 3 of OpenTelemetry tracing (issue 23): defects found by an independent checker,
+with the SDK's in-memory exporter against the fake over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mistral_lite import Client
+from mistral_lite.fake import FakeMistral
+
+pytest.importorskip("opentelemetry.sdk")
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+KEY = "sk-otel-review-0123456789"
+MODEL = "mistral-small-latest"
+HI = [{"role": "user", "content": "hi"}]
+
+
+class Otel:
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.tracer = self.provider.get_tracer("caller")
+
+    def spans(self, name: str | None = None) -> list[ReadableSpan]:
+        return [s for s in self.exporter.get_finished_spans() if name is None or s.name == name]
+
+
+@pytest.fixture
+def otel() -> Otel:
+    return Otel()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMistral]:
+    with FakeMistral() as server:
+        yield server
+
+
+@pytest.fixture
+def client(fake: FakeMistral, otel: Otel) -> Iterator[Client]:
+    with Client(KEY, base_url=fake.url, retry_delay=lambda n: 0.0, tracing=True,
+                tracer_provider=otel.provider) as c:
+        yield c
+
+
+def parent_id(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+def test_client_map_calls_are_children_of_the_callers_span(client: Client, otel: Otel) -> None:
+    with otel.tracer.start_as_current_span("caller") as caller:
+        results = client.map("chat", [{"model": MODEL, "messages": HI}] * 4, max_workers=4)
+    assert not any(isinstance(r, BaseException) for r in results)
+    calls = otel.spans(f"chat {MODEL}")
+    assert len(calls) == 4
+    assert [parent_id(s) for s in calls] == [caller.get_span_context().span_id] * 4
+    assert {s.context.trace_id for s in calls} == {caller.get_span_context().trace_id}  # type: ignore[union-attr]
+
+
+def test_client_submit_call_is_a_child_of_the_callers_span(client: Client, otel: Otel) -> None:
+    with otel.tracer.start_as_current_span("caller") as caller:
+        client.submit("chat", model=MODEL, messages=HI).result(timeout=30)
+    (call,) = otel.spans(f"chat {MODEL}")
+    assert parent_id(call) == caller.get_span_context().span_id
