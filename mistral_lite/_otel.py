@@ -320,7 +320,7 @@ def _message(message: Mapping[str, Any], role: str = "user") -> dict[str, Any]:
     if role == "tool" or message.get("type") == "function.result":
         result = message.get("content", message.get("result"))
         return {"role": "tool", "parts": [{"type": "tool_call_response", "id": message.get("tool_call_id"),
-                                           "result": result}]}
+                                           "response": result}]}
     return {"role": role, "parts": parts}
 
 

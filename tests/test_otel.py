@@ -267,7 +267,7 @@ def test_tool_calls_and_results_are_parts_of_the_recorded_messages(fake: FakeMis
         {"role": "user", "parts": [{"type": "text", "content": "weather?"}]},
         {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "get_weather",
                                          "arguments": {"city": "Paris"}}]},
-        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "result": "rainy"}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": "rainy"}]},
     ]
 
 

@@ -3,7 +3,9 @@ with the SDK's in-memory exporter against the fake over real HTTP."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -69,3 +71,19 @@ def test_client_submit_call_is_a_child_of_the_callers_span(client: Client, otel:
         client.submit("chat", model=MODEL, messages=HI).result(timeout=30)
     (call,) = otel.spans(f"chat {MODEL}")
     assert parent_id(call) == caller.get_span_context().span_id
+
+
+def test_a_tool_result_part_carries_its_value_as_response_as_the_conventions_say(
+        fake: FakeMistral, otel: Otel) -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "call_1", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "rainy"},
+    ]
+    with Client(KEY, base_url=fake.url, tracing=True, tracer_provider=otel.provider, trace_content=True) as c:
+        c.chat(model=MODEL, messages=messages)
+    (span,) = otel.spans()
+    recorded = json.loads(span.attributes["gen_ai.input.messages"])  # type: ignore[index, arg-type]
+    assert recorded[2] == {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1",
+                                                      "response": "rainy"}]}
