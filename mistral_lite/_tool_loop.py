@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import inspect
 import json
@@ -734,6 +735,23 @@ def run_tools(client: Any, loop: ToolLoop, scope: Callable[[], contextlib.Abstra
 
 def _scoped(client: Any, loop: ToolLoop,
             scope: Callable[[], contextlib.AbstractContextManager[Any]]) -> Iterator[dict[str, Any]]:
+    """The events, each step run in a context of its own: the scope (its span made current) covers
+    the loop's calls but not the caller's code between events."""
+    context = contextvars.copy_context()
+    events = _in_scope(client, loop, scope)
+    try:
+        while True:
+            try:
+                event = context.run(next, events)
+            except StopIteration:
+                return
+            yield event
+    finally:
+        context.run(events.close)
+
+
+def _in_scope(client: Any, loop: ToolLoop, scope: Callable[[], contextlib.AbstractContextManager[Any]]
+              ) -> Generator[dict[str, Any], None, None]:
     with scope():  # opened at the first next(), closed when the events end or the iterator is closed
         yield from drive(client, loop)
 

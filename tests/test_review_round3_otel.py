@@ -87,3 +87,24 @@ def test_a_tool_result_part_carries_its_value_as_response_as_the_conventions_say
     recorded = json.loads(span.attributes["gen_ai.input.messages"])  # type: ignore[index, arg-type]
     assert recorded[2] == {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1",
                                                       "response": "rainy"}]}
+
+
+def test_run_tools_stream_does_not_make_its_span_current_in_the_callers_code(client: Client, otel: Otel) -> None:
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"rainy in {city}"
+
+    with otel.tracer.start_as_current_span("caller") as caller:
+        events = client.run_tools(model=MODEL, messages=[{"role": "user", "content": "weather in Paris?"}],
+                                  tools=[get_weather], stream=True)
+        next(events)
+        with otel.tracer.start_as_current_span("mine"):  # the caller's own work between events
+            pass
+        for _ in events:
+            pass
+    (mine,) = otel.spans("mine")
+    (parent,) = otel.spans("run_tools")
+    assert parent_id(mine) == caller.get_span_context().span_id
+    assert parent_id(parent) == caller.get_span_context().span_id
+    calls = otel.spans(f"chat {MODEL}")
+    assert calls and all(parent_id(s) == parent.context.span_id for s in calls)  # type: ignore[union-attr]
