@@ -875,6 +875,49 @@ async def arun_tools(aclient: Any, loop: ToolLoop, scope: Callable[[], contextli
 
 async def _ascoped(aclient: Any, loop: ToolLoop,
                    scope: Callable[[], contextlib.AbstractContextManager[Any]]) -> AsyncIterator[dict[str, Any]]:
+    """As :func:`_scoped`: each step in a context of its own, not the caller's task's."""
+    context = contextvars.copy_context()
+    events = _ain_scope(aclient, loop, scope)
+    try:
+        while True:
+            try:
+                event = await _in_context(context, events.__anext__())
+            except StopAsyncIteration:
+                return
+            yield event
+    finally:
+        await _in_context(context, events.aclose())
+
+
+class _Pass:
+    """Hands what a coroutine yields (a future it waits on) up to the task driving the caller."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return (yield self.value)
+
+
+async def _in_context(context: contextvars.Context, awaitable: Any) -> Any:
+    """``await awaitable`` with its code run in ``context`` (a task runs a coroutine in its own)."""
+    steps = awaitable.__await__()
+    send, arg = steps.send, None
+    while True:
+        try:
+            yielded = context.run(send, arg)
+        except StopIteration as done:
+            return done.value
+        try:
+            arg, send = await _Pass(yielded), steps.send
+        except BaseException as exc:  # thrown into the awaitable, as a task would
+            arg, send = exc, steps.throw
+
+
+async def _ain_scope(aclient: Any, loop: ToolLoop, scope: Callable[[], contextlib.AbstractContextManager[Any]]
+                     ) -> AsyncGenerator[dict[str, Any], None]:
     with scope():
         events = adrive(aclient, loop)
         try:

@@ -108,3 +108,33 @@ def test_run_tools_stream_does_not_make_its_span_current_in_the_callers_code(cli
     assert parent_id(parent) == caller.get_span_context().span_id
     calls = otel.spans(f"chat {MODEL}")
     assert calls and all(parent_id(s) == parent.context.span_id for s in calls)  # type: ignore[union-attr]
+
+
+def test_async_run_tools_stream_does_not_make_its_span_current_in_the_callers_code(fake: FakeMistral,
+                                                                                   otel: Otel) -> None:
+    import asyncio
+
+    from mistral_lite import AsyncClient
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"rainy in {city}"
+
+    async def main() -> int:
+        async with AsyncClient(KEY, base_url=fake.url, tracing=True, tracer_provider=otel.provider) as c:
+            with otel.tracer.start_as_current_span("caller") as caller:
+                events = await c.run_tools(model=MODEL, messages=[{"role": "user", "content": "weather in Paris?"}],
+                                           tools=[get_weather], stream=True)
+                await events.__anext__()
+                with otel.tracer.start_as_current_span("mine"):  # the caller's own work between events
+                    pass
+                async for _ in events:
+                    pass
+            return caller.get_span_context().span_id
+
+    caller_id = asyncio.run(main())
+    (mine,) = otel.spans("mine")
+    (parent,) = otel.spans("run_tools")
+    assert parent_id(mine) == caller_id and parent_id(parent) == caller_id
+    calls = otel.spans(f"chat {MODEL}")
+    assert len(calls) == 2 and all(parent_id(s) == parent.context.span_id for s in calls)  # type: ignore[union-attr]
