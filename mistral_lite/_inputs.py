@@ -97,19 +97,23 @@ def has_non_string_key(value: Any, depth: int = 0) -> bool:
     """Whether a JSON value holds an object key that is not a string, anywhere (cheap walk, no report).
 
     ``json.dumps`` would quietly write ``{1: "a"}`` as ``{"1": "a"}``, and the schema checks
-    expect string keys; a caller turns True into :func:`json_problems`' report.
+    expect string keys; a caller turns True into :func:`json_problems`' report. It runs on every
+    call, so it is written as plain loops (no generator per container) that skip scalars at once.
     """
     if depth > MAX_DEPTH:
         return False
-    if type(value) is dict or isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or (kind not in _SCALARS and isinstance(value, Mapping)):
         for key, item in value.items():
-            if not isinstance(key, str):
+            if type(key) is not str and not isinstance(key, str):
                 return True
             if type(item) not in _SCALARS and has_non_string_key(item, depth + 1):
                 return True
         return False
-    if is_array(value):
-        return any(type(item) not in _SCALARS and has_non_string_key(item, depth + 1) for item in value)
+    if kind is list or kind is tuple or (kind not in _SCALARS and is_array(value)):
+        for item in value:
+            if type(item) not in _SCALARS and has_non_string_key(item, depth + 1):
+                return True
     return False
 
 
