@@ -27936,6 +27936,2588 @@ class RawOperations:
         *args: Any,
         **options: Any,
     ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["chat"],
+        /,
+        *args: Any,
+        response_format: type[_T],
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ParsedChatCompletion[_T]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["chat"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[CompletionChunk]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["chat"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["chat"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse | Stream[CompletionChunk]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["fim"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[CompletionChunk]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["fim"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[FIMCompletionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["fim"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[FIMCompletionResponse | Stream[CompletionChunk]]: ...
+    @overload
+    def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["agent_completion"],
+        /,
+        *args: Any,
+        response_format: type[_T],
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ParsedChatCompletion[_T]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["agent_completion"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[CompletionChunk]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["agent_completion"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["agent_completion"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse | Stream[CompletionChunk]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["embed"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[EmbeddingResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["classify"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ClassificationResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["classify_chat"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ClassificationResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["moderate"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModerationResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["moderate_chat"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModerationResponse]: ...
+    @overload
+    def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["ocr"],
+        /,
+        *args: Any,
+        document_annotation_format: type[_T],
+        bbox_annotation_format: type[_U],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[_T, _U]]: ...
+    @overload
+    def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["ocr"],
+        /,
+        *args: Any,
+        document_annotation_format: type[_T],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[_T, Any]]: ...
+    @overload
+    def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["ocr"],
+        /,
+        *args: Any,
+        bbox_annotation_format: type[_U],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[Any, _U]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["ocr"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OCRResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_models"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModelList]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetModelResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteModelResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_fine_tuned_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UpdateFineTunedModelResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["archive_fine_tuned_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ArchiveModelResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["unarchive_fine_tuned_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UnarchiveModelResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["upload_file"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateFileResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_files"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListFilesResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_file"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetFileResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_file"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteFileResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["download_file"],
+        /,
+        *args: Any,
+        to: str | PathLike[str],
+        **options: Any,
+    ) -> RawResponse[Path]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["download_file"],
+        /,
+        *args: Any,
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[bytes]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["download_file"],
+        /,
+        *args: Any,
+        to: str | PathLike[str] | None = ...,
+        **options: Any,
+    ) -> RawResponse[bytes | Path]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_file_url"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSignedUrlResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_batch_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_batch_jobs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListBatchJobsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_batch_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["cancel_batch_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_fine_tuning_job"],
+        /,
+        *args: Any,
+        dry_run: Literal[True],
+        **options: Any,
+    ) -> RawResponse[LegacyJobMetadataOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_fine_tuning_job"],
+        /,
+        *args: Any,
+        dry_run: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[CompletionJobOut | ClassifierJobOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_fine_tuning_job"],
+        /,
+        *args: Any,
+        dry_run: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateFineTuningJobResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_fine_tuning_jobs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JobsOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_fine_tuning_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetFineTuningJobResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["start_fine_tuning_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[StartFineTuningJobResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["cancel_fine_tuning_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CancelFineTuningJobResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_agents"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentsResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_agent_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_agent_versions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentVersionsResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_agent_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_or_update_agent_alias"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AgentAliasResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_agent_aliases"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentAliasesResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[CreateConversationEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_conversation"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | Stream[CreateConversationEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["append_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[AppendConversationEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["append_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["append_conversation"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | Stream[AppendConversationEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["restart_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[RestartConversationEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["restart_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["restart_conversation"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | Stream[RestartConversationEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_conversations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConversationsResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_conversation"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetConversationResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_conversation_history"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConversationHistory]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_conversation_messages"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConversationMessages]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_conversation"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_agent_alias"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_agents_pages"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AgentListPage]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_batch_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteBatchJobResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["transcribe_audio"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[TranscribeAudioEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["transcribe_audio"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[TranscriptionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["transcribe_audio"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[TranscriptionResponse | Stream[TranscribeAudioEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_libraries"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListLibrariesResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_library_documents"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDocumentsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["upload_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_library_document_text"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DocumentTextContent]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_library_document_status"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ProcessingStatus]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_library_document_url"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[str]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_library_document_extracted_text_url"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[str]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["reprocess_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *args: Any,
+        to: str | PathLike[str],
+        **options: Any,
+    ) -> RawResponse[Path]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[Stream[CreateSpeechEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateSpeechResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateSpeechResult | Stream[CreateSpeechEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_voices"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceListResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_voice_sample"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[bytes]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_api_keys"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[APIKeysExtendedOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_api_key"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[APIKeyOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_api_key"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteAPIKeyOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_audit_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAuditLogsResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_rate_limits"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RateLimitsOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_spend_limits"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[LimitsOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_spend_limits"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[LimitsOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_usage"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UsageOUTJSON]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["trigger_scim_sync"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminScimSyncTriggerOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_scim_sync_run"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminScimSyncRunOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupsOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["provision_group_to_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_user_group_members"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupMembersOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["assign_users_to_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["remove_users_from_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_nested_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[NestedGroupsOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["set_nested_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_user_group_organization_role"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_group_workspace_assignments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GroupWorkspaceAssignmentsOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["assign_group_to_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_group_workspace_assignment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["remove_group_from_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_roles"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RolesOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationAdminUsersOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationUsersCreateOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_invites"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListInvitesResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["invite_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationInvitesCreateOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_invite"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminOrganizationMemberOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_code_usage_by_organization"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeOrganizationStatsOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_code_usage_by_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkspaceStatsOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_work_usage_by_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByAgentStatsOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_work_usage_over_time"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByTimeStatsOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_vibe_work_usage_by_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByUserStatsOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workspaces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspacesOut]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspaceEnrichedOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspaceOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["add_workspace_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AddUsersToWorkspaceOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["remove_workspace_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RemoveWorkspaceMembersOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["add_or_update_workspace_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AddOrUpdateUsersToWorkspaceOUT]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connectors"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[PaginatedConnectors]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_connector_auth_url"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AuthUrlResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_authentication_methods"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConnectorAuthenticationMethodsResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_organization_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_or_update_connector_organization_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_connector_organization_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_tools"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConnectorToolsResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["call_connector_tool"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConnectorToolCallResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_or_update_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_all_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_connector_workspace_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_or_update_connector_workspace_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_connector_workspace_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["share_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["unshare_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["activate_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["deactivate_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["replace_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_library_accesses"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSharingResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_or_update_library_access"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Sharing]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_library_access"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Sharing]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["replace_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_campaigns"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListCampaignsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Campaign]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Campaign]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_campaign_selected_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListCampaignSelectedEventsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_campaign_status"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchCampaignStatusResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_chat_completion_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_chat_completion_event_ids"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventIdsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_chat_completion_event"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionEvent]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["judge_chat_completion_event"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_similar_chat_completion_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_chat_completion_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListChatCompletionFieldsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_chat_completion_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchChatCompletionFieldOptionsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["count_chat_completion_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchFieldOptionCountsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_datasets"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Dataset]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetPreview]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetPreview]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["export_dataset_to_jsonl"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExportDatasetResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_explorer"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_file"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["import_dataset_records_from_playground"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_dataset_records"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetRecordsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetRecord]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_dataset_import_tasks"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetImportTasksResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_dataset_import_task"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_dataset_records"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetRecord]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["judge_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_dataset_record_payload"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_dataset_record_properties"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_judges"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListJudgesResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Judge]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Judge]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["judge_conversation"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_log_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogFields]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_log_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogFieldOptions]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogs]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["aggregate_spans"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Aggregation]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_span_evaluation_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluationFields]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_span_evaluation_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluationFieldOptions]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_span_evaluations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluations]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_latest_span_evaluations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluations]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_span_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanFields]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_span_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanFieldOptions]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_spans"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpans]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["aggregate_traces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Aggregation]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_trace_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraceFields]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_trace_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraceFieldOptions]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["search_traces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraces]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_trace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTrace]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_trace_spans"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpans]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_trace_span"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpan]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_prompts"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListPromptsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeletePromptResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_prompt_versions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListPromptVersionsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_prompt_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreatePromptVersionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_prompt_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_prompt_version_metadata"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_ingestion_pipeline_configurations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListIngestionPipelineConfigurationsResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["register_ingestion_pipeline_configuration"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[IngestionPipelineConfiguration]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_ingestion_pipeline_run_info"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[IngestionPipelineConfiguration]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_rag_deployments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetDeploymentSummariesResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["register_rag_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RegisterSearchIndexResponseIndex]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["unregister_rag_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_rag_deployment_metrics"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_skills"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSkillsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteSkillResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_skill_versions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSkillVersionsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_skill_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateSkillVersionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_skill_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_skill_version_metadata"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_identity"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UserIdentity]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_my_organizations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListOrganizationsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_my_workspaces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListWorkspacesResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflow_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListWorkflowEventResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowListResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["bulk_archive_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowBulkArchiveResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflow_registrations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowRegistrationListResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_registration"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowRegistrationGetResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["execute_workflow_registration"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecuteWorkflowRegistrationResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["bulk_unarchive_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowBulkUnarchiveResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowGetResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowUpdateResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["archive_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowArchiveResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["execute_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecuteWorkflowResult]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["unarchive_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowUnarchiveResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_deployments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentListResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["create_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentDetailResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["delete_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_deployment_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentLogSearchResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_deployment_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamDeploymentLogsEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["restart_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["start_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stop_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_deployment_workers"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentWorkerListResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["batch_cancel_workflow_executions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchExecutionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["batch_terminate_workflow_executions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchExecutionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["cancel_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution_history"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflow_execution_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecutionLogSearchResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_execution_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowExecutionLogsEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["query_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[QueryWorkflowResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["reset_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["signal_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SignalWorkflowResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["stream_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Stream[StreamWorkflowExecutionEvent]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["terminate_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_workflow_execution_trace_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceEventsResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_info"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecutionTraceInfoResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_otel"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceOTelResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_summary"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceSummaryResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UpdateWorkflowResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_workflow_metrics"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowMetrics]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_runs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionListResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_run"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_run_history"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["list_schedules"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleListResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["schedule_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["get_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ScheduleDefinitionOutput]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["update_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleResponse]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["unschedule_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["pause_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["resume_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    def call(
+        self,
+        operation: Literal["trigger_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
     def call(
         self,
         operation: str,
@@ -29615,6 +32197,2588 @@ class AsyncRawOperations:
         *args: Any,
         **options: Any,
     ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["chat"],
+        /,
+        *args: Any,
+        response_format: type[_T],
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ParsedChatCompletion[_T]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["chat"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["chat"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["chat"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse | AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["fim"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["fim"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[FIMCompletionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["fim"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[FIMCompletionResponse | AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["agent_completion"],
+        /,
+        *args: Any,
+        response_format: type[_T],
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ParsedChatCompletion[_T]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["agent_completion"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["agent_completion"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["agent_completion"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionResponse | AsyncStream[CompletionChunk]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["embed"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[EmbeddingResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["classify"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ClassificationResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["classify_chat"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ClassificationResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["moderate"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModerationResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["moderate_chat"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModerationResponse]: ...
+    @overload
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["ocr"],
+        /,
+        *args: Any,
+        document_annotation_format: type[_T],
+        bbox_annotation_format: type[_U],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[_T, _U]]: ...
+    @overload
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["ocr"],
+        /,
+        *args: Any,
+        document_annotation_format: type[_T],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[_T, Any]]: ...
+    @overload
+    async def call(  # type: ignore[overload-overlap, unused-ignore]
+        self,
+        operation: Literal["ocr"],
+        /,
+        *args: Any,
+        bbox_annotation_format: type[_U],
+        **options: Any,
+    ) -> RawResponse[ParsedOCRResponse[Any, _U]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["ocr"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OCRResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_models"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ModelList]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetModelResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteModelResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_fine_tuned_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UpdateFineTunedModelResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["archive_fine_tuned_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ArchiveModelResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["unarchive_fine_tuned_model"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UnarchiveModelResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["upload_file"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateFileResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_files"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListFilesResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_file"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetFileResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_file"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteFileResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["download_file"],
+        /,
+        *args: Any,
+        to: str | PathLike[str],
+        **options: Any,
+    ) -> RawResponse[Path]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["download_file"],
+        /,
+        *args: Any,
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[bytes]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["download_file"],
+        /,
+        *args: Any,
+        to: str | PathLike[str] | None = ...,
+        **options: Any,
+    ) -> RawResponse[bytes | Path]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_file_url"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSignedUrlResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_batch_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_batch_jobs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListBatchJobsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_batch_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["cancel_batch_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchJob]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_fine_tuning_job"],
+        /,
+        *args: Any,
+        dry_run: Literal[True],
+        **options: Any,
+    ) -> RawResponse[LegacyJobMetadataOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_fine_tuning_job"],
+        /,
+        *args: Any,
+        dry_run: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[CompletionJobOut | ClassifierJobOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_fine_tuning_job"],
+        /,
+        *args: Any,
+        dry_run: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateFineTuningJobResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_fine_tuning_jobs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JobsOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_fine_tuning_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetFineTuningJobResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["start_fine_tuning_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[StartFineTuningJobResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["cancel_fine_tuning_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CancelFineTuningJobResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_agents"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentsResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_agent_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_agent_versions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentVersionsResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_agent_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Agent]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_or_update_agent_alias"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AgentAliasResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_agent_aliases"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAgentAliasesResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CreateConversationEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_conversation"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | AsyncStream[CreateConversationEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["append_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[AppendConversationEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["append_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["append_conversation"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | AsyncStream[AppendConversationEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["restart_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[RestartConversationEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["restart_conversation"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["restart_conversation"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[ConversationResponse | AsyncStream[RestartConversationEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_conversations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConversationsResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_conversation"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetConversationResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_conversation_history"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConversationHistory]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_conversation_messages"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConversationMessages]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_conversation"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_agent_alias"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_agents_pages"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AgentListPage]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_batch_job"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteBatchJobResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["transcribe_audio"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[TranscribeAudioEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["transcribe_audio"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[TranscriptionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["transcribe_audio"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[TranscriptionResponse | AsyncStream[TranscribeAudioEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_libraries"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListLibrariesResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_library_documents"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDocumentsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["upload_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_library_document_text"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DocumentTextContent]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_library_document_status"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ProcessingStatus]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_library_document_url"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[str]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_library_document_extracted_text_url"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[str]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["reprocess_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *args: Any,
+        to: str | PathLike[str],
+        **options: Any,
+    ) -> RawResponse[Path]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[CreateSpeechEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateSpeechResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_speech"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        to: None = ...,
+        **options: Any,
+    ) -> RawResponse[CreateSpeechResult | AsyncStream[CreateSpeechEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_voices"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceListResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_voice"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VoiceResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_voice_sample"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[bytes]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_api_keys"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[APIKeysExtendedOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_api_key"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[APIKeyOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_api_key"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteAPIKeyOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_audit_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListAuditLogsResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_rate_limits"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RateLimitsOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_spend_limits"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[LimitsOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_spend_limits"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[LimitsOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_usage"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UsageOUTJSON]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["trigger_scim_sync"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminScimSyncTriggerOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_scim_sync_run"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminScimSyncRunOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupsOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["provision_group_to_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_user_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_user_group_members"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserGroupMembersOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["assign_users_to_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["remove_users_from_group"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_nested_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[NestedGroupsOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["set_nested_user_groups"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_user_group_organization_role"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_group_workspace_assignments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GroupWorkspaceAssignmentsOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["assign_group_to_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_group_workspace_assignment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["remove_group_from_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_roles"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RolesOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationAdminUsersOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationUsersCreateOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_invites"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListInvitesResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["invite_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[OrganizationInvitesCreateOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_invite"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminUserOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AdminOrganizationMemberOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_code_usage_by_organization"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeOrganizationStatsOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_code_usage_by_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkspaceStatsOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_work_usage_by_agent"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByAgentStatsOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_work_usage_over_time"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByTimeStatsOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_vibe_work_usage_by_user"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[VibeWorkByUserStatsOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workspaces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspacesOut]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspaceEnrichedOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkspaceOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_workspace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["add_workspace_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AddUsersToWorkspaceOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["remove_workspace_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RemoveWorkspaceMembersOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["add_or_update_workspace_users"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AddOrUpdateUsersToWorkspaceOUT]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connectors"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[PaginatedConnectors]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_connector_auth_url"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AuthUrlResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_authentication_methods"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConnectorAuthenticationMethodsResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_organization_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_or_update_connector_organization_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_connector_organization_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_tools"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListConnectorToolsResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["call_connector_tool"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ConnectorToolCallResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_or_update_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_all_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_connector_user_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_connector_workspace_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CredentialsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_or_update_connector_workspace_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_connector_workspace_credentials"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Connector]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["share_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["unshare_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["activate_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["deactivate_connector"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[MessageResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["replace_library"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Library]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_library_accesses"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSharingResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_or_update_library_access"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Sharing]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_library_access"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Sharing]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["replace_library_document"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Document]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_campaigns"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListCampaignsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Campaign]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Campaign]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_campaign_selected_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListCampaignSelectedEventsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_campaign_status"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchCampaignStatusResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_chat_completion_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_chat_completion_event_ids"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventIdsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_chat_completion_event"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ChatCompletionEvent]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["judge_chat_completion_event"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_similar_chat_completion_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SearchChatCompletionEventsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_chat_completion_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListChatCompletionFieldsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_chat_completion_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchChatCompletionFieldOptionsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["count_chat_completion_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[FetchFieldOptionCountsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_datasets"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Dataset]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetPreview]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetPreview]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["export_dataset_to_jsonl"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExportDatasetResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_campaign"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_dataset"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_explorer"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_file"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["import_dataset_records_from_playground"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_dataset_records"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetRecordsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetRecord]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_dataset_import_tasks"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListDatasetImportTasksResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_dataset_import_task"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetImportTask]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_dataset_records"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DatasetRecord]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["judge_dataset_record"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_dataset_record_payload"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_dataset_record_properties"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_judges"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListJudgesResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Judge]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Judge]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_judge"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["judge_conversation"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[JudgeOutput]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_log_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogFields]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_log_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogFieldOptions]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetLogs]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["aggregate_spans"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Aggregation]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_span_evaluation_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluationFields]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_span_evaluation_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluationFieldOptions]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_span_evaluations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluations]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_latest_span_evaluations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanEvaluations]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_span_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanFields]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_span_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpanFieldOptions]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_spans"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpans]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["aggregate_traces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Aggregation]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_trace_fields"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraceFields]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_trace_field_options"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraceFieldOptions]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["search_traces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTraces]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_trace"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetTrace]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_trace_spans"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpans]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_trace_span"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetSpan]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_prompts"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListPromptsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_prompt"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeletePromptResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_prompt_versions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListPromptVersionsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_prompt_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreatePromptVersionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_prompt_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_prompt_version_metadata"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Prompt]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_ingestion_pipeline_configurations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListIngestionPipelineConfigurationsResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["register_ingestion_pipeline_configuration"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[IngestionPipelineConfiguration]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_ingestion_pipeline_run_info"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[IngestionPipelineConfiguration]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_rag_deployments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[GetDeploymentSummariesResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["register_rag_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[RegisterSearchIndexResponseIndex]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["unregister_rag_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_rag_deployment_metrics"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_skills"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSkillsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_skill"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeleteSkillResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_skill_versions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListSkillVersionsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_skill_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[CreateSkillVersionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_skill_version"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_skill_version_metadata"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Skill]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_identity"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UserIdentity]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_my_organizations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListOrganizationsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_my_workspaces"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListWorkspacesResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflow_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ListWorkflowEventResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *args: Any,
+        stream: Literal[True],
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *args: Any,
+        stream: Literal[False] | None = ...,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_events"],
+        /,
+        *args: Any,
+        stream: bool | None = ...,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowEventsEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowListResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["bulk_archive_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowBulkArchiveResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflow_registrations"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowRegistrationListResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_registration"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowRegistrationGetResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["execute_workflow_registration"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecuteWorkflowRegistrationResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["bulk_unarchive_workflows"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowBulkUnarchiveResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowGetResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowUpdateResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["archive_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowArchiveResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["execute_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecuteWorkflowResult]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["unarchive_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowUnarchiveResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_deployments"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentListResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["create_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentDetailResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["delete_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_deployment_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentLogSearchResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_deployment_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamDeploymentLogsEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["restart_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["start_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stop_deployment"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ManagedDeploymentResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_deployment_workers"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[DeploymentWorkerListResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["batch_cancel_workflow_executions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchExecutionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["batch_terminate_workflow_executions"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[BatchExecutionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["cancel_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution_history"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflow_execution_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecutionLogSearchResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_execution_logs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowExecutionLogsEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["query_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[QueryWorkflowResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["reset_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["signal_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[SignalWorkflowResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["stream_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[AsyncStream[StreamWorkflowExecutionEvent]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["terminate_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_workflow_execution_trace_events"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceEventsResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_info"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ExecutionTraceInfoResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_otel"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceOTelResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_execution_trace_summary"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionTraceSummaryResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_workflow_execution"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[UpdateWorkflowResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_workflow_metrics"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowMetrics]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_runs"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionListResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_run"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowExecutionResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_run_history"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[Any]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["list_schedules"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleListResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["schedule_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["get_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[ScheduleDefinitionOutput]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["update_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[WorkflowScheduleResponse]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["unschedule_workflow"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["pause_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["resume_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
+    async def call(
+        self,
+        operation: Literal["trigger_schedule"],
+        /,
+        *args: Any,
+        **options: Any,
+    ) -> RawResponse[dict[str, Any]]: ...
+    @overload
     async def call(
         self,
         operation: str,

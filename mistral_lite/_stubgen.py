@@ -263,16 +263,20 @@ def _raw_class(name: str, spec: Spec, is_async: bool) -> list[str]:
     are spelled out; the rest are ``**options: Any``, which keeps the stub small (the plain
     methods check the options)."""
     lines = [f"class {name}:"]
+    calls: list[str] = []  # call("<row>", ...): the row's overloads again, after a Literal operation
     for ep in spec.endpoints.values():
         variants = _variants(ep, spec)
         for changes, returns in variants:
-            returns = _async(returns) if is_async else returns
-            params = ["self", "*args: Any",
+            returns = f"RawResponse[{_async(returns) if is_async else returns}]"
+            params = ["*args: Any",
                       *(f"{n}: {text} = ..." if default else f"{n}: {text}" for n, (text, default) in changes.items()),
                       "**options: Any"]
-            lines += _def(ep.name, params, f"RawResponse[{returns}]", overload=len(variants) > 1, is_async=is_async)
+            lines += _def(ep.name, ["self", *params], returns, overload=len(variants) > 1, is_async=is_async)
+            calls += _def("call", ["self", f'operation: Literal["{ep.name}"]', "/", *params], returns, overload=True,
+                          is_async=is_async)
+    lines += calls
     lines += _def("call", ["self", "operation: str", "/", "*args: Any", "**options: Any"], "RawResponse[Any]",
-                  is_async=is_async)
+                  overload=True, is_async=is_async)
     return lines
 
 

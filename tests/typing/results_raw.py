@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from typing_extensions import assert_type
 
 from mistral_lite import AsyncClient, AsyncStream, Client, RateLimit, RawResponse, Stream, Usage
@@ -25,7 +23,7 @@ assert_type(raw.headers["x-request-id"], str)
 streamed = client.with_raw_response.chat(model="m", messages=messages, stream=True)
 assert_type(streamed.parse(), Stream[CompletionChunk])
 assert_type(client.with_raw_response.list_models().parse(), ModelList)
-assert_type(client.with_raw_response.call("chat", model="m", messages=messages), RawResponse[Any])
+assert_type(client.with_raw_response.call("chat", model="m", messages=messages), RawResponse[ChatCompletionResponse])
 
 limit = client.rate_limit
 if limit is not None:
