@@ -138,3 +138,20 @@ def test_async_run_tools_stream_does_not_make_its_span_current_in_the_callers_co
     assert parent_id(mine) == caller_id and parent_id(parent) == caller_id
     calls = otel.spans(f"chat {MODEL}")
     assert len(calls) == 2 and all(parent_id(s) == parent.context.span_id for s in calls)  # type: ignore[union-attr]
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed: a Stream and its own generators form a reference cycle "
+                   "(self._events = self._iterate()), so a stream left by `break` without close() is "
+                   "only closed (span ended, connection released) by the cyclic garbage collector")
+def test_a_stream_left_by_break_ends_its_span_without_waiting_for_the_garbage_collector(
+        client: Client, otel: Otel) -> None:
+    import gc
+
+    gc.disable()  # the cyclic collector would end it at some unknown later time
+    try:
+        for _chunk in client.chat(model=MODEL, messages=HI, stream=True):
+            break
+        assert len(otel.spans(f"chat {MODEL}")) == 1
+    finally:
+        gc.enable()
+        gc.collect()
