@@ -66,15 +66,12 @@ class Stream(ResponseInfo, Iterator[_ItemT]):
         self.operation = operation
         self.kind = kind
         self.request_id: str | None = request_id(response.headers)
-        self._loads = loads
-        self._end_event = end_event
-        self._error_event = error_event
-        self._chunk_size = chunk_size
-        self._max_event_size = max_event_size
         self._secret = secret
-        self._closed = False  # close() was called before the end
-        self._finished = False  # the body was read to its end (the connection may be reused)
-        self._events: Generator[Any, None, None] = self._iterate()
+        # The generators hold the reader, never the Stream: no reference cycle, so a stream left
+        # by ``break`` (and dropped) is closed at once, not by the cyclic garbage collector.
+        self._reader = _Reader(response, operation, chunk_size)
+        self._events: Generator[Any, None, None] = self._reader.iterate(
+            EventDecoder(kind, operation, loads, end_event, error_event, max_event_size, secret))
         self._call = call
         if call is not None:
             self._events = observed(call, self._events)
@@ -107,8 +104,9 @@ class Stream(ResponseInfo, Iterator[_ItemT]):
         """Stop reading and release the connection (safe and prompt from another thread mid-read)."""
         if self._call is not None:
             ended(self._call, None, None)
-        if not self._finished:
-            self._closed = True
+        reader = self._reader
+        if not reader.finished:
+            reader.closed = True
             # a reader blocked in recv() holds the buffered reader's lock, so closing the
             # response would wait for the server's next byte: shut the socket down first
             sock = socket_of(self.response)
@@ -120,9 +118,22 @@ class Stream(ResponseInfo, Iterator[_ItemT]):
         with contextlib.suppress(ValueError):
             self._events.close()
 
-    def _chunks(self) -> Iterator[bytes]:
+
+class _Reader:
+    """What a :class:`Stream`'s generators read and note: the response and whether it was closed or finished."""
+
+    __slots__ = ("chunk_size", "closed", "finished", "operation", "response")
+
+    def __init__(self, response: Any, operation: str, chunk_size: int) -> None:
+        self.response = response
+        self.operation = operation
+        self.chunk_size = chunk_size
+        self.closed = False  # close() was called before the end
+        self.finished = False  # the body was read to its end (the connection may be reused)
+
+    def chunks(self) -> Iterator[bytes]:
         raw = self.response.raw
-        size = self._chunk_size
+        size = self.chunk_size
         read1 = getattr(raw, "read1", None)
         try:
             if read1 is None:  # a non-urllib3 body (tests, adapters): iterate what it gives
@@ -140,18 +151,17 @@ class Stream(ResponseInfo, Iterator[_ItemT]):
                     if not data:
                         break
                     yield data
-            self._finished = True
+            self.finished = True
         except Exception as exc:  # urllib3/http.client/socket errors: the one translation point
-            if self._closed:
+            if self.closed:
                 raise APIConnectionError(f"{self.operation}: the stream was closed while it was being read",
                                          operation=self.operation) from None
             raise stream_error(exc, self.operation) from None
 
-    def _iterate(self) -> Generator[dict[str, Any], None, None]:
-        decoder = EventDecoder(self.kind, self.operation, self._loads, self._end_event, self._error_event,
-                               self._max_event_size, self._secret)
+    def iterate(self, decoder: EventDecoder) -> Generator[dict[str, Any], None, None]:
+        """The stream's events: chunks through the decoder, then the drain after its end."""
         feed = decoder.feed
-        chunks = self._chunks()
+        chunks = self.chunks()
         try:
             for chunk in chunks:
                 events = feed(chunk)
@@ -160,7 +170,7 @@ class Stream(ResponseInfo, Iterator[_ItemT]):
                 if decoder.done:
                     if decoder.failure is not None:
                         raise decoder.failure
-                    self._drain(chunks)
+                    self.drain(chunks)
                     return
             yield from decoder.close()
             if decoder.failure is not None:
@@ -169,7 +179,7 @@ class Stream(ResponseInfo, Iterator[_ItemT]):
             if not decoder.ended:
                 self.response.close()
 
-    def _drain(self, chunks: Iterator[bytes]) -> None:
+    def drain(self, chunks: Iterator[bytes]) -> None:
         """Read what follows the end so the connection can go back to the pool.
 
         A server that stalls, chatters (keep-alive comments) or breaks after the end does not

@@ -7,6 +7,7 @@ held the iterator open; one large event took quadratic time with no cap.
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -15,6 +16,7 @@ from _server import Conn, Request, ScriptedServer
 from conftest import API_KEY
 
 from mistral_lite import APIConnectionError, Client, MistralError, StreamError
+from mistral_lite._sse import EventDecoder
 from mistral_lite._streaming import MAX_EVENT_SIZE, SSEParser
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -141,8 +143,7 @@ def test_the_cap_through_a_live_stream() -> None:
     with ScriptedServer() as server:
         server.script(huge)
         stream = Client(API_KEY, base_url=server.url).chat(**CHAT, stream=True)
-        stream._max_event_size = 1 << 20
-        stream._events = stream._iterate()
+        stream._events = stream._reader.iterate(EventDecoder("completion", "chat", json.loads, max_event_size=1 << 20))
         with pytest.raises(StreamError, match="chat: one server-sent event is larger") as info:
             next(stream)
     assert isinstance(info.value, MistralError)

@@ -140,9 +140,6 @@ def test_async_run_tools_stream_does_not_make_its_span_current_in_the_callers_co
     assert len(calls) == 2 and all(parent_id(s) == parent.context.span_id for s in calls)  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed: a Stream and its own generators form a reference cycle "
-                   "(self._events = self._iterate()), so a stream left by `break` without close() is "
-                   "only closed (span ended, connection released) by the cyclic garbage collector")
 def test_a_stream_left_by_break_ends_its_span_without_waiting_for_the_garbage_collector(
         client: Client, otel: Otel) -> None:
     import gc
