@@ -12,12 +12,10 @@ __version__ = "0.1.0"
 
 from typing import TYPE_CHECKING
 
-from ._conversations import acollect_conversation, citations, collect_conversation, output_text
 from ._headers import RateLimit
 from ._raw_response import RawResponse
 from ._streaming import Stream, acollect_completion, collect_completion
 from ._structured import response_format_for
-from ._subtitles import to_srt, to_vtt
 from ._usage import Usage
 from ._workflows import BatchError, WaitTimeout
 from .client import Client
@@ -47,7 +45,14 @@ if TYPE_CHECKING:  # visible to type checkers; at run time these load only when 
     from . import mcp as mcp
     from ._async import AsyncClient, AsyncStream
     from ._bulk import BulkInputError, BulkProgress
+    from ._conversations import acollect_conversation, citations, collect_conversation, output_text
+    from ._subtitles import to_srt, to_vtt
     from ._tools import function_tool
+
+#: Helpers on results, loaded on first use (each name -> its module): they cost nothing at import.
+_RESULT_HELPERS = {"acollect_conversation": "_conversations", "citations": "_conversations",
+                   "collect_conversation": "_conversations", "output_text": "_conversations",
+                   "to_srt": "_subtitles", "to_vtt": "_subtitles"}
 
 
 def __getattr__(name: str) -> object:
@@ -59,6 +64,10 @@ def __getattr__(name: str) -> object:
         from . import _bulk
 
         return getattr(_bulk, name)
+    if name in _RESULT_HELPERS:  # the result helpers' modules only when used
+        import importlib
+
+        return getattr(importlib.import_module(f".{_RESULT_HELPERS[name]}", __name__), name)
     if name == "function_tool":  # inspect and typing only when used
         from ._tools import function_tool
 
