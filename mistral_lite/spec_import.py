@@ -82,7 +82,8 @@ class ImportPlan:
 
 def load_overrides(path: Path = OVERRIDES) -> dict[str, dict[str, Any]]:
     data = parse_toml(path.read_bytes()) if path.is_file() else {}
-    return {k: dict(data.get(k, {})) for k in ("names", "body_option", "deprecated", "retry", "groups")}
+    sections = ("names", "body_option", "deprecated", "retry", "groups", "fields", "properties")
+    return {k: dict(data.get(k, {})) for k in sections}
 
 
 def _key(sop: _SpecOp) -> str:
@@ -424,6 +425,9 @@ def _derive(openapi: Mapping[str, Any], sop: _SpecOp, name: str, comp: _Componen
     if variants and body_required:
         option_schema["anyOf"] = variants
     option_schema["additionalProperties"] = False
+    fields.update(overrides.get("fields", {}).get(name, {}))  # hand columns the spec cannot say (to_field, ...)
+    for option, extra in overrides.get("properties", {}).get(name, {}).items():  # client options, x-python marks
+        props[option] = {**props.get(option, {}), **extra}
     return NewRow(name, group, sop.method, path, fields, option_schema)
 
 
