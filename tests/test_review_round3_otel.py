@@ -4,7 +4,6 @@ with the SDK's in-memory exporter against the fake over real HTTP."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,42 +13,10 @@ from mistral_lite.fake import FakeMistral
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from test_otel import HI, KEY, MODEL, Otel, client, fake, otel  # the same providers, fake and traced client
 
-KEY = "sk-otel-review-0123456789"
-MODEL = "mistral-small-latest"
-HI = [{"role": "user", "content": "hi"}]
-
-
-class Otel:
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.tracer = self.provider.get_tracer("caller")
-
-    def spans(self, name: str | None = None) -> list[ReadableSpan]:
-        return [s for s in self.exporter.get_finished_spans() if name is None or s.name == name]
-
-
-@pytest.fixture
-def otel() -> Otel:
-    return Otel()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMistral]:
-    with FakeMistral() as server:
-        yield server
-
-
-@pytest.fixture
-def client(fake: FakeMistral, otel: Otel) -> Iterator[Client]:
-    with Client(KEY, base_url=fake.url, retry_delay=lambda n: 0.0, tracing=True,
-                tracer_provider=otel.provider) as c:
-        yield c
+__all__ = ["client", "fake", "otel"]  # fixtures, used by name
 
 
 def parent_id(span: ReadableSpan) -> int | None:
@@ -81,7 +48,7 @@ def test_a_tool_result_part_carries_its_value_as_response_as_the_conventions_say
             {"id": "call_1", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
         {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "rainy"},
     ]
-    with Client(KEY, base_url=fake.url, tracing=True, tracer_provider=otel.provider, trace_content=True) as c:
+    with Client(KEY, base_url=fake.url, tracing=True, tracer_provider=otel.tracer_provider, trace_content=True) as c:
         c.chat(model=MODEL, messages=messages)
     (span,) = otel.spans()
     recorded = json.loads(span.attributes["gen_ai.input.messages"])  # type: ignore[index, arg-type]
@@ -121,7 +88,7 @@ def test_async_run_tools_stream_does_not_make_its_span_current_in_the_callers_co
         return f"rainy in {city}"
 
     async def main() -> int:
-        async with AsyncClient(KEY, base_url=fake.url, tracing=True, tracer_provider=otel.provider) as c:
+        async with AsyncClient(KEY, base_url=fake.url, tracing=True, tracer_provider=otel.tracer_provider) as c:
             with otel.tracer.start_as_current_span("caller") as caller:
                 events = await c.run_tools(model=MODEL, messages=[{"role": "user", "content": "weather in Paris?"}],
                                            tools=[get_weather], stream=True)
