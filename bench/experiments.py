@@ -34,8 +34,10 @@ def _us(fn: Any, n: int = 20000) -> float:
 def stages() -> None:
     import requests
 
-    from mistral_lite import Client, _request, _validate
-    from mistral_lite._request import build_request
+    from mistral_lite import Client
+    from mistral_lite._core import request as _request
+    from mistral_lite._core import validate as _validate
+    from mistral_lite._core.request import build_request
 
     client = Client(api_key="bench", base_url="http://127.0.0.1:9")
     ep = client._endpoints["chat"]
@@ -74,9 +76,9 @@ def stages() -> None:
 
 
 def cache() -> None:
-    from mistral_lite import _validate
-    from mistral_lite._cache import ResponseCache
-    from mistral_lite._request import build_request
+    from mistral_lite._core import validate as _validate
+    from mistral_lite._core.cache import ResponseCache
+    from mistral_lite._core.request import build_request
 
     server, url = bench.start_server(True)
     try:
@@ -111,7 +113,7 @@ def cache() -> None:
 
 
 def stream() -> None:
-    from mistral_lite import _streaming
+    from mistral_lite._http import stream as _streaming
 
     server, url = bench.start_server(True)
     try:

@@ -102,7 +102,7 @@ def _client(url: str, **kw: Any) -> Any:
 
 
 def _json_impl() -> str:
-    from mistral_lite import _json
+    from mistral_lite._core import jsoncodec as _json
 
     return _json.backend_name()
 

@@ -12,12 +12,13 @@ __version__ = "0.1.0"
 
 from typing import TYPE_CHECKING
 
-from ._headers import RateLimit
-from ._raw_response import RawResponse
-from ._streaming import Stream, acollect_completion, collect_completion
-from ._structured import response_format_for
-from ._usage import Usage
-from ._workflows import BatchError, WaitTimeout
+from mistral_lite._core.headers import RateLimit
+from mistral_lite._core.structured import response_format_for
+from mistral_lite._core.usage import Usage
+from mistral_lite._core.workflows import BatchError, WaitTimeout
+from mistral_lite._http.stream import Stream, acollect_completion, collect_completion
+from mistral_lite._methods.raw_response import RawResponse
+
 from .client import Client
 from .exceptions import (
     APIConnectionError,
@@ -42,26 +43,27 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:  # visible to type checkers; at run time these load only when asked for
+    from mistral_lite._bulk.live import BulkInputError, BulkProgress
+    from mistral_lite._core.tools import function_tool
+    from mistral_lite._http.aio import AsyncClient, AsyncStream
+    from mistral_lite._methods.conversations import acollect_conversation, citations, collect_conversation, output_text
+    from mistral_lite._methods.subtitles import to_srt, to_vtt
+
     from . import mcp as mcp
-    from ._async import AsyncClient, AsyncStream
-    from ._bulk import BulkInputError, BulkProgress
-    from ._conversations import acollect_conversation, citations, collect_conversation, output_text
-    from ._subtitles import to_srt, to_vtt
-    from ._tools import function_tool
 
 #: Helpers on results, loaded on first use (each name -> its module): they cost nothing at import.
-_RESULT_HELPERS = {"acollect_conversation": "_conversations", "citations": "_conversations",
-                   "collect_conversation": "_conversations", "output_text": "_conversations",
-                   "to_srt": "_subtitles", "to_vtt": "_subtitles"}
+_RESULT_HELPERS = {"acollect_conversation": "_methods.conversations", "citations": "_methods.conversations",
+                   "collect_conversation": "_methods.conversations", "output_text": "_methods.conversations",
+                   "to_srt": "_methods.subtitles", "to_vtt": "_methods.subtitles"}
 
 
 def __getattr__(name: str) -> object:
     if name in ("AsyncClient", "AsyncStream"):  # asyncio is imported only when asked for
-        from . import _async
+        from mistral_lite._http import aio as _async
 
         return getattr(_async, name)
     if name in ("BulkInputError", "BulkProgress"):  # the bulk-run modules only when used
-        from . import _bulk
+        from mistral_lite._bulk import live as _bulk
 
         return getattr(_bulk, name)
     if name in _RESULT_HELPERS:  # the result helpers' modules only when used
@@ -69,7 +71,7 @@ def __getattr__(name: str) -> object:
 
         return getattr(importlib.import_module(f".{_RESULT_HELPERS[name]}", __name__), name)
     if name == "function_tool":  # inspect and typing only when used
-        from ._tools import function_tool
+        from mistral_lite._core.tools import function_tool
 
         return function_tool
     if name == "mcp":  # MCP tool sources (the module itself never imports the mcp package)

@@ -30,7 +30,7 @@ RETRY_CLASSES = frozenset({"idempotent", "create", "never"})
 PAGINATE_STYLES = frozenset({"page", "cursor", "offset"})
 TOOL_LOOP_STYLES = frozenset({"messages", "entries"})
 #: The GenAI operations (OpenTelemetry ``gen_ai.operation.name``) a row's ``genai`` may name;
-#: what each records is the data of ``mistral_lite._otel.GENAI``.
+#: what each records is the data of ``mistral_lite._core.otel.GENAI``.
 GENAI_OPERATIONS = frozenset({"chat", "text_completion", "embeddings", "invoke_agent", "create_agent"})
 ROW_KEYS = frozenset(
     {"method", "path", "summary", "schema", "query", "client", "body", "response", "stream",
@@ -176,7 +176,7 @@ def read_table(base: Any) -> dict[str, Any]:
     """The parsed ``endpoints.toml`` under ``base``.
 
     The TOML file is the source; ``_table.json`` beside it is a compiled copy (written by
-    ``python -m mistral_lite._stubgen``) that carries the SHA-256 of the TOML it came from. It
+    ``python -m mistral_lite._dev.stubgen``) that carries the SHA-256 of the TOML it came from. It
     is used only when that hash matches, so an edited table is never read stale; it saves the
     TOML parser's import and parse on every ``import mistral_lite``.
     """

@@ -1,15 +1,15 @@
 """The client: configuration, the connection pool, and the one dispatcher ``call``.
 
 ``Client`` holds the settings (API key, base URL, timeouts, retry policy, cache; see
-:mod:`mistral_lite._base`), owns a ``requests.Session`` unless one is passed in, and dispatches
-every operation through the transport-free core (:mod:`mistral_lite._core`)::
+:mod:`mistral_lite._core.settings`), owns a ``requests.Session`` unless one is passed in, and dispatches
+every operation through the transport-free core (:mod:`mistral_lite._core.call`)::
 
     plan (row, binding, fill, cache lookup, validation, request) → the requests transport's
-    retry loop (:mod:`mistral_lite._transport`) → invalidation → a Stream, a download, or the
+    retry loop (:mod:`mistral_lite._http.sync`) → invalidation → a Stream, a download, or the
     decoded result (stored in the cache)
 
 The operation methods (``client.chat(...)`` and the 47 others) are generated from the table in
-:mod:`mistral_lite._operations`; they call the same dispatcher.
+:mod:`mistral_lite._methods.operations`; they call the same dispatcher.
 """
 
 from __future__ import annotations
@@ -21,22 +21,23 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from . import _core, _observe
-from ._base import ClientBase
-from ._concurrency import Executor
-from ._files import save_atomically
-from ._json import decoder
-from ._operations import Operations
-from ._raw_response import RawResponse
-from ._streaming import Stream
-from ._transport import Transport, configure_debug_logging, wrap_read_error
-from ._workflows import run_batch
+from mistral_lite._core import call as _core
+from mistral_lite._core import observe as _observe
+from mistral_lite._core.concurrency import Executor
+from mistral_lite._core.files import save_atomically
+from mistral_lite._core.jsoncodec import decoder
+from mistral_lite._core.settings import ClientBase
+from mistral_lite._core.workflows import run_batch
+from mistral_lite._http.stream import Stream
+from mistral_lite._http.sync import Transport, configure_debug_logging, wrap_read_error
+from mistral_lite._methods.operations import Operations
+from mistral_lite._methods.raw_response import RawResponse
 
 if TYPE_CHECKING:
     import os
     from pathlib import Path
 
-    from ._bulk import BulkProgress
+    from mistral_lite._bulk.live import BulkProgress
 
 __all__ = ["Client"]
 
@@ -62,7 +63,7 @@ class Client(ClientBase, Operations):
             for every call (the ``otel`` extra; default: ``MISTRAL_LITE_TRACING``, else off); see
             the README's "Tracing (OpenTelemetry)" section.
 
-    Tests inject time, randomness or another table with ``mistral_lite._testing.make_client``.
+    Tests inject time, randomness or another table with ``mistral_lite._dev.testing.make_client``.
     """
 
     def __init__(
@@ -178,7 +179,7 @@ class Client(ClientBase, Operations):
         against the operation's schema first: bad lines raise ``BulkInputError`` (nothing is
         sent) unless ``skip_invalid``, which writes their errors instead. Returns the counts.
         """
-        from ._bulk import run_jsonl
+        from mistral_lite._bulk.live import run_jsonl
 
         with _observe.scope(self, "run_jsonl", operation=operation, engine=engine):  # a parent span for tracing
             return run_jsonl(
@@ -204,7 +205,7 @@ class Client(ClientBase, Operations):
         each retried like any call; ``on_progress(done, total)`` runs on this thread after each
         batch. Other options (``output_dimension``, ...) go to every ``embed`` call.
         """
-        from ._embed_many import embed_many
+        from mistral_lite._methods.embed_many import embed_many
 
         with _observe.scope(self, "embed_many", model=model):  # a parent span for tracing
             return embed_many(self, texts, model, batch_size, concurrency, on_progress, options)
@@ -219,7 +220,7 @@ class Client(ClientBase, Operations):
         existing file is never replaced unless ``overwrite=True`` (checked for every file before
         the first download); each file is written through a temporary file renamed into place.
         """
-        from ._conversations import place_file, temporary_for, tool_files
+        from mistral_lite._methods.conversations import place_file, temporary_for, tool_files
 
         paths = []
         for file_id, target in tool_files(result, directory, overwrite=overwrite):
@@ -245,7 +246,7 @@ class Client(ClientBase, Operations):
         audio. Needs the ``async`` extra (aiohttp); runs on a private event loop in a thread.
         An ``error`` event raises ``StreamError``; leaving the loop early closes the socket.
         """
-        from ._realtime import sync_events
+        from mistral_lite._http.realtime import sync_events
 
         return sync_events(self, audio, model=model, audio_format=audio_format,
                            target_streaming_delay_ms=target_streaming_delay_ms, stream_timeout=stream_timeout)
@@ -283,7 +284,7 @@ class Client(ClientBase, Operations):
         the fields of a multipart body. Returns the decoded JSON, the bytes of any other media, or
         None when the answer has no body; with ``stream=True``, a Stream of event dicts.
         """
-        from ._raw import plan_raw
+        from mistral_lite._core.raw import plan_raw
 
         plan = plan_raw(self, method, path, params=params, json=json, data=data, files=files, headers=headers,
                         stream=stream, timeout=timeout)
@@ -294,7 +295,7 @@ class Client(ClientBase, Operations):
         return self._complete_raw(plan)
 
     def _complete_raw(self, plan: _core.Plan) -> Any:
-        from ._raw import decode_raw
+        from mistral_lite._core.raw import decode_raw
 
         response = self._transport.send(plan)
         if plan.stream:

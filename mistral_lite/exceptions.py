@@ -34,7 +34,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._headers import RateLimit, request_id
+from mistral_lite._core.headers import RateLimit, request_id
 
 __all__ = [
     "APIConnectionError",

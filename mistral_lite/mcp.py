@@ -23,7 +23,8 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from ._extras import needs
+from mistral_lite._core.extras import needs
+
 from .exceptions import MistralError
 
 __all__ = ["MCPServer", "http", "stdio"]
@@ -144,7 +145,7 @@ def _result_text(result: Any) -> tuple[str, bool]:
         if getattr(item, "type", None) == "text" and isinstance(text, str):
             parts.append(text)
         else:
-            from ._json import dumps
+            from mistral_lite._core.jsoncodec import dumps
 
             dump = getattr(item, "model_dump", None)
             parts.append(dumps(dump(mode="json", exclude_none=True) if callable(dump) else str(item)).decode())

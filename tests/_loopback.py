@@ -10,7 +10,7 @@ from _server import ScriptedServer
 from conftest import API_KEY
 
 from mistral_lite import AsyncClient, Client
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 
 
 def sync_client(server: ScriptedServer, **kwargs: Any) -> Client:

@@ -10,7 +10,7 @@ import pytest
 import responses
 
 from mistral_lite import Client
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.fake import FakeMistral
 
 API_KEY = "sk-test-0123456789abcdef"

@@ -18,7 +18,7 @@ import pytest
 from _server import Conn, Request, ScriptedServer
 
 from mistral_lite import AsyncClient, AsyncStream, Client, MistralError, WaitTimeout
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.fake import FakeMistral
 
 API_KEY = "sk-live-0123456789abcdef"

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from mistral_lite import AsyncClient, Client
-from mistral_lite._bulk_batch import state_path
-from mistral_lite._bulk_io import BulkInputError, read_done
+from mistral_lite._bulk.batch import state_path
+from mistral_lite._bulk.jsonl import BulkInputError, read_done
 from mistral_lite._table import load_spec
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.exceptions import MistralError, UnknownOperationError
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.faults import Fault
@@ -369,7 +369,7 @@ def test_input_and_output_stream_line_by_line(tmp_path: Path, fake: FakeMistral,
 
 
 def test_a_line_finished_after_the_output_closed_is_dropped_not_misdirected(tmp_path: Path) -> None:
-    from mistral_lite._bulk_io import OutputWriter
+    from mistral_lite._bulk.jsonl import OutputWriter
 
     writer = OutputWriter(str(tmp_path / "out.jsonl"), fresh=True)
     writer.write(b'{"custom_id":"a"}\n')

@@ -20,9 +20,9 @@ import pytest
 from test_bulk import MODEL, body, chat_requests, results, small_batches
 
 from mistral_lite import AsyncClient, BulkRunError, Client, ValidationError
-from mistral_lite._bulk_io import BulkInputError, OutputLock, lock_path, state_path
+from mistral_lite._bulk.jsonl import BulkInputError, OutputLock, lock_path, state_path
 from mistral_lite._table import load_spec
-from mistral_lite.cli import main as cli_main
+from mistral_lite.cli.app import main as cli_main
 from mistral_lite.exceptions import MistralError
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.faults import Fault
@@ -88,7 +88,7 @@ def test_the_lock_dies_with_its_process(tmp_path: Path, client: Client) -> None:
     out = tmp_path / "out.jsonl"
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[2]);"
-         "from mistral_lite._bulk_io import OutputLock; OutputLock(sys.argv[1]); print('locked', flush=True);"
+         "from mistral_lite._bulk.jsonl import OutputLock; OutputLock(sys.argv[1]); print('locked', flush=True);"
          "time.sleep(60)", str(out), str(ROOT)], stdout=subprocess.PIPE)
     try:
         assert child.stdout is not None and child.stdout.readline() == b"locked\n"
@@ -215,8 +215,8 @@ class StubBatchAPI:
 
 
 def run_stub(tmp_path: Path, stub: StubBatchAPI, count: int = 3) -> Any:
-    from mistral_lite._bulk import prepare
-    from mistral_lite._bulk_batch import run_batch_engine
+    from mistral_lite._bulk.live import prepare
+    from mistral_lite._bulk.batch import run_batch_engine
 
     spec = load_spec()
     source = write_input(tmp_path / "in.jsonl", count)
@@ -326,7 +326,7 @@ def test_a_missing_input_is_bad_input(tmp_path: Path, client: Client, capsys: py
 
 def test_a_full_disk_names_the_output_and_a_resume_continues(tmp_path: Path, fake: FakeMistral, client: Client,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from mistral_lite import _bulk_io
+    from mistral_lite._bulk import jsonl as _bulk_io
 
     source = write_input(tmp_path / "in.jsonl", 10)
     out = tmp_path / "out.jsonl"
@@ -355,7 +355,7 @@ def test_a_full_disk_names_the_output_and_a_resume_continues(tmp_path: Path, fak
 
 def test_the_async_engine_reads_and_checks_lines_off_the_event_loop(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from mistral_lite import _bulk_io
+    from mistral_lite._bulk import jsonl as _bulk_io
 
     source = tmp_path / "in.jsonl"
     big = {"custom_id": "big", "body": {"model": MODEL, "messages": [{"role": "user", "content": "x" * 15_000_000}]}}
@@ -387,7 +387,7 @@ def test_the_async_engine_reads_and_checks_lines_off_the_event_loop(tmp_path: Pa
                 gaps.append(now - last)
                 last = now
 
-        from mistral_lite._bulk import run_live_async
+        from mistral_lite._bulk.live import run_live_async
 
         watcher = asyncio.ensure_future(watch())
         await run_live_async(Answers(), source, tmp_path / "out.jsonl", operation="chat", concurrency=4,

@@ -12,7 +12,7 @@ import pytest
 from test_bulk import MODEL, results, small_batches, write_input
 
 from mistral_lite import AsyncClient, Client, ValidationError
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.fake import FakeMistral
 
 REQUESTS: list[dict[str, Any]] = [

@@ -12,9 +12,9 @@ import pytest
 import responses
 from test_bulk import results, write_input
 
-from mistral_lite import _ratelimit
-from mistral_lite._ratelimit import Pacer
-from mistral_lite._testing import make_client
+from mistral_lite._bulk import pacer as _ratelimit
+from mistral_lite._bulk.pacer import Pacer
+from mistral_lite._dev.testing import make_client
 
 BASE = "https://api.mistral.ai"
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from mistral_lite import Client
-from mistral_lite._bulk import run_live_async
+from mistral_lite._bulk.live import run_live_async
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.faults import Fault
 
@@ -141,7 +141,7 @@ def test_live_runs_killed_at_random_points_finish_each_line_exactly_once(tmp_pat
 BATCH_SCRIPT = """
 import sys
 from mistral_lite._table import load_spec
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 spec = load_spec()
 defaults = {**spec.defaults, "batch": {"max_lines": 40, "max_bytes": 10_000_000, "poll_first": 0.02, "poll_max": 0.05}}
 client = make_client("sk-kill", base_url=sys.argv[1], spec=spec.replace(defaults=defaults))

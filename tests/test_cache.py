@@ -11,7 +11,7 @@ import responses
 from _samples import ARGS, MSG
 
 from mistral_lite import Client
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite._table import load_spec
 from mistral_lite.exceptions import InternalServerError, NotFoundError
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mistral_lite._table import load_spec
-from mistral_lite.cli import main, parse_params
+from mistral_lite.cli.app import main, parse_params
 from mistral_lite.fake import FakeMistral
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from mistral_lite import Client
-from mistral_lite._bulk import BulkProgress
-from mistral_lite._bulk_io import BulkInputError
-from mistral_lite._cli_bulk import Reporter, summary
-from mistral_lite._testing import make_client
-from mistral_lite.cli import main
+from mistral_lite._bulk.live import BulkProgress
+from mistral_lite._bulk.jsonl import BulkInputError
+from mistral_lite.cli.bulk import Reporter, summary
+from mistral_lite._dev.testing import make_client
+from mistral_lite.cli.app import main
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.faults import Fault
 

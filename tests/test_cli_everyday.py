@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mistral_lite._cli_coerce import parse_params
-from mistral_lite._cli_retries import describe_retry
-from mistral_lite._embed_many import batches
+from mistral_lite.cli.coerce import parse_params
+from mistral_lite.cli.retries import describe_retry
+from mistral_lite._methods.embed_many import batches
 from mistral_lite._table import load_spec
-from mistral_lite.cli import main
+from mistral_lite.cli.app import main
 from mistral_lite.fake import FakeMistral, Fault
 
 SPEC = load_spec()
@@ -266,7 +266,7 @@ def test_retry_lines_and_the_python_log(caplog: pytest.LogCaptureFixture, fake_m
         "retrying in 2.3 s (503 Service Unavailable, attempt 2/4)"
     assert describe_retry({"reason": "connection refused", "delay": 1, "attempt": 3, "attempts": 4}) == \
         "retrying in 1.0 s (connection refused, attempt 3/4)"
-    from mistral_lite._testing import make_client
+    from mistral_lite._dev.testing import make_client
 
     fake_mistral.inject("list_models", Fault(status=503, headers={"Retry-After": "0"}))
     with caplog.at_level(logging.WARNING, logger="mistral_lite"):

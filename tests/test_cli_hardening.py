@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mistral_lite._cli_base import clean
-from mistral_lite._cli_shortcuts import iso_time
-from mistral_lite.cli import main
+from mistral_lite.cli.base import clean
+from mistral_lite.cli.shortcuts import iso_time
+from mistral_lite.cli.app import main
 from mistral_lite.fake import FakeMistral
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import responses
 from conftest import API_KEY, BASE
 
 from mistral_lite import Client, MistralError, UnknownOperationError
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 
 
 def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch, mock: responses.RequestsMock) -> None:

@@ -134,7 +134,7 @@ def test_text_yields_the_deltas_of_every_stream_kind(fake_client: Client) -> Non
 
 
 def test_text_skips_thinking_chunks() -> None:
-    from mistral_lite._conversations import text_delta
+    from mistral_lite._methods.conversations import text_delta
 
     event = {"choices": [{"index": 0, "delta": {"content": [
         {"type": "thinking", "thinking": [{"type": "text", "text": "hmm"}]}, {"type": "text", "text": "Yes"}]}}]}

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from mistral_lite import AsyncClient, BadRequestError, Client, ValidationError
-from mistral_lite._embed_many import batches, estimate_tokens
-from mistral_lite._testing import make_client
+from mistral_lite._methods.embed_many import batches, estimate_tokens
+from mistral_lite._dev.testing import make_client
 from mistral_lite.fake import FakeMistral, Fault
 
 WORDS = ["alpha", "beta", "gamma", "delta,", "epsilon!", "zeta", "(eta)", "theta:", "iota", "kappa", "lambda",

@@ -30,7 +30,7 @@ from mistral_lite import (
     NotFoundError,
     StreamError,
 )
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.fake import FakeMistral, Fault
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from mistral_lite import Client
 from mistral_lite._table import load_spec
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.fake import FakeMistral
 
 SPEC = load_spec()
@@ -76,7 +76,7 @@ def call(api: Client, operation: str, options: dict[str, Any]) -> Any:
 
 def test_every_row_has_a_response_entry() -> None:
     missing = [name for name in ROWS if name not in RESPONSES["operations"]]
-    assert missing == [], "regenerate schemas/_responses.json (python -m mistral_lite.spec_responses)"
+    assert missing == [], "regenerate schemas/_responses.json (python -m mistral_lite._dev.responses)"
 
 
 @pytest.mark.parametrize("operation", ROWS)

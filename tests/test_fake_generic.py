@@ -19,8 +19,8 @@ from jsonschema import Draft202012Validator
 
 from mistral_lite import Client, NotFoundError
 from mistral_lite._table import Spec, load_spec
-from mistral_lite._testing import make_client
-from mistral_lite._validate import validate
+from mistral_lite._dev.testing import make_client
+from mistral_lite._core.validate import validate
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.generate import Sampler, _from_pattern
 from mistral_lite.fake.generic import Generic, Role, id_fields

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mistral_lite import Client
-from mistral_lite.cli import main
+from mistral_lite.cli.app import main
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.persist import decode
 

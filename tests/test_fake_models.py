@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mistral_lite import BadRequestError, Client, MistralError, NotFoundError, ValidationError
-from mistral_lite.cli import main
+from mistral_lite.cli.app import main
 from mistral_lite.fake import FakeMistral
 
 HI = [{"role": "user", "content": "hi"}]

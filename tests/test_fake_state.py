@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mistral_lite import Client, NotFoundError
-from mistral_lite.cli import main
+from mistral_lite.cli.app import main
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.persist import decode, encode
 from mistral_lite.fake.state import Job, StoredFile

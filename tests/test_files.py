@@ -19,7 +19,7 @@ import pytest
 from conftest import API_KEY
 
 from mistral_lite import APIConnectionError, Client, NotFoundError, ValidationError
-from mistral_lite._files import MultipartBody
+from mistral_lite._core.files import MultipartBody
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mistral_lite import _stubgen
+from mistral_lite._dev import stubgen as _stubgen
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_stub_matches_the_table() -> None:
-    committed = (ROOT / "mistral_lite" / "_operations.pyi").read_text(encoding="utf-8")
-    assert committed == _stubgen.render_stub(), "stub drifted: run python -m mistral_lite._stubgen"
+    committed = (ROOT / "mistral_lite" / "_methods" / "operations.pyi").read_text(encoding="utf-8")
+    assert committed == _stubgen.render_stub(), "stub drifted: run python -m mistral_lite._dev.stubgen"
 
 
 def test_types_module_matches_the_table_and_the_responses() -> None:
     committed = (ROOT / "mistral_lite" / "types.py").read_text(encoding="utf-8")
-    assert committed == _stubgen.render_types_module(), "types drifted: run python -m mistral_lite._stubgen"
+    assert committed == _stubgen.render_types_module(), "types drifted: run python -m mistral_lite._dev.stubgen"
 
 
 def test_check_mode_reports_no_drift() -> None:
@@ -26,7 +26,7 @@ def test_check_mode_reports_no_drift() -> None:
 def test_readme_reference_matches_the_table() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert _stubgen.START in readme and _stubgen.END in readme
-    assert readme == _stubgen._readme_with_reference(readme), "README drifted: run python -m mistral_lite._stubgen"
+    assert readme == _stubgen._readme_with_reference(readme), "README drifted: run python -m mistral_lite._dev.stubgen"
     assert "| `chat` | `POST /v1/chat/completions` |" in readme
 
 
@@ -69,7 +69,7 @@ def test_compiled_table_matches_the_toml() -> None:
     from mistral_lite._table import compiled_table
 
     committed = (ROOT / "mistral_lite" / "_table.json").read_text(encoding="utf-8")
-    assert committed == compiled_table(ROOT / "mistral_lite"), "run python -m mistral_lite._stubgen"
+    assert committed == compiled_table(ROOT / "mistral_lite"), "run python -m mistral_lite._dev.stubgen"
 
 
 def test_a_stale_compiled_table_is_never_used(tmp_path: Path) -> None:

@@ -20,8 +20,10 @@ import pytest
 import responses
 from conftest import API_KEY, BASE
 
-from mistral_lite import Client, MistralError, ValidationError, _cache, _json
-from mistral_lite.cli import main
+from mistral_lite import Client, MistralError, ValidationError
+from mistral_lite._core import cache as _cache
+from mistral_lite._core import jsoncodec as _json
+from mistral_lite.cli.app import main
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 OK = {"id": "x", "choices": []}

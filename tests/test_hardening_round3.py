@@ -17,15 +17,8 @@ import pytest
 from _server import Conn, Request, ScriptedServer
 from conftest import API_KEY
 
-from mistral_lite import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    Client,
-    MistralError,
-    ValidationError,
-    _core,
-)
+from mistral_lite import APIConnectionError, APIStatusError, APITimeoutError, Client, MistralError, ValidationError
+from mistral_lite._core import call as _core
 
 pytest.importorskip("aiohttp")
 from mistral_lite import AsyncClient

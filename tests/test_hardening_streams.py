@@ -16,8 +16,8 @@ from _server import Conn, Request, ScriptedServer
 from conftest import API_KEY
 
 from mistral_lite import APIConnectionError, Client, MistralError, StreamError
-from mistral_lite._sse import EventDecoder
-from mistral_lite._streaming import MAX_EVENT_SIZE, SSEParser
+from mistral_lite._core.sse import EventDecoder
+from mistral_lite._http.stream import MAX_EVENT_SIZE, SSEParser
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 

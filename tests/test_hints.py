@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mistral_lite import Client, ValidationError
-from mistral_lite._hints import closest
+from mistral_lite._core.hints import closest
 from mistral_lite.fake import FakeMistral
 
 HI = [{"role": "user", "content": "hi"}]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mistral_lite._extras import EXTRAS, install_hint, needs
+from mistral_lite._core.extras import EXTRAS, install_hint, needs
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mistral_lite"
@@ -36,7 +36,7 @@ def test_no_message_spells_an_install_step_by_hand() -> None:
     (docstrings and comments may mention one)."""
     by_hand = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name == "_extras.py":
+        if path.name == "extras.py":
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             stripped = line.strip()
@@ -49,7 +49,7 @@ def test_no_message_spells_an_install_step_by_hand() -> None:
 @pytest.mark.parametrize(("module", "missing", "code", "extra"), [
     ("aiohttp", "aiohttp", "import mistral_lite\ntry:\n    mistral_lite.AsyncClient('k')\n"
                            "except mistral_lite.MistralError as exc:\n    print(exc.message)", "async"),
-    ("pydantic", "pydantic", "from mistral_lite._pytypes import PYDANTIC_EXTRA\nprint(PYDANTIC_EXTRA)", "pydantic"),
+    ("pydantic", "pydantic", "from mistral_lite._core.pytypes import PYDANTIC_EXTRA\nprint(PYDANTIC_EXTRA)", "pydantic"),
     ("mcp", "mcp", "from mistral_lite.mcp import MCP_EXTRA\nprint(MCP_EXTRA)", "mcp"),
 ])
 def test_a_missing_extra_names_both_install_forms(module: str, missing: str, code: str, extra: str) -> None:

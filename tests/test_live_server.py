@@ -11,7 +11,7 @@ import pytest
 from _server import Conn, Request, ScriptedServer
 
 from mistral_lite import Client
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.exceptions import APIConnectionError, APITimeoutError, StreamError
 
 API_KEY = "sk-live-0123456789abcdef"

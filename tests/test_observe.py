@@ -1,4 +1,4 @@
-"""Call events (mistral_lite._observe): the exact sequence observers see, sync and async."""
+"""Call events (mistral_lite._core.observe): the exact sequence observers see, sync and async."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from _server import Conn, Request, ScriptedServer
 from conftest import API_KEY
 
 from mistral_lite import APIConnectionError, AsyncClient, Client, NotFoundError
-from mistral_lite._observe import CallRecord, Observer, scope
-from mistral_lite._testing import make_client
+from mistral_lite._core.observe import CallRecord, Observer, scope
+from mistral_lite._dev.testing import make_client
 
 CHAT = {"id": "c1", "object": "chat.completion", "model": "mistral-small-2503",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],

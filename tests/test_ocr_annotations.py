@@ -110,7 +110,7 @@ def test_async_ocr_parses_too(fake: FakeMistral) -> None:
 
 
 def test_a_batch_run_of_ocr_with_a_type_parses_every_line(fake: FakeMistral) -> None:
-    from mistral_lite._testing import make_client
+    from mistral_lite._dev.testing import make_client
 
     client = make_client(API_KEY, base_url=fake.url, sleep=lambda s: fake.tick())
     fake.script("ocr", {"model": OCR_MODEL, "document_annotation": "not json", "pages": [],

@@ -408,7 +408,7 @@ def test_a_cache_hit_makes_no_span_and_a_thread_backed_async_client_traces_as_it
 
 
 def test_the_table_says_which_rows_are_genai_calls() -> None:
-    from mistral_lite import _otel
+    from mistral_lite._core import otel as _otel
     from mistral_lite._table import GENAI_OPERATIONS, load_spec
 
     assert set(_otel.GENAI) == GENAI_OPERATIONS
@@ -449,7 +449,7 @@ def test_tracing_off_imports_nothing_of_opentelemetry_and_sends_no_traceparent(f
         client.chat(model="{MODEL}", messages=[{{"role": "user", "content": "hi"}}])
         with client.chat(model="{MODEL}", messages=[{{"role": "user", "content": "hi"}}], stream=True) as s:
             list(s)
-        print(sorted(m for m in sys.modules if m.startswith("opentelemetry") or m == "mistral_lite._otel"))
+        print(sorted(m for m in sys.modules if m.startswith("opentelemetry") or m == "mistral_lite._core.otel"))
     """)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

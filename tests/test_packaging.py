@@ -42,7 +42,7 @@ def test_wheel_contains_the_data(wheel: Path) -> None:
     schemas = {f"mistral_lite/schemas/{p.name}" for p in (PACKAGE / "schemas").glob("*.json")}
     assert len(schemas) > 48
     assert schemas <= names
-    assert {"mistral_lite/endpoints.toml", "mistral_lite/py.typed", "mistral_lite/_operations.pyi"} <= names
+    assert {"mistral_lite/endpoints.toml", "mistral_lite/py.typed", "mistral_lite/_methods/operations.pyi"} <= names
 
 
 def test_installed_copy_reads_its_data_through_importlib_resources(wheel: Path, tmp_path: Path) -> None:

@@ -22,12 +22,13 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from mistral_lite import APIStatusError, MistralError, ValidationError, _core
-from mistral_lite._json import decoder
-from mistral_lite._streaming import Stream
+from mistral_lite import APIStatusError, MistralError, ValidationError
+from mistral_lite._core import call as _core
+from mistral_lite._core.jsoncodec import decoder
+from mistral_lite._http.stream import Stream
 from mistral_lite._table import load_spec
-from mistral_lite._testing import make_client
-from mistral_lite._validate import _jsonschema_validator
+from mistral_lite._dev.testing import make_client
+from mistral_lite._core.validate import _jsonschema_validator
 
 SPEC = load_spec()
 #: Rows whose options are files or local paths are left out: arbitrary strings there would be

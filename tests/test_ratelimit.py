@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mistral_lite import Client
-from mistral_lite._ratelimit import MIN_FACTOR, InFlight, Pacer, estimate_tokens
+from mistral_lite._bulk.pacer import MIN_FACTOR, InFlight, Pacer, estimate_tokens
 from mistral_lite.exceptions import RateLimitError
 from mistral_lite.fake import FakeMistral
 

@@ -12,7 +12,7 @@ import pytest
 import responses
 
 from mistral_lite import AsyncClient, Client, NotFoundError, RateLimitError, ValidationError
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.exceptions import InternalServerError, StreamError
 from mistral_lite.fake import FakeMistral
 

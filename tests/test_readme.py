@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mistral_lite.fake import FakeMistral
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)

@@ -281,7 +281,7 @@ def test_the_fake_serves_realtime_transcription(fake: FakeMistral) -> None:
 
 def test_cli_transcribe_realtime_prints_the_text(fake: FakeMistral, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from mistral_lite.cli import main
+    from mistral_lite.cli.app import main
 
     audio = tmp_path / "call.pcm"
     audio.write_bytes(b"\0" * 64000)

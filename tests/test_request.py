@@ -11,7 +11,7 @@ import responses
 from conftest import API_KEY, BASE
 
 from mistral_lite import Client, __version__
-from mistral_lite._request import encode_path_value
+from mistral_lite._core.request import encode_path_value
 
 
 def sent(mock: responses.RequestsMock, index: int = 0) -> Any:

@@ -6,7 +6,8 @@ import pydoc
 
 import pytest
 
-from mistral_lite import Client, cli
+from mistral_lite import Client
+from mistral_lite.cli import app as cli
 from mistral_lite._table import load_spec
 
 SPEC = load_spec()

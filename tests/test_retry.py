@@ -15,8 +15,8 @@ import urllib3
 from _samples import ARGS
 
 from mistral_lite import Client
-from mistral_lite._testing import make_client
-from mistral_lite._retry import backoff, parse_retry_after
+from mistral_lite._dev.testing import make_client
+from mistral_lite._core.retry import backoff, parse_retry_after
 from mistral_lite._table import load_spec
 from mistral_lite.exceptions import (
     APIConnectionError,

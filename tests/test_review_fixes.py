@@ -24,8 +24,8 @@ from mistral_lite import (
     StreamError,
     ValidationError,
 )
-from mistral_lite._testing import make_client
-from mistral_lite._cache import ResponseCache
+from mistral_lite._dev.testing import make_client
+from mistral_lite._core.cache import ResponseCache
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 

@@ -23,7 +23,7 @@ client = test_bulk_hardening.client
 
 def test_an_async_run_cancelled_while_checking_its_input_releases_the_output(
         tmp_path: Path, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mistral_lite import _bulk
+    from mistral_lite._bulk import live as _bulk
 
     source = write_input(tmp_path / "in.jsonl", 3)
     out = tmp_path / "out.jsonl"
@@ -50,7 +50,7 @@ def test_an_async_run_cancelled_while_checking_its_input_releases_the_output(
 @pytest.mark.parametrize("engine", ["live", "batch"])
 def test_a_skipped_line_named_by_its_number_may_not_take_another_lines_id(
         tmp_path: Path, fake: FakeMistral, client: Client, engine: str) -> None:
-    from mistral_lite._bulk_io import BulkInputError
+    from mistral_lite._bulk.jsonl import BulkInputError
 
     source = tmp_path / "in.jsonl"  # line 3 does not parse: its error line would be custom_id "3"
     source.write_text(json.dumps({"custom_id": "3", "body": body(0)}) + "\n"
@@ -94,7 +94,7 @@ def test_a_full_disk_under_the_batch_engine_is_a_mistral_error_and_a_resume_cont
 @pytest.mark.parametrize("header", ["inf", "1e400"])
 def test_an_infinite_retry_after_is_garbage_not_an_overflow(tmp_path: Path, fake: FakeMistral, client: Client,
                                                             header: str) -> None:
-    from mistral_lite._retry import parse_retry_after
+    from mistral_lite._core.retry import parse_retry_after
     from mistral_lite.fake.faults import Fault
 
     assert parse_retry_after({"retry-after": header}) is None
@@ -109,7 +109,7 @@ def test_an_infinite_retry_after_is_garbage_not_an_overflow(tmp_path: Path, fake
 def test_a_retry_after_of_years_waits_at_most_an_hour(tmp_path: Path, client: Client) -> None:
     import threading
 
-    from mistral_lite._bulk import MAX_RETRY_AFTER, LiveRun, prepare
+    from mistral_lite._bulk.live import MAX_RETRY_AFTER, LiveRun, prepare
     from mistral_lite._table import load_spec
     from mistral_lite.exceptions import APIStatusError
 
@@ -129,7 +129,7 @@ def test_a_retry_after_of_years_waits_at_most_an_hour(tmp_path: Path, client: Cl
 def test_a_state_naming_a_job_the_server_does_not_have_runs_its_lines_again(tmp_path: Path) -> None:
     from test_bulk import small_batches
 
-    from mistral_lite._bulk_io import state_path
+    from mistral_lite._bulk.jsonl import state_path
     from mistral_lite.exceptions import MistralError
 
     fake = FakeMistral(batch_step=0.0)
@@ -153,7 +153,7 @@ def test_a_symlink_to_an_output_in_use_is_refused(tmp_path: Path, fake: FakeMist
     import os
 
     from mistral_lite import BulkRunError
-    from mistral_lite._bulk_io import OutputLock
+    from mistral_lite._bulk.jsonl import OutputLock
 
     source = write_input(tmp_path / "in.jsonl", 2)
     out = tmp_path / "out.jsonl"

@@ -8,10 +8,10 @@ import types
 import pytest
 
 from mistral_lite import MistralError, RateLimit, ValidationError
-from mistral_lite._bulk import LiveRun
-from mistral_lite._headers import Headers
-from mistral_lite._ratelimit import Pacer
-from mistral_lite._usage import Usage, UsageCounts
+from mistral_lite._bulk.live import LiveRun
+from mistral_lite._core.headers import Headers
+from mistral_lite._bulk.pacer import Pacer
+from mistral_lite._core.usage import Usage, UsageCounts
 
 
 # -- RateLimit ------------------------------------------------------------------------------

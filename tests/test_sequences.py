@@ -12,8 +12,8 @@ import responses
 from conftest import BASE
 
 from mistral_lite import Client, ValidationError
-from mistral_lite._inputs import is_array
-from mistral_lite._json import canonical, dumps
+from mistral_lite._core.inputs import is_array
+from mistral_lite._core.jsoncodec import canonical, dumps
 
 REPLY = {"id": "c", "object": "chat.completion", "model": "m", "created": 1, "choices": [], "usage": {}}
 

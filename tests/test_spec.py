@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 from mistral_lite import Client
 from mistral_lite._table import SpecError, lint_spec, load_spec
-from mistral_lite._validate import UnsupportedKeyword, compile_schema, validator_for
+from mistral_lite._core.validate import UnsupportedKeyword, compile_schema, validator_for
 
 SEED_OPERATIONS = sorted("""
 agent_completion append_conversation archive_fine_tuned_model cancel_batch_job

@@ -22,16 +22,7 @@ from typing import Any
 import pytest
 
 from mistral_lite._table import Spec, load_spec
-from mistral_lite.spec import (
-    REDUCED_MARK,
-    SpecFileError,
-    diff_spec,
-    dump_extract,
-    extract_spec,
-    load_openapi,
-    main,
-    render_text,
-)
+from mistral_lite._dev.spec import REDUCED_MARK, SpecFileError, diff_spec, dump_extract, extract_spec, load_openapi, main, render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

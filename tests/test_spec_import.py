@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from mistral_lite._table import load_spec, parse_toml
-from mistral_lite.spec import SpecFileError, load_openapi
-from mistral_lite.spec_import import apply_plan, load_overrides, option_name, plan_import
-from mistral_lite.spec_naming import derive_name
+from mistral_lite._dev.spec import SpecFileError, load_openapi
+from mistral_lite._dev.spec_import import apply_plan, load_overrides, option_name, plan_import
+from mistral_lite._dev.naming import derive_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).resolve().parent / "data" / "openapi_import_sample.json"

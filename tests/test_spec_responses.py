@@ -4,7 +4,7 @@ The committed file is checked for shape (every row present, every ``$ref`` resol
 2020-12 schema, the overrides applied); the tool is checked on a small hand-written OpenAPI
 document, so the tests never read the real specs. Regenerate the file with::
 
-    python -m mistral_lite.spec_responses
+    python -m mistral_lite._dev.responses
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from mistral_lite._table import load_spec, parse_toml
-from mistral_lite.spec import _refs
-from mistral_lite.spec_responses import OUTPUT, OVERRIDES, build_responses, dump_responses, main
+from mistral_lite._dev.spec import _refs
+from mistral_lite._dev.responses import OUTPUT, OVERRIDES, build_responses, dump_responses, main
 
 RESPONSES: dict[str, Any] = json.loads(OUTPUT.read_text(encoding="utf-8"))
 SPEC = load_spec()
 
 
 def test_every_row_has_its_response() -> None:
-    assert set(RESPONSES["operations"]) == set(SPEC.endpoints), "run python -m mistral_lite.spec_responses"
+    assert set(RESPONSES["operations"]) == set(SPEC.endpoints), "run python -m mistral_lite._dev.responses"
     for name, op in RESPONSES["operations"].items():
         assert set(op) == {"status", "media", "schema", "events"}, name
         assert 200 <= op["status"] < 300, name

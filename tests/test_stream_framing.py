@@ -16,7 +16,7 @@ from _server import Conn, Request, ScriptedServer
 from conftest import API_KEY
 
 from mistral_lite import APIConnectionError, Client
-from mistral_lite._streaming import _dechunk
+from mistral_lite._http.stream import _dechunk
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 EVENT = b'data: {"choices": [{"index": 0, "delta": {"content": "x"}}]}\n\n'

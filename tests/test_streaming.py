@@ -10,7 +10,7 @@ import responses
 from conftest import BASE
 
 from mistral_lite import APIConnectionError, Client, StreamError, collect_completion
-from mistral_lite._streaming import SSEParser, iter_sse
+from mistral_lite._http.stream import SSEParser, iter_sse
 
 EVENTS = (
     b": keep-alive comment\n"
@@ -181,7 +181,7 @@ class _Chunks:
 )
 def test_whole_event_chunks_and_split_ones_parse_alike(pieces: list[bytes], expected: list[Any]) -> None:
     from mistral_lite import Stream
-    from mistral_lite._json import decoder
+    from mistral_lite._core.jsoncodec import decoder
 
     stream = Stream(_Chunks(pieces), kind="completion", operation="chat", loads=decoder())
     assert list(stream) == expected

@@ -288,7 +288,7 @@ def test_import_loads_neither_pydantic_nor_the_type_machinery() -> None:
     done = _run("""
         import sys
         import mistral_lite
-        heavy = ["pydantic", "inspect", "mistral_lite._pytypes", "mistral_lite._tools", "mistral_lite._tool_loop"]
+        heavy = ["pydantic", "inspect", "mistral_lite._core.pytypes", "mistral_lite._core.tools", "mistral_lite._methods.tool_loop"]
         print([m for m in heavy if m in sys.modules])
     """)
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mistral_lite import Client, MistralError, to_srt, to_vtt
-from mistral_lite.cli import main
+from mistral_lite.cli.app import main
 from mistral_lite.fake import FakeMistral
 
 TRANSCRIPTION = {

@@ -21,7 +21,7 @@ import pytest
 from _server import Conn, Request, ScriptedServer
 
 from mistral_lite import AsyncClient, MistralError
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 
 API_KEY = "sk-live-0123456789abcdef"
 CHAT = {"model": "mistral-small-latest", "messages": [{"role": "user", "content": "hi"}]}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mistral_lite import Client, ValidationError
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.fake import FakeMistral, Fault
 
 

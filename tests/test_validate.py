@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from mistral_lite import Client, ValidationError
 from mistral_lite._table import load_spec
-from mistral_lite._validate import _jsonschema_validator, validator_for
+from mistral_lite._core.validate import _jsonschema_validator, validator_for
 
 SPEC = load_spec()
 
@@ -198,7 +198,7 @@ def test_fast_path_never_imports_jsonschema_for_valid_input() -> None:
 
     code = (
         "import sys, mistral_lite\n"
-        "from mistral_lite._validate import validate\n"
+        "from mistral_lite._core.validate import validate\n"
         "from mistral_lite._table import load_spec\n"
         "ep = load_spec().endpoints['chat']\n"
         "validate(ep, {'model': 'm', 'messages': [{'role': 'user', 'content': 'hi'}], 'temperature': 0.3})\n"

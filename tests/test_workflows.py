@@ -13,7 +13,7 @@ import responses
 from conftest import API_KEY, BASE
 
 from mistral_lite import AsyncClient, Client, MistralError, NotFoundError, WaitTimeout
-from mistral_lite._testing import make_client
+from mistral_lite._dev.testing import make_client
 from mistral_lite.fake import FakeMistral
 
 

@@ -2,7 +2,7 @@
 
 Every row of ``mistral_lite._table`` becomes a route (method + compiled path template). A
 request's options are rebuilt from its path parameters, query string (coerced with the
-option's schema type) and body, then checked with ``mistral_lite._validate``; problems come
+option's schema type) and body, then checked with ``mistral_lite._core.validate``; problems come
 back as the pydantic-style ``detail`` list of the API's 422.
 """
 
@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mistral_lite._core.validate import validate
+
 from .._table import Endpoint, Spec, load_spec
-from .._validate import validate
 from ..exceptions import ValidationError
 
 __all__ = ["Match", "Router", "build_options", "coerce_form", "validation_details"]

@@ -22,8 +22,9 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from mistral_lite._core.validate import Check, UnsupportedKeyword, _Compiler
+
 from .._table import Spec
-from .._validate import Check, UnsupportedKeyword, _Compiler
 from .generate import Sampler
 
 __all__ = ["RESPONSES", "Shapes", "copy_json"]
