@@ -15,6 +15,7 @@ import json
 import keyword
 import re
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -162,8 +163,6 @@ class Spec:
 
 def warn_deprecated(endpoint: Endpoint) -> None:
     """Warn that ``endpoint`` is deprecated by the API, naming its replacement (at the caller's line)."""
-    import warnings
-
     instead = f"; use {endpoint.deprecated} instead" if isinstance(endpoint.deprecated, str) else ""
     warnings.warn(f"{endpoint.name} is deprecated by the API{instead}", DeprecationWarning, stacklevel=5)
 
@@ -194,6 +193,7 @@ def read_table(base: Any) -> dict[str, Any]:
 
 
 def parse_toml(source: bytes) -> dict[str, Any]:
+    # the TOML parser loads only when the compiled table is stale (import cost)
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on Python 3.10 only

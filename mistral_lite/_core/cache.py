@@ -105,7 +105,7 @@ class ResponseCache:
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         if store is None:
-            from cachetools import TTLCache
+            from cachetools import TTLCache  # only when a client enables its cache (import cost)
 
             store = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
             self._state = _StoreState()

@@ -46,11 +46,9 @@ class Executor:
     @property
     def pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             with self._lock:
                 if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="mistral-lite")
+                    self._pool = _thread_pool(self.max_workers, "mistral-lite")
         return self._pool
 
     def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -62,6 +60,13 @@ class Executor:
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=not wait)
             self._pool = None
+
+
+def _thread_pool(workers: int, prefix: str) -> ThreadPoolExecutor:
+    # concurrent.futures loads on the first map or submit, not at import (import cost)
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(workers, thread_name_prefix=prefix)
 
 
 _live: weakref.WeakSet[Executor] = weakref.WeakSet()
@@ -79,8 +84,6 @@ if hasattr(os, "register_at_fork"):
 def run_map(
     client: Client, operation: str, items: Iterable[Mapping[str, Any]], max_workers: int, return_exceptions: bool
 ) -> list[Any]:
-    from concurrent.futures import ThreadPoolExecutor
-
     problems = map_problems(items, max_workers)
     given = list(items) if not problems else []
     problems += map_item_problems(given)
@@ -91,7 +94,7 @@ def run_map(
         return []
     workers = max(1, min(max_workers, len(options)))
     client._transport.ensure_pool(workers)  # one pooled connection per thread: none discarded
-    with ThreadPoolExecutor(workers, thread_name_prefix="mistral-lite-map") as pool:
+    with _thread_pool(workers, "mistral-lite-map") as pool:
         run: Any = contextvars.copy_context  # each call in a copy of the caller's contextvars (its current span)
         futures = [pool.submit(run().run, client.call, operation, **item)
                    for item in options]

@@ -65,6 +65,7 @@ def _canonical_std(value: Any) -> bytes:
 def _resolve() -> _Backend:
     global _backend
     try:
+        # the fast extra: optional
         import orjson  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         _backend = (_dumps_std, _loads_std, _canonical_std, "json")

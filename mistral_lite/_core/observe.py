@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from mistral_lite._core.headers import RateLimit
 
@@ -100,14 +101,10 @@ class CallRecord:
 
     @property
     def server_address(self) -> str:
-        from urllib.parse import urlsplit  # parsed only when an observer asks
-
         return urlsplit(self.url).hostname or ""
 
     @property
     def server_port(self) -> int:
-        from urllib.parse import urlsplit
-
         parts = urlsplit(self.url)
         return parts.port or (443 if parts.scheme == "https" else 80)
 

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from mistral_lite._core.files import MultipartBody
 from mistral_lite._core.inputs import array_default, is_array, json_problems
@@ -29,8 +29,7 @@ __all__ = ["Built", "all_proxy", "build_request", "encode_path", "encode_path_va
 def all_proxy(url: str) -> str | None:
     """The ``ALL_PROXY`` of the environment for ``url``, as requests applies it: when no proxy is set
     for the URL's scheme and ``NO_PROXY`` does not exclude its host (None otherwise)."""
-    import urllib.request  # proxy_bypass_environment is public but not in typeshed
-    from urllib.parse import urlsplit
+    import urllib.request  # only with ALL_PROXY set: it loads http.client and email (import cost)
 
     proxies = urllib.request.getproxies()
     parts = urlsplit(url)

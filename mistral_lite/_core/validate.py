@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mistral_lite._core.files import is_file_value
+from mistral_lite._core.hints import belongs_in, unknown_name_message
 from mistral_lite._core.inputs import file_object_problem, is_array, json_problems, text_problem
 from mistral_lite._table import Endpoint, Spec, load_spec
 from mistral_lite.exceptions import ValidationError
@@ -367,6 +368,7 @@ def _validator_class() -> Any:
     """Draft 2020-12 where any sequence that is not text is an array (as on the fast path)."""
     global _VALIDATOR
     if _VALIDATOR is None:
+        # jsonschema loads only when a call's options fail the fast check (import cost)
         from jsonschema import Draft202012Validator, validators  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         checker = Draft202012Validator.TYPE_CHECKER.redefine("array", lambda _checker, value: is_array(value))
@@ -378,8 +380,7 @@ _VALIDATOR: Any = None
 
 
 def _jsonschema_validator(spec: Spec, schema_name: str) -> Any:
-    import referencing
-    import referencing.jsonschema
+    import referencing.jsonschema  # with jsonschema, only for a report (import cost)
 
     registry = spec.memo.get("registry")
     if registry is None:
@@ -422,8 +423,6 @@ def _describe(err: Any, top: Endpoint, spec: Spec) -> list[tuple[str, str]]:
         noun = "option" if not path else "field"
         return [(_path([*path, name]), f"required {noun} is missing")]
     if kind == "additionalProperties" and isinstance(err.instance, dict):
-        from mistral_lite._core.hints import belongs_in, unknown_name_message
-
         allowed = sorted(err.schema.get("properties", {}))
         extras = [k for k in err.instance if k not in allowed]
         noun = "option" if not path else "field"

@@ -55,6 +55,7 @@ class OperationMethod:
 
     def _build(self) -> tuple[Any, str]:
         if self._built is None:
+            # signatures are built when first inspected, not at import (import cost)
             from mistral_lite._methods.signatures import docstring, signature
 
             endpoint = self._spec.endpoints[self.__name__]
@@ -161,6 +162,7 @@ class Operations:
         answered by a second call with ``approvals={call_id: True | False}``; MCP servers
         (``mistral_lite.mcp``) are tools too. See the README's "Tool loop" sections.
         """
+        # the tool loop's module loads on first use (import cost)
         from mistral_lite._methods.tool_loop import make_loop, run_tools
 
         client = cast("Client", self)
@@ -227,6 +229,7 @@ class AsyncOperations:
         """The tool loop of ``Client.run_tools``: async functions are awaited, plain ones run on
         threads, the calls of one turn concurrently; with ``stream=True`` it returns an async
         iterator of the events."""
+        # the tool loop's module loads on first use (import cost)
         from mistral_lite._methods.tool_loop import arun_tools, make_loop
 
         client = cast("AsyncClient", self)
