@@ -33,8 +33,8 @@ from opentelemetry import context as otel_context  # type: ignore[import-not-fou
 from opentelemetry import metrics, propagate, trace  # type: ignore[import-not-found, unused-ignore]  # the otel extra
 from opentelemetry.trace import SpanKind, Status, StatusCode  # type: ignore[import-not-found, unused-ignore]  # the otel extra
 
-from mistral_lite import __version__
 from mistral_lite._core.observe import CallRecord, Observer
+from mistral_lite._version import __version__
 
 __all__ = ["GENAI", "SCHEMA_URL", "SEMCONV_VERSION", "Tracer"]
 

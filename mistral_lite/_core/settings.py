@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, TypeVar
 
-from mistral_lite import __version__
 from mistral_lite._core.cache import ResponseCache, key_fingerprint
 from mistral_lite._core.credentials import Secret, canonical_headers, credential
 from mistral_lite._core.extras import needs
@@ -27,6 +26,7 @@ from mistral_lite._core.observe import Hub, Observer
 from mistral_lite._core.retry import RetryPolicy
 from mistral_lite._core.usage import UsageTracker
 from mistral_lite._table import Endpoint, Spec, load_spec
+from mistral_lite._version import __version__
 from mistral_lite.exceptions import MistralError, ValidationError
 
 __all__ = ["ClientBase", "Settings"]

@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from mistral_lite import __version__
 from mistral_lite._core.files import save_atomically
+from mistral_lite._version import __version__
 from mistral_lite.cli import embed as _cli_embed
 from mistral_lite.cli import shortcuts as _cli_shortcuts
 from mistral_lite.cli.base import Parser as _Parser
