@@ -8,119 +8,82 @@ Every operation is a row of ``endpoints.toml``; ``client.call("chat", ...)`` and
 ``client.chat(...)`` go through the same dispatcher.
 """
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING
 
-from mistral_lite._core.headers import RateLimit
-from mistral_lite._core.structured import response_format_for
-from mistral_lite._core.usage import Usage
-from mistral_lite._core.workflows import BatchError, WaitTimeout
-from mistral_lite._http.stream import Stream, acollect_completion, collect_completion
-from mistral_lite._methods.raw_response import RawResponse
+from mistral_lite import exceptions
+from mistral_lite._core.lazy import lazy_attributes
+from mistral_lite._version import __version__
+from mistral_lite.exceptions import *  # noqa: F403  # every exception is public (exceptions.__all__); they are cheap
 
-from .client import Client
-from .exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    BulkRunError,
-    ConflictError,
-    InternalServerError,
-    MaxTurnsExceeded,
-    MistralError,
-    NotFoundError,
-    OutputParseError,
-    PermissionDeniedError,
-    RateLimitError,
-    StreamError,
-    ToolError,
-    UnknownOperationError,
-    UnprocessableEntityError,
-    ValidationError,
-)
-
-if TYPE_CHECKING:  # visible to type checkers; at run time these load only when asked for
+if TYPE_CHECKING:  # visible to type checkers; at run time each name loads on first use (see _LAZY)
+    from mistral_lite import mcp as mcp
     from mistral_lite._bulk.live import BulkInputError, BulkProgress
+    from mistral_lite._core.headers import RateLimit
+    from mistral_lite._core.structured import response_format_for
     from mistral_lite._core.tools import function_tool
+    from mistral_lite._core.usage import Usage
+    from mistral_lite._core.workflows import BatchError, WaitTimeout
     from mistral_lite._http.aio import AsyncClient, AsyncStream
+    from mistral_lite._http.stream import Stream, acollect_completion, collect_completion
     from mistral_lite._methods.conversations import acollect_conversation, citations, collect_conversation, output_text
+    from mistral_lite._methods.raw_response import RawResponse
     from mistral_lite._methods.subtitles import to_srt, to_vtt
+    from mistral_lite.client import Client
 
-    from . import mcp as mcp
+#: Every public name that is not an exception -> the module defining it, imported on first use
+#: (PEP 562), so that ``import mistral_lite.exceptions`` or ``mistral_lite.types`` (which run this
+#: file first) load neither requests nor the client, and asyncio loads only with ``AsyncClient``.
+_LAZY: dict[str, str] = {
+    "Client": "mistral_lite.client",
+    "AsyncClient": "mistral_lite._http.aio",
+    "AsyncStream": "mistral_lite._http.aio",
+    "Stream": "mistral_lite._http.stream",
+    "acollect_completion": "mistral_lite._http.stream",
+    "collect_completion": "mistral_lite._http.stream",
+    "RawResponse": "mistral_lite._methods.raw_response",
+    "RateLimit": "mistral_lite._core.headers",
+    "Usage": "mistral_lite._core.usage",
+    "response_format_for": "mistral_lite._core.structured",
+    "function_tool": "mistral_lite._core.tools",
+    "BatchError": "mistral_lite._core.workflows",
+    "WaitTimeout": "mistral_lite._core.workflows",
+    "BulkInputError": "mistral_lite._bulk.live",
+    "BulkProgress": "mistral_lite._bulk.live",
+    "acollect_conversation": "mistral_lite._methods.conversations",
+    "citations": "mistral_lite._methods.conversations",
+    "collect_conversation": "mistral_lite._methods.conversations",
+    "output_text": "mistral_lite._methods.conversations",
+    "to_srt": "mistral_lite._methods.subtitles",
+    "to_vtt": "mistral_lite._methods.subtitles",
+    "mcp": "mistral_lite.mcp",  # the submodule itself (MCP tool sources; it never imports the mcp package)
+}
 
-#: Helpers on results, loaded on first use (each name -> its module): they cost nothing at import.
-_RESULT_HELPERS = {"acollect_conversation": "_methods.conversations", "citations": "_methods.conversations",
-                   "collect_conversation": "_methods.conversations", "output_text": "_methods.conversations",
-                   "to_srt": "_methods.subtitles", "to_vtt": "_methods.subtitles"}
 
-
-def __getattr__(name: str) -> object:
-    if name in ("AsyncClient", "AsyncStream"):  # asyncio is imported only when asked for
-        from mistral_lite._http import aio as _async
-
-        return getattr(_async, name)
-    if name in ("BulkInputError", "BulkProgress"):  # the bulk-run modules only when used
-        from mistral_lite._bulk import live as _bulk
-
-        return getattr(_bulk, name)
-    if name in _RESULT_HELPERS:  # the result helpers' modules only when used
-        import importlib
-
-        return getattr(importlib.import_module(f".{_RESULT_HELPERS[name]}", __name__), name)
-    if name == "function_tool":  # inspect and typing only when used
-        from mistral_lite._core.tools import function_tool
-
-        return function_tool
-    if name == "mcp":  # MCP tool sources (the module itself never imports the mcp package)
-        import importlib
-
-        return importlib.import_module(".mcp", __name__)
-    raise AttributeError(f"module 'mistral_lite' has no attribute {name!r}")
-
+if not TYPE_CHECKING:  # hidden from type checkers, which see the imports above: a typo stays an error
+    __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
-    "APIConnectionError",
-    "APIStatusError",
-    "APITimeoutError",
+    "__version__",
+    "Client",
     "AsyncClient",
     "AsyncStream",
-    "AuthenticationError",
-    "BadRequestError",
+    "Stream",
+    "acollect_completion",
+    "collect_completion",
+    "RawResponse",
+    "RateLimit",
+    "Usage",
+    "response_format_for",
+    "function_tool",
+    "BatchError",
+    "WaitTimeout",
     "BulkInputError",
     "BulkProgress",
-    "BulkRunError",
-    "Client",
-    "ConflictError",
-    "InternalServerError",
-    "MaxTurnsExceeded",
-    "MistralError",
-    "NotFoundError",
-    "OutputParseError",
-    "PermissionDeniedError",
-    "RateLimit",
-    "RateLimitError",
-    "RawResponse",
-    "Stream",
-    "StreamError",
-    "ToolError",
-    "UnknownOperationError",
-    "UnprocessableEntityError",
-    "Usage",
-    "ValidationError",
-    "WaitTimeout",
-    "BatchError",
-    "__version__",
-    "acollect_completion",
     "acollect_conversation",
     "citations",
-    "collect_completion",
     "collect_conversation",
-    "function_tool",
     "output_text",
-    "response_format_for",
     "to_srt",
     "to_vtt",
 ]
+__all__ += exceptions.__all__  # every exception, including those added to exceptions.py later

@@ -56,8 +56,6 @@ __all__ = [
     "UnknownOperationError",
     "UnprocessableEntityError",
     "ValidationError",
-    "error_for_status",
-    "server_message",
 ]
 
 

@@ -36,8 +36,27 @@ socket-less transport), ``sse`` (event encoding), ``multipart`` (upload parsing)
 (canned replies queued with ``FakeMistral.script``).
 """
 
-from .faults import Fault
-from .inference import chat_completion
-from .server import FakeMistral, RecordedRequest, run
+from typing import TYPE_CHECKING
+
+from mistral_lite._core.lazy import lazy_attributes
+
+if TYPE_CHECKING:  # visible to type checkers; at run time each name loads on first use (see _LAZY)
+    from mistral_lite.fake.faults import Fault
+    from mistral_lite.fake.inference import chat_completion
+    from mistral_lite.fake.server import FakeMistral, RecordedRequest, run
+
+#: Public name -> defining module, imported on first use (PEP 562): the pytest plugin lives in
+#: this package, and loading it (every pytest run) must not load the fake, the client or requests.
+_LAZY: dict[str, str] = {
+    "FakeMistral": "mistral_lite.fake.server",
+    "RecordedRequest": "mistral_lite.fake.server",
+    "run": "mistral_lite.fake.server",
+    "Fault": "mistral_lite.fake.faults",
+    "chat_completion": "mistral_lite.fake.inference",
+}
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, which see the imports above: a typo stays an error
+    __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = ["FakeMistral", "Fault", "RecordedRequest", "chat_completion", "run"]
