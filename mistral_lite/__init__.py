@@ -17,12 +17,11 @@ from mistral_lite.exceptions import *  # noqa: F403  # every exception is public
 
 if TYPE_CHECKING:  # visible to type checkers; at run time each name loads on first use (see _LAZY)
     from mistral_lite import mcp as mcp
-    from mistral_lite._bulk.live import BulkInputError, BulkProgress
+    from mistral_lite._bulk.live import BulkProgress
     from mistral_lite._core.headers import RateLimit
     from mistral_lite._core.structured import response_format_for
     from mistral_lite._core.tools import function_tool
     from mistral_lite._core.usage import Usage
-    from mistral_lite._core.workflows import BatchError, WaitTimeout
     from mistral_lite._http.aio import AsyncClient, AsyncStream
     from mistral_lite._http.stream import Stream, acollect_completion, collect_completion
     from mistral_lite._methods.conversations import acollect_conversation, citations, collect_conversation, output_text
@@ -45,9 +44,6 @@ _LAZY: dict[str, str] = {
     "Usage": "mistral_lite._core.usage",
     "response_format_for": "mistral_lite._core.structured",
     "function_tool": "mistral_lite._core.tools",
-    "BatchError": "mistral_lite._core.workflows",
-    "WaitTimeout": "mistral_lite._core.workflows",
-    "BulkInputError": "mistral_lite._bulk.live",
     "BulkProgress": "mistral_lite._bulk.live",
     "acollect_conversation": "mistral_lite._methods.conversations",
     "citations": "mistral_lite._methods.conversations",
@@ -75,9 +71,6 @@ __all__ = [
     "Usage",
     "response_format_for",
     "function_tool",
-    "BatchError",
-    "WaitTimeout",
-    "BulkInputError",
     "BulkProgress",
     "acollect_conversation",
     "citations",

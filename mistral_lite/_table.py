@@ -21,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mistral_lite.exceptions import SpecError
+
 __all__ = ["Endpoint", "Spec", "SpecError", "lint_spec", "load_spec", "warn_deprecated"]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -45,10 +47,6 @@ CALL_KEYWORDS = frozenset(
     {"extra_body", "extra_query", "extra_headers", "timeout", "stream_timeout", "on_progress"}
 )
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-
-
-class SpecError(Exception):
-    """The table or a schema is malformed (raised while loading, naming the row and field)."""
 
 
 class Endpoint:

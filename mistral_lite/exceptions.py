@@ -4,13 +4,22 @@ The hierarchy::
 
     MistralError                      base of everything raised here
     ├── ValidationError (ValueError)  bad options, raised before any network I/O
+    │   └── BulkInputError            bad lines in a bulk run's input (or a batch's requests)
     ├── BulkRunError                  a bulk run refused to start or go on (output in use,
     │                                 input changed, damaged state); ``path`` names the file
+    ├── BatchError                    a batch job ended without results (``job`` attached)
+    ├── WaitTimeout                   a waited-for job did not end in time (``last`` state)
+    ├── UnsupportedTypeError (TypeError)
+    │                                 a Python type that JSON Schema cannot describe
+    ├── SpecError                     the endpoint table or a schema is malformed
+    ├── SpecFileError                 an OpenAPI file the maintainer tools cannot read
     ├── UnknownOperationError (AttributeError)
     │                                 an operation name the table does not have
     ├── StreamError                   a malformed event or an error event in a stream
     ├── OutputParseError              a structured answer that is not JSON or not of the type
     ├── ToolError                     a tool failed in run_tools (raise_tool_errors=True)
+    ├── ToolArgumentsError            the model's arguments do not fit a tool's parameters
+    │                                 (a failed tool's ``__cause__``)
     ├── MaxTurnsExceeded              run_tools reached max_turns (the transcript attached)
     ├── APIConnectionError            the server could not be reached or the connection broke
     │   └── APITimeoutError           connect, read or stream-stall timeout
@@ -42,6 +51,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchError",
+    "BulkInputError",
     "BulkRunError",
     "ConflictError",
     "InternalServerError",
@@ -51,11 +62,16 @@ __all__ = [
     "OutputParseError",
     "PermissionDeniedError",
     "RateLimitError",
+    "SpecError",
+    "SpecFileError",
     "StreamError",
+    "ToolArgumentsError",
     "ToolError",
     "UnknownOperationError",
     "UnprocessableEntityError",
+    "UnsupportedTypeError",
     "ValidationError",
+    "WaitTimeout",
 ]
 
 
@@ -93,6 +109,26 @@ class ValidationError(MistralError, ValueError):
         super().__init__(f"invalid options for {operation} ({count} {noun}):\n{lines}", operation=operation)
 
 
+#: How many problems a :class:`BulkInputError` spells out (all are counted).
+MAX_REPORTED = 50
+
+
+class BulkInputError(ValidationError):
+    """The input file has bad lines; nothing was sent. ``problems`` lists ``(line, message)``,
+    ``count`` how many lines are bad in all (``errors`` has them as ``("line N", message)``)."""
+
+    def __init__(self, path: str, problems: list[tuple[int, str]], count: int) -> None:
+        shown = "\n".join(f"  - line {number}: {message}" for number, message in problems[:MAX_REPORTED])
+        more = f"\n  ... and {len(problems) - MAX_REPORTED} more" if len(problems) > MAX_REPORTED else ""
+        noun = "line" if count == 1 else "lines"
+        MistralError.__init__(self, f"{path}: {count} bad {noun} (nothing was sent):\n{shown}{more}",
+                              operation="run_jsonl")
+        self.errors = [(f"line {number}", message) for number, message in problems]
+        self.path = path
+        self.problems = problems
+        self.count = count
+
+
 class BulkRunError(MistralError):
     """A bulk run (``run_jsonl``, ``mistral-lite run``) refused to start or to go on: its output
     is being written by another run, its input changed since the output was written, or a file
@@ -101,6 +137,34 @@ class BulkRunError(MistralError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message, operation="run_jsonl")
         self.path = path
+
+
+class BatchError(MistralError):
+    """A batch job ended without results (``job`` holds its final state)."""
+
+    def __init__(self, message: str, *, job: Mapping[str, Any]) -> None:
+        super().__init__(message, operation="run_batch")
+        self.job = dict(job)
+
+
+class WaitTimeout(MistralError):
+    """A waited-for job did not reach a terminal state in time (``last`` holds its last state)."""
+
+    def __init__(self, message: str, *, operation: str, last: Any) -> None:
+        super().__init__(message, operation=operation)
+        self.last = last
+
+
+class UnsupportedTypeError(MistralError, TypeError):
+    """A Python type that cannot be described as JSON Schema (raised before any I/O)."""
+
+
+class SpecError(MistralError):
+    """The endpoint table or a schema is malformed (raised while loading, naming the row and field)."""
+
+
+class SpecFileError(MistralError):
+    """An OpenAPI file the maintainer tools cannot read, or that is not an OpenAPI document."""
 
 
 class UnknownOperationError(MistralError, AttributeError):
@@ -141,6 +205,12 @@ class ToolError(MistralError):
                  operation: str | None = None) -> None:
         super().__init__(message, operation=operation)
         self.tool, self.arguments, self.call_id = tool, arguments, call_id
+
+
+class ToolArgumentsError(MistralError):
+    """The model's arguments for a tool do not fit its parameters (not JSON, not an object, an
+    unknown or missing argument, a value of the wrong type). ``run_tools`` answers the model
+    with the message; with ``raise_tool_errors=True`` it is the ``__cause__`` of the ToolError."""
 
 
 class MaxTurnsExceeded(MistralError):

@@ -33,30 +33,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from mistral_lite._core.jsoncodec import dumps, loads
-from mistral_lite.exceptions import BulkRunError, MistralError, ValidationError
+from mistral_lite.exceptions import MAX_REPORTED, BulkInputError, BulkRunError, MistralError
 
 __all__ = ["BulkInputError", "DoneSet", "InputLine", "OutputLock", "OutputWriter", "iter_input", "read_done",
            "scan_input"]
-
-#: How many problems a :class:`BulkInputError` spells out (all are counted).
-MAX_REPORTED = 50
-
-
-class BulkInputError(ValidationError):
-    """The input file has bad lines; nothing was sent. ``problems`` lists ``(line, message)``,
-    ``count`` how many lines are bad in all (``errors`` has them as ``("line N", message)``)."""
-
-    def __init__(self, path: str, problems: list[tuple[int, str]], count: int) -> None:
-        shown = "\n".join(f"  - line {number}: {message}" for number, message in problems[:MAX_REPORTED])
-        more = f"\n  ... and {len(problems) - MAX_REPORTED} more" if len(problems) > MAX_REPORTED else ""
-        noun = "line" if count == 1 else "lines"
-        MistralError.__init__(self, f"{path}: {count} bad {noun} (nothing was sent):\n{shown}{more}",
-                              operation="run_jsonl")
-        self.errors = [(f"line {number}", message) for number, message in problems]
-        self.path = path
-        self.problems = problems
-        self.count = count
-
 
 class InputLine:
     """One request of the input: its line number, ``custom_id`` and body."""

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mistral_lite._core.extras import needs
-from mistral_lite.exceptions import MistralError
+from mistral_lite.exceptions import UnsupportedTypeError
 
 __all__ = ["Mismatch", "UnsupportedTypeError", "is_pydantic_model", "is_schema_type", "load", "schema_for",
            "strict_schema", "type_name"]
@@ -36,10 +36,6 @@ _NONE = type(None)
 _SEQUENCES = (list, set, frozenset, tuple, collections.abc.Sequence, collections.abc.Set,
               collections.abc.Iterable, collections.abc.Collection, collections.abc.MutableSequence)
 _MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
-
-
-class UnsupportedTypeError(MistralError, TypeError):
-    """A Python type that cannot be described as JSON Schema (raised before any I/O)."""
 
 
 class Mismatch(Exception):

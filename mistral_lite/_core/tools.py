@@ -17,7 +17,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mistral_lite._core.pytypes import Mismatch, UnsupportedTypeError, load, schema_for, strict_schema
+from mistral_lite._core.pytypes import Mismatch, load, schema_for, strict_schema
+from mistral_lite.exceptions import ToolArgumentsError, UnsupportedTypeError
 
 __all__ = ["ToolArgumentsError", "ToolDict", "call_arguments", "function_tool", "tool_name"]
 
@@ -34,10 +35,6 @@ class ToolDict(dict):  # type: ignore[type-arg]
 
     fn: Callable[..., Any]
     confirm: bool
-
-
-class ToolArgumentsError(Exception):
-    """The model's arguments do not fit the function (``reason`` says how)."""
 
 
 #: The function names the API accepts.

@@ -24,7 +24,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from mistral_lite._core.inputs import json_problems, positive_number_problem
-from mistral_lite.exceptions import MistralError, UnknownOperationError, ValidationError
+from mistral_lite.exceptions import (
+    BatchError,
+    BulkInputError,
+    MistralError,
+    UnknownOperationError,
+    ValidationError,
+    WaitTimeout,
+)
 
 if TYPE_CHECKING:
     from mistral_lite._core.settings import ClientBase
@@ -33,22 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["INLINE_MAX", "BatchError", "Pager", "WaitTimeout", "Waiter", "batch_file", "batch_inline",
            "batch_inputs", "batch_results", "paginate", "result_files", "run_batch", "single_page_items", "wait"]
-
-
-class WaitTimeout(MistralError):
-    """A waited-for job did not reach a terminal state in time (``last`` holds its last state)."""
-
-    def __init__(self, message: str, *, operation: str, last: Any) -> None:
-        super().__init__(message, operation=operation)
-        self.last = last
-
-
-class BatchError(MistralError):
-    """A batch job ended without results (``job`` holds its final state)."""
-
-    def __init__(self, message: str, *, job: Mapping[str, Any]) -> None:
-        super().__init__(message, operation="run_batch")
-        self.job = dict(job)
 
 
 def single_page_items(result: Any) -> list[Any]:
@@ -306,8 +297,6 @@ class _BatchRequests:
         if self.repeats:
             raise ValidationError("run_batch", self.repeats)
         if self.problems:
-            from mistral_lite._bulk.jsonl import BulkInputError
-
             raise BulkInputError("run_batch", self.problems, len({number for number, _ in self.problems}))
 
 

@@ -49,7 +49,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mistral_lite._table import Endpoint, Spec, SpecError, load_spec
+from mistral_lite._table import Endpoint, Spec, load_spec
+from mistral_lite.exceptions import SpecError, SpecFileError
 
 __all__ = [
     "Difference",
@@ -115,10 +116,6 @@ SCHEMA_ONE = frozenset(
 SCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
 # Keywords stripped from schemas by ``extract``: they never constrain a request.
 _STRIP = frozenset({"description", "title", "example", "examples", "externalDocs", "xml", "$comment"})
-
-
-class SpecFileError(Exception):
-    """The OpenAPI file cannot be read or is not an OpenAPI document (exit status 2)."""
 
 
 # --- Loading ---------------------------------------------------------------------------------
