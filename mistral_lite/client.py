@@ -19,23 +19,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from mistral_lite._core import call as _core
 from mistral_lite._core import observe as _observe
 from mistral_lite._core.concurrency import Executor
-from mistral_lite._core.files import save_atomically
-from mistral_lite._core.jsoncodec import decoder
+from mistral_lite._core.raw import decode_raw, plan_raw
 from mistral_lite._core.settings import ClientBase
 from mistral_lite._core.workflows import run_batch
-from mistral_lite._http.stream import Stream
-from mistral_lite._http.sync import Transport, configure_debug_logging, wrap_read_error
+from mistral_lite._http.common import configure_debug_logging
+from mistral_lite._http.sync import Transport, download, new_session, open_stream
+from mistral_lite._methods.conversations import place_file, temporary_for, tool_files
 from mistral_lite._methods.operations import Operations
 from mistral_lite._methods.raw_response import RawResponse
 
 if TYPE_CHECKING:
     import os
     from pathlib import Path
+
+    import requests
 
     from mistral_lite._bulk.live import BulkProgress
 
@@ -91,17 +91,10 @@ class Client(ClientBase, Operations):
         meter_provider: Any = None,
         trace_content: bool = False,
     ) -> None:
-        injected = self._configure(
-            api_key, base_url=base_url, timeout=timeout, stream_timeout=stream_timeout, headers=headers,
-            max_retries=max_retries, retry=retry, retry_delay=retry_delay, retry_log_level=retry_log_level,
-            max_retry_after=max_retry_after, cache=cache, cache_ttl=cache_ttl, cache_maxsize=cache_maxsize,
-            allow_insecure_http=allow_insecure_http, transport_settings={"hooks": hooks, "session": session},
-            max_response_size=max_response_size, tracing=tracing, tracer_provider=tracer_provider,
-            meter_provider=meter_provider, trace_content=trace_content,
-        )
+        injected = self._setup(api_key, locals(), {"hooks": hooks, "session": session})
         url = self._settings.base_url
         self._owns_session = session is None
-        own = session if session is not None else requests.Session()
+        own = session if session is not None else new_session()
         self._transport = Transport.for_url(own, url, hooks, allow_insecure_http, owns_session=session is None)
         self.sleep = self._settings.policy.sleep
         self.clock = injected.clock
@@ -117,6 +110,11 @@ class Client(ClientBase, Operations):
         self._owns_session = False  # the original owns the connection pool and the threads
         self._owns_pool = False
         self._transport = self._transport.rebased(self._settings.base_url)  # proxies decided per base URL
+
+    def _widen_pool(self, connections: int) -> None:
+        """Keep ``connections`` pooled connections per host for a run that many threads wide
+        (a session passed in is never changed)."""
+        self._transport.ensure_pool(connections)
 
     # -- workflows from the table (paginate, wait, submit and map are Operations') -----------
     def run_batch(
@@ -179,7 +177,7 @@ class Client(ClientBase, Operations):
         against the operation's schema first: bad lines raise ``BulkInputError`` (nothing is
         sent) unless ``skip_invalid``, which writes their errors instead. Returns the counts.
         """
-        from mistral_lite._bulk.live import run_jsonl
+        from mistral_lite._bulk.live import run_jsonl  # the bulk engine (threads, JSONL io, pacer): only when used
 
         with _observe.scope(self, "run_jsonl", operation=operation, engine=engine):  # a parent span for tracing
             return run_jsonl(
@@ -205,7 +203,7 @@ class Client(ClientBase, Operations):
         each retried like any call; ``on_progress(done, total)`` runs on this thread after each
         batch. Other options (``output_dimension``, ...) go to every ``embed`` call.
         """
-        from mistral_lite._methods.embed_many import embed_many
+        from mistral_lite._methods.embed_many import embed_many  # only when used: a rarely used helper
 
         with _observe.scope(self, "embed_many", model=model):  # a parent span for tracing
             return embed_many(self, texts, model, batch_size, concurrency, on_progress, options)
@@ -220,8 +218,6 @@ class Client(ClientBase, Operations):
         existing file is never replaced unless ``overwrite=True`` (checked for every file before
         the first download); each file is written through a temporary file renamed into place.
         """
-        from mistral_lite._methods.conversations import place_file, temporary_for, tool_files
-
         paths = []
         for file_id, target in tool_files(result, directory, overwrite=overwrite):
             tmp = temporary_for(target)
@@ -246,7 +242,7 @@ class Client(ClientBase, Operations):
         audio. Needs the ``async`` extra (aiohttp); runs on a private event loop in a thread.
         An ``error`` event raises ``StreamError``; leaving the loop early closes the socket.
         """
-        from mistral_lite._http.realtime import sync_events
+        from mistral_lite._http.realtime import sync_events  # the WebSocket client (asyncio, aiohttp): only when used
 
         return sync_events(self, audio, model=model, audio_format=audio_format,
                            target_streaming_delay_ms=target_streaming_delay_ms, stream_timeout=stream_timeout)
@@ -284,8 +280,6 @@ class Client(ClientBase, Operations):
         the fields of a multipart body. Returns the decoded JSON, the bytes of any other media, or
         None when the answer has no body; with ``stream=True``, a Stream of event dicts.
         """
-        from mistral_lite._core.raw import plan_raw
-
         plan = plan_raw(self, method, path, params=params, json=json, data=data, files=files, headers=headers,
                         stream=stream, timeout=timeout)
         observers = self._observers.observers
@@ -295,11 +289,9 @@ class Client(ClientBase, Operations):
         return self._complete_raw(plan)
 
     def _complete_raw(self, plan: _core.Plan) -> Any:
-        from mistral_lite._core.raw import decode_raw
-
         response = self._transport.send(plan)
         if plan.stream:
-            return _stream(plan, response)
+            return open_stream(plan, response)
         return decode_raw(response.content, response.headers.get("Content-Type", ""),
                           response.headers.get("x-request-id"))
 
@@ -319,44 +311,9 @@ class Client(ClientBase, Operations):
         response = self._transport.send(plan)
         _core.invalidate(self, plan)
         if plan.stream:
-            return _core.finish_stream(plan, _stream(plan, response))
+            return _core.finish_stream(plan, open_stream(plan, response))
         if plan.to is not None:
-            return _core.store(plan, _download(plan, response))
+            return _core.store(plan, download(plan, response))
         return _core.finish(plan, response.content, response.headers.get("x-request-id"),
                             status=response.status_code, content_type=response.headers.get("Content-Type"))
 
-
-def _stream(plan: _core.Plan, response: requests.Response) -> Stream[Any]:
-    """The answer of a streaming call as a Stream of the row's kind (a JSON answer is a StreamError)."""
-    try:
-        _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
-    except BaseException:
-        response.close()
-        raise
-    endpoint = plan.endpoint
-    return Stream(response, kind=endpoint.stream, operation=plan.operation, loads=decoder(),
-                  end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret,
-                  call=plan.call)
-
-
-def _download(plan: _core.Plan, response: requests.Response) -> Any:
-    """Write the body to ``plan.to`` atomically, reporting progress."""
-    try:
-        with response:
-            chunks: Iterator[bytes] = response.iter_content(1 << 16)
-            if plan.on_progress is not None:
-                chunks = _reporting(chunks, _core.content_length(response.headers), plan.on_progress)
-            return save_atomically(chunks, plan.to)
-    except requests.RequestException as exc:
-        raise wrap_read_error(exc, plan.operation) from None
-
-
-def _reporting(
-    chunks: Iterator[bytes], total: int | None, on_progress: Callable[[int, int | None], None]
-) -> Iterator[bytes]:
-    done = 0
-    on_progress(0, total)
-    for chunk in chunks:
-        done += len(chunk)
-        on_progress(done, total)
-        yield chunk

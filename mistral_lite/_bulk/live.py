@@ -37,8 +37,9 @@ from mistral_lite._bulk.jsonl import (
     state_path,
 )
 from mistral_lite._bulk.pacer import InFlight, Pacer, estimate_tokens
+from mistral_lite._core.call import find_endpoint
 from mistral_lite._table import CALL_KEYWORDS, Endpoint, Spec
-from mistral_lite.exceptions import APIStatusError, BulkRunError, MistralError, UnknownOperationError, ValidationError
+from mistral_lite.exceptions import APIStatusError, BulkRunError, MistralError, ValidationError
 
 if TYPE_CHECKING:
     from mistral_lite.client import Client
@@ -136,11 +137,7 @@ def body_problems(client: Client, path: str, model: str | None) -> Callable[[dic
 
 
 def json_endpoint(operations: Mapping[str, Endpoint], operation: str) -> Endpoint:
-    endpoint = operations.get(operation)
-    if endpoint is None:
-        import difflib
-
-        raise UnknownOperationError(operation, difflib.get_close_matches(operation, list(operations), n=3, cutoff=0.5))
+    endpoint = find_endpoint(operations, operation)
     if endpoint.body != "json" or endpoint.response != "json":
         raise MistralError(f"run_jsonl runs operations that take and return JSON; {operation} does not",
                            operation="run_jsonl")
@@ -519,19 +516,10 @@ def check_arguments(
 
 def _widen_pool(client: Client, concurrency: int) -> None:
     """Give a client-owned session a connection pool as wide as the run (requests keeps 10);
-    a session the caller passed in is never changed."""
-    if not getattr(client, "_owns_session", False):
-        return
-    session = client.session
-    try:
-        from requests.adapters import HTTPAdapter
-
-        adapter = session.get_adapter(client.base_url)
-        size = getattr(adapter, "_pool_maxsize", concurrency)
-        if isinstance(adapter, HTTPAdapter) and type(adapter) is HTTPAdapter and size < concurrency:
-            session.mount(client.base_url, HTTPAdapter(pool_connections=1, pool_maxsize=concurrency))
-    except Exception:  # pragma: no cover - a custom session keeps its own adapters
-        return
+    a session the caller passed in is never changed (the client's transport decides)."""
+    widen = getattr(client, "_widen_pool", None)  # a client-like object without one keeps its pool
+    if widen is not None:
+        widen(concurrency)
 
 
 async def run_live_async(
@@ -560,11 +548,10 @@ async def run_live_async(
     run = LiveRun(prepared, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
                   on_progress=on_progress, model=model, concurrency=concurrency)
     owned = None
-    if hasattr(aclient, "with_options"):
-        caller = aclient.with_options(max_retry_after=0.0)
-    elif inner is not None:  # the thread-backed AsyncClient: as many threads as the run is wide
-        _widen_pool(inner, concurrency)
+    if inner is not None:  # the thread-backed AsyncClient: as many threads (and pooled connections) as the run
         owned = caller = type(aclient)(client=engine_client(inner), max_workers=concurrency)
+    elif hasattr(aclient, "with_options"):
+        caller = aclient.with_options(max_retry_after=0.0)
     else:
         caller = aclient
 

@@ -20,6 +20,7 @@ Nothing here opens a socket, sleeps or reads a clock.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from mistral_lite._core.jsoncodec import loads
 from mistral_lite._core.observe import DETACHED, CallRecord, Hub
 from mistral_lite._core.request import Built, build_request
 from mistral_lite._core.retry import RetryPolicy
+from mistral_lite._core.speech import save_field, save_stream
 from mistral_lite._core.structured import Finisher, prepare
 from mistral_lite._core.validate import validate
 from mistral_lite._table import CALL_KEYWORDS, Endpoint, warn_deprecated
@@ -47,8 +49,9 @@ from mistral_lite.exceptions import (
 if TYPE_CHECKING:
     from mistral_lite._core.settings import ClientBase
 
-__all__ = ["MAX_ERROR_BODY", "MISS", "Capped", "Plan", "body_too_large", "check_stream_media", "finish",
-           "finish_stream", "invalidate", "plan", "redact", "status_error", "store", "unexpected_status"]
+__all__ = ["MAX_ERROR_BODY", "MISS", "Capped", "Plan", "body_too_large", "check_stream_media", "find_endpoint",
+           "finish", "finish_stream", "invalidate", "plan", "redact", "status_error", "store", "unexpected_status",
+           "unknown_operation"]
 
 Progress = Callable[[int, "int | None"], None]
 #: Bytes of an error response's body kept (``exc.body``); the rest is not read.
@@ -111,13 +114,9 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
 
     ``lookup=False`` sends even when the cache holds the answer (a raw response was asked for).
     """
-    endpoints = client._endpoints
-    endpoint = endpoints.get(operation)
+    endpoint = client._endpoints.get(operation)
     if endpoint is None:
-        import difflib
-
-        close = difflib.get_close_matches(operation, list(endpoints), n=3, cutoff=0.5)
-        raise UnknownOperationError(operation, close)
+        raise unknown_operation(operation, client._endpoints)
     if endpoint.deprecated is not None:
         warn_deprecated(endpoint)
     if args:
@@ -183,6 +182,22 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
         p.built = _with_progress(p.built, p.on_progress)
         p.on_progress = None
     return p
+
+
+def unknown_operation(name: str, endpoints: Iterable[str]) -> UnknownOperationError:
+    """The error for an operation the table has no row for, with up to three close names
+    (every place that looks an operation up by name raises this one)."""
+    import difflib  # only on this error path: difflib (and heapq) stay out of the import
+
+    return UnknownOperationError(name, difflib.get_close_matches(name, list(endpoints), n=3, cutoff=0.5))
+
+
+def find_endpoint(endpoints: Mapping[str, Endpoint], name: str) -> Endpoint:
+    """The row named ``name``; :func:`unknown_operation` when there is none."""
+    endpoint = endpoints.get(name)
+    if endpoint is None:
+        raise unknown_operation(name, endpoints)
+    return endpoint
 
 
 def attach_request(p: Plan, build: Callable[[], Built], uploads: Iterable[Any] | None) -> None:
@@ -288,8 +303,6 @@ class Capped:
     __slots__ = ("_buffer", "limit", "size")
 
     def __init__(self, limit: int) -> None:
-        import io  # small; kept local like the rest of this module's stdlib use
-
         self.limit, self.size = limit, 0
         self._buffer = io.BytesIO()
 
@@ -374,21 +387,17 @@ def finish(plan: Plan, content: bytes, request_id: str | None = None, *, status:
                                operation=plan.operation) from None
     result = store(plan, result)
     if plan.save_to is not None:
-        from mistral_lite._core.speech import save_field
-
         return save_field(result, plan.endpoint.to_field or "", plan.save_to, plan.operation)
     return result if plan.finisher is None else plan.finisher(result)
 
 
-def finish_stream(plan: Plan, stream: Any) -> Any:
+def finish_stream(plan: Plan, stream: Any, save: Callable[..., Any] = save_stream) -> Any:
     """The stream a transport hands out, given the finish step ``collect_completion`` applies.
 
-    With a ``to_field`` row's ``to=``, the stream is written instead: the Path (sync), or an
-    awaitable of it (an async stream)."""
+    With a ``to_field`` row's ``to=``, the stream is written instead by ``save`` (its signature is
+    :func:`~mistral_lite._core.speech.save_stream`'s): the Path, or, from the async transport's
+    ``asave_stream``, an awaitable of it."""
     if plan.save_to is not None:
-        from mistral_lite._core.speech import asave_stream, save_stream
-
-        save = asave_stream if hasattr(stream, "__anext__") else save_stream
         return save(stream, plan.endpoint.to_field or "", plan.save_to, plan.operation, plan.endpoint.stream_end)
     return stream if plan.finisher is None else plan.finisher(stream)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, cast
 
-__all__ = ["AtomicFile", "MultipartBody", "is_file_value", "remember_positions", "save_atomically"]
+__all__ = ["AtomicFile", "Download", "MultipartBody", "is_file_value", "remember_positions", "save_atomically"]
 
 _BLOCK = 1 << 16
 
@@ -237,6 +237,26 @@ class AtomicFile:
             self._out.close()
         with contextlib.suppress(OSError):
             os.unlink(self._tmp)
+
+
+class Download(AtomicFile):
+    """A response body on its way to ``target`` (both clients' ``to=``): an :class:`AtomicFile` plus
+    the call's ``on_progress(done, total)``, told ``received(0)`` once the file is open, then after
+    each chunk.
+
+    ``__init__``, ``write`` and ``commit`` block (the async client runs them on worker threads);
+    ``received`` reports progress on the caller's thread (the event loop's, for the async client).
+    """
+
+    def __init__(self, target: str | os.PathLike[str], total: int | None,
+                 on_progress: Callable[[int, int | None], None] | None) -> None:
+        super().__init__(target)
+        self.total, self.done, self.on_progress = total, 0, on_progress
+
+    def received(self, size: int) -> None:
+        self.done += size
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total)
 
 
 def save_atomically(chunks: Iterable[bytes], target: str | os.PathLike[str]) -> Path:

@@ -22,6 +22,7 @@ from mistral_lite._core.files import MultipartBody, is_file_value
 from mistral_lite._core.inputs import json_problems
 from mistral_lite._core.jsoncodec import dumps, loads
 from mistral_lite._core.request import Built, _query_pairs, encode_path
+from mistral_lite._core.settings import check_headers, check_timeout
 from mistral_lite._table import METHODS, Endpoint
 from mistral_lite.exceptions import MistralError, ValidationError
 
@@ -66,8 +67,6 @@ def plan_raw(
     timeout: Any,
 ) -> Plan:
     """The plan of one raw request; bad input raises :class:`ValidationError` before any I/O."""
-    from mistral_lite._core.settings import check_headers, check_timeout
-
     verb = str(method).upper()
     if verb not in METHODS | {"HEAD", "OPTIONS"}:
         raise _fail(f"method must be one of {sorted(METHODS | {'HEAD', 'OPTIONS'})}, got {method!r}")

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from mistral_lite._core.cache import ResponseCache, key_fingerprint
 from mistral_lite._core.credentials import Secret, canonical_headers, credential
@@ -57,8 +58,6 @@ class Settings:
 
 def check_base_url(url: str, allow_insecure_http: bool) -> str:
     """The base URL without a trailing slash or ``/v1``; plain http only to loopback hosts."""
-    from urllib.parse import urlsplit
-
     url = url.strip().rstrip("/")
     if url.endswith("/v1"):
         url = url[:-3]
@@ -149,6 +148,12 @@ class Injected:
 #: Per-thread slot through which ``_testing.make_client`` hands hooks to the next constructor.
 INJECTED = threading.local()
 
+#: The constructor arguments ``Client`` and ``AsyncClient`` share (besides ``api_key``), all checked here.
+SHARED_ARGUMENTS = ("base_url", "timeout", "stream_timeout", "headers", "max_retries", "retry", "retry_delay",
+                    "retry_log_level", "max_retry_after", "cache", "cache_ttl", "cache_maxsize",
+                    "allow_insecure_http", "max_response_size", "tracing", "tracer_provider", "meter_provider",
+                    "trace_content")
+
 
 class ClientBase:
     """Settings, table, cache and key fingerprint: everything a client holds but its transport."""
@@ -160,6 +165,14 @@ class ClientBase:
     _fingerprint: str
     _allow_insecure_http: bool
     _observers: Hub  # shared with the with_options copies
+
+    def _setup(self, api_key: str | None, arguments: Mapping[str, Any],
+               transport_settings: Mapping[str, Any]) -> Injected:
+        """Both constructors' one step: ``arguments`` are the constructor's (its ``locals()``), of which
+        the :data:`SHARED_ARGUMENTS` are checked and stored; ``transport_settings`` (the subclass's
+        own, such as ``hooks`` and ``session``) are checked with them, every problem in one error."""
+        shared = {name: arguments[name] for name in SHARED_ARGUMENTS}
+        return self._configure(api_key, transport_settings=transport_settings, **shared)
 
     def _configure(
         self,

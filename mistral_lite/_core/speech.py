@@ -2,10 +2,12 @@
 
 * :func:`save_field` writes the decoded field of a JSON answer (``create_speech``'s
   ``audio_data``) to a path atomically and returns the Path.
-* :func:`save_stream` / :func:`asave_stream` write the decoded field of each event of a
-  stream (``speech.audio.delta``) as it arrives into a temporary file, renamed into place at the
-  stream's end event. A stream cut before its end, or a field that is not valid base64, raises a
-  :class:`MistralError` and leaves the target (an existing file) untouched, no temporary file.
+* :func:`save_stream` writes the decoded field of each event of a stream
+  (``speech.audio.delta``) as it arrives into a temporary file, renamed into place at the stream's
+  end event (its async twin, ``asave_stream``, is the async transport's:
+  :mod:`mistral_lite._http.aio_stream`; it shares :func:`piece` and :func:`cut`). A stream cut
+  before its end, or a field that is not valid base64, raises a :class:`MistralError` and leaves
+  the target (an existing file) untouched, no temporary file.
 * :func:`encode_file` is the plan-time step of an option the schema marks ``base64-file``
   (``create_voice``'s ``sample_audio``): bytes or a path (``os.PathLike``) become standard
   base64 without line breaks; a str is sent as is.
@@ -13,18 +15,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import os
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mistral_lite._core.files import AtomicFile
 from mistral_lite.exceptions import MistralError, ValidationError
 
-__all__ = ["asave_stream", "decode", "encode_file", "save_field", "save_stream"]
+__all__ = ["cut", "decode", "encode_file", "piece", "save_field", "save_stream"]
 
 
 def decode(value: Any, field: str, operation: str) -> bytes:
@@ -51,13 +52,13 @@ def save_field(result: Any, field: str, target: str | os.PathLike[str], operatio
     return out.commit()
 
 
-def _piece(event: Any, field: str, operation: str) -> bytes | None:
+def piece(event: Any, field: str, operation: str) -> bytes | None:
     if isinstance(event, Mapping) and field in event:
         return decode(event[field], field, operation)
     return None
 
 
-def _cut(end: str | None, operation: str) -> MistralError:
+def cut(end: str | None, operation: str) -> MistralError:
     return MistralError(f"{operation}: the stream ended before {end or 'its end event'}; nothing was written",
                         operation=operation)
 
@@ -70,43 +71,17 @@ def save_stream(stream: Iterable[Any], field: str, target: str | os.PathLike[str
         ended = False
         with _closing(stream):
             for event in stream:
-                piece = _piece(event, field, operation)
-                if piece is not None:
-                    out.write(piece)
+                data = piece(event, field, operation)
+                if data is not None:
+                    out.write(data)
                 elif isinstance(event, Mapping) and (end is None or event.get("type") == end):
                     ended = True
         if not ended:
-            raise _cut(end, operation)
+            raise cut(end, operation)
     except BaseException:
         out.abort()
         raise
     return out.commit()
-
-
-async def asave_stream(stream: AsyncIterable[Any], field: str, target: str | os.PathLike[str],
-                       operation: str, end: str | None = None) -> Path:
-    """:func:`save_stream` for an async stream; the file calls run on worker threads."""
-    loop = asyncio.get_running_loop()
-    out = await loop.run_in_executor(None, AtomicFile, target)
-    try:
-        ended = False
-        try:
-            async for event in stream:
-                piece = _piece(event, field, operation)
-                if piece is not None:
-                    await loop.run_in_executor(None, out.write, piece)
-                elif isinstance(event, Mapping) and (end is None or event.get("type") == end):
-                    ended = True
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        if not ended:
-            raise _cut(end, operation)
-        return await loop.run_in_executor(None, out.commit)
-    except BaseException:
-        out.abort()
-        raise
 
 
 class _closing:

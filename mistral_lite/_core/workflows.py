@@ -23,12 +23,12 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from mistral_lite._core.call import find_endpoint
 from mistral_lite._core.inputs import json_problems, positive_number_problem
 from mistral_lite.exceptions import (
     BatchError,
     BulkInputError,
     MistralError,
-    UnknownOperationError,
     ValidationError,
     WaitTimeout,
 )
@@ -56,13 +56,7 @@ def single_page_items(result: Any) -> list[Any]:
 
 
 def _endpoint(client: ClientBase, operation: str) -> Endpoint:
-    endpoint = client.operations.get(operation)
-    if endpoint is None:
-        import difflib
-
-        close = difflib.get_close_matches(operation, list(client.operations), n=3, cutoff=0.5)
-        raise UnknownOperationError(operation, close)
-    return endpoint
+    return find_endpoint(client.operations, operation)
 
 
 class Pager:

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from mistral_lite._core.structured import _T, _U, ParsedChatCompletion, ParsedOCRResponse
-from mistral_lite._http.aio import AsyncStream
+from mistral_lite._http.aio_stream import AsyncStream
 from mistral_lite._http.stream import Stream
 from mistral_lite._methods.raw_response import RawResponse
 from mistral_lite.types import (

@@ -10,14 +10,15 @@ differs: it sends with aiohttp, asks the retry policy, and sleeps with ``asyncio
 * **Cancellation.** Cancelling a task that awaits a call, or closing a stream early, closes
   its connection at once (the server sees the hang-up); a cancelled call is never retried and
   the pool stays usable.
-* **Streams.** :class:`AsyncStream` feeds aiohttp's reads to the same
-  :class:`~mistral_lite._core.sse.EventDecoder` the sync ``Stream`` uses; the stream timeout is
-  aiohttp's per-read timeout.
+* **Streams.** :class:`~mistral_lite._http.aio_stream.AsyncStream` (its own module) feeds aiohttp's
+  reads to the same :class:`~mistral_lite._core.sse.EventDecoder` the sync ``Stream`` uses; the
+  stream timeout is aiohttp's per-read timeout.
 * **Files.** Uploads are read from their files on worker threads, and downloads written on
   worker threads to a temporary file renamed into place at the end: the loop never blocks on disk.
 
 aiohttp is the ``async`` extra (``pip install "mistral-lite[async]"``); ``import mistral_lite``
-does not import this module.
+does not import this module, and this module never loads the requests transport
+(:mod:`mistral_lite._http.sync`): what both transports share is in :mod:`mistral_lite._http.common`.
 """
 
 from __future__ import annotations
@@ -36,32 +37,38 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
+from urllib.request import getproxies
 
 from mistral_lite._core import call as _core
 from mistral_lite._core import observe as _observe
+from mistral_lite._core.concurrency import Executor
 from mistral_lite._core.credentials import drop_credentials, same_origin
 from mistral_lite._core.extras import needs
-from mistral_lite._core.files import AtomicFile, MultipartBody
-from mistral_lite._core.headers import ResponseInfo, request_id
-from mistral_lite._core.jsoncodec import decoder
-from mistral_lite._core.settings import ClientBase
-from mistral_lite._core.sse import EventDecoder
+from mistral_lite._core.files import Download, MultipartBody
+from mistral_lite._core.inputs import client_problems
+from mistral_lite._core.raw import decode_raw, plan_raw
+from mistral_lite._core.request import all_proxy
+from mistral_lite._core.settings import INJECTED, ClientBase
 from mistral_lite._core.workflows import Waiter, batch_inputs, batch_polling, batch_results, result_files
-from mistral_lite._http.stream import DRAIN_LIMIT, DRAIN_TIMEOUT, stream_error
-from mistral_lite._http.sync import (
+from mistral_lite._http.aio_stream import AsyncStream, asave_stream, open_stream
+from mistral_lite._http.common import (
+    AsyncClosing,
+    check_redirect,
     configure_debug_logging,
+    connection_failure,
     describe,
     http_logger,
     log_request,
     log_response,
+    read_error,
     unsendable,
 )
 from mistral_lite._http.threads import ThreadedCalls
+from mistral_lite._methods.conversations import place_file, temporary_for, tool_files
 from mistral_lite._methods.operations import AsyncOperations
 from mistral_lite._methods.raw_response import RawResponse
-from mistral_lite.exceptions import APIConnectionError, APITimeoutError, MistralError, ValidationError
+from mistral_lite.exceptions import APIConnectionError, MistralError, ValidationError
 
 if TYPE_CHECKING:  # the checkers see the modules (an "ignore" keeps them quiet when aiohttp is not installed)
     import aiohttp  # type: ignore[import-not-found, unused-ignore]
@@ -112,8 +119,6 @@ class _Pool:
         """``ALL_PROXY`` for ``url``'s base, as requests honours it (aiohttp reads only ``HTTP(S)_PROXY``)."""
         base = url[:url.find("/", url.find("//") + 2) + 1 or None]
         if base not in self._proxies:
-            from mistral_lite._core.request import all_proxy
-
             self._proxies[base] = all_proxy(base)
         return self._proxies[base]
 
@@ -136,8 +141,6 @@ class _Pool:
         guard.on_request_redirect.append(_check_redirect)
         # proxies from the environment, as requests does; without any, trust_env stays off:
         # it costs two worker-thread hops per request (proxy and ~/.netrc lookups)
-        from urllib.request import getproxies
-
         self.session = aiohttp.ClientSession(connector=connector, trust_env=bool(getproxies()),
                                              trace_configs=[guard], response_class=_response_class())
         if hasattr(self.session, "_retry_connection"):
@@ -184,16 +187,7 @@ def _sleeper(injected: Callable[[float], Any] | None) -> Callable[[float], Await
     return sleep
 
 
-def _stream(plan: _core.Plan, response: aiohttp.ClientResponse) -> AsyncStream[Any]:
-    """The answer of a streaming call as an AsyncStream of the row's kind (a JSON answer is a StreamError)."""
-    _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
-    endpoint = plan.endpoint
-    return AsyncStream(response, kind=endpoint.stream, operation=plan.operation, loads=decoder(),
-                       end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret,
-                       call=plan.call)
-
-
-class AsyncClient(ClientBase, AsyncOperations):
+class AsyncClient(ClientBase, AsyncOperations, AsyncClosing):
     """The asyncio client: ``await aclient.chat(...)``; the same table and behaviour as ``Client``.
 
     Takes ``Client``'s arguments, except that ``session`` is an ``aiohttp.ClientSession``
@@ -236,30 +230,19 @@ class AsyncClient(ClientBase, AsyncOperations):
     ) -> None:
         if aiohttp is None:
             raise MistralError(needs("AsyncClient needs aiohttp", "async"))
-        from mistral_lite._core.inputs import client_problems
-
-        problems = client_problems({"max_connections": max_connections, "max_workers": max_workers})
-        if problems:  # max_connections=True is not a count
-            raise ValidationError("AsyncClient", problems)
+        own = {"hooks": hooks, "max_connections": max_connections, "max_workers": max_workers}
         self._threads: ThreadedCalls | None = None
         if client is not None:  # its settings, cache and transport; calls on threads
-            from mistral_lite._core.concurrency import Executor
-            from mistral_lite._core.settings import INJECTED
-
+            problems = client_problems(own)
+            if problems:  # max_connections=True is not a count
+                raise ValidationError("AsyncClient", problems)
             injected_sleep = getattr(INJECTED.__dict__.pop("value", None), "sleep", None)
             self.__dict__.update({k: v for k, v in client.__dict__.items() if k in _SHARED_STATE})
             self.clock = client.clock
             self._threads = ThreadedCalls(client, Executor(max_workers))
             client._transport.ensure_pool(max_workers)  # a pooled connection per worker thread
         else:
-            injected = self._configure(
-                api_key, base_url=base_url, timeout=timeout, stream_timeout=stream_timeout, headers=headers,
-                max_retries=max_retries, retry=retry, retry_delay=retry_delay, retry_log_level=retry_log_level,
-                max_retry_after=max_retry_after, cache=cache, cache_ttl=cache_ttl, cache_maxsize=cache_maxsize,
-                allow_insecure_http=allow_insecure_http, transport_settings={"hooks": hooks},
-                max_response_size=max_response_size, tracing=tracing, tracer_provider=tracer_provider,
-                meter_provider=meter_provider, trace_content=trace_content,
-            )
+            injected = self._setup(api_key, locals(), own)
             injected_sleep, self.clock = injected.sleep, injected.clock
         self.sleep = _sleeper(injected_sleep)
         self._pool = _Pool(max_connections, session)
@@ -313,7 +296,7 @@ class AsyncClient(ClientBase, AsyncOperations):
         try:
             _core.invalidate(self, plan)
             if plan.stream:
-                stream = _core.finish_stream(plan, _stream(plan, response))
+                stream = _core.finish_stream(plan, open_stream(plan, response), asave_stream)
                 return await stream if plan.save_to is not None else stream
             if plan.to is not None:
                 return _core.store(plan, await _download(plan, response))
@@ -330,8 +313,6 @@ class AsyncClient(ClientBase, AsyncOperations):
         stream: bool = False, timeout: float | tuple[float, float] | None = None,
     ) -> Any:
         """``await aclient.request("GET", "/v1/new/thing")``: :meth:`Client.request` on this transport."""
-        from mistral_lite._core.raw import plan_raw
-
         self._pool.check_open()
         if self._threads is not None:
             return await self._threads.request(method, path, params=params, json=json, data=data, files=files,
@@ -345,12 +326,10 @@ class AsyncClient(ClientBase, AsyncOperations):
         return await self._complete_raw(plan)
 
     async def _complete_raw(self, plan: _core.Plan) -> Any:
-        from mistral_lite._core.raw import decode_raw
-
         response = await self._send(plan)
         try:
             if plan.stream:
-                return _stream(plan, response)
+                return open_stream(plan, response)
             content = await _read(response, plan)
         except BaseException:
             response.close()
@@ -405,7 +384,7 @@ class AsyncClient(ClientBase, AsyncOperations):
                     raise _failure(exc, plan, retry) from None
                 policy.log(operation, retry, describe(exc), wait)
                 if call is not None:
-                    _observe.retrying(call, retry + 1, _failure_class(exc).__name__)
+                    _observe.retrying(call, retry + 1, _failure_name(exc))
             except (ValueError, UnicodeError) as exc:  # a header or URL aiohttp cannot send
                 raise unsendable(exc, operation, plan.secret) from None
             else:
@@ -503,7 +482,7 @@ class AsyncClient(ClientBase, AsyncOperations):
     async def run_jsonl(self, input: Any, output: Any, **options: Any) -> BulkProgress:
         """A JSONL file of requests into a JSONL file of results, as ``Client.run_jsonl``
         (the live engine on asyncio tasks; the batch engine's waiting on a worker thread)."""
-        from mistral_lite._bulk.live import run_jsonl_async
+        from mistral_lite._bulk.live import run_jsonl_async  # the bulk engine: only when used
 
         with _observe.scope(self, "run_jsonl", operation=options.get("operation", "chat"),
                             engine=options.get("engine", "live")):  # a parent span for tracing
@@ -520,7 +499,7 @@ class AsyncClient(ClientBase, AsyncOperations):
         **options: Any,
     ) -> list[list[float]]:
         """``Client.embed_many`` on tasks: ``await aclient.embed_many(texts)``."""
-        from mistral_lite._methods.embed_many import embed_many_async
+        from mistral_lite._methods.embed_many import embed_many_async  # only when used: a rarely used helper
 
         with _observe.scope(self, "embed_many", model=model):  # a parent span for tracing
             return await embed_many_async(self, texts, model, batch_size, concurrency, on_progress, options)
@@ -528,8 +507,6 @@ class AsyncClient(ClientBase, AsyncOperations):
     async def download_outputs(self, result: Mapping[str, Any], directory: str | os.PathLike[str], *,
                                overwrite: bool = False) -> list[Path]:
         """``Client.download_outputs``: the ``tool_file`` chunks' files, named safely, written atomically."""
-        from mistral_lite._methods.conversations import place_file, temporary_for, tool_files
-
         loop = asyncio.get_running_loop()
         planned = await loop.run_in_executor(None, lambda: tool_files(result, directory, overwrite=overwrite))
         paths = []
@@ -549,7 +526,7 @@ class AsyncClient(ClientBase, AsyncOperations):
     ) -> AsyncIterator[dict[str, Any]]:
         """``Client.transcribe_realtime`` natively: ``async for event in aclient.transcribe_realtime(...)``
         (no ``await``); ``audio`` may also be an async iterable of byte chunks, sent as they arrive."""
-        from mistral_lite._http.realtime import events
+        from mistral_lite._http.realtime import events  # the WebSocket client: only when used
 
         return events(self, audio, model=model, audio_format=audio_format,
                       target_streaming_delay_ms=target_streaming_delay_ms, stream_timeout=stream_timeout)
@@ -562,14 +539,6 @@ class AsyncClient(ClientBase, AsyncOperations):
                 self._threads.executor.shutdown(wait=False)
             await self._pool.close()  # calls in flight get APIConnectionError; later calls a MistralError
 
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     def __repr__(self) -> str:
         return f"<mistral_lite.AsyncClient base_url={self._settings.base_url!r}>"
 
@@ -577,153 +546,6 @@ class AsyncClient(ClientBase, AsyncOperations):
 #: What ``AsyncClient(client=...)`` takes over from a sync client: settings, table, cache.
 _SHARED_STATE = frozenset({"_settings", "_spec", "_endpoints", "_cache", "_fingerprint", "_allow_insecure_http",
                            "_observers"})
-
-
-_ItemT = TypeVar("_ItemT")
-
-
-class AsyncStream(ResponseInfo, Generic[_ItemT]):
-    """The events of a streamed response: an async iterator and an async context manager.
-
-    Type checkers see ``AsyncStream[ChatCompletionChunk]``-like types (the row's item type from
-    :mod:`mistral_lite.types`); at run time every item is a plain dict.
-
-    ``response`` is the ``aiohttp.ClientResponse``; ``request_id`` its ``x-request-id``. Read to
-    the end, or ``await stream.aclose()`` (or leave the ``async with`` block) to hang up early.
-    """
-
-    def __init__(
-        self,
-        response: aiohttp.ClientResponse,
-        *,
-        kind: str,
-        operation: str,
-        loads: Callable[[bytes], Any],
-        end_event: str | None = None,
-        error_event: str | None = None,
-        secret: str | None = None,
-        call: _observe.CallRecord | None = None,
-    ) -> None:
-        self.response = response
-        self.operation = operation
-        self.kind = kind
-        self.request_id: str | None = request_id(response.headers)
-        self._call = call
-        self._decoder = EventDecoder(kind, operation, loads, end_event, error_event, secret=secret)
-        self._events: list[Any] = []
-        self._next = 0
-        self._over = False  # nothing more to read
-        self._finished = False  # the connection is settled (released, or closed)
-
-    def __new__(cls, *args: Any, call: _observe.CallRecord | None = None, **kwargs: Any) -> AsyncStream[_ItemT]:
-        # an observed stream is an _ObservedStream: its events cost nothing when nobody observes
-        return object.__new__(cls if call is None or cls is not AsyncStream else _ObservedStream)
-
-    def __aiter__(self) -> AsyncStream[_ItemT]:
-        return self
-
-    async def __anext__(self) -> _ItemT:
-        while True:
-            if self._next < len(self._events):
-                event: _ItemT = self._events[self._next]
-                self._next += 1
-                return event
-            decoder = self._decoder
-            if decoder.done or self._over:
-                await self._finish()
-                raise StopAsyncIteration
-            try:
-                chunk = await self.response.content.readany()
-            except BaseException as exc:
-                self._over = True
-                self.response.close()
-                if isinstance(exc, Exception):
-                    raise stream_error(exc, self.operation) from None
-                raise  # a cancel: the connection is already closed
-            self._events = decoder.feed(chunk) if chunk else decoder.close()
-            self._next = 0
-            if not chunk:
-                self._over = True
-
-    async def _finish(self) -> None:
-        """Past the last event: raise the stream's failure, or let the connection go back to the pool."""
-        if self._finished:
-            return
-        self._finished = self._over = True
-        if self._decoder.failure is not None or not self._decoder.ended:
-            self.response.close()
-            if self._decoder.failure is not None:
-                raise self._decoder.failure
-            return
-        try:  # read what follows the end so the connection can be reused; bounded in time and bytes
-            drained = await asyncio.wait_for(self._drain(), DRAIN_TIMEOUT)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            drained = False
-        if drained:
-            self.response.release()
-        else:
-            self.response.close()
-
-    async def _drain(self) -> bool:
-        """Read to the end of the body; False past ``DRAIN_LIMIT`` bytes (as the sync ``Stream``)."""
-        budget, content = DRAIN_LIMIT, self.response.content
-        while True:
-            chunk = await content.readany()
-            if not chunk:
-                return True
-            budget -= len(chunk)
-            if budget < 0:
-                return False
-
-    async def text(self) -> AsyncIterator[str]:
-        """The text deltas as they arrive (an async iterator; see ``Stream.text``). Consumes the stream."""
-        from mistral_lite._methods.conversations import text_delta
-
-        async for event in self:
-            piece = text_delta(event)  # type: ignore[arg-type]
-            if piece:
-                yield piece
-
-    async def aclose(self) -> None:
-        """Stop reading and hang up (returns at once; safe after a cancel)."""
-        self._over = True
-        self._events, self._next = [], 0
-        if not self._finished:
-            self._finished = True
-            self.response.close()
-
-    async def __aenter__(self) -> AsyncStream[_ItemT]:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"<mistral_lite.AsyncStream {self.operation} request_id={self.request_id!r}>"
-
-
-class _ObservedStream(AsyncStream[_ItemT]):
-    """An AsyncStream whose items and end are reported to the call's observers."""
-
-    _call: _observe.CallRecord
-
-    async def __anext__(self) -> _ItemT:
-        try:
-            item = await super().__anext__()
-        except StopAsyncIteration:
-            _observe.ended(self._call, None, None)
-            raise
-        except BaseException as exc:
-            _observe.ended(self._call, None, exc)
-            raise
-        _observe.chunk(self._call, item)
-        return item
-
-    async def aclose(self) -> None:
-        _observe.ended(self._call, None, None)
-        await super().aclose()
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -863,33 +685,28 @@ async def _check_redirect(session: aiohttp.ClientSession, context: Any, params: 
     """Before aiohttp follows a redirect: refuse plain http on a non-loopback host, as the sync transport
     does, and drop every credential header when the target is another origin (aiohttp drops only
     ``Authorization``; ``params.headers`` are the headers it sends on)."""
-    from mistral_lite._core.settings import is_loopback
-
     response = params.response
-    target = response.url.join(URL(response.headers.get("Location", "")))
-    if not same_origin(str(response.url), str(target)):
-        drop_credentials(params.headers)
-    if getattr(context, "trace_request_ctx", None) is True:  # allow_insecure_http=True
-        return
-    if target.scheme == "http" and not is_loopback(target.host or ""):
+    allow_insecure_http = getattr(context, "trace_request_ctx", None) is True
+    try:
+        target = check_redirect(response.status, str(response.url), response.headers.get("Location", ""),
+                                allow_insecure_http)
+    except MistralError:
         response.close()
-        raise MistralError(f"refusing to follow a {response.status} redirect to plain http on {target.host}; "
-                           "use https, or pass allow_insecure_http=True")
+        raise
+    if not same_origin(str(response.url), target):
+        drop_credentials(params.headers)
 
 
 async def _download(plan: _core.Plan, response: aiohttp.ClientResponse) -> Any:
     """Write the body to ``plan.to`` atomically, the file calls on worker threads."""
     loop = asyncio.get_running_loop()
-    out = await loop.run_in_executor(None, AtomicFile, plan.to)
-    total, done, progress = _core.content_length(response.headers), 0, plan.on_progress
+    out = await loop.run_in_executor(None, Download, plan.to, _core.content_length(response.headers),
+                                     plan.on_progress)
     try:
-        if progress is not None:
-            progress(0, total)
+        out.received(0)  # progress is told on the loop
         async for chunk in response.content.iter_chunked(_BLOCK):
             await loop.run_in_executor(None, out.write, chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
+            out.received(len(chunk))
         return await loop.run_in_executor(None, out.commit)
     except BaseException as exc:
         out.abort()  # two quick syscalls: fine on the loop, and possible even after a cancel
@@ -907,16 +724,13 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError))
 
 
-def _failure_class(exc: BaseException) -> type[APIConnectionError]:
-    return APITimeoutError if _is_timeout(exc) else APIConnectionError
+def _failure_name(exc: BaseException) -> str:
+    """The class name of the error a failed attempt would raise (what observers see of a retry)."""
+    return "APITimeoutError" if _is_timeout(exc) else "APIConnectionError"
 
 
-def _failure(exc: BaseException, plan: _core.Plan, retry: int) -> APIConnectionError:
-    cls = _failure_class(exc)
-    tries = f" after {retry + 1} attempts" if retry else ""
-    built = plan.built
-    return cls(f"{plan.operation} ({built.method} {built.path}){tries}: {describe(exc)}",
-               operation=plan.operation, attempts=retry + 1)
+def _failure(exc: BaseException, plan: _core.Plan, retry: int) -> MistralError:
+    return connection_failure(exc, plan.operation, plan.built, retry, timed_out=_is_timeout(exc))
 
 
 def _closed_in_flight(plan: _core.Plan, retry: int) -> APIConnectionError:
@@ -926,9 +740,4 @@ def _closed_in_flight(plan: _core.Plan, retry: int) -> APIConnectionError:
 
 
 def _read_error(exc: BaseException, operation: str) -> MistralError:
-    if _is_timeout(exc):
-        return APITimeoutError(f"{operation}: timed out reading the response: {describe(exc)}", operation=operation)
-    return APIConnectionError(f"{operation}: the connection broke while reading: {describe(exc)}",
-                              operation=operation)
-
-
+    return read_error(exc, operation, _is_timeout(exc))

@@ -37,7 +37,14 @@ from urllib.parse import quote
 
 from mistral_lite._core.credentials import redact
 from mistral_lite._core.jsoncodec import dumps, loads
-from mistral_lite.exceptions import APIConnectionError, APITimeoutError, MistralError, StreamError, error_for_status
+from mistral_lite.exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    MistralError,
+    StreamError,
+    ValidationError,
+    error_for_status,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -98,8 +105,6 @@ async def _chunks(audio: Any) -> AsyncIterator[bytes]:
 
 def check_audio(audio: Any) -> None:
     """Refuse what is not audio before any I/O (a missing file, a number...)."""
-    from mistral_lite.exceptions import ValidationError
-
     if isinstance(audio, (str, os.PathLike)):
         if not Path(audio).is_file():
             raise ValidationError(OPERATION, [("audio", f"no such file: {os.fspath(audio)!r}")])

@@ -1,8 +1,8 @@
-"""The stream object of the requests transport, and ``collect_completion``.
+"""The stream object of the requests transport.
 
 :class:`Stream` reads a streamed ``requests`` response and hands its bytes to the shared,
 I/O-free :class:`~mistral_lite._core.sse.EventDecoder` (the asyncio twin is
-``mistral_lite._http.aio.AsyncStream``). A stream never ends silently: a stall longer than the
+``mistral_lite._http.aio_stream.AsyncStream``). A stream never ends silently: a stall longer than the
 stream timeout raises :class:`APITimeoutError`, a cut before the end raises
 :class:`APIConnectionError`, and a malformed event raises :class:`StreamError` showing the raw
 data. Reading to the end returns the connection to the pool; ``close()`` releases it early.
@@ -13,25 +13,20 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterable, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from mistral_lite._core.headers import ResponseInfo, request_id
 from mistral_lite._core.observe import CallRecord, ended, observed
 from mistral_lite._core.sse import MAX_EVENT_SIZE, EventDecoder, SSEParser, iter_sse
-from mistral_lite.exceptions import APIConnectionError, APITimeoutError, MistralError
+from mistral_lite._http.common import DRAIN_LIMIT, DRAIN_TIMEOUT, stream_error
+from mistral_lite._methods.conversations import acollect_completion, collect_completion, text_delta
+from mistral_lite.exceptions import APIConnectionError, MistralError
 
-if TYPE_CHECKING:
-    from mistral_lite.types import ChatCompletionResponse
-
+# collect_completion lives in mistral_lite._methods.conversations (transport-free); re-exported for old imports
 __all__ = ["MAX_EVENT_SIZE", "SSEParser", "Stream", "acollect_completion", "collect_completion", "iter_sse",
            "socket_of", "stream_error"]
-
-#: Seconds to wait for the rest of the body after a stream's end event.
-DRAIN_TIMEOUT = 1.0
-#: Bytes read after a stream's end event before the connection is dropped instead.
-DRAIN_LIMIT = 1 << 16
 
 
 _ItemT = TypeVar("_ItemT")
@@ -93,8 +88,6 @@ class Stream(ResponseInfo, Iterator[_ItemT]):
     def text(self) -> Iterator[str]:
         """The text deltas as they arrive (chat, agent, conversation or transcription; thinking
         skipped); joined, they are the final text. Consumes the stream."""
-        from mistral_lite._methods.conversations import text_delta
-
         for event in self._events:
             piece = text_delta(event)
             if piece:
@@ -263,86 +256,3 @@ def socket_of(response: Any) -> socket.socket | None:
         fp = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
         sock = getattr(fp, "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
-
-
-def stream_error(exc: BaseException, operation: str) -> APIConnectionError:
-    name = type(exc).__name__
-    text = str(exc)
-    if "timeout" in name.lower() or "timed out" in text.lower():
-        return APITimeoutError(
-            f"{operation}: no data arrived within the stream timeout ({name})", operation=operation
-        )
-    return APIConnectionError(f"{operation}: the stream was cut: {name}: {text}", operation=operation)
-
-
-def collect_completion(chunks: Iterable[Mapping[str, Any]]) -> ChatCompletionResponse:
-    """Turn completion chunks into the equivalent non-streamed response.
-
-    Content is joined per choice, tool calls merged by index (arguments concatenated), and
-    the finish reason, usage, id, model and created time kept. A stream of a call whose
-    ``response_format`` was a type gives each message its ``parsed`` value (the stream's
-    ``finish`` step).
-    """
-    result: dict[str, Any] = {"object": "chat.completion"}
-    choices: dict[int, dict[str, Any]] = {}
-    for chunk in chunks:
-        if "choices" not in chunk and chunk.get("type"):
-            _refuse_events(chunk)
-        for key in ("id", "model", "created"):
-            if key in chunk and key not in result:
-                result[key] = chunk[key]
-        if chunk.get("usage"):
-            result["usage"] = chunk["usage"]
-        for delta_choice in chunk.get("choices", ()):
-            index = delta_choice.get("index", 0)
-            choice = choices.setdefault(
-                index, {"index": index, "message": {"role": "assistant", "content": ""}, "finish_reason": None}
-            )
-            delta = delta_choice.get("delta") or {}
-            message = choice["message"]
-            if delta.get("role"):
-                message["role"] = delta["role"]
-            content = delta.get("content")
-            if isinstance(content, str):
-                message["content"] += content
-            elif isinstance(content, list):
-                message["content"] += "".join(
-                    part.get("text", "") for part in content if isinstance(part, dict)
-                )
-            for call in delta.get("tool_calls") or ():
-                calls = message.setdefault("tool_calls", [])
-                slot = call.get("index", len(calls))
-                while len(calls) <= slot:
-                    calls.append({"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
-                merged = calls[slot]
-                if call.get("id"):
-                    merged["id"] = call["id"]
-                fn = call.get("function") or {}
-                if fn.get("name"):
-                    merged["function"]["name"] = fn["name"]
-                args = fn.get("arguments")
-                if isinstance(args, str):
-                    merged["function"]["arguments"] += args
-                elif args is not None:
-                    merged["function"]["arguments"] = args
-            if delta_choice.get("finish_reason"):
-                choice["finish_reason"] = delta_choice["finish_reason"]
-    result["choices"] = [choices[i] for i in sorted(choices)]
-    finish = getattr(chunks, "finish", None)
-    return cast("ChatCompletionResponse", result if finish is None else finish(result))
-
-
-def _refuse_events(chunk: Mapping[str, Any]) -> None:
-    from mistral_lite._methods.conversations import is_conversation_event
-
-    if is_conversation_event(chunk):
-        raise MistralError(f"collect_completion got a conversation event ({chunk.get('type')!r}); "
-                           "collect a conversation stream with collect_conversation (or acollect_conversation)")
-
-
-async def acollect_completion(chunks: AsyncIterable[Mapping[str, Any]]) -> ChatCompletionResponse:
-    """:func:`collect_completion` for an :class:`~mistral_lite.AsyncStream` (``parsed`` included)."""
-    collected = [chunk async for chunk in chunks]
-    result = collect_completion(collected)
-    finish = getattr(chunks, "finish", None)
-    return result if finish is None else cast("ChatCompletionResponse", finish(result))

@@ -9,27 +9,40 @@ Observers registered as ``hooks={"request": [...], "response": [...]}`` see ever
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
-import sys
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import requests
 import requests.adapters
 import requests.auth
+import urllib3
+import urllib3.exceptions
 
 from mistral_lite._core import call as _core
 from mistral_lite._core import observe as _observe
 from mistral_lite._core.call import Plan
-from mistral_lite._core.credentials import drop_credentials, redact, redact_headers, same_origin
-from mistral_lite._core.request import Built
-from mistral_lite._core.retry import logger
-from mistral_lite.exceptions import APIConnectionError, APIStatusError, APITimeoutError, MistralError
+from mistral_lite._core.credentials import drop_credentials, same_origin
+from mistral_lite._core.files import Download
+from mistral_lite._core.jsoncodec import decoder
+from mistral_lite._http.common import (
+    check_redirect,
+    connection_failure,
+    describe,
+    http_logger,
+    log_request,
+    log_response,
+    read_error,
+    unsendable,
+)
+from mistral_lite._http.stream import Stream
+from mistral_lite.exceptions import APIStatusError, MistralError
 
-__all__ = ["Transport", "status_error"]
+__all__ = ["Transport", "download", "open_stream", "status_error"]
 
 Hook = Callable[..., Any]
 
@@ -65,13 +78,6 @@ def _reached_server(exc: requests.RequestException) -> bool:
         if isinstance(inner, ConnectionRefusedError):
             return False
     return True
-
-
-def describe(exc: BaseException) -> str:
-    reason = exc.args[0] if exc.args else exc
-    inner = getattr(reason, "reason", None)
-    text = str(inner or reason)
-    return f"{type(exc).__name__}: {text}"
 
 
 def status_error(response: requests.Response, plan: Plan, attempts: int,
@@ -142,10 +148,6 @@ def _after_interim(session: requests.Session, prepared: requests.PreparedRequest
     ``http.client`` skips only ``100 Continue``; a ``102``/``103`` comes back as the response and
     the real one stays in the socket, where the next request would read it. Read it here.
     """
-    import http.client
-
-    import urllib3
-
     for _ in range(16):
         raw = response.raw
         interim: Any = getattr(raw, "_fp", None)
@@ -180,8 +182,6 @@ def _timed_out(exc: BaseException) -> bool:
     """A timeout, including the read timeouts requests reports as a ConnectionError."""
     if isinstance(exc, (requests.Timeout, TimeoutError)):
         return True
-    import urllib3.exceptions
-
     reason = exc.args[0] if exc.args else None
     kinds = (urllib3.exceptions.ReadTimeoutError, TimeoutError)  # not NewConnectionError, a subclass of theirs
     if isinstance(reason, kinds) or isinstance(getattr(reason, "reason", None), kinds):
@@ -249,7 +249,7 @@ class Transport:
         session, history = self.session, []
         limit = session.max_redirects
         for _ in range(limit - 1):  # at most ``limit`` requests reach the server
-            self._check_redirect(response)
+            self._check_redirect(response)  # is_redirect: the loop below follows only redirects
             _error_body(response)
             hops = session.resolve_redirects(response, prepared, stream=True, timeout=plan.timeout,
                                              yield_requests=True, **self.send_kwargs)
@@ -266,18 +266,13 @@ class Transport:
         raise _core.too_many_redirects(plan, limit)
 
     def _check_redirect(self, response: requests.Response) -> None:
-        """Refuse to follow a redirect to plain http on a non-loopback host (the base URL's rule)."""
-        if not response.is_redirect or self.allow_insecure_http:
-            return
-        from urllib.parse import urljoin, urlsplit
-
-        from mistral_lite._core.settings import is_loopback
-
-        target = urlsplit(urljoin(response.url, response.headers.get("location", "")))
-        if target.scheme == "http" and not is_loopback(target.hostname or ""):
+        """Refuse to be sent to plain http on a non-loopback host by a redirect (the base URL's rule)."""
+        try:
+            check_redirect(response.status_code, response.url or "", response.headers.get("location", ""),
+                           self.allow_insecure_http)
+        except MistralError:
             response.close()
-            raise MistralError(f"refusing to follow a {response.status_code} redirect to plain http on "
-                               f"{target.hostname}; use https, or pass allow_insecure_http=True")
+            raise
 
     def ensure_pool(self, connections: int) -> None:
         """Keep at least ``connections`` connections per host (for ``map``'s and ``submit``'s threads)."""
@@ -346,7 +341,7 @@ class Transport:
                     raise _transport_failure(exc, operation, built, retry) from None
                 policy.log(operation, retry, describe(exc), wait)
                 if call is not None:
-                    _observe.retrying(call, retry + 1, _failure_class(exc).__name__)
+                    _observe.retrying(call, retry + 1, _failure_name(exc))
             else:
                 hub.headers = response.headers
                 if debug:
@@ -376,61 +371,53 @@ class Transport:
         self.session.close()
 
 
-#: Request/response debug lines go to a child logger, apart from the retry warnings.
-http_logger = logging.getLogger("mistral_lite.http")
+def _transport_failure(exc: BaseException, operation: str, built: Any, retry: int) -> MistralError:
+    return connection_failure(exc, operation, built, retry, timed_out=_timed_out(exc))
 
 
-def configure_debug_logging() -> None:
-    """``MISTRAL_LITE_LOG=debug`` (or ``info``) logs requests and responses to stderr."""
-    level = os.environ.get("MISTRAL_LITE_LOG", "").strip().upper()
-    if level not in ("DEBUG", "INFO") or getattr(logger, "_mistral_lite_env", False):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger._mistral_lite_env = True  # type: ignore[attr-defined]
-
-
-def log_request(method: str, url: str, headers: Mapping[str, str], secret: str | None) -> None:
-    if secret:
-        url = url.replace(secret, "[redacted]")
-    http_logger.debug("request %s %s headers=%s", method, url, redact_headers(headers, secret))
-
-
-def log_response(operation: str, status: int, seconds: float, headers: Mapping[str, str],
-                 secret: str | None = None) -> None:
-    http_logger.debug(
-        "response %s %s in %.3fs request-id=%s headers=%s", operation, status, seconds,
-        redact(headers.get("x-request-id"), secret), redact_headers(headers, secret),
-    )
-
-
-def unsendable(exc: BaseException, operation: str, secret: str | None) -> MistralError:
-    """A request that could not be sent at all (bad header, URL or encoding): no retry."""
-    text = describe(exc)
-    if secret:
-        text = text.replace(secret, "[redacted]")
-    return MistralError(f"{operation}: the request could not be sent: {text}", operation=operation)
-
-
-def _failure_class(exc: BaseException) -> type[APIConnectionError]:
-    return APITimeoutError if _timed_out(exc) else APIConnectionError
-
-
-def _transport_failure(exc: BaseException, operation: str, built: Built, retry: int) -> APIConnectionError:
-    cls = _failure_class(exc)
-    tries = f" after {retry + 1} attempts" if retry else ""
-    return cls(f"{operation} ({built.method} {built.path}){tries}: {describe(exc)}",
-               operation=operation, attempts=retry + 1)
+def _failure_name(exc: BaseException) -> str:
+    """The class name of the error a failed attempt would raise (what observers see of a retry)."""
+    return "APITimeoutError" if _timed_out(exc) else "APIConnectionError"
 
 
 def wrap_read_error(exc: BaseException, operation: str) -> MistralError:
     """Translate an error raised while reading a body after the response started."""
-    if _timed_out(exc) or "timeout" in type(exc).__name__.lower():
-        return APITimeoutError(f"{operation}: timed out reading the response: {describe(exc)}", operation=operation)
-    return APIConnectionError(f"{operation}: the connection broke while reading: {describe(exc)}", operation=operation)
+    return read_error(exc, operation, _timed_out(exc) or "timeout" in type(exc).__name__.lower())
 
 
-if logger.level == logging.NOTSET:  # quiet unless the application configures logging
-    logger.addHandler(logging.NullHandler())
+# -- what a client does with a 2xx response ------------------------------------------------------
+def new_session() -> requests.Session:
+    """The session a client owns when none is passed in."""
+    return requests.Session()
+
+
+def open_stream(plan: Plan, response: requests.Response) -> Stream[Any]:
+    """The answer of a streaming call as a Stream of the row's kind (a JSON answer is a StreamError)."""
+    try:
+        _core.check_stream_media(plan, response.headers.get("Content-Type", ""))
+    except BaseException:
+        response.close()
+        raise
+    endpoint = plan.endpoint
+    return Stream(response, kind=endpoint.stream, operation=plan.operation, loads=decoder(),
+                  end_event=endpoint.stream_end, error_event=endpoint.stream_error, secret=plan.secret,
+                  call=plan.call)
+
+
+def download(plan: Plan, response: requests.Response) -> Any:
+    """Write the body to ``plan.to`` atomically, reporting progress."""
+    try:
+        with response:
+            out = Download(plan.to, _core.content_length(response.headers), plan.on_progress)
+            try:
+                out.received(0)
+                chunks: Iterator[bytes] = response.iter_content(_READ_SIZE)
+                for chunk in chunks:
+                    out.write(chunk)
+                    out.received(len(chunk))
+            except BaseException:
+                out.abort()
+                raise
+            return out.commit()
+    except requests.RequestException as exc:
+        raise wrap_read_error(exc, plan.operation) from None

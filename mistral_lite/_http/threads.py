@@ -13,10 +13,10 @@ import asyncio
 import contextvars
 import functools
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from mistral_lite._core.concurrency import Executor
+from mistral_lite._http.common import AsyncClosing
 from mistral_lite._http.stream import Stream
 from mistral_lite._methods.raw_response import RawResponse
 
@@ -55,7 +55,7 @@ class ThreadedCalls:
         return ThreadedStream(result, self.executor) if isinstance(result, Stream) else result
 
 
-class ThreadedStream:
+class ThreadedStream(AsyncClosing):
     """An async iterator over a sync :class:`Stream`, each read on a worker thread."""
 
     def __init__(self, stream: Stream[Any], executor: Executor) -> None:
@@ -82,11 +82,3 @@ class ThreadedStream:
 
     async def aclose(self) -> None:
         self._stream.close()  # closes the socket first: safe from the loop while a thread reads
-
-    async def __aenter__(self) -> ThreadedStream:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()

@@ -1,4 +1,4 @@
-"""Results people use: a collected conversation stream, the final text, citations, tool files.
+"""Results people use: a collected stream (conversation or chat), the final text, citations, tool files.
 
 * :func:`collect_conversation` turns a conversation's event stream (create, append, restart,
   agents too) into the ``conversation.response`` the same turn returns without ``stream=True``:
@@ -6,6 +6,8 @@
   was text; else chunks, text deltas sharing a ``content_index`` joined into one text chunk),
   function-call arguments joined, tool executions and agent handoffs rebuilt from their
   started/done events, ``conversation_id`` and ``usage``.
+* :func:`collect_completion` (and :func:`acollect_completion`) turns chat completion chunks into
+  the non-streamed response (the tool loop collects its streamed turns with it).
 * :func:`text_delta` is the text an event adds (chat/agent chunks, conversation message
   deltas, transcription deltas; thinking chunks skipped): ``stream.text()`` yields it.
 * :func:`output_text` and :func:`citations` read a result; :func:`tool_files` plans
@@ -20,12 +22,15 @@ import os
 import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mistral_lite.exceptions import MistralError
 
-__all__ = ["acollect_conversation", "citations", "collect_conversation", "output_text", "place_file",
-           "text_delta", "tool_files"]
+if TYPE_CHECKING:
+    from mistral_lite.types import ChatCompletionResponse
+
+__all__ = ["acollect_completion", "acollect_conversation", "citations", "collect_completion", "collect_conversation",
+           "output_text", "place_file", "text_delta", "tool_files"]
 
 #: Keys of an event that describe its entry (kept on the rebuilt entry when an event carried them).
 _WHO = ("agent_id", "model")
@@ -339,3 +344,75 @@ def place_file(tmp: Path, target: Path, overwrite: bool) -> Path:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+# -- chat completion streams ---------------------------------------------------------------------
+def collect_completion(chunks: Iterable[Mapping[str, Any]]) -> ChatCompletionResponse:
+    """Turn completion chunks into the equivalent non-streamed response.
+
+    Content is joined per choice, tool calls merged by index (arguments concatenated), and
+    the finish reason, usage, id, model and created time kept. A stream of a call whose
+    ``response_format`` was a type gives each message its ``parsed`` value (the stream's
+    ``finish`` step).
+    """
+    result: dict[str, Any] = {"object": "chat.completion"}
+    choices: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        if "choices" not in chunk and chunk.get("type"):
+            _refuse_events(chunk)
+        for key in ("id", "model", "created"):
+            if key in chunk and key not in result:
+                result[key] = chunk[key]
+        if chunk.get("usage"):
+            result["usage"] = chunk["usage"]
+        for delta_choice in chunk.get("choices", ()):
+            index = delta_choice.get("index", 0)
+            choice = choices.setdefault(
+                index, {"index": index, "message": {"role": "assistant", "content": ""}, "finish_reason": None}
+            )
+            delta = delta_choice.get("delta") or {}
+            message = choice["message"]
+            if delta.get("role"):
+                message["role"] = delta["role"]
+            content = delta.get("content")
+            if isinstance(content, str):
+                message["content"] += content
+            elif isinstance(content, list):
+                message["content"] += "".join(
+                    part.get("text", "") for part in content if isinstance(part, dict)
+                )
+            for call in delta.get("tool_calls") or ():
+                calls = message.setdefault("tool_calls", [])
+                slot = call.get("index", len(calls))
+                while len(calls) <= slot:
+                    calls.append({"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+                merged = calls[slot]
+                if call.get("id"):
+                    merged["id"] = call["id"]
+                fn = call.get("function") or {}
+                if fn.get("name"):
+                    merged["function"]["name"] = fn["name"]
+                args = fn.get("arguments")
+                if isinstance(args, str):
+                    merged["function"]["arguments"] += args
+                elif args is not None:
+                    merged["function"]["arguments"] = args
+            if delta_choice.get("finish_reason"):
+                choice["finish_reason"] = delta_choice["finish_reason"]
+    result["choices"] = [choices[i] for i in sorted(choices)]
+    finish = getattr(chunks, "finish", None)
+    return cast("ChatCompletionResponse", result if finish is None else finish(result))
+
+
+def _refuse_events(chunk: Mapping[str, Any]) -> None:
+    if is_conversation_event(chunk):
+        raise MistralError(f"collect_completion got a conversation event ({chunk.get('type')!r}); "
+                           "collect a conversation stream with collect_conversation (or acollect_conversation)")
+
+
+async def acollect_completion(chunks: AsyncIterable[Mapping[str, Any]]) -> ChatCompletionResponse:
+    """:func:`collect_completion` for an :class:`~mistral_lite.AsyncStream` (``parsed`` included)."""
+    collected = [chunk async for chunk in chunks]
+    result = collect_completion(collected)
+    finish = getattr(chunks, "finish", None)
+    return result if finish is None else cast("ChatCompletionResponse", finish(result))

@@ -35,8 +35,10 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
+from mistral_lite._core.call import find_endpoint
+from mistral_lite._methods.conversations import collect_completion
 from mistral_lite._table import Endpoint
-from mistral_lite.exceptions import MaxTurnsExceeded, MistralError, ToolError, UnknownOperationError, ValidationError
+from mistral_lite.exceptions import MaxTurnsExceeded, MistralError, ToolError, ValidationError
 
 __all__ = ["Call", "ToolLoop", "TurnEvents", "adrive", "arun_tools", "drive", "make_loop", "run_tools"]
 
@@ -407,11 +409,7 @@ def make_loop(endpoints: Mapping[str, Endpoint], operation: Any, tools: Any, opt
     """The loop for ``operation`` (a row with ``tool_loop``), checked before any I/O."""
     if not isinstance(operation, str):
         raise ValidationError("run_tools", [("operation", f"must be an operation name, got {operation!r}")])
-    endpoint = endpoints.get(operation)
-    if endpoint is None:
-        import difflib
-
-        raise UnknownOperationError(operation, difflib.get_close_matches(operation, list(endpoints), n=3, cutoff=0.5))
+    endpoint = find_endpoint(endpoints, operation)
     if isinstance(tools, Mapping) or callable(tools) or _is_source(tools):
         tools = [tools]
     elif tools is None or isinstance(tools, (str, bytes)) or not isinstance(tools, (list, tuple)):
@@ -561,8 +559,6 @@ class TurnEvents:
         return [] if upto is None else self._calls(upto)
 
     def _calls(self, upto: int) -> list[dict[str, Any]]:
-        from mistral_lite._http.stream import collect_completion
-
         collected: Any = collect_completion(self.chunks)
         choices = collected.get("choices") or [{}]
         calls = choices[0].get("message", {}).get("tool_calls") or []
@@ -584,12 +580,7 @@ class TurnEvents:
         return self._calls(1 << 30)
 
     def result(self) -> dict[str, Any]:
-        if self.collector is not None:
-            result = self.collector.response()
-        else:
-            from mistral_lite._http.stream import collect_completion
-
-            result = dict(collect_completion(self.chunks))
+        result = self.collector.response() if self.collector is not None else dict(collect_completion(self.chunks))
         return result if self.finish is None else self.finish(result)
 
 

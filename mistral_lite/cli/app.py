@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import ipaddress
 import json
 import logging
@@ -34,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from mistral_lite._core.call import find_endpoint
 from mistral_lite._core.files import save_atomically
 from mistral_lite._version import __version__
 from mistral_lite.cli import embed as _cli_embed
@@ -314,11 +314,7 @@ def _spec() -> Spec:
 
 
 def _endpoint(spec: Spec, name: str) -> Endpoint:
-    endpoint = spec.endpoints.get(name)
-    if endpoint is None:
-        close = difflib.get_close_matches(name, list(spec.endpoints), n=3, cutoff=0.5)
-        raise UnknownOperationError(name, close)
-    return endpoint
+    return find_endpoint(spec.endpoints, name)
 
 
 def cmd_ops(ns: argparse.Namespace) -> int:
