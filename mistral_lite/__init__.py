@@ -17,7 +17,7 @@ from mistral_lite.exceptions import *  # noqa: F403  # every exception is public
 
 if TYPE_CHECKING:  # visible to type checkers; at run time each name loads on first use (see _LAZY)
     from mistral_lite import mcp as mcp
-    from mistral_lite._bulk.live import BulkProgress
+    from mistral_lite._bulk.prepare import BulkProgress
     from mistral_lite._core.headers import RateLimit
     from mistral_lite._core.structured import response_format_for
     from mistral_lite._core.tools import function_tool
@@ -44,7 +44,7 @@ _LAZY: dict[str, str] = {
     "Usage": "mistral_lite._core.usage",
     "response_format_for": "mistral_lite._core.structured",
     "function_tool": "mistral_lite._core.tools",
-    "BulkProgress": "mistral_lite._bulk.live",
+    "BulkProgress": "mistral_lite._bulk.prepare",
     "acollect_conversation": "mistral_lite._methods.conversations",
     "citations": "mistral_lite._methods.conversations",
     "collect_conversation": "mistral_lite._methods.conversations",

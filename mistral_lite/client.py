@@ -24,7 +24,6 @@ from mistral_lite._core import observe as _observe
 from mistral_lite._core.concurrency import Executor
 from mistral_lite._core.raw import decode_raw, plan_raw
 from mistral_lite._core.settings import ClientBase
-from mistral_lite._core.workflows import run_batch
 from mistral_lite._http.common import configure_debug_logging
 from mistral_lite._http.sync import Transport, download, new_session, open_stream
 from mistral_lite._methods.conversations import place_file, temporary_for, tool_files
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
     import requests
 
-    from mistral_lite._bulk.live import BulkProgress
+    from mistral_lite._bulk.prepare import BulkProgress
 
 __all__ = ["Client"]
 
@@ -145,6 +144,8 @@ class Client(ClientBase, Operations):
         requests go inside the job (``requests``), nothing is uploaded, the job is polled with
         ``inline=true`` and the results come from its ``outputs``, in the same shape.
         """
+        from mistral_lite._bulk.jobs import run_batch  # import cost: the bulk modules load when a batch runs
+
         with _observe.scope(self, "run_batch", endpoint=endpoint):  # a parent span for tracing
             return run_batch(
                 self, requests, endpoint=endpoint, model=model, wait_for_results=wait, timeout=timeout,
@@ -177,7 +178,7 @@ class Client(ClientBase, Operations):
         against the operation's schema first: bad lines raise ``BulkInputError`` (nothing is
         sent) unless ``skip_invalid``, which writes their errors instead. Returns the counts.
         """
-        from mistral_lite._bulk.live import run_jsonl  # the bulk engine (threads, JSONL io, pacer): only when used
+        from mistral_lite._bulk.run import run_jsonl  # import cost: the bulk modules load when a run starts
 
         with _observe.scope(self, "run_jsonl", operation=operation, engine=engine):  # a parent span for tracing
             return run_jsonl(

@@ -387,7 +387,7 @@ def test_the_async_engine_reads_and_checks_lines_off_the_event_loop(tmp_path: Pa
                 gaps.append(now - last)
                 last = now
 
-        from mistral_lite._bulk.live import run_live_async
+        from mistral_lite._bulk.aio import run_live_async
 
         watcher = asyncio.ensure_future(watch())
         await run_live_async(Answers(), source, tmp_path / "out.jsonl", operation="chat", concurrency=4,

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from mistral_lite import Client
-from mistral_lite._bulk.live import run_live_async
+from mistral_lite._bulk.aio import run_live_async
 from mistral_lite.fake import FakeMistral
 from mistral_lite.fake.faults import Fault
 

@@ -23,7 +23,7 @@ client = test_bulk_hardening.client
 
 def test_an_async_run_cancelled_while_checking_its_input_releases_the_output(
         tmp_path: Path, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mistral_lite._bulk import live as _bulk
+    from mistral_lite._bulk import prepare as _bulk
 
     source = write_input(tmp_path / "in.jsonl", 3)
     out = tmp_path / "out.jsonl"

@@ -1,6 +1,7 @@
 """Bulk runs through Mistral's batch API: the same JSONL in, the same JSONL out, resumable.
 
-:func:`run_batch_engine` takes a :class:`~._bulk.Prepared` run (input checked, output open):
+:func:`run_batch_engine` takes a :class:`~mistral_lite._bulk.prepare.Prepared` run (input
+checked, output open):
 
 1. the lines still to run are cut into chunks within ``[defaults.batch]`` of the table (lines
    and bytes per input file), each spooled to a temporary file (memory stays flat), uploaded
@@ -37,29 +38,15 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from mistral_lite._bulk.jsonl import InputLine, iter_input, state_path
-from mistral_lite._bulk.live import BulkProgress, Prepared
+from mistral_lite._bulk.jobs import INLINE_MAX, RESULT_FILES, TERMINAL, batch_limits
+from mistral_lite._bulk.jsonl import InputLine, iter_input, read_lines, state_path
+from mistral_lite._bulk.prepare import BulkProgress, Prepared
 from mistral_lite._core.jsoncodec import dumps, loads
-from mistral_lite._core.workflows import INLINE_MAX
 from mistral_lite.exceptions import BulkRunError, MistralError, NotFoundError
 
 __all__ = ["batch_limits", "run_batch_engine", "state_path"]
 
-TERMINAL = frozenset({"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"})
-#: ``inline_max_lines`` / ``inline_max_bytes``: a run whose pending lines fit in one job this small
-#: sends them inline (the spec allows 10,000 requests inline; 1,000 lines and 1 MiB keep the job's
-#: create and poll bodies small, while saving the upload where it costs most: small runs).
-_FALLBACK = {"max_lines": 1_000_000, "max_bytes": 512_000_000, "poll_first": 1.0, "poll_max": 60.0,
-             "inline_max_lines": 1000, "inline_max_bytes": 1 << 20}
-
-
 Call = Callable[..., Any]
-
-
-def batch_limits(defaults: Mapping[str, Any]) -> dict[str, float]:
-    """The batch engine's limits from the table's ``[defaults.batch]``."""
-    table = defaults.get("batch", {})
-    return {name: table.get(name, value) for name, value in _FALLBACK.items()}
 
 
 class _State:
@@ -350,16 +337,14 @@ def _result_lines(call: Call, job: Mapping[str, Any]) -> Iterator[tuple[str, byt
         for number, record in enumerate(outputs, 1):
             yield f"outputs[{number - 1}] of batch job {job.get('id')}", dumps(record)
         return
-    for key in ("output_file", "error_file"):
+    for key in RESULT_FILES:
         file_id = job.get(key)
         if not file_id:
             continue
         path = _download(call, job, str(file_id))
         try:
-            with open(path, "rb") as handle:
-                for number, raw in enumerate(handle, 1):
-                    if raw.strip():
-                        yield f"line {number} of file {file_id} ({key} of batch job {job.get('id')})", raw
+            for number, raw in read_lines(path):
+                yield f"line {number} of file {file_id} ({key} of batch job {job.get('id')})", raw
         finally:
             os.unlink(path)
 

@@ -1,4 +1,9 @@
-"""The files of a bulk run: the JSONL input, the JSONL output and its resume scan.
+"""JSONL files: the one line reader, and the files of a bulk run (input, output, resume scan).
+
+* **Reading**: :func:`read_lines` is the package's JSONL line reader (a path, an open binary
+  file or bytes in; numbered non-blank lines out); every JSONL file the package reads goes
+  through it: a bulk run's input and output, the batch engine's result files, ``run_batch``'s
+  downloaded results and the command line's ``batch run`` input.
 
 * **Input** is the batch API's format, one request a line: ``{"custom_id": "...", "body":
   {...}}``; a line without ``custom_id`` is named by its line number (counting from 1); blank
@@ -24,19 +29,45 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import hashlib
 import heapq
+import io
 import os
 import threading
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 from mistral_lite._core.jsoncodec import dumps, loads
 from mistral_lite.exceptions import MAX_REPORTED, BulkInputError, BulkRunError, MistralError
 
-__all__ = ["BulkInputError", "DoneSet", "InputLine", "OutputLock", "OutputWriter", "iter_input", "read_done",
-           "scan_input"]
+try:
+    import fcntl  # POSIX only: elsewhere a run takes no lock
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["BulkInputError", "DoneSet", "InputLine", "OutputLock", "OutputWriter", "bad_ids", "iter_input",
+           "read_done", "read_lines", "scan_input"]
+
+#: What :func:`read_lines` reads: a path, an open binary file, or the file's bytes.
+Source = str | os.PathLike[str] | bytes | IO[bytes]
+
+
+def read_lines(source: Source, digest: Any = None, *, blank: bool = False) -> Iterator[tuple[int, bytes]]:
+    """The lines of a JSONL file with their numbers (from 1), newline included; blank lines are
+    skipped (they keep their number) unless ``blank``. ``digest.update`` sees every byte. A
+    path is opened (and closed) here; an open file is read from where it stands."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as handle:
+            yield from read_lines(handle, digest, blank=blank)
+        return
+    lines: Iterable[bytes] = io.BytesIO(source) if isinstance(source, bytes) else source  # split at b"\n" only
+    for number, raw in enumerate(lines, 1):
+        if digest is not None:
+            digest.update(raw)
+        if blank or raw.strip():
+            yield number, raw
 
 class InputLine:
     """One request of the input: its line number, ``custom_id`` and body."""
@@ -78,20 +109,10 @@ def _line_id(number: int, line: InputLine | None) -> str:
     return line.custom_id if line is not None else str(number)
 
 
-def _raw_lines(path: str, digest: Any = None) -> Iterator[tuple[int, bytes]]:
-    """The non-blank lines of ``path`` with their numbers; ``digest.update`` sees every byte."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            if digest is not None:
-                digest.update(raw)
-            if raw.strip():
-                yield number, raw
-
-
 def iter_input(path: str, skip: frozenset[int] = frozenset()) -> Iterator[InputLine]:
     """The input's requests in order (lines numbered in ``skip`` left out); lines that do not
     parse are left out too (:func:`scan_input` reports them first)."""
-    for number, raw in _raw_lines(path):
+    for number, raw in read_lines(path):
         if number in skip:
             continue
         line, _ = _parse_line(number, raw)
@@ -124,12 +145,10 @@ def scan_input(path: str, check: Any = None) -> ScanReport:
     """Check every line of ``path`` in one pass; ``check(body)`` returns a list of problems
     (strings) with a body. Repeated ``custom_id``\\ s are reported on every repeat (also in
     ``repeats``), naming the line they repeat. ``fingerprint`` is the SHA-256 of the file."""
-    import hashlib
-
     report = ScanReport()
     prints = _Sorter()
     digest = hashlib.sha256()
-    for number, raw in _raw_lines(path, digest):
+    for number, raw in read_lines(path, digest):
         report.total += 1
         line, problem = _parse_line(number, raw)
         prints.add(_fingerprint(_line_id(number, line)))  # a skipped bad line's error carries an id too
@@ -148,7 +167,7 @@ def scan_input(path: str, check: Any = None) -> ScanReport:
 
 def _report_repeats(path: str, report: ScanReport, repeated: set[int]) -> None:
     seen: dict[str, int] = {}
-    for number, raw in _raw_lines(path):
+    for number, raw in read_lines(path):
         custom_id = _line_id(number, _parse_line(number, raw)[0])
         if _fingerprint(custom_id) not in repeated:
             continue
@@ -157,6 +176,14 @@ def _report_repeats(path: str, report: ScanReport, repeated: set[int]) -> None:
             message = f"custom_id {custom_id!r} repeats line {first}"
             report.add(number, message)
             report.repeats.append((number, message))
+
+
+def bad_ids(path: str, bad: frozenset[int]) -> Iterator[tuple[int, str]]:
+    """``(number, custom_id)`` of the lines numbered in ``bad`` (a line that does not parse is
+    named by its number)."""
+    for number, raw in read_lines(path):
+        if number in bad:
+            yield number, _line_id(number, _parse_line(number, raw)[0])
 
 
 class DoneSet:
@@ -231,10 +258,8 @@ def read_done(path: str) -> DoneSet:
         raise MistralError(f"{path}: cannot read the output to resume: {exc.strerror or exc}") from None
     with handle:
         good_end = 0
-        number = 0
         pending_error: str | None = None
-        for raw in handle:
-            number += 1
+        for number, raw in read_lines(handle, blank=True):
             if pending_error is not None:
                 raise BulkRunError(f"{path}: line {number - 1} is not a result line ({pending_error}); fix or "
                                    "remove it, or start afresh with resume=False (--no-resume)", path=path)
@@ -344,9 +369,7 @@ class OutputLock:
         except OSError as exc:
             raise MistralError(f"{output}: cannot write the output: {exc.strerror or exc}",
                                operation="run_jsonl") from None
-        try:
-            import fcntl  # POSIX only: elsewhere a run takes no lock
-        except ImportError:  # pragma: no cover - not POSIX
+        if fcntl is None:  # pragma: no cover - not POSIX
             return
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -50,7 +50,7 @@ from mistral_lite._core.inputs import client_problems
 from mistral_lite._core.raw import decode_raw, plan_raw
 from mistral_lite._core.request import all_proxy
 from mistral_lite._core.settings import INJECTED, ClientBase
-from mistral_lite._core.workflows import Waiter, batch_inputs, batch_polling, batch_results, result_files
+from mistral_lite._core.workflows import Waiter
 from mistral_lite._http.aio_stream import AsyncStream, asave_stream, open_stream
 from mistral_lite._http.common import (
     AsyncClosing,
@@ -84,7 +84,7 @@ if TYPE_CHECKING:
     import os
     from pathlib import Path
 
-    from mistral_lite._bulk.live import BulkProgress
+    from mistral_lite._bulk.prepare import BulkProgress
     from mistral_lite.client import Client
 
 __all__ = ["AsyncClient", "AsyncStream", "DEFAULT_MAX_CONNECTIONS"]
@@ -454,9 +454,9 @@ class AsyncClient(ClientBase, AsyncOperations, AsyncClosing):
     ) -> Any:
         """Run requests through the batch API, as ``Client.run_batch`` (``inline=True``: inside
         the job, nothing uploaded)."""
-        # imported on the loop: CPython < 3.11.8 can fail compiling in two threads at once
-        from mistral_lite._bulk import jsonl as _bulk_io  # noqa: F401
-        from mistral_lite._bulk import live as _bulk  # noqa: F401
+        # import cost: the bulk modules load when a batch runs (here, on the loop: CPython < 3.11.8
+        # can fail compiling in two threads at once, and batch_inputs runs on a worker thread)
+        from mistral_lite._bulk.jobs import batch_inputs, batch_polling, batch_results, result_files
 
         with _observe.scope(self, "run_batch", endpoint=endpoint):  # a parent span for tracing
             ids, inputs = await asyncio.get_running_loop().run_in_executor(
@@ -482,7 +482,7 @@ class AsyncClient(ClientBase, AsyncOperations, AsyncClosing):
     async def run_jsonl(self, input: Any, output: Any, **options: Any) -> BulkProgress:
         """A JSONL file of requests into a JSONL file of results, as ``Client.run_jsonl``
         (the live engine on asyncio tasks; the batch engine's waiting on a worker thread)."""
-        from mistral_lite._bulk.live import run_jsonl_async  # the bulk engine: only when used
+        from mistral_lite._bulk.aio import run_jsonl_async  # import cost: the bulk modules load when a run starts
 
         with _observe.scope(self, "run_jsonl", operation=options.get("operation", "chat"),
                             engine=options.get("engine", "live")):  # a parent span for tracing
