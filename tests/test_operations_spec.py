@@ -36,7 +36,10 @@ from jsonschema import Draft202012Validator
 
 from mistral_lite import Client, MistralError
 from mistral_lite._table import Endpoint
-from mistral_lite._dev.spec import _norm_path, _spec_operations, _SpecOp, load_allowlist
+from mistral_lite._dev.openapi import SpecOp as _SpecOp
+from mistral_lite._dev.openapi import norm_path as _norm_path
+from mistral_lite._dev.openapi import spec_operations as _spec_operations
+from mistral_lite._dev.spec import load_allowlist
 
 COMPACT = Path(__file__).resolve().parent / "data" / "openapi_compact.json"
 DOC: dict[str, Any] = json.loads(COMPACT.read_text(encoding="utf-8"))

@@ -43,18 +43,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mistral_lite._dev.spec import (
-    SCHEMA_LIST,
-    SCHEMA_MAPS,
-    SCHEMA_ONE,
-    SpecFileError,
-    _norm_path,
-    _Resolver,
-    _spec_operations,
-    _SpecOp,
-    load_openapi,
-)
+from mistral_lite._dev.openapi import SpecOp, load_openapi, norm_path, spec_operations
+from mistral_lite._dev.spec import SCHEMA_LIST, SCHEMA_MAPS, SCHEMA_ONE, _Resolver
 from mistral_lite._table import Spec, load_spec, parse_toml
+from mistral_lite.exceptions import SpecFileError
 
 __all__ = ["DROP", "OUTPUT", "build_responses", "dump_responses", "main", "to_json_schema"]
 
@@ -120,7 +112,7 @@ class _Doc:
 
     def __init__(self, name: str, raw: bytes, openapi: Mapping[str, Any]) -> None:
         self.name, self.sha256, self.openapi = name, hashlib.sha256(raw).hexdigest(), openapi
-        self.ops, _ = _spec_operations(openapi)
+        self.ops, _ = spec_operations(openapi)
         self.resolver = _Resolver({"": openapi})
         self.components: Mapping[str, Any] = (openapi.get("components") or {}).get("schemas") or {}
         self.renames: dict[str, str] = {}
@@ -182,7 +174,7 @@ def _require_discriminator(doc: _Doc, schema: Any) -> Any:
     return schema
 
 
-def _operation(doc: _Doc, sop: _SpecOp) -> dict[str, Any]:
+def _operation(doc: _Doc, sop: SpecOp) -> dict[str, Any]:
     status, content = _success(sop.op, doc.resolver)
     media = next((m for m in content if "json" in m), None) or next((m for m in content if m != SSE), None)
     schema = None
@@ -257,10 +249,10 @@ def build_responses(
     """
     overrides = overrides or {}
     loaded = [_Doc(name, raw, openapi) for name, raw, openapi in docs]
-    picked: dict[str, tuple[_Doc, _SpecOp]] = {}
+    picked: dict[str, tuple[_Doc, SpecOp]] = {}
     missing: list[str] = []
     for name, ep in table.endpoints.items():
-        key = (ep.method, _norm_path(ep.path))
+        key = (ep.method, norm_path(ep.path))
         hit = next(((doc, doc.ops[key]) for doc in loaded if key in doc.ops), None)
         if hit is None:
             missing.append(name)

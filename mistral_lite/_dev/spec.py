@@ -42,14 +42,23 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mistral_lite._table import Endpoint, Spec, load_spec
+from mistral_lite._dev.openapi import (
+    STREAM_SUFFIX,
+    SpecOp,
+    iter_operations,
+    load_openapi,
+    norm_path,
+    placeholders,
+    spec_operations,
+)
+from mistral_lite._dev.spec_import import apply_plan, iter_summary, plan_import
+from mistral_lite._table import Endpoint, Spec, load_spec, parse_toml
 from mistral_lite.exceptions import SpecError, SpecFileError
 
 __all__ = [
@@ -64,8 +73,6 @@ __all__ = [
     "render_text",
 ]
 
-HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-STREAM_SUFFIX = "#stream"
 #: Marks an operation that ``extract`` kept without its request details.
 REDUCED_MARK = "x-mistral-lite-reduced"
 RANGE_KEYS = (
@@ -91,7 +98,6 @@ KINDS = (
     "enum",
     "range",
 )
-_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 _MAX_DEPTH = 32
 #: The field name of a whole request body that is not an object (a row's ``body_option``).
 BODY_FIELD = "(body)"
@@ -116,58 +122,6 @@ SCHEMA_ONE = frozenset(
 SCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
 # Keywords stripped from schemas by ``extract``: they never constrain a request.
 _STRIP = frozenset({"description", "title", "example", "examples", "externalDocs", "xml", "$comment"})
-
-
-# --- Loading ---------------------------------------------------------------------------------
-
-
-def load_openapi(path: str | Path) -> dict[str, Any]:
-    """Read an OpenAPI document: JSON always, YAML when PyYAML is importable."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SpecFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    is_yaml = path.suffix.lower() in (".yaml", ".yml")
-    data: Any = None
-    if not is_yaml:
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            if path.suffix.lower() == ".json" or raw.lstrip()[:1] in (b"{", b"["):
-                raise SpecFileError(f"{path}: not valid JSON: {exc}") from None
-            is_yaml = True
-    if is_yaml:
-        data = _load_yaml(path, raw)
-    if not isinstance(data, dict) or not isinstance(data.get("paths"), dict):
-        raise SpecFileError(f"{path}: not an OpenAPI document (no 'paths' object)")
-    if not str(data.get("openapi", "")).startswith("3."):
-        raise SpecFileError(f"{path}: not an OpenAPI 3.x document (openapi: {data.get('openapi')!r})")
-    return data
-
-
-def _load_yaml(path: Path, raw: bytes) -> Any:
-    try:
-        import yaml  # type: ignore[import-untyped,unused-ignore]  # optional: not a dependency
-    except ImportError:
-        raise SpecFileError(
-            f"{path}: reading YAML needs PyYAML, which is not installed; "
-            "install it (pip install pyyaml) or convert the file to JSON"
-        ) from None
-    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class Loader(base):  # type: ignore[misc]
-        """A safe loader that reads JSON-style floats such as ``1e-08`` as floats (YAML 1.1 does not)."""
-
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$"),
-        list("-+0123456789"),
-    )
-    try:
-        return yaml.load(raw, Loader=Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise SpecFileError(f"{path}: not valid YAML: {exc}") from None
 
 
 # --- Schemas ---------------------------------------------------------------------------------
@@ -368,58 +322,7 @@ class _Field:
     base: str
 
 
-@dataclass(frozen=True)
-class _SpecOp:
-    method: str
-    path: str
-    operation_id: str
-    op: Mapping[str, Any]
-    item: Mapping[str, Any]
-    stream: _SpecOp | None = None
-
-
-def _norm_path(path: str) -> str:
-    """The path template with placeholders blanked and any ``#fragment`` (``#id``, ``#idOrName``) dropped."""
-    return _PLACEHOLDER.sub("{}", path.split("#")[0])
-
-
-def _placeholders(path: str) -> list[str]:
-    return [p[1:-1] for p in _PLACEHOLDER.findall(path)]
-
-
-def _iter_operations(openapi: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], str, Mapping[str, Any]]]:
-    """``(path, path item, method, operation)`` for every operation of an OpenAPI document."""
-    for path, item in openapi.get("paths", {}).items():
-        if not isinstance(item, Mapping):
-            continue
-        for method in HTTP_METHODS:
-            op = item.get(method)
-            if isinstance(op, Mapping):
-                yield path, item, method, op
-
-
-def _spec_operations(openapi: Mapping[str, Any]) -> tuple[dict[tuple[str, str], _SpecOp], int]:
-    """Operations keyed by (METHOD, normalised path); ``#stream`` variants only when alone."""
-    ops: dict[tuple[str, str], _SpecOp] = {}
-    streams: list[_SpecOp] = []
-    for path, item, method, op in _iter_operations(openapi):
-        entry = _SpecOp(method.upper(), path, str(op.get("operationId", "")), op, item)
-        if path.endswith(STREAM_SUFFIX):
-            streams.append(entry)
-        else:
-            ops[(entry.method, _norm_path(path))] = entry
-    ignored = 0
-    for entry in streams:
-        key = (entry.method, _norm_path(entry.path[: -len(STREAM_SUFFIX)]))
-        if key in ops:
-            ignored += 1
-            ops[key] = replace(ops[key], stream=entry)
-        else:
-            ops[key] = entry
-    return ops, ignored
-
-
-def _spec_body(resolver: _Resolver, sop: _SpecOp) -> tuple[str, dict[str, _Field]]:
+def _spec_body(resolver: _Resolver, sop: SpecOp) -> tuple[str, dict[str, _Field]]:
     body, base = resolver.deref(sop.op.get("requestBody"), "")
     if not isinstance(body, Mapping) or not isinstance(body.get("content"), Mapping) or not body["content"]:
         return "none", {}
@@ -446,7 +349,7 @@ def _spec_body(resolver: _Resolver, sop: _SpecOp) -> tuple[str, dict[str, _Field
     return kind, {n: _Field("body", n in required, s, prop_base[n]) for n, s in props.items()}
 
 
-def _spec_fields(resolver: _Resolver, sop: _SpecOp) -> tuple[str, dict[str, _Field]]:
+def _spec_fields(resolver: _Resolver, sop: SpecOp) -> tuple[str, dict[str, _Field]]:
     """The request fields of an operation, merged with those of its ``#stream`` variant if any.
 
     A field both variants have takes either variant's schema (``stream`` is ``false`` in one and
@@ -467,7 +370,7 @@ def _spec_fields(resolver: _Resolver, sop: _SpecOp) -> tuple[str, dict[str, _Fie
     return kind, merged
 
 
-def _one_variant_fields(resolver: _Resolver, sop: _SpecOp) -> tuple[str, dict[str, _Field]]:
+def _one_variant_fields(resolver: _Resolver, sop: SpecOp) -> tuple[str, dict[str, _Field]]:
     kind, fields = _spec_body(resolver, sop)
     params: dict[tuple[str, str], tuple[Mapping[str, Any], str]] = {}
     for raw in [*(sop.item.get("parameters") or ()), *(sop.op.get("parameters") or ())]:
@@ -645,11 +548,11 @@ def _is_num(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _compare_operation(ep: Endpoint, sop: _SpecOp, spec_r: _Resolver, table_r: _Resolver) -> list[Difference]:
+def _compare_operation(ep: Endpoint, sop: SpecOp, spec_r: _Resolver, table_r: _Resolver) -> list[Difference]:
     out: list[Difference] = []
     if sop.op.get(REDUCED_MARK):
         return [Difference("reduced", "")]
-    for spec_name, table_name in zip(_placeholders(sop.path.removesuffix(STREAM_SUFFIX)), ep.path_params):
+    for spec_name, table_name in zip(placeholders(sop.path.removesuffix(STREAM_SUFFIX)), ep.path_params):
         if spec_name != table_name:
             out.append(Difference("placeholder", "{" + table_name + "}", spec_name, table_name))
     kind, spec_fields = _spec_fields(spec_r, sop)
@@ -675,13 +578,13 @@ def _compare_operation(ep: Endpoint, sop: _SpecOp, spec_r: _Resolver, table_r: _
 
 def diff_spec(openapi: Mapping[str, Any], table: Spec) -> DriftReport:
     """Compare an OpenAPI document with the endpoint table."""
-    spec_ops, stream_variants = _spec_operations(openapi)
+    spec_ops, stream_variants = spec_operations(openapi)
     spec_r, table_r = _Resolver({"": openapi}), _Resolver(table.schemas)
     matched_keys: set[tuple[str, str]] = set()
     table_only: list[dict[str, str]] = []
     drifts: list[OperationDrift] = []
     for name, ep in table.endpoints.items():
-        key = (ep.method, _norm_path(ep.path))
+        key = (ep.method, norm_path(ep.path))
         sop = spec_ops.get(key)
         if sop is None:
             table_only.append({"name": name, "method": ep.method, "path": ep.path})
@@ -718,8 +621,6 @@ ALLOWLIST = Path(__file__).resolve().parent / "spec_allowlist.toml"
 
 def load_allowlist(path: str | Path = ALLOWLIST) -> list[dict[str, str]]:
     """The entries of an allow-list file (each with ``operation``, ``kind``, ``reason``, maybe ``field``)."""
-    from mistral_lite._table import parse_toml
-
     try:
         data = parse_toml(Path(path).read_bytes())
     except (OSError, SpecError) as exc:
@@ -915,14 +816,14 @@ def extract_spec(openapi: Mapping[str, Any], table: Spec, source: str = "", sha2
     ``import_sample`` (row names) instead keeps only those operations, with what ``import``
     derives their rows from (tags, summary, 2xx responses, pagination): a test fixture.
     """
-    spec_ops, _ = _spec_operations(openapi)
-    wanted = {(ep.method, _norm_path(ep.path)) for ep in table.endpoints.values()}
+    spec_ops, _ = spec_operations(openapi)
+    wanted = {(ep.method, norm_path(ep.path)) for ep in table.endpoints.values()}
     if import_sample:
-        wanted = {(table.endpoints[n].method, _norm_path(table.endpoints[n].path)) for n in import_sample}
+        wanted = {(table.endpoints[n].method, norm_path(table.endpoints[n].path)) for n in import_sample}
     full = {id(sop.op) for key, sop in spec_ops.items() if key in wanted}
     full |= {id(sop.stream.op) for key, sop in spec_ops.items() if key in wanted and sop.stream is not None}
     paths: dict[str, dict[str, Any]] = {}
-    for path, item, method, op in _iter_operations(openapi):
+    for path, item, method, op in iter_operations(openapi):
         if id(op) in full:
             entry = _strip_operation(op, item, for_import=bool(import_sample))
         elif import_sample:
@@ -1038,8 +939,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_import(openapi: Mapping[str, Any], table: Spec, args: argparse.Namespace) -> int:
-    from mistral_lite._dev.spec_import import apply_plan, iter_summary, plan_import
-
     plan = plan_import(openapi, table)
     for line in iter_summary(plan):
         print(line)

@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from mistral_lite._dev.naming import derive_name
-from mistral_lite._dev.spec import SpecFileError, _norm_path, _spec_operations, _SpecOp
+from mistral_lite._dev.openapi import SpecOp, norm_path, spec_operations
 from mistral_lite._table import CALL_KEYWORDS, Spec, parse_toml
+from mistral_lite.exceptions import SpecFileError
 
 __all__ = ["ImportPlan", "apply_plan", "plan_import"]
 
@@ -86,7 +87,7 @@ def load_overrides(path: Path = OVERRIDES) -> dict[str, dict[str, Any]]:
     return {k: dict(data.get(k, {})) for k in sections}
 
 
-def _key(sop: _SpecOp) -> str:
+def _key(sop: SpecOp) -> str:
     return f"{sop.method} {sop.path}"
 
 
@@ -197,7 +198,7 @@ def _resolve_param(openapi: Mapping[str, Any], param: Any) -> Mapping[str, Any]:
     return param if isinstance(param, Mapping) else {}
 
 
-def _body(openapi: Mapping[str, Any], sop: _SpecOp) -> tuple[str, Any, bool]:
+def _body(openapi: Mapping[str, Any], sop: SpecOp) -> tuple[str, Any, bool]:
     """(kind, schema, required) of the request body; kind is json, multipart or none."""
     body = _resolve_param(openapi, sop.op.get("requestBody"))
     content = body.get("content") if isinstance(body, Mapping) else None
@@ -209,7 +210,7 @@ def _body(openapi: Mapping[str, Any], sop: _SpecOp) -> tuple[str, Any, bool]:
     return kind, media.get("schema", {}), bool(body.get("required", False))
 
 
-def _success_media(openapi: Mapping[str, Any], sop: _SpecOp) -> dict[str, Any]:
+def _success_media(openapi: Mapping[str, Any], sop: SpecOp) -> dict[str, Any]:
     """Content type -> schema of the operation's 2xx responses (its stream variant's too)."""
     out: dict[str, Any] = {}
     for op in (sop.op, sop.stream.op if sop.stream else None):
@@ -264,7 +265,7 @@ def _jsonpath(value: str) -> str:
     return value.removeprefix("$.").removeprefix("$")
 
 
-def _derive(openapi: Mapping[str, Any], sop: _SpecOp, name: str, comp: _Components,
+def _derive(openapi: Mapping[str, Any], sop: SpecOp, name: str, comp: _Components,
             overrides: Mapping[str, Mapping[str, Any]], names_by_id: Mapping[str, str]) -> NewRow:
     key = _key(sop)
     where = f"{key} ({name})"
@@ -448,8 +449,8 @@ def plan_import(openapi: Mapping[str, Any], table: Spec, overrides: Mapping[str,
                 ) -> ImportPlan:
     """What ``import`` adds: new rows and schemas, and group/deprecated marks on existing rows."""
     overrides = overrides if overrides is not None else load_overrides()
-    spec_ops, _ = _spec_operations(openapi)
-    by_key = {(ep.method, _norm_path(ep.path)): name for name, ep in table.endpoints.items()}
+    spec_ops, _ = spec_operations(openapi)
+    by_key = {(ep.method, norm_path(ep.path)): name for name, ep in table.endpoints.items()}
     names: dict[tuple[str, str], str] = {}
     taken = set(table.endpoints)
     missing = sorted(
