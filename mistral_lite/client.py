@@ -25,6 +25,7 @@ from mistral_lite._core.concurrency import Executor
 from mistral_lite._core.raw import decode_raw, plan_raw
 from mistral_lite._core.settings import ClientBase
 from mistral_lite._http.common import configure_debug_logging
+from mistral_lite._http.inprocess import in_process_session as in_process_session  # for FakeMistral.session()
 from mistral_lite._http.sync import Transport, download, new_session, open_stream
 from mistral_lite._methods.conversations import place_file, temporary_for, tool_files
 from mistral_lite._methods.operations import Operations

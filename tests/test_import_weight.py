@@ -184,3 +184,12 @@ def test_pyright_sees_every_public_name_and_no_more(tmp_path: Path) -> None:
     report = json.loads(proc.stdout)
     errors = [d["message"] for d in report["generalDiagnostics"] if d["severity"] == "error"]
     assert len(errors) == 1 and '"Clinet"' in errors[0], errors
+
+
+def test_the_fake_server_itself_loads_neither_requests_nor_the_client(tmp_path: Path) -> None:
+    """Only ``FakeMistral.session()`` (the socket-less requests session) loads them."""
+    loaded = loaded_after("from mistral_lite.fake import FakeMistral", tmp_path)
+    assert loaded["mistral_lite.fake.server"]
+    assert not loaded["requests"] and not loaded["mistral_lite.client"], loaded
+    loaded = loaded_after("from mistral_lite.fake import FakeMistral\nFakeMistral().session()", tmp_path)
+    assert loaded["requests"] and loaded["mistral_lite.client"]

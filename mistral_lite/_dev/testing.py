@@ -30,7 +30,7 @@ def make_client(
 ) -> T:
     """``cls(*args, **kwargs)`` (default ``Client``) with the given hooks in place of the real ones."""
     if cls is None:
-        from mistral_lite.client import Client
+        from mistral_lite.client import Client  # import cost: async tests (cls=AsyncClient) need not load requests
 
         cls = Client  # type: ignore[assignment]
     factory: Callable[..., Any] = cls  # type: ignore[assignment]

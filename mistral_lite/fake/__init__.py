@@ -26,14 +26,15 @@ context length, upload size; ``fake.limits`` changes them). Tests script replies
 the state on disk (``persist.py``). The README's "Testing your code: FakeMistral" section is the
 full description of what the fake answers and when it calls tools.
 
-Module map: ``server`` (HTTP, routing, faults), ``routing`` (table-driven routes and
+Module map: ``server`` (HTTP, routing, faults; ``FakeMistral.session()`` serves it without
+sockets through ``mistral_lite._http.inprocess``), ``routing`` (table-driven routes and
 validation), ``state`` (resources), ``inference`` / ``resources`` / ``jobs`` / ``audio`` /
 ``libraries`` (hand-made handlers), ``realtime`` (the realtime transcription WebSocket),
 ``generic`` (the generic handler), ``shapes`` (response schemas: synthesized bodies and compiled
 checks), ``generate`` (deterministic output and schema-valid values), ``models`` / ``limits`` /
-``ratelimit`` (what the API refuses), ``persist`` (state on disk), ``inprocess`` (the
-socket-less transport), ``sse`` (event encoding), ``multipart`` (upload parsing), ``scripted``
-(canned replies queued with ``FakeMistral.script``).
+``ratelimit`` (what the API refuses), ``persist`` (state on disk), ``sse`` (event encoding),
+``multipart`` (upload parsing), ``scripted`` (canned replies queued with ``FakeMistral.script``),
+``pytest_plugin`` (the ``fake_mistral`` fixture).
 """
 
 from typing import TYPE_CHECKING

@@ -22,10 +22,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import generate as gen
-from .replies import ApiError, BytesReply, JsonReply, Reply, StreamReply, not_found
-from .sse import conversation_event
-from .state import State
+from mistral_lite.fake import generate as gen
+from mistral_lite.fake.replies import ApiError, BytesReply, JsonReply, Reply, StreamReply, not_found
+from mistral_lite.fake.sse import conversation_event
+from mistral_lite.fake.state import State
 
 __all__ = ["BYTES_PER_SECOND", "HANDLERS", "speech_audio", "speech_stream", "transcription_stream"]
 

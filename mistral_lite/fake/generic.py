@@ -33,12 +33,12 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._table import Endpoint, Spec
-from .libraries import decode_cursor, encode_cursor
-from .replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, not_found
-from .shapes import RESPONSES, Shapes
-from .sse import DONE, completion_event, named_event
-from .state import State
+from mistral_lite._table import Endpoint, Spec
+from mistral_lite.fake.libraries import decode_cursor, encode_cursor
+from mistral_lite.fake.replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, not_found
+from mistral_lite.fake.shapes import RESPONSES, Shapes
+from mistral_lite.fake.sse import DONE, completion_event, named_event
+from mistral_lite.fake.state import State
 
 __all__ = ["Generic", "Role", "id_fields", "roles"]
 

@@ -23,10 +23,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import generate as gen
-from .replies import JsonReply, Reply, StreamReply, not_found
-from .sse import DONE, completion_event
-from .state import State
+from mistral_lite.fake import generate as gen
+from mistral_lite.fake.replies import JsonReply, Reply, StreamReply, not_found
+from mistral_lite.fake.sse import DONE, completion_event
+from mistral_lite.fake.state import State, iso_now
 
 __all__ = ["HANDLERS", "builtin_tools", "chat_completion", "complete", "conversation_reply", "stream_completion",
            "stream_entries"]
@@ -293,8 +293,6 @@ def stream_entries(response: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def time_iso(response: Mapping[str, Any]) -> str:
     """The time of the last output of a response, or now."""
-    from .state import iso_now
-
     for output in reversed(response.get("outputs") or ()):
         if isinstance(output, Mapping) and isinstance(output.get("created_at"), str):
             return str(output["created_at"])

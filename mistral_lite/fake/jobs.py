@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .replies import ApiError, JsonReply, Reply, find, not_found
-from .resources import page
-from .state import Job, State
+from mistral_lite.fake.replies import ApiError, JsonReply, Reply, find, not_found
+from mistral_lite.fake.resources import page
+from mistral_lite.fake.state import Job, State
 
 __all__ = ["HANDLERS", "advance_due", "tick"]
 

@@ -18,8 +18,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .replies import ApiError, EmptyReply, JsonReply, Reply, find, not_found
-from .state import LibraryDocument, LibraryRecord, State, iso_now
+from mistral_lite.fake.replies import ApiError, EmptyReply, JsonReply, Reply, find, not_found
+from mistral_lite.fake.state import LibraryDocument, LibraryRecord, State, iso_now
 
 __all__ = ["HANDLERS", "advance_due", "decode_cursor", "encode_cursor", "tick"]
 

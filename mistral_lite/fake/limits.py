@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._table import Spec
-from . import generate as gen
-from .models import find_model
-from .replies import ApiError
-from .state import State
+from mistral_lite._table import Spec
+from mistral_lite.fake import generate as gen
+from mistral_lite.fake.models import find_model
+from mistral_lite.fake.replies import ApiError
+from mistral_lite.fake.state import State
 
 __all__ = ["BATCHED", "Limits", "NON_EMPTY", "PROMPTS"]
 

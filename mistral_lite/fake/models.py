@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .replies import ApiError
-from .state import State, capability_flags
+from mistral_lite.fake.replies import ApiError
+from mistral_lite.fake.state import State, capability_flags
 
 __all__ = ["CAPABILITY_NAMES", "CHUNK_CAPABILITY", "OPERATION_CAPABILITY", "capabilities_of", "check_model",
            "chunk_needs", "find_model", "model_card"]

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .state import AgentRecord, Job, LibraryDocument, LibraryRecord, State, StoredFile
+from mistral_lite.fake.state import AgentRecord, Job, LibraryDocument, LibraryRecord, State, StoredFile
 
 try:  # POSIX: an advisory lock on a file, released when its process ends (even by kill -9)
     import fcntl

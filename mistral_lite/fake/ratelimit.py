@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .replies import error_body
+from mistral_lite.fake.replies import error_body
 
 __all__ = ["DEFAULT_REQUESTS", "DEFAULT_TOKENS", "HEADERS", "MINUTE", "RateLimits", "Refusal", "Use", "usage_tokens"]
 

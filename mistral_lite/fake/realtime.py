@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from . import generate as gen
+from mistral_lite.fake import generate as gen
 
 __all__ = ["ENCODINGS", "PATH", "is_upgrade", "serve"]
 

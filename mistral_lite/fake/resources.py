@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .inference import agent_settings, builtin_tools, conversation_reply, stream_entries
-from .libraries import decode_cursor, encode_cursor
-from .replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, find, not_found
-from .sse import conversation_event
-from .state import AgentRecord, State, StoredFile, iso_now
+from mistral_lite.fake.inference import agent_settings, builtin_tools, conversation_reply, stream_entries
+from mistral_lite.fake.libraries import decode_cursor, encode_cursor
+from mistral_lite.fake.replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, find, not_found
+from mistral_lite.fake.sse import conversation_event
+from mistral_lite.fake.state import AgentRecord, State, StoredFile, iso_now
 
 __all__ = ["HANDLERS", "conversation_stream", "page"]
 

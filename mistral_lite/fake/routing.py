@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mistral_lite._core.validate import validate
-
-from .._table import Endpoint, Spec, load_spec
-from ..exceptions import ValidationError
+from mistral_lite._table import Endpoint, Spec, load_spec
+from mistral_lite.exceptions import ValidationError
 
 __all__ = ["Match", "Router", "build_options", "coerce_form", "validation_details"]
 

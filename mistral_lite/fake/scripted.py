@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .audio import speech_stream, transcription_stream
-from .inference import stream_completion
-from .replies import BytesReply, EmptyReply, JsonReply, Reply, StreamReply
-from .resources import conversation_stream
+from mistral_lite.fake.audio import speech_stream, transcription_stream
+from mistral_lite.fake.inference import stream_completion
+from mistral_lite.fake.replies import BytesReply, EmptyReply, JsonReply, Reply, StreamReply
+from mistral_lite.fake.resources import conversation_stream
 
 __all__ = ["Scripted", "scripted_reply"]
 

@@ -22,19 +22,19 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .._table import Spec
-from . import audio, inference, jobs, libraries, realtime, resources
-from .faults import Fault, FaultQueues, Queues
-from .generic import Generic
-from .limits import Limits
-from .models import check_model, model_card
-from .multipart import parse_multipart
-from .persist import Persistence
-from .ratelimit import RateLimits, Use
-from .replies import (
+from mistral_lite._table import Spec
+from mistral_lite.fake import audio, inference, jobs, libraries, realtime, resources
+from mistral_lite.fake.faults import Fault, FaultQueues, Queues
+from mistral_lite.fake.generic import Generic
+from mistral_lite.fake.limits import Limits
+from mistral_lite.fake.models import check_model, model_card
+from mistral_lite.fake.multipart import parse_multipart
+from mistral_lite.fake.persist import Persistence
+from mistral_lite.fake.ratelimit import RateLimits, Use
+from mistral_lite.fake.replies import (
     ApiError,
     BytesReply,
     EmptyReply,
@@ -46,9 +46,12 @@ from .replies import (
     new_request_id,
     validation_body,
 )
-from .routing import Match, Router, build_options, coerce_form, validation_details
-from .scripted import Scripted, scripted_reply
-from .state import State
+from mistral_lite.fake.routing import Match, Router, build_options, coerce_form, validation_details
+from mistral_lite.fake.scripted import Scripted, scripted_reply
+from mistral_lite.fake.state import State
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["FakeMistral", "RecordedRequest", "run"]
 
@@ -131,8 +134,7 @@ class FakeMistral:
         if self._server is not None:
             return self
         self._stopping.clear()
-        handler = type("BoundHandler", (_RequestHandler,), {"fake": self})
-        self._server = _Server((self.host, self.port), handler)
+        self._server = _Server((self.host, self.port), self.handler())
         self.port = self._server.server_address[1]
         self.state.base_url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"fake-mistral-{self.port}",
@@ -211,12 +213,16 @@ class FakeMistral:
         see :mod:`.ratelimit`. ``rate_limit()`` turns them off."""
         self.rate_limits.configure(requests_per_minute, tokens_per_minute, window)
 
-    def session(self) -> Any:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler class serving this fake (over TCP, or in-process by :meth:`session`)."""
+        return type("BoundHandler", (_RequestHandler,), {"fake": self})
+
+    def session(self) -> requests.Session:
         """A ``requests.Session`` served by this fake in-process, without sockets: use it with
         ``Client(key, base_url=fake.inprocess_url, session=fake.session())``."""
-        from .inprocess import in_process_session
+        from mistral_lite.client import in_process_session  # import cost: the client and requests, for this only
 
-        return in_process_session(self, self.inprocess_url)
+        return in_process_session(self.handler(), self.inprocess_url)
 
     #: The base URL the in-process session answers (nothing listens there).
     inprocess_url = "http://127.0.0.1:9"

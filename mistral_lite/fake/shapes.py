@@ -23,9 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mistral_lite._core.validate import Check, UnsupportedKeyword, _Compiler
-
-from .._table import Spec
-from .generate import Sampler
+from mistral_lite._table import Spec
+from mistral_lite.fake.generate import Sampler
 
 __all__ = ["RESPONSES", "Shapes", "copy_json"]
 
@@ -103,7 +102,7 @@ class Shapes:
             return False
 
     def _jsonschema(self, schema: Any, base: str) -> Check:
-        import referencing
+        # import cost (as in _core.validate): jsonschema only for a schema the compiled checks cannot read
         import referencing.jsonschema
         from jsonschema import Draft202012Validator  # type: ignore[import-not-found, import-untyped, unused-ignore]
 

@@ -1,28 +1,29 @@
-"""The fake without sockets: a ``requests`` transport adapter that serves each request in-process.
+"""A server without sockets: a ``requests`` transport adapter that serves each request in-process.
 
-``FakeMistral.session()`` (or :func:`in_process_session`) gives a ``requests.Session`` whose
-requests are written as HTTP/1.1 bytes, handed to the fake's own request handler (the same
-parsing, routing, validation, faults and replies as over TCP), and whose answers are parsed
-back from the bytes the handler wrote. Only the socket is missing, so a client built on it
-runs everything real (its retries, errors and decoding) at a fraction of the cost of loopback
-HTTP: what long runs in tests need (100,000 requests in seconds). A fault that cuts the
-connection raises ``requests.ConnectionError``, as a reset socket would.
+:func:`in_process_session` gives a ``requests.Session`` whose requests are written as HTTP/1.1
+bytes, handed to an ``http.server`` request handler class (the same parsing and answers as over
+TCP), and whose answers are parsed back from the bytes the handler wrote. Only the socket is
+missing, so a client built on it runs everything real (its retries, errors and decoding) at a
+fraction of the cost of loopback HTTP. A handler that cuts the connection raises
+``requests.ConnectionError``, as a reset socket would.
+
+``FakeMistral.session()`` is the user: it passes a handler class bound to the fake (through
+:mod:`mistral_lite.client`, since the fake reaches the transports only through the clients' face);
+what long runs in tests need (100,000 requests in seconds).
 """
 
 from __future__ import annotations
 
 import http.client
 import io
-from typing import TYPE_CHECKING, Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3 import HTTPResponse
 
-if TYPE_CHECKING:
-    from .server import FakeMistral
-
-__all__ = ["IN_PROCESS_URL", "InProcessAdapter", "in_process_session"]
+__all__ = ["InProcessAdapter", "in_process_session"]
 
 
 class _Connection:
@@ -49,14 +50,11 @@ class _Wire(io.BytesIO):
 
 
 class InProcessAdapter(BaseAdapter):
-    """Serve every request with the fake's handler in the calling thread."""
+    """Serve every request with an instance of ``handler`` in the calling thread."""
 
-    def __init__(self, fake: FakeMistral) -> None:
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__()
-        from .server import _RequestHandler
-
-        self.fake = fake
-        self._handler: type[_RequestHandler] = type("InProcessHandler", (_RequestHandler,), {"fake": fake})
+        self._handler = handler
         self._builder = HTTPAdapter()
 
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
@@ -83,13 +81,13 @@ class InProcessAdapter(BaseAdapter):
         handler.handle_one_request()
         data = wire.getvalue()
         if connection.aborted and not data:
-            raise requests.ConnectionError("the fake cut the connection", request=request)
+            raise requests.ConnectionError("the server cut the connection", request=request)
         reply = http.client.HTTPResponse(wire)  # type: ignore[arg-type]
         try:
             reply.begin()
             content = reply.read()
         except (http.client.HTTPException, OSError) as exc:
-            raise requests.ConnectionError(f"the fake cut the connection: {exc}", request=request) from None
+            raise requests.ConnectionError(f"the server cut the connection: {exc}", request=request) from None
         raw_response = HTTPResponse(body=io.BytesIO(content), headers=dict(reply.getheaders()), status=reply.status,
                                     reason=reply.reason, preload_content=False, decode_content=False)
         return self._builder.build_response(request, raw_response)
@@ -98,14 +96,10 @@ class InProcessAdapter(BaseAdapter):
         self._builder.close()
 
 
-#: A loopback URL nothing listens on: the client accepts plain http to it, and the adapter
-#: mounted on it answers every request before a socket is opened.
-IN_PROCESS_URL = "http://127.0.0.1:9"  # the same as FakeMistral.inprocess_url
-
-
-def in_process_session(fake: FakeMistral, base_url: str = IN_PROCESS_URL) -> requests.Session:
-    """A session whose requests to ``base_url`` are served by ``fake`` in-process
-    (``Client(key, base_url=IN_PROCESS_URL, session=in_process_session(fake))``)."""
+def in_process_session(handler: type[BaseHTTPRequestHandler], base_url: str) -> requests.Session:
+    """A session whose requests to ``base_url`` are answered by ``handler`` in-process; pick a
+    loopback URL nothing listens on (the client accepts plain http to it), e.g.
+    ``http://127.0.0.1:9``."""
     session = requests.Session()
-    session.mount(base_url, InProcessAdapter(fake))
+    session.mount(base_url, InProcessAdapter(handler))
     return session
