@@ -22,9 +22,17 @@ if TYPE_CHECKING:  # visible to type checkers; at run time each name loads on fi
     from mistral_lite._core.structured import response_format_for
     from mistral_lite._core.tools import function_tool
     from mistral_lite._core.usage import Usage
-    from mistral_lite._http.aio import AsyncClient, AsyncStream
-    from mistral_lite._http.stream import Stream, acollect_completion, collect_completion
-    from mistral_lite._methods.conversations import acollect_conversation, citations, collect_conversation, output_text
+    from mistral_lite._http.aio import AsyncClient
+    from mistral_lite._http.aio_stream import AsyncStream
+    from mistral_lite._http.stream import Stream
+    from mistral_lite._methods.conversations import (
+        acollect_completion,
+        acollect_conversation,
+        citations,
+        collect_completion,
+        collect_conversation,
+        output_text,
+    )
     from mistral_lite._methods.raw_response import RawResponse
     from mistral_lite._methods.subtitles import to_srt, to_vtt
     from mistral_lite.client import Client
@@ -35,10 +43,10 @@ if TYPE_CHECKING:  # visible to type checkers; at run time each name loads on fi
 _LAZY: dict[str, str] = {
     "Client": "mistral_lite.client",
     "AsyncClient": "mistral_lite._http.aio",
-    "AsyncStream": "mistral_lite._http.aio",
+    "AsyncStream": "mistral_lite._http.aio_stream",
     "Stream": "mistral_lite._http.stream",
-    "acollect_completion": "mistral_lite._http.stream",
-    "collect_completion": "mistral_lite._http.stream",
+    "acollect_completion": "mistral_lite._methods.conversations",
+    "collect_completion": "mistral_lite._methods.conversations",
     "RawResponse": "mistral_lite._methods.raw_response",
     "RateLimit": "mistral_lite._core.headers",
     "Usage": "mistral_lite._core.usage",

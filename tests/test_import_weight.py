@@ -193,3 +193,27 @@ def test_the_fake_server_itself_loads_neither_requests_nor_the_client(tmp_path: 
     assert not loaded["requests"] and not loaded["mistral_lite.client"], loaded
     loaded = loaded_after("from mistral_lite.fake import FakeMistral\nFakeMistral().session()", tmp_path)
     assert loaded["requests"] and loaded["mistral_lite.client"]
+
+
+def test_each_lazy_name_comes_from_its_defining_module() -> None:
+    """The table names where each object is defined, not a module that re-exports it (which could
+    load more: ``collect_completion`` must not bring the requests stream)."""
+    import importlib
+
+    import mistral_lite
+    import mistral_lite.fake
+
+    for package in (mistral_lite, mistral_lite.fake):
+        for name, module in package._LAZY.items():
+            value = getattr(importlib.import_module(module), name, None)
+            if value is None:  # the submodule itself (mistral_lite.mcp)
+                assert module == f"{package.__name__}.{name}"
+                continue
+            assert getattr(package, name) is value
+            assert getattr(value, "__module__", module) == module, (name, module)
+
+
+def test_stream_helpers_load_no_transport(tmp_path: Path) -> None:
+    loaded = loaded_after("from mistral_lite import collect_completion, acollect_completion, Usage, RateLimit",
+                          tmp_path)
+    assert not any(loaded.values()), loaded
