@@ -28,7 +28,6 @@ import base64
 import contextlib
 import os
 import queue
-import sys
 import threading
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -47,11 +46,9 @@ from mistral_lite.exceptions import (
 )
 
 if TYPE_CHECKING:
-    import argparse
-
     from mistral_lite._core.settings import ClientBase
 
-__all__ = ["MAX_CHUNK", "PATH", "Audio", "cli_realtime", "events", "sync_events"]
+__all__ = ["MAX_CHUNK", "PATH", "Audio", "events", "sync_events"]
 
 #: Decoded audio bytes per ``input_audio.append`` message (larger input is split).
 MAX_CHUNK = 262_144
@@ -267,17 +264,3 @@ def sync_events(client: ClientBase, audio: Audio, **options: Any) -> Iterator[di
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(lambda: task and task[0].cancel())
             thread.join(5)
-
-
-def cli_realtime(ns: argparse.Namespace, client: Any, path: Path) -> int:
-    """``mistral-lite transcribe --realtime FILE``: raw PCM in, the text printed as it arrives."""
-    fmt = {"encoding": ns.encoding, "sample_rate": ns.sample_rate}
-    ended = False
-    for event in client.transcribe_realtime(path, model=ns.model, audio_format=fmt):
-        if event.get("type") == "transcription.text.delta":
-            sys.stdout.write(str(event.get("text", "")))
-            sys.stdout.flush()
-        ended = ended or event.get("type") == "transcription.done"
-    sys.stdout.write("\n" if ended else "")
-    sys.stdout.flush()
-    return 0

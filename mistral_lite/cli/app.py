@@ -21,25 +21,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
-import json
 import logging
 import math
 import os
 import signal
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from mistral_lite._core.call import find_endpoint
-from mistral_lite._core.files import save_atomically
+from mistral_lite._table import load_spec
 from mistral_lite._version import __version__
+from mistral_lite.cli import bulk as _cli_bulk
 from mistral_lite.cli import embed as _cli_embed
 from mistral_lite.cli import shortcuts as _cli_shortcuts
 from mistral_lite.cli.base import Parser as _Parser
-from mistral_lite.cli.base import UsageError
+from mistral_lite.cli.base import ProgressBar, UsageError, positive_seconds
 from mistral_lite.cli.base import clean as _clean
 from mistral_lite.cli.base import dumps as _dumps
 from mistral_lite.cli.base import err as _err
@@ -50,11 +51,10 @@ from mistral_lite.cli.base import print_line as _print_line
 from mistral_lite.cli.base import read_stdin as _read_stdin
 from mistral_lite.cli.base import write_bytes as _write_bytes
 from mistral_lite.cli.coerce import parse_params
+from mistral_lite.cli.retries import installed
 from mistral_lite.exceptions import APIStatusError, MistralError, UnknownOperationError, ValidationError
 
 if TYPE_CHECKING:
-    import requests
-
     from mistral_lite._table import Endpoint, Spec
     from mistral_lite.client import Client
     from mistral_lite.types import MessageParam
@@ -87,7 +87,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="like --mock, with the fake's resources kept in DIR across commands")
     parser.add_argument("--api-key", help="the API key (default: $MISTRAL_API_KEY)")
     parser.add_argument("--base-url", help="the API base URL (default: $MISTRAL_BASE_URL, then https://api.mistral.ai)")
-    parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="connect and read timeout")
+    parser.add_argument("--timeout", type=positive_seconds, metavar="SECONDS", help="connect and read timeout")
     parser.add_argument("--no-retry", action="store_true", help="do not retry failed requests")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log requests and responses to stderr (-vv: debug logging)")
@@ -131,28 +131,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("file_id", metavar="FILE_ID")
     p.add_argument("-o", "--output", metavar="PATH", help="target path (default: stdout)")
 
-    p = sub.add_parser("batch", help="run a JSONL file of requests through the batch API")
-    batch = p.add_subparsers(dest="batch_command", metavar="ACTION", parser_class=_Parser)
-    batch.required = True
-    p = batch.add_parser(
-        "run", help="upload, create the job, wait with progress, write results in input order",
-        description="Each line of FILE is a request body, or {\"custom_id\": ..., \"body\": {...}}. The results "
-                    "file has one line per request, in input order: custom_id, status_code, body, error.",
-    )
-    p.add_argument("file", metavar="FILE.jsonl")
-    p.add_argument("--endpoint", default="/v1/chat/completions", help="default /v1/chat/completions")
-    p.add_argument("-m", "--model", help="the model every request uses")
-    p.add_argument("-o", "--output", metavar="RESULTS.jsonl", help="default: stdout")
-    p.add_argument("--interval", type=_positive_float, metavar="SECONDS",
-                   help="poll interval (default: 1 s, growing to 60 s)")
-    p.add_argument("--wait-timeout", type=_positive_float, default=24 * 3600.0, metavar="SECONDS",
-                   help="give up waiting after this long (default 24 h)")
-    p.add_argument("--no-wait", action="store_true", help="print the created job and return")
-
-    from mistral_lite.cli import bulk as _cli_bulk
-
-    _cli_bulk.add_batch_parsers(batch)
-    _cli_bulk.add_run_parser(sub)
+    _cli_bulk.add_parsers(sub)
     _cli_shortcuts.add_parsers(sub)
 
     sub.add_parser("tour", help="a short offline tour of the client (use: mistral-lite --mock tour)")
@@ -175,16 +154,6 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, got {text!r}")
     return port
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -229,17 +198,33 @@ def _read_data(spec: str) -> dict[str, Any]:
 # --- the client ----------------------------------------------------------------------------
 
 
+class _Request(Protocol):
+    """What the verbose lines read of a request a hook sees (the transport's own object)."""
+
+    method: str | None
+    url: str | None
+
+
+class _Response(Protocol):
+    """What the verbose lines read of a response a hook sees (the transport's own object)."""
+
+    status_code: int
+    reason: str | None
+    headers: Mapping[str, str]
+    elapsed: timedelta
+
+
 class _Observer:
     """Request and response hooks: the verbose request lines."""
 
     def __init__(self, verbose: int) -> None:
         self.verbose = verbose
 
-    def on_request(self, request: requests.PreparedRequest) -> None:
+    def on_request(self, request: _Request) -> None:
         if self.verbose:
             _err(f"> {request.method} {request.url}")
 
-    def on_response(self, response: requests.Response) -> None:
+    def on_response(self, response: _Response) -> None:
         if self.verbose:
             rid = response.headers.get("x-request-id")
             elapsed = response.elapsed.total_seconds()
@@ -249,7 +234,7 @@ class _Observer:
 
 @contextlib.contextmanager
 def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = None) -> Iterator[Client]:
-    from mistral_lite.client import Client
+    from mistral_lite.client import Client  # import cost: `ops`, `--help` and `fake-server` never load the HTTP client
 
     mock = ns.mock if mock is None else mock
     hooks: dict[str, list[Callable[..., Any]]] = {"request": [observer.on_request], "response": [observer.on_response]}
@@ -262,7 +247,7 @@ def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = 
                 raise UsageError("--mock and --base-url cannot be used together")
             url = _fake_server_url() if ns.mock_state is None else None
             if url is None:
-                from mistral_lite.fake import FakeMistral
+                from mistral_lite.fake import FakeMistral  # import cost: the fake server loads only for --mock
 
                 try:
                     fake = FakeMistral(state_dir=ns.mock_state)
@@ -285,8 +270,6 @@ def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = 
 
 def _fake_server_url() -> str | None:
     """``$MISTRAL_BASE_URL`` when it names a loopback server (a ``fake-server`` for ``--mock``)."""
-    from urllib.parse import urlsplit
-
     url = os.environ.get("MISTRAL_BASE_URL", "").strip()
     try:
         parts = urlsplit(url)
@@ -308,8 +291,6 @@ def _fake_server_url() -> str | None:
 
 
 def _spec() -> Spec:
-    from mistral_lite._table import load_spec
-
     return load_spec()
 
 
@@ -349,7 +330,7 @@ def operations_by_group(spec: Spec, prefix: str | None) -> dict[str, list[Endpoi
 
 def describe(endpoint: Endpoint, spec: Spec) -> str:
     """The operation's route, notes and options, from the same docstring ``help()`` shows."""
-    from mistral_lite._methods.signatures import annotation, docstring, result_section
+    from mistral_lite._methods.signatures import annotation, docstring, result_section  # import cost: inspect
 
     lines: list[str] = []
     for line in docstring(endpoint, spec).splitlines():
@@ -404,12 +385,12 @@ def cmd_call(ns: argparse.Namespace, client: Client) -> int:
 
 
 def _emit(result: Any, output: str | None) -> None:
-    from mistral_lite._http.stream import Stream
-
-    if isinstance(result, Stream):
-        with result:
+    if isinstance(result, Iterator):  # a Stream (stream=True; any other answer is JSON, bytes or None)
+        try:
             for event in result:
                 _print_line(event)
+        finally:
+            result.close()  # type: ignore[attr-defined]  # a Stream closes its connection
     elif isinstance(result, (bytes, bytearray)):
         _write_bytes(bytes(result), output)
     elif output is not None and output != "-":
@@ -480,7 +461,7 @@ def cmd_download(ns: argparse.Namespace, client: Client) -> int:
         content: Any = client.download_file(ns.file_id)
         _write_bytes(content, None)
         return 0
-    bar = _ProgressBar(sys.stderr) if _isatty(sys.stderr) else None
+    bar = ProgressBar(sys.stderr) if _isatty(sys.stderr) else None
     try:
         path: Any = client.download_file(ns.file_id, to=ns.output, on_progress=bar.update if bar else None)
     finally:
@@ -488,106 +469,6 @@ def cmd_download(ns: argparse.Namespace, client: Client) -> int:
             bar.finish()
     _print_json({"path": str(path), "bytes": Path(path).stat().st_size})
     return 0
-
-
-class _ProgressBar:
-    def __init__(self, stream: IO[str], width: int = 30) -> None:
-        self.stream, self.width = stream, width
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.shown = False
-
-    def update(self, done: int, total: int | None, unit: str = "bytes") -> None:
-        now = time.monotonic()
-        if self.shown and now - self.last < 0.1 and done != total:
-            return
-        self.last, self.shown = now, True
-        size = _size if unit == "bytes" else (lambda n: f"{n:.0f} {unit}")
-        if total:
-            filled = int(self.width * done / total)
-            bar = "#" * filled + "-" * (self.width - filled)
-            text = f"\r[{bar}] {done * 100 // total:3d}% {size(done)}/{size(total)}"
-        else:
-            text = f"\r{size(done)}"
-        self.stream.write(text)
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def cmd_batch_run(ns: argparse.Namespace, client: Client) -> int:
-    requests_ = _batch_requests(ns.file)
-    if ns.model is None and ns.endpoint != "/v1/conversations":
-        unnamed = [n for n, r in enumerate(requests_, 1) if "model" not in r.get("body", r)]
-        if unnamed:
-            raise UsageError(f"{ns.file}: request(s) {unnamed[:5]} name no model; pass -m MODEL")
-    bar = _ProgressBar(sys.stderr) if _isatty(sys.stderr) else None
-
-    def progress(job: Any) -> None:
-        if bar is not None and isinstance(job, dict):
-            done = int(job.get("succeeded_requests") or 0) + int(job.get("failed_requests") or 0)
-            bar.update(done, int(job.get("total_requests") or 0) or None, unit="requests")
-
-    interval = min(ns.interval or 0.2, 0.2) if ns.mock else ns.interval
-    try:
-        result = client.run_batch(requests_, endpoint=ns.endpoint, model=ns.model, wait=not ns.no_wait,
-                                  interval=interval, timeout=ns.wait_timeout, on_progress=progress)
-    finally:
-        if bar is not None:
-            bar.finish()
-    if ns.no_wait:
-        _print_json(result)
-        return 0
-    lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in result)
-    failed = sum(1 for r in result if r.get("error") or (r.get("status_code") or 200) >= 400)
-    if ns.output and ns.output != "-":
-        save_atomically([lines.encode("utf-8")], ns.output)
-        _err(f"{len(result)} results written to {ns.output} ({failed} failed)")
-    else:
-        sys.stdout.write(lines)
-        _err(f"{len(result)} results ({failed} failed)")
-    return 1 if failed == len(result) else 0  # every request failed: the run did not do its job
-
-
-def _batch_requests(name: str) -> list[dict[str, Any]]:
-    """The requests of a batch input file: one JSON object per line (a body, or ``{"custom_id", "body"}``);
-    the first bad line is a :class:`UsageError` naming it."""
-    try:
-        data = Path(name).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{name}: {exc.strerror or exc}") from None
-    requests_: list[dict[str, Any]] = []
-    for number, raw in enumerate(data.splitlines(), 1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"{name}:{number}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
-        if not line.strip():
-            continue
-        try:
-            item = _loads(line)
-        except ValueError as exc:
-            raise UsageError(f"{name}:{number}: not JSON: {exc}") from None
-        if not isinstance(item, dict):
-            raise UsageError(f"{name}:{number}: each line must be a JSON object")
-        if "body" in item and not isinstance(item["body"], dict):
-            raise UsageError(f"{name}:{number}: `body` must be a JSON object, got {type(item['body']).__name__} "
-                             f"(each line is a request body, or {{\"custom_id\": ..., \"body\": {{...}}}})")
-        requests_.append(item)
-    if not requests_:
-        raise UsageError(f"{name}: no requests (one JSON object per line)")
-    return requests_
-
-
-def _size(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} GiB"  # pragma: no cover
 
 
 def cmd_tour(ns: argparse.Namespace, client: Client) -> int:
@@ -672,7 +553,7 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def cmd_fake_server(ns: argparse.Namespace) -> int:
-    from mistral_lite.fake import run
+    from mistral_lite.fake import run  # import cost: the fake server loads only for fake-server
 
     interrupted = False
 
@@ -718,28 +599,15 @@ def _run(ns: argparse.Namespace) -> int:
         raise UsageError(f"unknown command {ns.command!r}")
     with contextlib.ExitStack() as stack:
         if not ns.verbose:  # -v shows the standard log lines instead
-            from mistral_lite.cli.retries import installed
-
             stack.enter_context(installed())
         client = stack.enter_context(_client(ns, observer, mock=mock))
         return command(ns, client)
 
 
-def _bulk(name: str) -> Callable[[argparse.Namespace, Client], int]:
-    """A command of :mod:`._cli_bulk`, imported when it runs."""
-    def command(ns: argparse.Namespace, client: Client) -> int:
-        from mistral_lite.cli import bulk as _cli_bulk
-
-        result: int = getattr(_cli_bulk, name)(ns, client)
-        return result
-
-    return command
-
-
 #: The commands that run against a client, by name.
 CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, Client], int]] = {
     "call": cmd_call, "chat": cmd_chat, "embed": cmd_embed, "upload": cmd_upload,
-    "download": cmd_download, "tour": cmd_tour, "batch": _bulk("cmd_batch"), "run": _bulk("cmd_run"),
+    "download": cmd_download, "tour": cmd_tour, **_cli_bulk.COMMANDS,
     **_cli_shortcuts.COMMANDS,
 }
 

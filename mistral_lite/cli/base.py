@@ -1,26 +1,41 @@
 """What every command-line module shares: the usage error, the parser that raises it, output.
 
-``cli.py`` (the commands of the table) and the shortcut modules (``_cli_embed``,
-``_cli_shortcuts``) print through these helpers, so that JSON is pretty on a terminal and
-compact in a pipe everywhere.
+:mod:`~mistral_lite.cli.app` (the commands of the table) and the command modules beside it
+(:mod:`~mistral_lite.cli.bulk`, :mod:`~mistral_lite.cli.embed`, :mod:`~mistral_lite.cli.shortcuts`,
+:mod:`~mistral_lite.cli.realtime`) print through these helpers, so that JSON is pretty on a
+terminal and compact in a pipe everywhere, and progress looks the same in every command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
-from typing import Any, NoReturn
+import time
+from typing import IO, Any, NoReturn
 
 from mistral_lite._core.files import save_atomically
 
-__all__ = ["Parser", "UsageError", "clean", "dumps", "err", "isatty", "loads", "print_json", "print_line", "read_stdin",
-           "write_bytes"]
+__all__ = ["Parser", "ProgressBar", "UsageError", "clean", "dumps", "err", "isatty", "loads", "positive_seconds",
+           "print_json", "print_line", "read_stdin", "size_text", "write_bytes"]
 
 
 class UsageError(Exception):
-    """Bad command-line input (exit code 2)."""
+    """Bad command-line input (exit code 2). A signal inside the command line: ``main()``
+    prints it and returns 2, so it never reaches a caller (hence not in ``exceptions``)."""
+
+
+def positive_seconds(text: str) -> float:
+    """An argument of seconds: a finite number greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 # --- input ----------------------------------------------------------------------------------
@@ -113,3 +128,45 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         raise UsageError(message)
+
+
+# --- progress -------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A bar on a terminal, redrawn in place at most ten times a second (downloads, batch jobs)."""
+
+    def __init__(self, stream: IO[str], width: int = 30) -> None:
+        self.stream, self.width = stream, width
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def update(self, done: int, total: int | None, unit: str = "bytes") -> None:
+        now = time.monotonic()
+        if self.shown and now - self.last < 0.1 and done != total:
+            return
+        self.last, self.shown = now, True
+        size = size_text if unit == "bytes" else (lambda n: f"{n:.0f} {unit}")
+        if total:
+            filled = int(self.width * done / total)
+            bar = "#" * filled + "-" * (self.width - filled)
+            text = f"\r[{bar}] {done * 100 // total:3d}% {size(done)}/{size(total)}"
+        else:
+            text = f"\r{size(done)}"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def size_text(count: float) -> str:
+    """A byte count for people: ``512 B``, ``1.5 KiB``, ..., ``2.0 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"  # pragma: no cover

@@ -1,9 +1,10 @@
-"""The command line's bulk commands: ``run`` and ``batch list|status|results|cancel``.
+"""The command line's bulk commands: ``run`` and ``batch run|list|status|results|cancel``.
 
 ::
 
     mistral-lite run INPUT.jsonl -o OUTPUT.jsonl [--op chat] [--engine live|batch] [--concurrency N]
                      [--rpm N] [--tpm N] [--skip-invalid] [--no-resume] [-m MODEL]
+    mistral-lite batch run FILE.jsonl [-o RESULTS.jsonl] [--endpoint PATH] [-m MODEL] [--no-wait]
     mistral-lite batch list | status ID | results ID -o FILE | cancel ID
 
 ``run`` shows a progress bar (done, failed, rate, ETA) when stderr is a terminal and a plain
@@ -17,19 +18,35 @@ to resume).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from mistral_lite._bulk.jsonl import BulkInputError
-from mistral_lite.exceptions import BulkRunError
+from mistral_lite._bulk.jobs import RESULT_FILES, TERMINAL
+from mistral_lite._bulk.jsonl import read_lines
+from mistral_lite._core.files import save_atomically
+from mistral_lite.cli.base import (
+    Parser,
+    ProgressBar,
+    UsageError,
+    clean,
+    err,
+    isatty,
+    loads,
+    positive_seconds,
+    print_json,
+)
+from mistral_lite.exceptions import BulkInputError, BulkRunError
 
 if TYPE_CHECKING:
-    from mistral_lite._bulk.live import BulkProgress
+    from mistral_lite._bulk.prepare import BulkProgress
     from mistral_lite.client import Client
 
-__all__ = ["add_batch_parsers", "add_run_parser", "cmd_batch", "cmd_run"]
+__all__ = ["COMMANDS", "add_parsers", "cmd_batch", "cmd_batch_run", "cmd_run"]
 
 #: Seconds between two plain progress lines when stderr is not a terminal.
 PLAIN_EVERY = 10.0
@@ -55,7 +72,30 @@ def _positive_number(text: str) -> float:
     return value
 
 
-def add_run_parser(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
+    """Register ``batch`` and ``run`` on the command line's subparsers."""
+    p = sub.add_parser("batch", help="run a JSONL file of requests through the batch API")
+    batch = p.add_subparsers(dest="batch_command", metavar="ACTION", parser_class=Parser)
+    batch.required = True
+    p = batch.add_parser(
+        "run", help="upload, create the job, wait with progress, write results in input order",
+        description="Each line of FILE is a request body, or {\"custom_id\": ..., \"body\": {...}}. The results "
+                    "file has one line per request, in input order: custom_id, status_code, body, error.",
+    )
+    p.add_argument("file", metavar="FILE.jsonl")
+    p.add_argument("--endpoint", default="/v1/chat/completions", help="default /v1/chat/completions")
+    p.add_argument("-m", "--model", help="the model every request uses")
+    p.add_argument("-o", "--output", metavar="RESULTS.jsonl", help="default: stdout")
+    p.add_argument("--interval", type=positive_seconds, metavar="SECONDS",
+                   help="poll interval (default: 1 s, growing to 60 s)")
+    p.add_argument("--wait-timeout", type=positive_seconds, default=24 * 3600.0, metavar="SECONDS",
+                   help="give up waiting after this long (default 24 h)")
+    p.add_argument("--no-wait", action="store_true", help="print the created job and return")
+    _add_batch_parsers(batch)
+    _add_run_parser(sub)
+
+
+def _add_run_parser(sub: Any) -> None:
     p = sub.add_parser(
         "run", help="run a JSONL file of requests into a JSONL file of results (resumable)",
         description="Each input line is {\"custom_id\": ..., \"body\": {...}} (the batch API's format); each "
@@ -77,7 +117,7 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument("--no-resume", action="store_true", help="start the output afresh")
 
 
-def add_batch_parsers(batch: Any) -> None:
+def _add_batch_parsers(batch: Any) -> None:
     batch.add_parser("list", help="list batch jobs, newest first")
     p = batch.add_parser("status", help="show a batch job")
     p.add_argument("job_id", metavar="ID")
@@ -140,10 +180,7 @@ def summary(progress: BulkProgress) -> str:
 
 
 def cmd_run(ns: argparse.Namespace, client: Client) -> int:
-    from mistral_lite.cli.base import err as _err
-    from mistral_lite.cli.base import isatty as _isatty
-
-    reporter = Reporter(sys.stderr, _isatty(sys.stderr))
+    reporter = Reporter(sys.stderr, isatty(sys.stderr))
     try:
         progress = client.run_jsonl(
             ns.input, ns.output, operation=ns.op, engine=ns.engine, concurrency=ns.concurrency,
@@ -155,33 +192,90 @@ def cmd_run(ns: argparse.Namespace, client: Client) -> int:
         shown = exc.problems[:5]
         lines = "; ".join(f"line {number}: {' '.join(message.split())}" for number, message in shown)
         more = f"; and {exc.count - len(shown)} more" if exc.count > len(shown) else ""
-        _err(f"mistral-lite: {exc.path}: {exc.count} bad line{'' if exc.count == 1 else 's'} (nothing was sent): "
+        err(f"mistral-lite: {exc.path}: {exc.count} bad line{'' if exc.count == 1 else 's'} (nothing was sent): "
              f"{lines}{more} (fix the lines, or pass --skip-invalid to run the others)")
         return 2
     except BulkRunError as exc:  # the output in use, the input changed, a damaged file: one line
         reporter.close()
-        _err(f"mistral-lite: {' '.join(exc.message.split())}")
+        err(f"mistral-lite: {' '.join(exc.message.split())}")
         return 2
     except KeyboardInterrupt:
         reporter.close()
-        _err(f"interrupted: run the same command again to resume into {ns.output}")
+        err(f"interrupted: run the same command again to resume into {ns.output}")
         return 130
     reporter.close()
-    _err(summary(progress))
+    err(summary(progress))
     return 1 if progress.failed else 0
 
 
 def cmd_batch(ns: argparse.Namespace, client: Client) -> int:
-    from mistral_lite.cli.app import cmd_batch_run
-
     if ns.batch_command == "run":
         return cmd_batch_run(ns, client)
     return _BATCH[ns.batch_command](ns, client)
 
 
-def _batch_list(ns: argparse.Namespace, client: Client) -> int:
-    from mistral_lite.cli.base import clean
+def cmd_batch_run(ns: argparse.Namespace, client: Client) -> int:
+    requests_ = _batch_requests(ns.file)
+    if ns.model is None and ns.endpoint != "/v1/conversations":
+        unnamed = [n for n, r in enumerate(requests_, 1) if "model" not in r.get("body", r)]
+        if unnamed:
+            raise UsageError(f"{ns.file}: request(s) {unnamed[:5]} name no model; pass -m MODEL")
+    bar = ProgressBar(sys.stderr) if isatty(sys.stderr) else None
 
+    def progress(job: Any) -> None:
+        if bar is not None and isinstance(job, dict):
+            done = int(job.get("succeeded_requests") or 0) + int(job.get("failed_requests") or 0)
+            bar.update(done, int(job.get("total_requests") or 0) or None, unit="requests")
+
+    interval = min(ns.interval or 0.2, 0.2) if ns.mock else ns.interval
+    try:
+        result = client.run_batch(requests_, endpoint=ns.endpoint, model=ns.model, wait=not ns.no_wait,
+                                  interval=interval, timeout=ns.wait_timeout, on_progress=progress)
+    finally:
+        if bar is not None:
+            bar.finish()
+    if ns.no_wait:
+        print_json(result)
+        return 0
+    lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in result)
+    failed = sum(1 for r in result if r.get("error") or (r.get("status_code") or 200) >= 400)
+    if ns.output and ns.output != "-":
+        save_atomically([lines.encode("utf-8")], ns.output)
+        err(f"{len(result)} results written to {ns.output} ({failed} failed)")
+    else:
+        sys.stdout.write(lines)
+        err(f"{len(result)} results ({failed} failed)")
+    return 1 if failed == len(result) else 0  # every request failed: the run did not do its job
+
+
+def _batch_requests(name: str) -> list[dict[str, Any]]:
+    """The requests of a batch input file: one JSON object per line (a body, or ``{"custom_id", "body"}``);
+    the first bad line is a :class:`UsageError` naming it."""
+    requests_: list[dict[str, Any]] = []
+    try:
+        for number, raw in read_lines(name):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"{name}:{number}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
+            try:
+                item = loads(line)
+            except ValueError as exc:
+                raise UsageError(f"{name}:{number}: not JSON: {exc}") from None
+            if not isinstance(item, dict):
+                raise UsageError(f"{name}:{number}: each line must be a JSON object")
+            if "body" in item and not isinstance(item["body"], dict):
+                raise UsageError(f"{name}:{number}: `body` must be a JSON object, got {type(item['body']).__name__} "
+                                 f"(each line is a request body, or {{\"custom_id\": ..., \"body\": {{...}}}})")
+            requests_.append(item)
+    except OSError as exc:
+        raise UsageError(f"{name}: {exc.strerror or exc}") from None
+    if not requests_:
+        raise UsageError(f"{name}: no requests (one JSON object per line)")
+    return requests_
+
+
+def _batch_list(ns: argparse.Namespace, client: Client) -> int:
     out = sys.stdout
     for job in client.paginate("list_batch_jobs", page_size=100):
         done = int(job.get("succeeded_requests") or 0) + int(job.get("failed_requests") or 0)
@@ -193,34 +287,23 @@ def _batch_list(ns: argparse.Namespace, client: Client) -> int:
 
 
 def _batch_status(ns: argparse.Namespace, client: Client) -> int:
-    from mistral_lite.cli.base import print_json as _print_json
-
-    _print_json(client.get_batch_job(job_id=ns.job_id))
+    print_json(client.get_batch_job(job_id=ns.job_id))
     return 0
 
 
 def _batch_cancel(ns: argparse.Namespace, client: Client) -> int:
-    from mistral_lite.cli.base import print_json as _print_json
-
-    _print_json(client.cancel_batch_job(job_id=ns.job_id))
+    print_json(client.cancel_batch_job(job_id=ns.job_id))
     return 0
 
 
 def _batch_results(ns: argparse.Namespace, client: Client) -> int:
-    import os
-    import tempfile
-
-    from mistral_lite._core.files import save_atomically
-    from mistral_lite.cli.base import UsageError
-    from mistral_lite.cli.base import err as _err
-
     job = client.get_batch_job(job_id=ns.job_id)
-    if job.get("status") not in ("SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"):
+    if job.get("status") not in TERMINAL:
         raise UsageError(f"batch job {ns.job_id} is {job.get('status')}: its results come when it ends "
                          f"(see: mistral-lite batch status {ns.job_id})")
     parts: list[str] = []
     try:
-        for key in ("output_file", "error_file"):
+        for key in RESULT_FILES:
             file_id = job.get(key)
             if file_id:
                 fd, path = tempfile.mkstemp(prefix="mistral-lite-results-")
@@ -244,10 +327,14 @@ def _batch_results(ns: argparse.Namespace, client: Client) -> int:
             os.unlink(path)
     done = int(job.get("succeeded_requests") or 0)
     failed = int(job.get("failed_requests") or 0)
-    _err(f"batch job {ns.job_id} ({job.get('status')}): {done} succeeded, {failed} failed; written to {ns.output}")
+    err(f"batch job {ns.job_id} ({job.get('status')}): {done} succeeded, {failed} failed; written to {ns.output}")
     return 1 if failed or job.get("status") != "SUCCESS" else 0
 
 
 _BATCH: dict[str, Callable[[argparse.Namespace, Client], int]] = {
     "list": _batch_list, "status": _batch_status, "results": _batch_results, "cancel": _batch_cancel,
 }
+
+
+#: The bulk commands, by command name.
+COMMANDS: dict[str, Callable[[argparse.Namespace, Client], int]] = {"batch": cmd_batch, "run": cmd_run}

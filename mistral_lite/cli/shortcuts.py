@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from mistral_lite._core.workflows import single_page_items
 from mistral_lite.cli.base import Parser, UsageError, clean, err, print_json, print_line, read_stdin
 from mistral_lite.cli.coerce import parse_params
+from mistral_lite.cli.realtime import transcribe_realtime
 
 if TYPE_CHECKING:
     from mistral_lite._table import Endpoint
@@ -250,9 +251,7 @@ def cmd_ocr(ns: argparse.Namespace, client: Client) -> int:
 
 def cmd_transcribe(ns: argparse.Namespace, client: Client) -> int:
     if ns.realtime:
-        from mistral_lite._http.realtime import cli_realtime
-
-        return cli_realtime(ns, client, _local_file(ns.source, "transcribe"))
+        return transcribe_realtime(ns, client, _local_file(ns.source, "transcribe"))
     fmt = "json" if ns.json else ns.format
     options = _options(client, "transcribe_audio", ns.params)
     if ns.language:
@@ -268,7 +267,7 @@ def cmd_transcribe(ns: argparse.Namespace, client: Client) -> int:
         print_json(result)
         return 0
     if fmt in ("srt", "vtt"):
-        from mistral_lite._methods.subtitles import to_srt, to_vtt
+        from mistral_lite._methods.subtitles import to_srt, to_vtt  # import cost: decimal, for subtitles only
 
         sys.stdout.write((to_srt if fmt == "srt" else to_vtt)(result))
     else:
