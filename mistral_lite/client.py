@@ -8,7 +8,7 @@ every operation through the transport-free core (:mod:`mistral_lite._core.call`)
     retry loop (:mod:`mistral_lite._http.sync`) → invalidation → a Stream, a download, or the
     decoded result (stored in the cache)
 
-The operation methods (``client.chat(...)`` and the 47 others) are generated from the table in
+The operation methods (``client.chat(...)`` and one for every other row) are generated from the table in
 :mod:`mistral_lite._methods.operations`; they call the same dispatcher.
 """
 

@@ -238,6 +238,37 @@ def test_sync_and_async_refuse_an_insecure_redirect_in_the_same_words() -> None:
         "allow_insecure_http=True")
 
 
+@pytest.mark.parametrize("declared", [True, False])
+def test_sync_and_async_cap_a_body_in_the_same_words(declared: bool) -> None:
+    body = json.dumps({"data": "x" * 3000}).encode()
+
+    def serve(conn: Conn, req: Request) -> None:
+        if declared:
+            conn.head(200, {"Content-Type": "application/json", "Content-Length": str(len(body))})
+            conn.send(body)
+        else:  # chunked: only reading tells the size
+            conn.chunked_head(content_type="application/json")
+            conn.chunk(body)
+            conn.last_chunk()
+
+    with ScriptedServer() as srv:
+        srv.script(serve)
+        client = make_client(API_KEY, base_url=srv.url, sleep=lambda s: None, max_response_size=1000)
+        with pytest.raises(MistralError) as sync_error:
+            client.list_models()
+
+        async def main() -> None:
+            async with AsyncClient(API_KEY, base_url=srv.url, max_response_size=1000) as aclient:
+                await aclient.list_models()
+
+        with pytest.raises(MistralError) as async_error:
+            asyncio.run(main())
+    size = f" ({len(body)} bytes declared)" if declared else ""
+    assert str(sync_error.value) == str(async_error.value) == (
+        f"list_models: the response body is larger than max_response_size=1000 bytes{size}; raise it with "
+        "Client(max_response_size=...) or download to a file with to=...")
+
+
 def test_both_constructors_share_one_argument_list() -> None:
     sync = inspect.signature(Client.__init__).parameters
     aio = inspect.signature(AsyncClient.__init__).parameters

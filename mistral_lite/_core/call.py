@@ -49,9 +49,9 @@ from mistral_lite.exceptions import (
 if TYPE_CHECKING:
     from mistral_lite._core.settings import ClientBase
 
-__all__ = ["MAX_ERROR_BODY", "MISS", "Capped", "Plan", "body_too_large", "check_stream_media", "find_endpoint",
-           "finish", "finish_stream", "invalidate", "plan", "redact", "status_error", "store", "unexpected_status",
-           "unknown_operation"]
+__all__ = ["MAX_ERROR_BODY", "MISS", "Capped", "Plan", "body_too_large", "check_stream_media", "declared_too_large",
+           "find_endpoint", "finish", "finish_stream", "invalidate", "plan", "redact", "status_error", "store",
+           "unexpected_status", "unknown_operation"]
 
 Progress = Callable[[int, "int | None"], None]
 #: Bytes of an error response's body kept (``exc.body``); the rest is not read.
@@ -327,6 +327,15 @@ def body_too_large(plan: Plan, limit: int, declared: int | None = None) -> Mistr
         "raise it with Client(max_response_size=...) or download to a file with to=...",
         operation=plan.operation,
     )
+
+
+def declared_too_large(plan: Plan, headers: Mapping[str, str]) -> MistralError | None:
+    """The error for a 2xx body whose declared length is over ``plan.max_body`` (refused before
+    reading; a compressed body is judged by its decoded size as it is read), or None."""
+    limit, declared = plan.max_body, content_length(headers)
+    if declared is not None and declared > limit and "Content-Encoding" not in headers:
+        return body_too_large(plan, limit, declared)
+    return None
 
 
 #: Requests one call may send along a chain of redirects (requests' default limit; aiohttp is given it too).

@@ -551,16 +551,15 @@ _SHARED_STATE = frozenset({"_settings", "_spec", "_endpoints", "_cache", "_finge
 # -- helpers -----------------------------------------------------------------------------------
 async def _read(response: aiohttp.ClientResponse, plan: _core.Plan) -> bytes:
     """A 2xx body, refusing one over ``plan.max_body`` decoded bytes (the shared cap)."""
-    limit = plan.max_body
-    declared = _core.content_length(response.headers)
-    if declared is not None and declared > limit and "Content-Encoding" not in response.headers:
-        raise _core.body_too_large(plan, limit, declared)
+    too_large = _core.declared_too_large(plan, response.headers)
+    if too_large is not None:
+        raise too_large  # the caller closes the response
     try:
-        content, complete = await _read_up_to(response, limit)
+        content, complete = await _read_up_to(response, plan.max_body)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise _read_error(exc, plan.operation) from None
     if not complete:
-        raise _core.body_too_large(plan, limit)
+        raise _core.body_too_large(plan, plan.max_body)
     return content
 
 

@@ -113,15 +113,14 @@ _READ_SIZE = 1 << 16
 
 def _load_body(response: requests.Response, plan: Plan) -> None:
     """Read a 2xx body into ``response.content``, refusing one over ``plan.max_body`` (a gzip bomb)."""
-    limit = plan.max_body
-    declared = _core.content_length(response.headers)
-    if declared is not None and declared > limit and "Content-Encoding" not in response.headers:
+    too_large = _core.declared_too_large(plan, response.headers)
+    if too_large is not None:
         response.close()
-        raise _core.body_too_large(plan, limit, declared)
-    content, complete = _read(response, limit)
+        raise too_large
+    content, complete = _read(response, plan.max_body)
     if not complete:
         response.close()
-        raise _core.body_too_large(plan, limit)
+        raise _core.body_too_large(plan, plan.max_body)
     _set_content(response, content)
 
 
