@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mistral_lite._core import call as _core
@@ -24,7 +23,7 @@ from mistral_lite._core import observe as _observe
 from mistral_lite._core.concurrency import Executor
 from mistral_lite._core.raw import decode_raw, plan_raw
 from mistral_lite._core.settings import ClientBase
-from mistral_lite._http.common import configure_debug_logging
+from mistral_lite._http.common import Closing, configure_debug_logging
 from mistral_lite._http.inprocess import in_process_session as in_process_session  # for FakeMistral.session()
 from mistral_lite._http.sync import Transport, download, new_session, open_stream
 from mistral_lite._methods.conversations import place_file, temporary_for, tool_files
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Client"]
 
 
-class Client(ClientBase, Operations):
+class Client(ClientBase, Operations, Closing):
     """A Mistral API client.
 
     Args:
@@ -255,14 +254,6 @@ class Client(ClientBase, Operations):
             self._executor.shutdown()
         if self._owns_session:
             self._transport.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<mistral_lite.Client base_url={self._settings.base_url!r}>"

@@ -23,7 +23,7 @@ from mistral_lite._core.retry import logger
 from mistral_lite._core.settings import is_loopback
 from mistral_lite.exceptions import APIConnectionError, APITimeoutError, MistralError
 
-__all__ = ["DRAIN_LIMIT", "DRAIN_TIMEOUT", "AsyncClosing", "check_redirect", "configure_debug_logging",
+__all__ = ["DRAIN_LIMIT", "DRAIN_TIMEOUT", "AsyncClosing", "Closing", "check_redirect", "configure_debug_logging",
            "connection_failure", "describe", "http_logger", "log_request", "log_response", "read_error",
            "stream_error", "unsendable"]
 
@@ -33,7 +33,23 @@ DRAIN_TIMEOUT = 1.0
 DRAIN_LIMIT = 1 << 16
 
 
-_Closing = TypeVar("_Closing", bound="AsyncClosing")
+_Closing = TypeVar("_Closing", bound="Closing")
+_AsyncClosing = TypeVar("_AsyncClosing", bound="AsyncClosing")
+
+
+class Closing:
+    """``with x:`` for what closes with ``x.close()`` (the sync client and stream)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Closing) -> _Closing:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 class AsyncClosing:
@@ -42,7 +58,7 @@ class AsyncClosing:
     async def aclose(self) -> None:
         raise NotImplementedError
 
-    async def __aenter__(self: _Closing) -> _Closing:
+    async def __aenter__(self: _AsyncClosing) -> _AsyncClosing:
         return self
 
     async def __aexit__(

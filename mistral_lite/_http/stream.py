@@ -14,13 +14,12 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Generator, Iterator
-from types import TracebackType
 from typing import Any, TypeVar
 
 from mistral_lite._core.headers import ResponseInfo, request_id
 from mistral_lite._core.observe import CallRecord, ended, observed
 from mistral_lite._core.sse import MAX_EVENT_SIZE, EventDecoder, SSEParser, iter_sse
-from mistral_lite._http.common import DRAIN_LIMIT, DRAIN_TIMEOUT, stream_error
+from mistral_lite._http.common import DRAIN_LIMIT, DRAIN_TIMEOUT, Closing, stream_error
 from mistral_lite._methods.conversations import acollect_completion, collect_completion, text_delta
 from mistral_lite.exceptions import APIConnectionError, MistralError
 
@@ -32,7 +31,7 @@ __all__ = ["MAX_EVENT_SIZE", "SSEParser", "Stream", "acollect_completion", "coll
 _ItemT = TypeVar("_ItemT")
 
 
-class Stream(ResponseInfo, Iterator[_ItemT]):
+class Stream(ResponseInfo, Closing, Iterator[_ItemT]):
     """The events of a streamed response: an iterator and a context manager.
 
     Type checkers see ``Stream[ChatCompletionChunk]``-like types (the row's item type from
@@ -76,14 +75,6 @@ class Stream(ResponseInfo, Iterator[_ItemT]):
 
     def __next__(self) -> _ItemT:
         return next(self._events)  # type: ignore[no-any-return]
-
-    def __enter__(self) -> Stream[_ItemT]:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def text(self) -> Iterator[str]:
         """The text deltas as they arrive (chat, agent, conversation or transcription; thinking
