@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from mistral_lite._core.extras import needs
-
-from .exceptions import MistralError
+from mistral_lite._core.jsoncodec import dumps
+from mistral_lite.exceptions import MistralError, ValidationError
 
 __all__ = ["MCPServer", "http", "stdio"]
 
@@ -82,8 +83,6 @@ async def _http_client(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
 def _module(name: str) -> Any:
     """An ``mcp`` module, imported now (the optional extra; by name, so type checkers need not
     have it installed)."""
-    import importlib
-
     try:
         return importlib.import_module(name)
     except ImportError:
@@ -103,8 +102,6 @@ def http(url: str, headers: Mapping[str, str] | None = None) -> MCPServer:
 
 
 def _check(where: str, **values: Any) -> None:
-    from .exceptions import ValidationError
-
     problems: list[tuple[str, str]] = []
     for name, value in values.items():
         if name in ("command", "url"):
@@ -145,8 +142,6 @@ def _result_text(result: Any) -> tuple[str, bool]:
         if getattr(item, "type", None) == "text" and isinstance(text, str):
             parts.append(text)
         else:
-            from mistral_lite._core.jsoncodec import dumps
-
             dump = getattr(item, "model_dump", None)
             parts.append(dumps(dump(mode="json", exclude_none=True) if callable(dump) else str(item)).decode())
     return "\n".join(parts), bool(is_error)

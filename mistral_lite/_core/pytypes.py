@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import inspect
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -70,7 +71,7 @@ def is_schema_type(value: Any) -> bool:
 
 def _pydantic() -> Any:
     try:
-        import pydantic  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        import pydantic  # type: ignore[import-not-found, import-untyped, unused-ignore]  # optional dependency
     except ImportError:
         raise UnsupportedTypeError(PYDANTIC_EXTRA) from None
     return pydantic
@@ -236,8 +237,6 @@ def _own_doc(tp: Any) -> str | None:
     doc = tp.__dict__.get("__doc__")
     if not doc or (dataclasses.is_dataclass(tp) and doc.startswith(f"{type_name(tp)}(")):
         return None  # the dataclass decorator's generated signature says nothing
-    import inspect
-
     return inspect.cleandoc(doc).split("\n\n")[0].strip() or None
 
 

@@ -10,7 +10,8 @@ the type (:class:`~mistral_lite.exceptions.OutputParseError` when it cannot). A 
 finisher as its ``finish`` attribute, which :func:`~mistral_lite.collect_completion` applies.
 
 Both steps cost a dictionary lookup or two when no type or callable is given; the type
-machinery (``_pytypes``, ``_tools``) is imported only when one is.
+machinery (:mod:`~mistral_lite._core.pytypes`, :mod:`~mistral_lite._core.tools`) is imported only when
+one is.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from mistral_lite._core.jsoncodec import loads
+from mistral_lite._core.speech import encode_file
 from mistral_lite._table import Endpoint, Spec
-from mistral_lite.exceptions import OutputParseError, ValidationError
+from mistral_lite.exceptions import OutputParseError, UnsupportedTypeError, ValidationError
 
 __all__ = ["BatchTypes", "Finisher", "annotated_options", "attach_parsed", "attach_parsed_fields", "prepare",
            "response_format_for"]
@@ -157,8 +160,6 @@ def prepare(spec: Spec, endpoint: Endpoint, options: dict[str, Any]) -> Finisher
         elif kind == "base64-file":
             if type(value) is str:
                 continue
-            from mistral_lite._core.speech import encode_file
-
             converted = encode_file(value, endpoint.name, ".".join(path))
         else:  # pragma: no cover - the table's lint names the kinds
             continue
@@ -217,7 +218,7 @@ def _assign(options: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 def response_format_for(value: Any, operation: str = "", where: str = "response_format") -> dict[str, Any]:
     """The strict ``json_schema`` response format for a type (pydantic model, dataclass, TypedDict)."""
-    from mistral_lite._core.pytypes import UnsupportedTypeError, is_schema_type, schema_for, strict_schema, type_name
+    from mistral_lite._core.pytypes import is_schema_type, schema_for, strict_schema, type_name  # import cost (types)
 
     if not is_schema_type(value):
         got = type_name(value) if isinstance(value, type) else type(value).__name__
@@ -242,8 +243,7 @@ def _tools_for(value: Any, operation: str, where: str) -> Any:
 def _one_tool(tool: Any, operation: str, where: str) -> Any:
     if type(tool) is dict or not callable(tool):
         return tool  # dicts (and mistakes) are for the validator to judge
-    from mistral_lite._core.pytypes import UnsupportedTypeError
-    from mistral_lite._core.tools import function_tool
+    from mistral_lite._core.tools import function_tool  # import cost: inspect and typing, for a callable only
 
     try:
         return function_tool(tool)
@@ -306,8 +306,7 @@ def _text(content: Any) -> str | None:
 
 
 def _parse(text: str, target: Any, response: Any, holder: Any, operation: str) -> Any:
-    from mistral_lite._core.jsoncodec import loads
-    from mistral_lite._core.pytypes import Mismatch, load, type_name
+    from mistral_lite._core.pytypes import Mismatch, load, type_name  # import cost: the type machinery, for a type only
 
     finish = holder.get("finish_reason") if isinstance(holder, dict) else None
     cut = " (finish_reason is \"length\": the output was cut at max_tokens; raise max_tokens)" \

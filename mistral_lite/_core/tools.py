@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import inspect
 import re
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mistral_lite._core.jsoncodec import loads
 from mistral_lite._core.pytypes import Mismatch, load, schema_for, strict_schema
 from mistral_lite.exceptions import ToolArgumentsError, UnsupportedTypeError
 
@@ -56,8 +58,6 @@ def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
 
 
 def _annotations(fn: Callable[..., Any]) -> dict[str, Any]:
-    import typing
-
     target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) or isinstance(fn, type) else type(fn).__call__
     try:
         return typing.get_type_hints(target, include_extras=True)
@@ -190,8 +190,6 @@ def function_tool(fn: Callable[..., Any], *, name: str | None = None, descriptio
 def call_arguments(fn: Callable[..., Any], arguments: Any) -> dict[str, Any]:
     """The keyword arguments for ``fn`` from the model's arguments (a JSON text or a dict)."""
     if isinstance(arguments, str):
-        from mistral_lite._core.jsoncodec import loads
-
         try:
             arguments = loads(arguments) if arguments.strip() else {}
         except ValueError as exc:

@@ -19,6 +19,7 @@ import asyncio
 import contextvars
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -130,8 +131,6 @@ def plan(client: Any, texts: Iterable[str], model: str, batch_size: int | None, 
 def embed_many(client: Client, texts: Iterable[str], model: str, batch_size: int | None, concurrency: int,
                on_progress: Progress | None, options: Mapping[str, Any]) -> list[list[float]]:
     """``Client.embed_many``: the batches on ``concurrency`` threads, progress on this one."""
-    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-
     work = plan(client, texts, model, batch_size, concurrency, on_progress, options)
     if not work.groups:
         if on_progress is not None:

@@ -28,17 +28,29 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
+import enum
 import inspect
 import json
 import math
 import threading
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 from mistral_lite._core.call import find_endpoint
-from mistral_lite._methods.conversations import collect_completion
+from mistral_lite._core.jsoncodec import loads
+from mistral_lite._core.tools import call_arguments, function_tool, tool_name
+from mistral_lite._methods.conversations import _Collector, collect_completion, text_delta
 from mistral_lite._table import Endpoint
-from mistral_lite.exceptions import MaxTurnsExceeded, MistralError, ToolError, ValidationError
+from mistral_lite.exceptions import (
+    MaxTurnsExceeded,
+    MistralError,
+    ToolArgumentsError,
+    ToolError,
+    UnsupportedTypeError,
+    ValidationError,
+)
+from mistral_lite.mcp import open_async, open_sync
 
 __all__ = ["Call", "ToolLoop", "TurnEvents", "adrive", "arun_tools", "drive", "make_loop", "run_tools"]
 
@@ -125,9 +137,6 @@ class ToolLoop:
 
     def _read_tools(self, tools: Sequence[Any], problems: list[tuple[str, str]]) -> list[Any]:
         """The tools to send; functions, confirm flags and MCP sources recorded; problems listed."""
-        from mistral_lite._core.pytypes import UnsupportedTypeError
-        from mistral_lite._core.tools import function_tool, tool_name
-
         sent: list[Any] = []
         unmatched: list[tuple[str, str]] = []
         for i, tool in enumerate(tools):
@@ -326,8 +335,6 @@ class ToolLoop:
         if call.fn is None:
             known = ", ".join(sorted([*self.functions, *self.remote])) or "none"
             raise _ToolFailed(call, f"no tool named {call.name!r} (tools: {known})", None)
-        from mistral_lite._core.tools import ToolArgumentsError, call_arguments
-
         try:
             return call_arguments(call.fn, call.arguments)
         except ToolArgumentsError as exc:
@@ -397,8 +404,6 @@ def _undescribable(fn: Any) -> str | None:
         p.annotation is not inspect.Parameter.empty for p in sig.parameters.values())
     if annotated or inspect.getdoc(fn):
         return None
-    from mistral_lite._core.tools import tool_name
-
     return (f"{_safe_str(tool_name(fn))} has neither annotations nor a docstring, so the model cannot be told "
             "what it does or takes: annotate its parameters (city: str) or give it a docstring")
 
@@ -485,8 +490,6 @@ def _jsonable(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json")
-    import enum
-
     if isinstance(value, enum.Enum):
         return value.value
     return str(value)
@@ -495,8 +498,6 @@ def _jsonable(value: Any) -> Any:
 def _remote_arguments(call: Call) -> dict[str, Any]:
     arguments = call.arguments
     if isinstance(arguments, str):
-        from mistral_lite._core.jsoncodec import loads
-
         try:
             arguments = loads(arguments) if arguments.strip() else {}
         except ValueError as exc:
@@ -514,8 +515,6 @@ class TurnEvents:
     (``collect_completion``'s for completion rows, ``collect_conversation``'s for conversations)."""
 
     def __init__(self, kind: str | None, finish: Callable[[Any], Any] | None) -> None:
-        from mistral_lite._methods.conversations import _Collector
-
         self.kind, self.finish = kind, finish
         self.chunks: list[Any] = []
         self.emitted = 0  # completion rows: tool calls already reported
@@ -523,8 +522,6 @@ class TurnEvents:
         self.open: Any = None  # conversations: the output a function call is being written to
 
     def feed(self, chunk: Any) -> list[dict[str, Any]]:
-        from mistral_lite._methods.conversations import text_delta
-
         if not isinstance(chunk, Mapping):
             return []
         events: list[dict[str, Any]] = []
@@ -639,8 +636,6 @@ class _Job:
 
 def _wait(job: _Job, deadline: float | None) -> bool:
     """Wait for ``job`` in short slices (so Ctrl-C reaches the calling thread at once)."""
-    import time
-
     while not job.done.wait(0.05):
         if deadline is not None and time.monotonic() >= deadline:
             return False
@@ -648,8 +643,6 @@ def _wait(job: _Job, deadline: float | None) -> bool:
 
 
 def _run_calls(loop: ToolLoop, calls: Sequence[Call]) -> Generator[dict[str, Any], None, list[str | None]]:
-    import time
-
     jobs: list[_Job | None] = []
     for call in calls:
         if call.decision is False or loop.server_runs(call):
@@ -687,8 +680,6 @@ def drive(client: Any, loop: ToolLoop) -> Iterator[dict[str, Any]]:
     hub = None
     try:
         if loop.sources:
-            from mistral_lite.mcp import open_sync
-
             hub = open_sync(loop)
         calls = loop.start()
         while True:
@@ -811,8 +802,6 @@ async def adrive(aclient: Any, loop: ToolLoop) -> AsyncGenerator[dict[str, Any],
     hub = None
     try:
         if loop.sources:
-            from mistral_lite.mcp import open_async
-
             hub = await open_async(loop)
         calls = loop.start()
         while True:
