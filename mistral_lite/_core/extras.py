@@ -13,7 +13,7 @@ __all__ = ["EXTRAS", "install_hint", "needs"]
 #: The optional extras of the package (``setup.cfg``), by the feature that needs each.
 EXTRAS: dict[str, str] = {"async": "AsyncClient (aiohttp)", "fast": "faster JSON (orjson)",
                           "pydantic": "pydantic models", "mcp": "MCP servers (mcp)",
-                          "otel": "tracing (OpenTelemetry)"}
+                          "otel": "tracing (OpenTelemetry)", "spec": "YAML OpenAPI files in the spec tool (pyyaml)"}
 
 
 def install_hint(extra: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mistral_lite._core.extras import install_hint
 from mistral_lite.exceptions import SpecFileError
 
 __all__ = [
@@ -63,8 +64,8 @@ def _load_yaml(path: Path, raw: bytes) -> Any:
         import yaml  # type: ignore[import-untyped,unused-ignore]  # optional: not a dependency
     except ImportError:
         raise SpecFileError(
-            f"{path}: reading YAML needs PyYAML, which is not installed; "
-            "install it (pip install pyyaml) or convert the file to JSON"
+            f"{path}: reading YAML needs PyYAML, which is not installed; install it (pip install pyyaml, "
+            f"or the spec extra: {install_hint('spec')}) or convert the file to JSON"
         ) from None
     base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -939,6 +939,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_import(openapi: Mapping[str, Any], table: Spec, args: argparse.Namespace) -> int:
+    if not args.dry_run and not args.table and not (Path(table.root).parent / "setup.cfg").is_file():
+        print(f"error: import writes the table, and {table.root} is an installed copy (no checkout around it): "
+              "pass --table with a checkout's mistral_lite folder, or --dry-run to see the plan", file=sys.stderr)
+        return 2
     plan = plan_import(openapi, table)
     for line in iter_summary(plan):
         print(line)

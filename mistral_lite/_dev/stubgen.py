@@ -365,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
             stale.append(str(README))
         for path in stale:
             print(f"out of date: {path} (run python -m mistral_lite._dev.stubgen)", file=sys.stderr)
+        if readme is None:  # an installed wheel: the README is in the checkout only
+            print(f"skipped: {README} (not found: the README's reference is checked from a checkout)",
+                  file=sys.stderr)
         return 1 if stale else 0
     STUB.write_text(stub, encoding="utf-8")
     TYPES.write_text(types, encoding="utf-8")
