@@ -191,11 +191,11 @@ def test_read_lines_keeps_blank_lines_on_request_and_digests_every_byte() -> Non
     assert digest.seen == JSONL
 
 
-def test_no_other_jsonl_reader_in_bulk_workflows_or_the_cli_bulk_commands() -> None:
+def test_no_other_jsonl_reader_in_bulk_workflows_or_the_cli_file_commands() -> None:
     readers = []
     for name, path in MODULES.items():
         if (name.startswith("mistral_lite._bulk") and name != "mistral_lite._bulk.jsonl") or name in (
-                "mistral_lite.cli.bulk", "mistral_lite._core.workflows"):
+                "mistral_lite.cli.bulk", "mistral_lite.cli.embed", "mistral_lite._core.workflows"):
             text = path.read_text(encoding="utf-8")
             if "splitlines(" in text or "enumerate(handle" in text or "for raw in handle" in text:
                 readers.append(name)
@@ -229,3 +229,19 @@ def test_cli_batch_run_names_a_bad_line_by_its_number(tmp_path: Path, capsys: py
     source.write_bytes(b'{"model": "m", "messages": []}\n\n[1, 2]\n')
     assert main(["--mock", "batch", "run", str(source)]) == 2
     assert f"{source}:3: each line must be a JSON object" in capsys.readouterr().err
+
+
+def test_cli_embed_reads_jsonl_with_the_same_reader(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "docs.jsonl"
+    source.write_bytes(b'{"body": "first"}\r\n\n{"body": "second"}')
+    assert main(["--mock", "embed", "-f", str(source), "--jsonl", "body"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["line"], r["text"]) for r in records] == [(1, "first"), (3, "second")]
+
+
+def test_cli_embed_turns_json_nested_too_deeply_into_a_usage_error(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "docs.jsonl"
+    source.write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    assert main(["--mock", "embed", "-f", str(source), "--jsonl", "body"]) == 2
+    assert f"{source}:1: not JSON: nested too deeply" in capsys.readouterr().err

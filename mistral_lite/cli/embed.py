@@ -21,12 +21,12 @@ import argparse
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from mistral_lite._bulk.jsonl import read_lines
 from mistral_lite._core.files import save_atomically
-from mistral_lite.cli.base import UsageError, print_json, print_line, read_stdin, write_bytes
+from mistral_lite.cli.base import UsageError, loads, print_json, print_line, read_stdin, write_bytes
 
 if TYPE_CHECKING:
     from mistral_lite.client import Client
@@ -55,17 +55,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the full response (texts given as arguments)")
 
 
-def read_texts(lines: Sequence[str], where: str, field: str | None) -> list[Text]:
-    """``(line number, text)`` for each non-blank line (or each JSON line's ``field``)."""
+def read_texts(lines: Iterable[Text], where: str, field: str | None) -> list[Text]:
+    """``(line number, text)`` for each non-blank ``(line number, line)`` (or each JSON line's ``field``)."""
     texts: list[Text] = []
-    for number, line in enumerate(lines, 1):
+    for number, line in lines:
         if not line.strip():
             continue
         if field is None:
             texts.append((number, line.rstrip("\r\n")))
             continue
         try:
-            record = json.loads(line)
+            record = loads(line)
         except ValueError as exc:
             raise UsageError(f"{where}:{number}: not JSON: {exc}") from None
         value = record.get(field) if isinstance(record, dict) else None
@@ -77,7 +77,8 @@ def read_texts(lines: Sequence[str], where: str, field: str | None) -> list[Text
     return texts
 
 
-def _input_lines(ns: argparse.Namespace, texts: list[str]) -> tuple[list[str], str] | None:
+def _input_lines(ns: argparse.Namespace, texts: list[str]) -> tuple[list[Text], str] | None:
+    """The numbered lines of ``-f FILE`` (or of stdin for ``-``), read by the package's JSONL line reader."""
     source = ns.file
     if source is None and texts == ["-"]:
         source = "-"
@@ -86,13 +87,17 @@ def _input_lines(ns: argparse.Namespace, texts: list[str]) -> tuple[list[str], s
     if source is None:
         return None
     if source == "-":
-        return read_stdin("embed").splitlines(), "stdin"
+        return _decoded(read_lines(read_stdin("embed").encode("utf-8"))), "stdin"
     try:
-        return Path(source).read_text(encoding="utf-8").splitlines(), source
+        return _decoded(read_lines(source)), source
     except OSError as exc:
         raise UsageError(f"embed: {source}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise UsageError(f"embed: {source} is not UTF-8 text") from None
+
+
+def _decoded(lines: Iterable[tuple[int, bytes]]) -> list[Text]:
+    return [(number, raw.decode("utf-8")) for number, raw in lines]
 
 
 def cmd_embed(ns: argparse.Namespace, client: Client, params: dict[str, Any] | None = None,
