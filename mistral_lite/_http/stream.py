@@ -20,12 +20,10 @@ from mistral_lite._core.headers import ResponseInfo, request_id
 from mistral_lite._core.observe import CallRecord, ended, observed
 from mistral_lite._core.sse import MAX_EVENT_SIZE, EventDecoder, SSEParser, iter_sse
 from mistral_lite._http.common import DRAIN_LIMIT, DRAIN_TIMEOUT, Closing, stream_error
-from mistral_lite._methods.conversations import acollect_completion, collect_completion, text_delta
+from mistral_lite._methods.conversations import text_delta
 from mistral_lite.exceptions import APIConnectionError, MistralError
 
-# collect_completion lives in mistral_lite._methods.conversations (transport-free); re-exported for old imports
-__all__ = ["MAX_EVENT_SIZE", "SSEParser", "Stream", "acollect_completion", "collect_completion", "iter_sse",
-           "socket_of", "stream_error"]
+__all__ = ["MAX_EVENT_SIZE", "SSEParser", "Stream", "iter_sse", "socket_of"]
 
 
 _ItemT = TypeVar("_ItemT")
