@@ -465,11 +465,6 @@ class BasicModelUsageDataJSON(TypedDict):
     models: dict[str, dict[str, list[dict[str, Any]]]]
 
 
-class BatchError(TypedDict):
-    count: NotRequired[int]
-    message: str
-
-
 class BatchExecutionResponse(TypedDict):
     results: NotRequired[dict[str, BatchExecutionResult]]
 
@@ -486,7 +481,7 @@ class BatchJob(TypedDict):
     created_at: int
     endpoint: str
     error_file: NotRequired[str | None]
-    errors: list[BatchError]
+    errors: list[BatchJobError]
     failed_requests: int
     id: str
     input_files: list[str]
@@ -499,6 +494,11 @@ class BatchJob(TypedDict):
     status: BatchJobStatus
     succeeded_requests: int
     total_requests: int
+
+
+class BatchJobError(TypedDict):
+    count: NotRequired[int]
+    message: str
 
 
 BatchJobStatus: TypeAlias = 'Literal["QUEUED", "RUNNING", "SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLATION_REQUESTED", "CANCELLED"]'
@@ -3322,7 +3322,7 @@ StaticOrganizationRoles: TypeAlias = 'Literal["0d48f530-095c-43fe-8aea-6673bcaca
 StaticWorkspaceRoles: TypeAlias = 'Literal["d7ea77c5-9260-41d0-ab26-52b5add3ee56", "48436751-ee56-44bd-8a2d-712233977821", "375cd0db-3bbe-4b79-80f3-954ccf04f3d1", "578584f1-4319-4c88-9948-38a5184483b6", "d79b3027-4eb2-4521-8722-825acfee7d8b", "252a0825-40b9-4b98-be80-7658956f13e9", "17aa61c5-1c61-477e-a40a-e52c8ccd74b9", "b23cd6e0-91cd-4a8a-9869-b30366bf3966", "731eb2be-a74f-4070-b797-35bf7009e553", "ff86d432-7f27-47f8-b02f-b5c102ef6a55", "0f9acbf6-93b5-42c7-a227-fc7652755f65", "b23cd6e0-91cd-4a8a-9869-b30366bf3966"]'
 
 
-class StreamError(TypedDict):
+class StreamErrorEvent(TypedDict):
     error: str
     reason: str
 
@@ -4558,7 +4558,7 @@ RestartConversationEvent: TypeAlias = 'ResponseStartedEvent | ResponseDoneEvent 
 StartFineTuningJobResult: TypeAlias = 'CompletionDetailedJobOut | ClassifierDetailedJobOut'
 
 
-StreamDeploymentLogsEvent: TypeAlias = 'DeploymentLogRecord | StreamError'
+StreamDeploymentLogsEvent: TypeAlias = 'DeploymentLogRecord | StreamErrorEvent'
 
 
 StreamWorkflowEventsEvent: TypeAlias = 'StreamEventSsePayload | StreamEventSseErrorData'
@@ -4567,7 +4567,7 @@ StreamWorkflowEventsEvent: TypeAlias = 'StreamEventSsePayload | StreamEventSseEr
 StreamWorkflowExecutionEvent: TypeAlias = 'StreamEventSsePayload | StreamEventSseErrorData'
 
 
-StreamWorkflowExecutionLogsEvent: TypeAlias = 'ExecutionLogRecord | StreamError'
+StreamWorkflowExecutionLogsEvent: TypeAlias = 'ExecutionLogRecord | StreamErrorEvent'
 
 
 TranscribeAudioEvent: TypeAlias = 'TranscriptionStreamTextDelta | TranscriptionStreamLanguage | TranscriptionStreamSegmentDelta | TranscriptionStreamDone'

@@ -82,7 +82,7 @@ class _Renderer:
         lines: list[str] = []
         done: set[str] = set()
         rendered: dict[str, tuple[dict[str, str], set[str]]] = {}
-        todo: dict[str, Any] = {name: (schema, "") for name, schema in defs.items()}
+        todo: dict[str, Any] = {self.results.name(name): (schema, "") for name, schema in defs.items()}
         todo.update(self.result_found)
         while todo:
             for name in sorted(todo):

@@ -198,15 +198,26 @@ class _Base:
         return out
 
 
+#: Result schemas whose spec name is an exception's name (``mistral_lite.BatchError`` is raised by
+#: ``run_batch``; the spec's ``BatchError`` is one entry of a batch job's ``errors``): their type in
+#: ``mistral_lite.types`` is named here instead (tests/test_types_names.py checks for clashes).
+RENAMED_RESULTS: Mapping[str, str] = {"BatchError": "BatchJobError", "StreamError": "StreamErrorEvent"}
+
+
 class Results(_Base):
     """Type expressions of ``_responses.json`` schemas: the spec's component names."""
 
-    def __init__(self, document: Mapping[str, Any]) -> None:
+    def __init__(self, document: Mapping[str, Any], renamed: Mapping[str, str] = RENAMED_RESULTS) -> None:
         self.defs: Mapping[str, Any] = document.get("$defs", {})
+        self.renamed = renamed
+
+    def name(self, schema_name: str) -> str:
+        """The type name of one of the spec's result schemas."""
+        return self.renamed.get(schema_name, schema_name)
 
     def ref(self, schema: Mapping[str, Any], current: str, owner: str, found: MutableMapping[str, Any] | None,
             depth: int) -> str:
-        return str(schema["$ref"]).rsplit("/", 1)[-1]
+        return self.name(str(schema["$ref"]).rsplit("/", 1)[-1])
 
     def resolve(self, schema: Mapping[str, Any], current: str) -> tuple[Mapping[str, Any], str]:
         for _ in range(_MAX_DEPTH):
@@ -403,7 +414,8 @@ class RowTypes:
 
     def defined(self) -> set[str]:
         """Every name ``mistral_lite.types`` defines (after :meth:`walk`)."""
-        return {"FileInput", *self.responses.get("$defs", {}), *self.result_found, *self.aliases, *self.input_found,
+        results = map(self.results.name, self.responses.get("$defs", {}))
+        return {"FileInput", *results, *self.result_found, *self.aliases, *self.input_found,
                 *self.tool_runs}
 
     def option(self, ep: Endpoint, name: str) -> str:
