@@ -1,6 +1,6 @@
 """Generated files: the type stub, the types module, the compiled table and the README's reference.
 
-``_operations.pyi`` types every generated method; ``types.py`` holds the TypedDicts of every
+``_methods/operations.pyi`` types every generated method; ``types.py`` holds the TypedDicts of every
 result and nested input (see :mod:`mistral_lite._dev.typegen`); ``_table.json`` is
 ``endpoints.toml`` compiled to JSON (read instead of the TOML while their hashes match).
 
@@ -8,7 +8,17 @@ result and nested input (see :mod:`mistral_lite._dev.typegen`); ``_table.json`` 
 ``schemas/_responses.json``; ``--check`` exits 1 when any has drifted (the test suite runs the
 same comparison). The stub gives IDEs and type checkers a typed method per operation, with
 overloads on ``stream`` (``Stream[<chunk>]`` or the result) and on a download's target, ``call``
-overloads keyed by ``Literal["chat"]``, ..., and typed ``paginate``/``wait``/``submit``/``map``.
+and ``submit`` overloads keyed by ``Literal["chat"]``, ..., and typed ``paginate``/``wait``/``map``.
+
+Each row's options are declared once, as a private ``TypedDict`` at the top of the stub
+(``class _Chat(_StreamOptions, total=False)``, ``Required[...]`` for a required option; rows
+with the same options share one), and every overload of the row takes them as
+``**kw: Unpack[_Chat]`` (PEP 692): its method, sync, async and ``with_raw_response``'s. An
+option an overload narrows (``stream=True``, a type as ``response_format``, a download's ``to``,
+``dry_run``) stays out of the class and is spelled out in each overload of the row. ``call``, ``submit``,
+``with_raw_response.call`` and ``map`` type the result, not the options (see ``_by_name``);
+rows with the same result share their overloads. The stub is what every type check of code that
+imports the package loads, so its size is budgeted (tests/test_stub_options.py).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from mistral_lite._methods.signatures import (
     row_types,
     takes_progress,
 )
+from mistral_lite._methods.typeexpr import pascal
 from mistral_lite._table import COMPILED_TABLE, Endpoint, Spec, compiled_table, load_spec, parse_toml
 
 __all__ = ["main", "operations_reference", "render_stub", "render_types_module"]
@@ -48,7 +59,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeAlias, TypedDict, overload
+
+from typing_extensions import Required, Unpack
 
 from mistral_lite._core.structured import _T, _U, ParsedChatCompletion, ParsedOCRResponse
 from mistral_lite._http.aio_stream import AsyncStream
@@ -58,6 +71,7 @@ from mistral_lite.types import (
 {names}
 )
 
+_Items: TypeAlias = Iterable[Mapping[str, Any]]  # map's items: the options of each call
 '''
 
 #: A row's variants: (option overridden -> (annotation, has a default), return type).
@@ -141,53 +155,169 @@ def _field_variants(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
     return [*out, ({}, plain)]
 
 
-def _params(endpoint: Endpoint, spec: Spec, changes: Mapping[str, tuple[str, bool]]) -> list[str]:
-    """Path parameters positional-or-keyword in route order, then the options, keyword-only."""
-    positional, required, optional = param_order(endpoint)
-    ann = {n: option_type(endpoint, n, spec) for n in endpoint.options}
-    out = [*(f"{n}: {ann[n]}" for n in positional), "*"]
-    out += [f"{n}: {ann[n]}" for n in required]
-    for n in optional:
-        if n in changes:
-            text, has_default = changes[n]
-            out.append(f"{n}: {text} = ..." if has_default else f"{n}: {text}")
-            continue
-        default = endpoint.fill.get(n)
-        out.append(f"{n}: {ann[n]} = ..." if default is not None else f"{n}: {as_optional(ann[n])} = ...")
-    out += [f"{n}: {a} = ..." for n, a in CALL_PARAMS]
-    if endpoint.stream != "none":
-        out.append("stream_timeout: float | None = ...")
-    if takes_progress(endpoint):
-        out.append(f"on_progress: {PROGRESS} = ...")
-    return out
+def _normal(endpoint: Endpoint, name: str, spec: Spec) -> tuple[str, bool]:
+    """An option's annotation when no overload narrows it, and whether it may be left out."""
+    ann = option_type(endpoint, name, spec)
+    if name in param_order(endpoint)[1]:
+        return ann, False
+    return (ann if endpoint.fill.get(name) is not None else as_optional(ann)), True
+
+
+def _narrowed(endpoint: Endpoint, spec: Spec) -> list[str]:
+    """The options some overload of the row narrows (``stream``, ``response_format``, ``to``...),
+    in the row's order: spelled out in every overload, so they stay out of the options class."""
+    changed = {name for changes, _ in _variants(endpoint, spec) for name in changes}
+    return [n for n in endpoint.options if n in changed]
+
+
+#: The options every call takes (``CALL_PARAMS``), with ``stream_timeout`` on a streaming row and
+#: ``on_progress`` on an upload or download: (streams, progress) -> the base class.
+_BASES = {(False, False): "_Options", (True, False): "_StreamOptions", (False, True): "_ProgressOptions",
+          (True, True): "_StreamProgressOptions"}
+
+
+def _base_classes() -> list[str]:
+    lines = ["class _Options(TypedDict, total=False):", *(f"    {n}: {a}" for n, a in CALL_PARAMS)]
+    lines += ["class _StreamOptions(_Options, total=False):", "    stream_timeout: float | None"]
+    lines += ["class _ProgressOptions(_Options, total=False):", f"    on_progress: {PROGRESS}"]
+    lines += ["class _StreamProgressOptions(_StreamOptions, total=False):", f"    on_progress: {PROGRESS}"]
+    return lines
+
+
+class _OptionClasses:
+    """Each row's keyword options as one ``TypedDict`` (``Required[...]`` for a required option),
+    used as ``**kw: Unpack[...]`` by every overload of the row's method, sync, async and
+    ``with_raw_response``'s. Rows with the same options share a class; a row with none beyond
+    the common ones uses the base class."""
+
+    def __init__(self, spec: Spec) -> None:
+        self._spec = spec
+        self._by_body: dict[tuple[str, ...], str] = {}
+        self._by_row: dict[str, str] = {}
+        self.lines: list[str] = _base_classes()
+
+    def of(self, endpoint: Endpoint) -> str:
+        name = self._by_row.get(endpoint.name)
+        if name is None:
+            name = self._by_row[endpoint.name] = self._declare(endpoint)
+        return name
+
+    def _declare(self, endpoint: Endpoint) -> str:
+        _, required, optional = param_order(endpoint)
+        narrowed = set(_narrowed(endpoint, self._spec))
+        fields = []
+        for n in (*required, *optional):
+            if n in narrowed:
+                continue
+            ann, optional_ = _normal(endpoint, n, self._spec)
+            fields.append(f"    {n}: {ann if optional_ else f'Required[{ann}]'}")
+        base = _BASES[endpoint.stream != "none", takes_progress(endpoint)]
+        if not fields:
+            return base
+        body = (base, *fields)
+        name = self._by_body.get(body)
+        if name is None:
+            name = self._by_body[body] = f"_{pascal(endpoint.name)}"
+            if name in (*_BASES.values(), "_T", "_U", "_Items"):
+                raise ValueError(f"row {endpoint.name!r}: its options class would be named like a name of the stub")
+            self.lines += [f"class {name}({base}, total=False):", *fields]
+        return name
+
+
+def _params(endpoint: Endpoint, spec: Spec, changes: Mapping[str, tuple[str, bool]], options: str) -> list[str]:
+    """Path parameters positional-or-keyword in route order, the narrowed options keyword-only,
+    then the others as ``**kw: Unpack[<the row's class>]``."""
+    out = [f"{n}: {option_type(endpoint, n, spec)}" for n in param_order(endpoint)[0]]
+    keyword = []
+    for n in _narrowed(endpoint, spec):
+        text, has_default = changes.get(n) or _normal(endpoint, n, spec)
+        keyword.append(f"{n}: {text} = ..." if has_default else f"{n}: {text}")
+    if keyword:
+        out += ["*", *keyword]
+    return [*out, f"**kw: Unpack[{options}]"]
 
 
 def _def(name: str, params: list[str], returns: str, overload: bool = False, is_async: bool = False) -> list[str]:
-    lines = ["    @overload"] if overload else []
+    """One def, on one line (the stub's size is most of its cost to a type checker)."""
     # a parsed result is not a subtype of the plain one (its messages carry ``parsed``): the
     # overlap with the plain overload is deliberate (also inside RawResponse[...])
     ignore = "  # type: ignore[overload-overlap, unused-ignore]" if re.search(r"\bParsed", returns) else ""
-    lines.append(f"    {'async ' if is_async else ''}def {name}({ignore}")
-    lines += [f"        {p}," for p in params]
-    lines.append(f"    ) -> {returns}: ...")
-    return lines
+    line = f"    {'async ' if is_async else ''}def {name}({', '.join(params)}) -> {returns}: ...{ignore}"
+    return ["    @overload", line] if overload else [line]
 
 
 def _async(returns: str) -> str:
     return re.sub(r"\bStream\[", "AsyncStream[", returns)
 
 
-def _operation_defs(ep: Endpoint, spec: Spec, is_async: bool, as_call: bool) -> list[str]:
+def _operation_defs(ep: Endpoint, spec: Spec, options: _OptionClasses, is_async: bool, raw: bool) -> list[str]:
+    """The overloads of one row's method (``with_raw_response``'s with ``raw``), its options
+    checked by the row's class."""
     variants = _variants(ep, spec)
     lines: list[str] = []
     for changes, returns in variants:
         returns = _async(returns) if is_async else returns
-        if as_call:
-            params = ["self", f'operation: Literal["{ep.name}"]', "/", *_params(ep, spec, changes)]
-            lines += _def("call", params, returns, overload=True, is_async=is_async)
-        else:
-            params = ["self", *_params(ep, spec, changes)]
-            lines += _def(ep.name, params, returns, overload=len(variants) > 1, is_async=is_async)
+        returns = f"RawResponse[{returns}]" if raw else returns
+        params = ["self", *_params(ep, spec, changes, options.of(ep))]
+        lines += _def(ep.name, params, returns, overload=len(variants) > 1, is_async=is_async)
+    return lines
+
+
+def _groups(spec: Spec) -> dict[str, tuple[list[Endpoint], str]]:
+    """The rows whose result hangs on no option, by result: (the rows, ``operation``'s type for
+    them, ``Literal["<row>"]`` or, for several rows, the name of an alias of their literals)."""
+    memo: dict[str, tuple[list[Endpoint], str]] | None = spec.memo.get("stub_groups")
+    if memo is None:
+        rows: dict[str, list[Endpoint]] = {}
+        for ep in spec.endpoints.values():
+            variants = _variants(ep, spec)
+            if len(variants) == 1:
+                rows.setdefault(variants[0][1], []).append(ep)
+        memo = spec.memo["stub_groups"] = {}
+        for result, eps in rows.items():
+            name = f"_{result}Ops" if result.isidentifier() else f"_{pascal(eps[0].name)}Ops"
+            memo[result] = (eps, name if len(eps) > 1 else f'Literal["{eps[0].name}"]')
+    return memo
+
+
+def _aliases(spec: Spec) -> list[str]:
+    """The aliases of ``_groups``' literals (``_AgentOps: TypeAlias = Literal["create_agent", ...]``)."""
+    lines = []
+    for eps, name in _groups(spec).values():
+        if len(eps) > 1:
+            lines.append(f"{name}: TypeAlias = Literal[{', '.join(repr(ep.name) for ep in eps)}]")
+    if len(set(lines)) != len(lines):
+        raise ValueError("two groups of rows got the same alias")
+    return [line.replace("'", '"') for line in lines]
+
+
+def _by_name(spec: Spec, name: str, wrap: str, is_async: bool) -> list[str]:
+    """``call``, ``submit`` and ``with_raw_response.call`` for ``Literal["<row>"]``: the row's
+    result (``wrap``: ``{}``, ``Future[{}]``, ``RawResponse[{}]``), its path arguments typed, its
+    options not (``**kw: Any``): a misspelled option would fall through to the ``str``
+    overload anyway, and options typed here make mypy answer ``Any`` whenever an argument's type
+    holds an ``Any`` (a ``list[MessageParam]``), the ``str`` overload's ``Any`` differing from
+    them. Rows with the same result share one overload (``_groups``; ``*args`` the union of their
+    path arguments' types: an extra argument would match the ``str`` overload anyway); a row
+    whose result hangs on an option (``stream``...) has its overloads, that option spelled out."""
+    lines: list[str] = []
+    for ep in spec.endpoints.values():
+        variants = _variants(ep, spec)
+        if len(variants) == 1:
+            continue
+        types = dict.fromkeys(option_type(ep, n, spec) for n in param_order(ep)[0])
+        args = [f"*args: {' | '.join(types)}"] if types else []
+        for changes, returns in variants:
+            named = [f"{n}: {text} = ..." if default else f"{n}: {text}" for n, (text, default) in changes.items()]
+            params = ["self", f'operation: Literal["{ep.name}"]', "/", *args, *named, "**kw: Any"]
+            lines += _def(name, params, wrap.format(_async(returns) if is_async else returns), overload=True,
+                          is_async=is_async)
+    for returns, (eps, operation) in _groups(spec).items():
+        types = dict.fromkeys(option_type(ep, n, spec) for ep in eps for n in param_order(ep)[0])
+        params = ["self", f"operation: {operation}", "/", *([f"*args: {' | '.join(types)}"] if types else []),
+                  "**kw: Any"]
+        lines += _def(name, params, wrap.format(_async(returns) if is_async else returns), overload=True,
+                      is_async=is_async)
     return lines
 
 
@@ -198,9 +328,9 @@ def _workflows(spec: Spec, is_async: bool) -> list[str]:
     pages = [ep for ep in spec.endpoints.values() if ep.paginate]
     iterator = "AsyncIterator" if is_async else "Iterator"
     for ep in pages:
-        params = ["self", f'operation: Literal["{ep.name}"]', "/", "*args: Any", "**options: Any"]
+        params = ["self", f'operation: Literal["{ep.name}"]', "/", "*args: Any", "**kw: Any"]
         lines += _def("paginate", params, f"{iterator}[{rows.item(ep)}]", overload=True)
-    lines += _def("paginate", ["self", "operation: str", "/", "*args: Any", "**options: Any"], f"{iterator}[Any]",
+    lines += _def("paginate", ["self", "operation: str", "/", "*args: Any", "**kw: Any"], f"{iterator}[Any]",
                   overload=bool(pages))
     # wait takes only the rows that can be waited on: a fallback for any string would make mypy
     # answer Any whenever the callback's type holds an Any (a result's free-form dict)
@@ -208,24 +338,23 @@ def _workflows(spec: Spec, is_async: bool) -> list[str]:
     for ep in waits:
         result = rows.result(ep)
         params = ["self", f'operation: Literal["{ep.name}"]', "/", "*args: Any", "timeout: float = ...",
-                  "interval: float = ...", f"on_progress: Callable[[{result}], None] | None = ...", "**options: Any"]
+                  "interval: float = ...", f"on_progress: Callable[[{result}], None] | None = ...", "**kw: Any"]
         lines += _def("wait", params, result, overload=len(waits) > 1, is_async=is_async)
     lines += _tool_runs(spec, is_async)
     if is_async:
         return lines
-    for ep in spec.endpoints.values():
-        params = ["self", f'operation: Literal["{ep.name}"]', "/", "*args: Any", "**options: Any"]
-        lines += _def("submit", params, f"Future[{return_annotation(ep, spec, stream=False)}]", overload=True)
-    lines += _def("submit", ["self", "operation: str", "/", "*args: Any", "**options: Any"], "Future[Any]",
+    lines += _by_name(spec, "submit", "Future[{}]", False)
+    lines += _def("submit", ["self", "operation: str", "/", "*args: Any", "**kw: Any"], "Future[Any]",
                   overload=True)
-    for ep in spec.endpoints.values():
-        result = return_annotation(ep, spec, stream=False)
-        head = ["self", f'operation: Literal["{ep.name}"]', "items: Iterable[Mapping[str, Any]]", "*",
-                "max_workers: int = ..."]
+    by_result = [(return_annotation(ep, spec, stream=False), f'Literal["{ep.name}"]')
+                 for ep in spec.endpoints.values() if len(_variants(ep, spec)) > 1]
+    by_result += [(result, operation) for result, (_, operation) in _groups(spec).items()]
+    for result, operation in by_result:  # rows with the same result share map's overloads
+        head = ["self", f"operation: {operation}", "items: _Items", "*", "max_workers: int = ..."]
         lines += _def("map", [*head, "return_exceptions: Literal[False]"], f"list[{result}]", overload=True)
         lines += _def("map", [*head, "return_exceptions: Literal[True] = ..."], f"list[{result} | BaseException]",
                       overload=True)
-    head = ["self", "operation: str", "items: Iterable[Mapping[str, Any]]", "*", "max_workers: int = ...",
+    head = ["self", "operation: str", "items: _Items", "*", "max_workers: int = ...",
             "return_exceptions: bool = ..."]
     lines += _def("map", head, "list[Any]", overload=True)
     return lines
@@ -246,48 +375,34 @@ def _tool_runs(spec: Spec, is_async: bool) -> list[str]:
     for ep in spec.endpoints.values():
         if ep.tool_loop:
             operation = f'operation: Literal["{ep.name}"]' + (" = ..." if ep.name == default else "")
-            lines += _def("run_tools", [*head, operation, "stream: Literal[False] = ...", "**options: Any"],
+            lines += _def("run_tools", [*head, operation, "stream: Literal[False] = ...", "**kw: Any"],
                           rows.tool_run(ep), overload=True, is_async=is_async)
     events = f"{'AsyncIterator' if is_async else 'Iterator'}[dict[str, Any]]"  # stream=True: the loop's events
-    lines += _def("run_tools", [*head, "operation: str = ...", "stream: Literal[True]", "**options: Any"], events,
+    lines += _def("run_tools", [*head, "operation: str = ...", "stream: Literal[True]", "**kw: Any"], events,
                   overload=True, is_async=is_async)
-    lines += _def("run_tools", [*head, "operation: str = ...", "stream: bool = ...", "**options: Any"], "Any",
+    lines += _def("run_tools", [*head, "operation: str = ...", "stream: bool = ...", "**kw: Any"], "Any",
                   overload=True, is_async=is_async)
     return lines
 
 
-def _raw_class(name: str, spec: Spec, is_async: bool) -> list[str]:
-    """``with_raw_response``'s methods: each row's overloads, returning ``RawResponse[<result>]``.
-
-    Only the options an overload turns on (``stream``, ``response_format``, a download's target)
-    are spelled out; the rest are ``**options: Any``, which keeps the stub small (the plain
-    methods check the options)."""
+def _raw_class(name: str, spec: Spec, options: _OptionClasses, is_async: bool) -> list[str]:
+    """``with_raw_response``'s methods: each row's overloads, returning ``RawResponse[<result>]``."""
     lines = [f"class {name}:"]
-    calls: list[str] = []  # call("<row>", ...): the row's overloads again, after a Literal operation
     for ep in spec.endpoints.values():
-        variants = _variants(ep, spec)
-        for changes, returns in variants:
-            returns = f"RawResponse[{_async(returns) if is_async else returns}]"
-            params = ["*args: Any",
-                      *(f"{n}: {text} = ..." if default else f"{n}: {text}" for n, (text, default) in changes.items()),
-                      "**options: Any"]
-            lines += _def(ep.name, ["self", *params], returns, overload=len(variants) > 1, is_async=is_async)
-            calls += _def("call", ["self", f'operation: Literal["{ep.name}"]', "/", *params], returns, overload=True,
-                          is_async=is_async)
-    lines += calls
-    lines += _def("call", ["self", "operation: str", "/", "*args: Any", "**options: Any"], "RawResponse[Any]",
+        lines += _operation_defs(ep, spec, options, is_async, raw=True)
+    lines += _by_name(spec, "call", "RawResponse[{}]", is_async)
+    lines += _def("call", ["self", "operation: str", "/", "*args: Any", "**kw: Any"], "RawResponse[Any]",
                   overload=True, is_async=is_async)
     return lines
 
 
-def _class(name: str, spec: Spec, is_async: bool) -> list[str]:
+def _class(name: str, spec: Spec, options: _OptionClasses, is_async: bool) -> list[str]:
     raw = "AsyncRawOperations" if is_async else "RawOperations"
     lines = [f"class {name}:", "    @property", f"    def with_raw_response(self) -> {raw}: ..."]
     for ep in spec.endpoints.values():
-        lines += _operation_defs(ep, spec, is_async, as_call=False)
-    for ep in spec.endpoints.values():
-        lines += _operation_defs(ep, spec, is_async, as_call=True)
-    lines += _def("call", ["self", "operation: str", "/", "*args: str", "**options: Any"], "Any", overload=True,
+        lines += _operation_defs(ep, spec, options, is_async, raw=False)
+    lines += _by_name(spec, "call", "{}", is_async)
+    lines += _def("call", ["self", "operation: str", "/", "*args: str", "**kw: Any"], "Any", overload=True,
                   is_async=is_async)
     lines += _workflows(spec, is_async)
     dispatch = ["self", "operation: str", "args: tuple[Any, ...]", "options: dict[str, Any]", "raw: bool = ..."]
@@ -297,9 +412,11 @@ def _class(name: str, spec: Spec, is_async: bool) -> list[str]:
 
 def render_stub(spec: Spec | None = None) -> str:
     spec = spec or load_spec()
-    body = [*_class("Operations", spec, False), "", *_class("AsyncOperations", spec, True), "",
-            *_raw_class("RawOperations", spec, False), "", *_raw_class("AsyncRawOperations", spec, True)]
-    text = "\n".join(body) + "\n"
+    options = _OptionClasses(spec)
+    body = [*_class("Operations", spec, options, False), "", *_class("AsyncOperations", spec, options, True), "",
+            *_raw_class("RawOperations", spec, options, False), "",
+            *_raw_class("AsyncRawOperations", spec, options, True)]
+    text = "\n".join([*options.lines, *_aliases(spec), "", *body]) + "\n"
     rows = row_types(spec)
     rows.walk()
     used = sorted((n for n in rows.defined() if re.search(rf"\b{re.escape(n)}\b", text)),

@@ -3,7 +3,7 @@
 The types come from one place, :class:`mistral_lite._methods.typeexpr.RowTypes` (option types, result
 and stream item types, named as in :mod:`mistral_lite.types`); the runtime signatures
 (``inspect.Signature``), the Google-style docstrings and the committed type stub
-(``_operations.pyi``) are all built from it, so they cannot disagree.
+(``_methods/operations.pyi``) are all built from it, so they cannot disagree.
 """
 
 
