@@ -291,7 +291,7 @@ def _aliases(spec: Spec) -> list[str]:
     return [line.replace("'", '"') for line in lines]
 
 
-def _by_name(spec: Spec, name: str, wrap: str, is_async: bool) -> list[str]:
+def _by_name(spec: Spec, name: str, wrap: str, is_async: bool, variants: bool = True) -> list[str]:
     """``call``, ``submit`` and ``with_raw_response.call`` for ``Literal["<row>"]``: the row's
     result (``wrap``: ``{}``, ``Future[{}]``, ``RawResponse[{}]``), its path arguments typed, its
     options not (``**kw: Any``): a misspelled option would fall through to the ``str``
@@ -299,15 +299,17 @@ def _by_name(spec: Spec, name: str, wrap: str, is_async: bool) -> list[str]:
     holds an ``Any`` (a ``list[MessageParam]``), the ``str`` overload's ``Any`` differing from
     them. Rows with the same result share one overload (``_groups``; ``*args`` the union of their
     path arguments' types: an extra argument would match the ``str`` overload anyway); a row
-    whose result hangs on an option (``stream``...) has its overloads, that option spelled out."""
+    whose result hangs on an option (``stream``...) has its overloads, that option spelled out
+    (without ``variants``, one overload with its plain result: ``Future`` is invariant, so the
+    overloads of ``submit`` would overlap with incompatible types)."""
     lines: list[str] = []
     for ep in spec.endpoints.values():
-        variants = _variants(ep, spec)
-        if len(variants) == 1:
+        rows = _variants(ep, spec)
+        if len(rows) == 1:
             continue
         types = dict.fromkeys(option_type(ep, n, spec) for n in param_order(ep)[0])
         args = [f"*args: {' | '.join(types)}"] if types else []
-        for changes, returns in variants:
+        for changes, returns in rows if variants else [({}, return_annotation(ep, spec, stream=False))]:
             named = [f"{n}: {text} = ..." if default else f"{n}: {text}" for n, (text, default) in changes.items()]
             params = ["self", f'operation: Literal["{ep.name}"]', "/", *args, *named, "**kw: Any"]
             lines += _def(name, params, wrap.format(_async(returns) if is_async else returns), overload=True,
@@ -343,7 +345,7 @@ def _workflows(spec: Spec, is_async: bool) -> list[str]:
     lines += _tool_runs(spec, is_async)
     if is_async:
         return lines
-    lines += _by_name(spec, "submit", "Future[{}]", False)
+    lines += _by_name(spec, "submit", "Future[{}]", False, variants=False)
     lines += _def("submit", ["self", "operation: str", "/", "*args: Any", "**kw: Any"], "Future[Any]",
                   overload=True)
     by_result = [(return_annotation(ep, spec, stream=False), f'Literal["{ep.name}"]')
