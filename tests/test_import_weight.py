@@ -217,3 +217,12 @@ def test_stream_helpers_load_no_transport(tmp_path: Path) -> None:
     loaded = loaded_after("from mistral_lite import collect_completion, acollect_completion, Usage, RateLimit",
                           tmp_path)
     assert not any(loaded.values()), loaded
+
+
+def test_the_client_does_not_load_the_in_process_server_machinery(tmp_path: Path) -> None:
+    """The socket-less adapter rides along with every client; http.server does not."""
+    code = ("import sys\nfrom mistral_lite import Client\n"
+            "print(sorted(m for m in ('http.server', 'socketserver', 'mistral_lite.fake') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import http.client
 import io
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3 import HTTPResponse
+
+if TYPE_CHECKING:  # every client imports this module: http.server (socketserver, html) only for the checker
+    from http.server import BaseHTTPRequestHandler
 
 __all__ = ["InProcessAdapter", "in_process_session"]
 
