@@ -28,7 +28,7 @@ from mistral_lite._core.inputs import file_object_problem, is_array, json_proble
 from mistral_lite._table import Endpoint, Spec, load_spec
 from mistral_lite.exceptions import ValidationError
 
-__all__ = ["UnsupportedKeyword", "compile_schema", "error_report", "validate", "validator_for"]
+__all__ = ["UnsupportedKeyword", "compile_schema", "error_report", "jsonschema_check", "validate", "validator_for"]
 
 Check = Callable[[Any], bool]
 
@@ -379,18 +379,30 @@ def _validator_class() -> Any:
 _VALIDATOR: Any = None
 
 
-def _jsonschema_validator(spec: Spec, schema_name: str) -> Any:
-    import referencing.jsonschema  # with jsonschema, only for a report (import cost)
-
+def _registry(spec: Spec) -> Any:
+    """The table's schemas as a ``referencing`` registry (built once per table)."""
     registry = spec.memo.get("registry")
     if registry is None:
+        import referencing.jsonschema  # with jsonschema, only for a report (import cost)
+
         registry = referencing.Registry().with_resources(
             (name, referencing.Resource.from_contents(
                 contents, default_specification=referencing.jsonschema.DRAFT202012))
             for name, contents in spec.schemas.items()
         )
         spec.memo["registry"] = registry
-    return _validator_class()(spec.schemas[schema_name], registry=registry)
+    return registry
+
+
+def _jsonschema_validator(spec: Spec, schema_name: str) -> Any:
+    return _validator_class()(spec.schemas[schema_name], registry=_registry(spec))
+
+
+def jsonschema_check(spec: Spec, schema: Any) -> Check:
+    """A check of ``schema`` by jsonschema (its ``$ref`` resolved in the table's schemas), for a
+    schema the compiled checks cannot read (the fake's response checks)."""
+    validator = _validator_class()(schema, registry=_registry(spec))
+    return lambda value: bool(validator.is_valid(value))
 
 
 def _path(parts: Sequence[Any]) -> str:

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from mistral_lite._core.validate import Check, UnsupportedKeyword, _Compiler
+from mistral_lite._core.validate import Check, UnsupportedKeyword, _Compiler, jsonschema_check
 from mistral_lite._table import Spec
 from mistral_lite.fake.generate import Sampler
 
@@ -102,20 +102,8 @@ class Shapes:
             return False
 
     def _jsonschema(self, schema: Any, base: str) -> Check:
-        # import cost (as in _core.validate): jsonschema only for a schema the compiled checks cannot read
-        import referencing.jsonschema
-        from jsonschema import Draft202012Validator  # type: ignore[import-not-found, import-untyped, unused-ignore]
-
-        registry = self.spec.memo.get("fake_registry")
-        if registry is None:
-            registry = referencing.Registry().with_resources(
-                (name, referencing.Resource.from_contents(
-                    contents, default_specification=referencing.jsonschema.DRAFT202012))
-                for name, contents in self.spec.schemas.items())
-            self.spec.memo["fake_registry"] = registry
         root = self.sampler.localise(schema, base, "") if isinstance(schema, Mapping) else schema
-        validator = Draft202012Validator(root, registry=registry)
-        return lambda v: bool(validator.is_valid(v))
+        return jsonschema_check(self.spec, root)
 
     # --- values -------------------------------------------------------------------------------
 
