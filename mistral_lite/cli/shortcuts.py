@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mistral_lite._core.workflows import single_page_items
+from mistral_lite._methods.subtitles import to_srt, to_vtt
 from mistral_lite.cli.base import Parser, UsageError, clean, err, print_json, print_line, read_stdin
 from mistral_lite.cli.coerce import parse_params
 from mistral_lite.cli.realtime import transcribe_realtime
@@ -267,8 +268,6 @@ def cmd_transcribe(ns: argparse.Namespace, client: Client) -> int:
         print_json(result)
         return 0
     if fmt in ("srt", "vtt"):
-        from mistral_lite._methods.subtitles import to_srt, to_vtt  # import cost: decimal, for subtitles only
-
         sys.stdout.write((to_srt if fmt == "srt" else to_vtt)(result))
     else:
         sys.stdout.write(str(result.get("text", "")).strip() + "\n")
