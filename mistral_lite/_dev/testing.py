@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from mistral_lite._core import settings as _base
 from mistral_lite._table import Spec
+from mistral_lite.client import Client
 
 __all__ = ["make_client"]
 
@@ -30,8 +31,6 @@ def make_client(
 ) -> T:
     """``cls(*args, **kwargs)`` (default ``Client``) with the given hooks in place of the real ones."""
     if cls is None:
-        from mistral_lite.client import Client  # import cost: async tests (cls=AsyncClient) need not load requests
-
         cls = Client  # type: ignore[assignment]
     factory: Callable[..., Any] = cls  # type: ignore[assignment]
     _base.INJECTED.value = _base.Injected(sleep, rand, clock, spec)
