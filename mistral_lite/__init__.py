@@ -10,13 +10,13 @@ Every operation is a row of ``endpoints.toml``; ``client.call("chat", ...)`` and
 
 from typing import TYPE_CHECKING
 
-from mistral_lite import exceptions
+import mistral_lite.exceptions as exceptions
 from mistral_lite._core.lazy import lazy_attributes
 from mistral_lite._version import __version__
 from mistral_lite.exceptions import *  # noqa: F403  # every exception is public (exceptions.__all__); they are cheap
 
 if TYPE_CHECKING:  # visible to type checkers; at run time each name loads on first use (see _LAZY)
-    from mistral_lite import mcp as mcp
+    from mistral_lite import mcp as mcp  # the submodule, re-exported (mypy needs this form)
     from mistral_lite._bulk.prepare import BulkProgress
     from mistral_lite._core.headers import RateLimit
     from mistral_lite._core.structured import response_format_for

@@ -157,7 +157,9 @@ def user_file(tmp_path: Path) -> Path:
     (tmp_path / "user.py").write_text(
         f"from mistral_lite import {names}\n"
         "from mistral_lite.fake import FakeMistral, Fault, RecordedRequest, chat_completion, run\n"
+        "from mistral_lite import mcp\n"
         "import mistral_lite\n\n"
+        "server: mcp.MCPServer = mistral_lite.mcp.stdio('true')\n"
         "error: MistralError = ValidationError('bad', [])\n"
         "client: Client = mistral_lite.Client(api_key='k')\n"
         "timeout: type[MistralError] = mistral_lite.APITimeoutError\n"
