@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from mistral_lite import fake  # a light package: its server loads on first use of fake.FakeMistral / fake.run
 from mistral_lite._core.call import find_endpoint
 from mistral_lite._table import load_spec
 from mistral_lite._version import __version__
@@ -247,13 +248,11 @@ def _client(ns: argparse.Namespace, observer: _Observer, *, mock: bool | None = 
                 raise UsageError("--mock and --base-url cannot be used together")
             url = _fake_server_url() if ns.mock_state is None else None
             if url is None:
-                from mistral_lite.fake import FakeMistral  # import cost: the fake server loads only for --mock
-
-                try:
-                    fake = FakeMistral(state_dir=ns.mock_state)
+                try:  # the fake package loads its server here, on first use (PEP 562)
+                    server = fake.FakeMistral(state_dir=ns.mock_state)
                 except ValueError as exc:  # a state file that is not the fake's
                     raise UsageError(f"--mock-state: {exc}") from None
-                url = stack.enter_context(fake).url
+                url = stack.enter_context(server).url
             if ns.verbose:
                 _err(f"fake server at {url}")
             # never $MISTRAL_API_KEY: a real key stays home, whatever $MISTRAL_BASE_URL names
@@ -553,8 +552,6 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def cmd_fake_server(ns: argparse.Namespace) -> int:
-    from mistral_lite.fake import run  # import cost: the fake server loads only for fake-server
-
     interrupted = False
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -567,7 +564,7 @@ def cmd_fake_server(ns: argparse.Namespace) -> int:
     except ValueError:  # not the main thread: keep the default handling
         previous = None
     try:
-        run(host=ns.host, port=ns.port, api_key=ns.require_key, state_dir=ns.state,  # returns on Ctrl-C
+        fake.run(host=ns.host, port=ns.port, api_key=ns.require_key, state_dir=ns.state,  # returns on Ctrl-C
             verbose=bool(ns.verbose or ns.server_verbose))
     except ValueError as exc:  # a state file that is not the fake's
         raise UsageError(f"fake-server --state: {exc}") from None
