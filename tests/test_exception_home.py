@@ -20,7 +20,6 @@ from mistral_lite.exceptions import MistralError
 
 #: Internal signals, by class name: why each may live outside exceptions.py.
 INTERNAL = {
-    "_Stopped": "bulk runs: tells the batch engine's worker thread to unwind when its task is cancelled",
     "_ToolFailed": "tool loop: a failed tool call, answered to the model or raised as ToolError",
     "_Interim": "async transport: an interim (1xx) response, skipped inside the send loop",
     "_Framing": "stream: a malformed SSE frame, raised as StreamError by the same module",

@@ -15,6 +15,8 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import CancelledError
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from mistral_lite._bulk.batch import run_batch_engine
@@ -158,21 +160,23 @@ async def run_jsonl_async(
     operations, spec = _async_table(aclient)
     stop = threading.Event()  # set when the awaiting task is cancelled: the worker thread stops
 
+    # told to stop (the awaiting task was cancelled), the thread's next call or sleep raises
+    # CancelledError: the engine unwinds, closing the output, and nobody awaits the result
     def call(op: str, **options: Any) -> Any:
         if stop.is_set():
-            raise _Stopped
+            raise CancelledError
         future = asyncio.run_coroutine_threadsafe(aclient.call(op, **options), loop)
         while True:
             try:
                 return future.result(0.1)
-            except TimeoutError:
+            except FutureTimeout:  # not the built-in TimeoutError before Python 3.11
                 if stop.is_set():
                     future.cancel()
-                    raise _Stopped from None
+                    raise CancelledError from None
 
     def sleep(seconds: float) -> None:
         if stop.wait(seconds):
-            raise _Stopped
+            raise CancelledError
 
     finished = threading.Event()
 
@@ -198,10 +202,6 @@ async def run_jsonl_async(
                 break
             await asyncio.sleep(0.1)
         raise
-
-
-class _Stopped(Exception):
-    """The batch engine's worker thread was told to stop (its awaiting task was cancelled)."""
 
 
 def _async_table(aclient: Any) -> tuple[Mapping[str, Endpoint], Spec]:
