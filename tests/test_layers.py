@@ -1,0 +1,237 @@
+"""The package's layers, read from the installed copy's imports (an ``ast`` walk, nothing imported).
+
+The rules (README, "Architecture"):
+
+* no import cycle among the package's modules, counting imports inside functions (not those
+  under ``if TYPE_CHECKING:``);
+* at most :data:`MAX_FUNCTION_IMPORTS` imports inside functions, each saying why on its line or
+  the line above (import cost, or an optional dependency);
+* ``_core`` imports no HTTP library, no asyncio, and nothing above it;
+* ``_methods`` builds on ``_core`` only (no transport);
+* only ``_http`` imports an HTTP library;
+* the async client's modules never reach the requests transport;
+* bulk, the command line and the fake reach the clients through their public face
+  (``mistral_lite.client``, ``mistral_lite.exceptions``, ...), never ``_http``;
+* nothing at run time imports the maintainer tools (``_dev``), except the ``spec`` entry point.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+MAX_FUNCTION_IMPORTS = 35
+HTTP_LIBRARIES = frozenset({"requests", "urllib3", "aiohttp", "yarl", "multidict"})
+LAYERS = ("_core", "_http", "_methods", "_bulk", "cli", "fake", "_dev")
+
+
+def _package_dir() -> Path:
+    spec = importlib.util.find_spec("mistral_lite")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str  # the importing module
+    target: str  # a module of the package, or a top-level external name
+    line: int
+    in_function: bool
+    commented: bool
+
+
+def _module_name(package: Path, path: Path) -> str:
+    parts = list(path.relative_to(package.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _scan() -> tuple[set[str], list[Import]]:
+    package = _package_dir()
+    files = {_module_name(package, path): path for path in sorted(package.rglob("*.py"))}
+    found: list[Import] = []
+    for name, path in files.items():
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        tree = ast.parse(text)
+        type_checking = {id(node) for block in ast.walk(tree)
+                         if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                         for node in ast.walk(block)}
+        in_function = {id(node) for fn in ast.walk(tree)
+                       if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+                       for node in ast.walk(fn)}
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in type_checking:
+                continue
+            above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+            commented = "#" in lines[node.lineno - 1] or above.startswith("#")
+            for target in _targets(name, is_package, node, files):
+                found.append(Import(name, target, node.lineno, id(node) in in_function, commented))
+    return set(files), found
+
+
+def _targets(name: str, is_package: bool, node: ast.Import | ast.ImportFrom, modules: dict[str, Path]) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [_known(alias.name, modules) for alias in node.names]
+    if node.level:
+        base = name.split(".") if is_package else name.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        module = ".".join([*base, *([node.module] if node.module else [])])
+    else:
+        module = node.module or ""
+    out = []
+    for alias in node.names:
+        child = f"{module}.{alias.name}"
+        out.append(child if child in modules else _known(module, modules))
+    return out
+
+
+def _known(module: str, modules: dict[str, Path]) -> str:
+    """The package module ``module`` names (or its nearest parent), else its top-level name."""
+    if module.split(".")[0] != "mistral_lite":
+        return module.split(".")[0]
+    while module not in modules and "." in module:
+        module = module.rsplit(".", 1)[0]
+    return module
+
+
+MODULES, IMPORTS = _scan()
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "root"
+
+
+def _edges(function_level: bool = True) -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for imp in IMPORTS:
+        if imp.target in MODULES and imp.target != imp.source and (function_level or not imp.in_function):
+            edges.setdefault(imp.source, set()).add(imp.target)
+    return edges
+
+
+def _where(imports: list[Import]) -> list[str]:
+    return [f"{imp.source}:{imp.line} -> {imp.target}" for imp in imports]
+
+
+def test_the_scan_reads_the_installed_package() -> None:
+    assert {"mistral_lite", "mistral_lite.client", "mistral_lite._core.call", "mistral_lite._http.sync",
+            "mistral_lite._http.aio", "mistral_lite._bulk.live", "mistral_lite.cli.app",
+            "mistral_lite.fake.server", "mistral_lite._dev.spec"} <= MODULES
+    assert any(imp.target == "requests" for imp in IMPORTS)
+
+
+def test_no_import_cycles_counting_imports_inside_functions() -> None:
+    edges = _edges()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in edges.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(MODULES):
+        if module not in index:
+            visit(module)
+    assert cycles == []
+
+
+def test_imports_inside_functions_are_few_and_each_says_why() -> None:
+    inside = {(imp.source, imp.line): imp for imp in IMPORTS if imp.in_function}
+    assert len(inside) <= MAX_FUNCTION_IMPORTS, sorted(inside)
+    assert [f"{source}:{line}" for (source, line), imp in sorted(inside.items()) if not imp.commented] == []
+
+
+def test_the_core_imports_no_transport_no_asyncio_and_nothing_above_it() -> None:
+    above = {"_http", "_methods", "_bulk", "cli", "fake", "_dev"}
+    bad = [imp for imp in IMPORTS if _layer(imp.source) == "_core"
+           and (imp.target in HTTP_LIBRARIES | {"asyncio"} or _layer(imp.target) in above
+                or imp.target == "mistral_lite.client")]
+    assert _where(bad) == []
+
+
+def test_the_methods_build_on_the_core_only() -> None:
+    bad = [imp for imp in IMPORTS if _layer(imp.source) == "_methods"
+           and (_layer(imp.target) in {"_http", "_bulk", "cli", "fake", "_dev"} or imp.target in HTTP_LIBRARIES
+                or imp.target == "mistral_lite.client")]
+    assert _where(bad) == []
+
+
+def test_only_the_transports_import_an_http_library() -> None:
+    bad = [imp for imp in IMPORTS if imp.target in HTTP_LIBRARIES and _layer(imp.source) != "_http"]
+    assert _where(bad) == []
+
+
+def test_bulk_the_cli_and_the_fake_reach_the_clients_through_their_public_face() -> None:
+    bad = [imp for imp in IMPORTS if _layer(imp.source) in {"_bulk", "cli", "fake"} and _layer(imp.target) == "_http"]
+    assert _where(bad) == []
+
+
+def test_nothing_at_run_time_imports_the_maintainer_tools() -> None:
+    bad = [imp for imp in IMPORTS if _layer(imp.target) == "_dev" and _layer(imp.source) != "_dev"
+           and imp.source != "mistral_lite.spec"]
+    assert _where(bad) == []
+
+
+def _reach(start: str) -> set[str]:
+    edges = _edges()
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+@pytest.mark.parametrize("module", ["mistral_lite._http.aio", "mistral_lite._http.aio_stream"])
+def test_the_async_client_never_reaches_the_requests_transport(module: str) -> None:
+    if module not in MODULES:
+        pytest.fail(f"{module} is missing")
+    reached = _reach(module)
+    assert not reached & {"mistral_lite._http.sync", "mistral_lite._http.stream", "mistral_lite.client"}
+
+
+def test_an_async_call_loads_neither_requests_nor_the_sync_client() -> None:
+    code = (
+        "import asyncio, sys\n"
+        "from mistral_lite import AsyncClient\n"
+        "async def main():\n"
+        "    async with AsyncClient(api_key='k', base_url='http://127.0.0.1:9') as client:\n"
+        "        try:\n"
+        "            await client.list_models()\n"
+        "        except Exception as exc:\n"
+        "            print(type(exc).__name__)\n"
+        "asyncio.run(main())\n"
+        "print(sorted(m for m in ('requests', 'urllib3', 'mistral_lite.client', 'mistral_lite._http.sync')"
+        " if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["APIConnectionError", "[]"]
