@@ -6,7 +6,7 @@ and ``run_tools`` (the workflows keyed by an operation name, so the stub can typ
 row it gets a method named after the operation (an :class:`OperationMethod`), whose signature and docstring come from
 :mod:`mistral_lite._methods.signatures` (path parameters positional-or-keyword in path order, options
 keyword-only) and whose body calls the one dispatcher. Type checkers read the committed stub
-``_operations.pyi`` instead of this module.
+``operations.pyi`` beside this module instead.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class OperationMethod:
 
     It is a method descriptor like a function (``client.chat`` is a bound method), so
     ``help()``, ``inspect.signature`` and ``pydoc`` see a routine with a real signature. Building
-    the 100-odd signatures and docstrings lazily keeps ``import mistral_lite`` cheap.
+    the signatures and docstrings of every row (nearly 300) lazily keeps ``import mistral_lite`` cheap.
     """
 
     def __init__(self, name: str, spec: Spec, owner: str) -> None:
