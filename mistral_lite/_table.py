@@ -191,11 +191,10 @@ def read_table(base: Any) -> dict[str, Any]:
 
 
 def parse_toml(source: bytes) -> dict[str, Any]:
-    # the TOML parser loads only when the compiled table is stale (import cost)
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # only when the compiled table is stale (import cost)
     else:  # pragma: no cover - exercised on Python 3.10 only
-        import tomli as tomllib
+        import tomli as tomllib  # the same, on Python 3.10 (a dependency there)
     try:
         table: dict[str, Any] = tomllib.loads(source.decode("utf-8"))
         return table

@@ -1,4 +1,4 @@
-"""The requests transport's own reader of chunked stream bodies (``_streaming._dechunk``).
+"""The requests transport's own reader of chunked stream bodies (``mistral_lite._http.stream._dechunk``).
 
 A stream's chunked body is read straight from the connection's buffer (issue 18, "nothing
 slower"): these tests hold that reader to what urllib3's ``read_chunked`` guaranteed: every

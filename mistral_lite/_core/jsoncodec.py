@@ -4,7 +4,7 @@ The backend is chosen on first use, so ``import mistral_lite`` never pays for im
 ``dumps`` gives compact UTF-8 bytes and refuses NaN and Infinity (a ``ValueError``) with
 either backend; ``loads`` raises ``ValueError`` for anything it cannot decode, deep nesting
 included; ``canonical`` gives the sorted-key form the cache keys use. Any sequence that is
-not text or bytes (a tuple, a user's ``Sequence``; see ``_inputs.is_array``) is written as an array.
+not text or bytes (a tuple, a user's ``Sequence``; see ``mistral_lite._core.inputs.is_array``) is written as an array.
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ class Injected:
     """Test hooks (time, randomness, another table), set only by ``mistral_lite._dev.testing``.
 
     ``sleep`` is whatever the test gave: a plain function for ``Client``; for ``AsyncClient``
-    a plain function or a coroutine function (see ``_testing.make_client``).
+    a plain function or a coroutine function (see ``mistral_lite._dev.testing.make_client``).
     """
 
     __slots__ = ("clock", "rand", "sleep", "spec")
@@ -145,7 +145,7 @@ class Injected:
         self.spec = spec
 
 
-#: Per-thread slot through which ``_testing.make_client`` hands hooks to the next constructor.
+#: Per-thread slot through which ``mistral_lite._dev.testing.make_client`` hands hooks to the next constructor.
 INJECTED = threading.local()
 
 #: The constructor arguments ``Client`` and ``AsyncClient`` share (besides ``api_key``), all checked here.

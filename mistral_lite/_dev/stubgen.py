@@ -24,13 +24,16 @@ imports the package loads, so its size is budgeted (tests/test_stub_options.py).
 from __future__ import annotations
 
 import argparse
+import inspect
+import itertools
 import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mistral_lite._dev.typegen import render_types
+from mistral_lite._dev.typegen import OVERRIDES, render_types
+from mistral_lite._methods.operations import Operations
 from mistral_lite._methods.signatures import (
     CALL_PARAMS,
     PROGRESS,
@@ -97,8 +100,6 @@ def _result_by_option(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
 
 
 def _overrides() -> dict[str, Any]:
-    from mistral_lite._dev.typegen import OVERRIDES
-
     return parse_toml(OVERRIDES.read_bytes()) if OVERRIDES.is_file() else {}
 
 
@@ -140,8 +141,6 @@ def _field_variants(endpoint: Endpoint, spec: Spec) -> list[_Variant]:
     """A row whose response-format options shape JSON texts of the result (``parsed_fields``):
     one overload per combination of those options given as types (``_T``, ``_U``), the result
     ``Parsed<its type>[...]`` with ``Any`` for an option not given as a type."""
-    import itertools
-
     plain = return_annotation(endpoint, spec)
     names = list(endpoint.parsed_fields)[:2]
     variars = ("_T", "_U")[: len(names)]
@@ -364,10 +363,6 @@ def _workflows(spec: Spec, is_async: bool) -> list[str]:
 
 def _tool_runs(spec: Spec, is_async: bool) -> list[str]:
     """``run_tools``: per row with a ``tool_loop``, its result plus the transcript."""
-    import inspect
-
-    from mistral_lite._methods.operations import Operations
-
     default = inspect.signature(Operations.run_tools).parameters["operation"].default
     rows = row_types(spec)
     head = ["self", "*", "tools: Sequence[Any]", "max_turns: int = ...", "raise_tool_errors: bool = ...",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import AsyncIterable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -319,8 +320,6 @@ def tool_files(result: Mapping[str, Any], directory: str | os.PathLike[str], *,
 
 def temporary_for(target: Path) -> Path:
     """A fresh name beside ``target`` for its download (removed by :func:`place_file`)."""
-    import secrets
-
     return target.with_name(f".{target.name[:64]}.{secrets.token_hex(4)}.download")
 
 
