@@ -13,6 +13,7 @@ The hierarchy::
     │                                 a Python type that JSON Schema cannot describe
     ├── SpecError                     the endpoint table or a schema is malformed
     ├── SpecFileError                 an OpenAPI file the maintainer tools cannot read
+    ├── UsageError                    bad command-line input (``mistral-lite`` prints it, exits 2)
     ├── UnknownOperationError (AttributeError)
     │                                 an operation name the table does not have
     ├── StreamError                   a malformed event or an error event in a stream
@@ -70,6 +71,7 @@ __all__ = [
     "UnknownOperationError",
     "UnprocessableEntityError",
     "UnsupportedTypeError",
+    "UsageError",
     "ValidationError",
     "WaitTimeout",
 ]
@@ -165,6 +167,11 @@ class SpecError(MistralError):
 
 class SpecFileError(MistralError):
     """An OpenAPI file the maintainer tools cannot read, or that is not an OpenAPI document."""
+
+
+class UsageError(MistralError):
+    """Bad command-line input: ``mistral-lite`` prints it and exits with status 2; you see it only
+    when calling ``mistral_lite.cli``'s functions yourself."""
 
 
 class UnknownOperationError(MistralError, AttributeError):

@@ -1,34 +1,27 @@
 """Every exception class of the package lives in ``mistral_lite.exceptions``, derives from
 ``MistralError`` and is exported from ``mistral_lite`` (issue 24, item 5).
 
-The only exceptions are the internal signals below: each is raised and caught inside the
-package (or turned into a public error) and never reaches a caller.
+No exceptions: the package defines no other exception class, not even an internal signal (a
+checker may flag any class outside exceptions.py). Internal failures use a public exception
+(a failed tool call is the ToolError it may become, a value that does not fit a type the
+ToolArgumentsError it is reported as) or a builtin the same module catches.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import importlib
 import inspect
 import pickle
 import pkgutil
+from pathlib import Path
 
 import pytest
 
 import mistral_lite
 from mistral_lite import exceptions
 from mistral_lite.exceptions import MistralError
-
-#: Internal signals, by class name: why each may live outside exceptions.py.
-INTERNAL = {
-    "_ToolFailed": "tool loop: a failed tool call, answered to the model or raised as ToolError",
-    "_Interim": "async transport: an interim (1xx) response, skipped inside the send loop",
-    "_Framing": "stream: a malformed SSE frame, raised as StreamError by the same module",
-    "Mismatch": "python types: a value that does not fit a type, raised as OutputParseError or ToolArgumentsError",
-    "UnsupportedKeyword": "validation: a schema keyword the fast path lacks; the schema falls back to jsonschema",
-    "UsageError": "command line: bad usage, printed by main() with exit code 2; never leaves main()",
-    "CoercionError": "command line: a key=value that fits no type of its option, raised as UsageError",
-    "ApiError": "fake server: an error reply its request handler answers as an HTTP error response",
-}
 
 
 def _package_exceptions() -> dict[str, type[BaseException]]:
@@ -49,16 +42,12 @@ FOUND = _package_exceptions()
 
 def test_the_walk_sees_the_package() -> None:
     assert "mistral_lite.exceptions.MistralError" in FOUND
-    assert len(FOUND) > 30
+    assert len(FOUND) == len(exceptions.__all__)  # every exception, nothing else
 
 
 @pytest.mark.parametrize("where", sorted(FOUND))
 def test_each_exception_is_public_and_lives_in_exceptions(where: str) -> None:
     cls = FOUND[where]
-    if cls.__name__ in INTERNAL:
-        assert cls.__module__ != "mistral_lite.exceptions"
-        assert not issubclass(cls, MistralError) or cls.__name__.startswith("_")
-        return
     assert cls.__module__ == "mistral_lite.exceptions", f"{where} is defined outside mistral_lite.exceptions"
     assert issubclass(cls, MistralError)
     assert cls.__name__ in exceptions.__all__
@@ -66,9 +55,24 @@ def test_each_exception_is_public_and_lives_in_exceptions(where: str) -> None:
     assert getattr(mistral_lite, cls.__name__) is cls
 
 
-def test_every_internal_signal_still_exists() -> None:
-    names = {cls.__name__ for cls in FOUND.values()}
-    assert set(INTERNAL) <= names, f"stale entries: {sorted(set(INTERNAL) - names)}"
+def _exception_like(base: ast.expr) -> bool:
+    name = base.attr if isinstance(base, ast.Attribute) else base.id if isinstance(base, ast.Name) else ""
+    builtin = getattr(builtins, name, None)
+    return (inspect.isclass(builtin) and issubclass(builtin, BaseException)) or name in exceptions.__all__ \
+        or name.endswith(("Error", "Exception", "Exit", "Interrupt", "Timeout"))
+
+
+def test_no_exception_class_is_defined_anywhere_else() -> None:
+    """Nested classes too (the module walk above sees only module-level names)."""
+    root = Path(mistral_lite.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path == root / "exceptions.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(_exception_like(b) for b in node.bases):
+                found.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+    assert found == []
 
 
 def test_old_import_paths_still_work() -> None:
@@ -90,6 +94,8 @@ def test_old_import_paths_still_work() -> None:
     exceptions.UnsupportedTypeError("no schema for <object>"),
     exceptions.ToolArgumentsError("missing argument 'city'"),
     exceptions.SpecError("endpoints.toml: no rows"),
+    exceptions.UsageError("bad option 'x': expected key=value"),
+    exceptions.ToolError("tool 'f' failed: boom", tool="f", arguments="{}", call_id="c1", operation="chat"),
 ])
 def test_moved_exceptions_pickle(error: MistralError) -> None:
     copy = pickle.loads(pickle.dumps(error))

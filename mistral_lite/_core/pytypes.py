@@ -3,7 +3,8 @@
 :func:`schema_for` describes a type (the root of a ``response_format`` or one parameter of a
 tool); :func:`strict_schema` makes such a schema acceptable to strict mode; :func:`load` turns
 decoded JSON into the type (dataclasses as instances, nested ones too, TypedDicts as checked
-dicts, pydantic models validated by pydantic) and raises :class:`Mismatch` naming the path.
+dicts, pydantic models validated by pydantic) and raises :class:`ToolArgumentsError` ("path: reason",
+which structured outputs report as :class:`OutputParseError`).
 
 Understood: ``str``, ``int``, ``float``, ``bool``, ``None``, ``Any``, ``Literal``, ``Enum``,
 ``list`` / ``Sequence`` / ``set`` / ``tuple[X, ...]``, ``dict[str, X]``, ``Optional`` and unions
@@ -27,9 +28,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mistral_lite._core.extras import needs
-from mistral_lite.exceptions import UnsupportedTypeError
+from mistral_lite.exceptions import ToolArgumentsError, UnsupportedTypeError
 
-__all__ = ["Mismatch", "UnsupportedTypeError", "is_pydantic_model", "is_schema_type", "load", "schema_for",
+__all__ = ["UnsupportedTypeError", "is_pydantic_model", "is_schema_type", "load", "schema_for",
            "strict_schema", "type_name"]
 
 PYDANTIC_EXTRA = needs("pydantic models need pydantic installed", "pydantic")
@@ -39,12 +40,9 @@ _SEQUENCES = (list, set, frozenset, tuple, collections.abc.Sequence, collections
 _MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
 
 
-class Mismatch(Exception):
-    """A JSON value does not fit the type: ``path`` (``$.a[0].b``) and ``reason``."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = path, reason
+def _misfit(path: str, reason: str) -> ToolArgumentsError:
+    """A JSON value does not fit the type: ``"<path>: <reason>"`` (``path`` as ``$.a[0].b``)."""
+    return ToolArgumentsError(f"{path}: {reason}")
 
 
 def type_name(tp: Any) -> str:
@@ -325,38 +323,38 @@ def _with_null(schema: Any) -> dict[str, Any]:
 
 
 def load(tp: Any, value: Any, path: str = "$") -> Any:
-    """``value`` (decoded JSON) as an instance of ``tp``; raises :class:`Mismatch`."""
+    """``value`` (decoded JSON) as an instance of ``tp``; raises :class:`ToolArgumentsError`."""
     tp, _ = _strip_annotated(tp)
     tp, _ = _strip_required(tp)
     if tp is Any or tp is object:
         return value
     if tp is None or tp is _NONE:
         if value is not None:
-            raise Mismatch(path, f"expected null, got {_kind(value)}")
+            raise _misfit(path, f"expected null, got {_kind(value)}")
         return None
     if tp is bool:
         if type(value) is not bool:
-            raise Mismatch(path, f"expected a boolean, got {_kind(value)}")
+            raise _misfit(path, f"expected a boolean, got {_kind(value)}")
         return value
     if tp is int:
         if type(value) is int:
             return value
         if type(value) is float and value.is_integer():
             return int(value)
-        raise Mismatch(path, f"expected an integer, got {_kind(value)}")
+        raise _misfit(path, f"expected an integer, got {_kind(value)}")
     if tp is float:
         if type(value) in (int, float):
             return float(value)
-        raise Mismatch(path, f"expected a number, got {_kind(value)}")
+        raise _misfit(path, f"expected a number, got {_kind(value)}")
     if tp is str:
         if type(value) is not str:
-            raise Mismatch(path, f"expected a string, got {_kind(value)}")
+            raise _misfit(path, f"expected a string, got {_kind(value)}")
         return value
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Literal:
         if not any(value == a and type(value) is type(a) for a in args):
-            raise Mismatch(path, f"expected one of {list(args)!r}, got {value!r}")
+            raise _misfit(path, f"expected one of {list(args)!r}, got {value!r}")
         return value
     if _is_union(origin):
         if value is None and _NONE in args:
@@ -365,15 +363,16 @@ def load(tp: Any, value: Any, path: str = "$") -> Any:
         for option in args:
             try:
                 return load(option, value, path)
-            except Mismatch as exc:
-                problems.append(exc.reason)
-        raise Mismatch(path, " / ".join(problems) if len(problems) <= 3 else f"no type of {tp} fits")
+            except ToolArgumentsError as exc:
+                text = exc.message  # the reason, with the path inside this value when the misfit is deeper
+                problems.append(text[len(path) + 2:] if text.startswith(f"{path}: ") else text)
+        raise _misfit(path, " / ".join(problems) if len(problems) <= 3 else f"no type of {tp} fits")
     if origin in _SEQUENCES or tp in _SEQUENCES:
         if type(value) is not list:
-            raise Mismatch(path, f"expected an array, got {_kind(value)}")
+            raise _misfit(path, f"expected an array, got {_kind(value)}")
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             if len(value) != len(args):
-                raise Mismatch(path, f"expected {len(args)} items, got {len(value)}")
+                raise _misfit(path, f"expected {len(args)} items, got {len(value)}")
             return tuple(load(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
         items = [load(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
@@ -382,14 +381,14 @@ def load(tp: Any, value: Any, path: str = "$") -> Any:
         return tuple(items) if origin is tuple else items
     if origin in _MAPPINGS or tp in _MAPPINGS:
         if type(value) is not dict:
-            raise Mismatch(path, f"expected an object, got {_kind(value)}")
+            raise _misfit(path, f"expected an object, got {_kind(value)}")
         item = args[1] if len(args) == 2 else Any
         return {k: load(item, v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)
         except ValueError:
-            raise Mismatch(path, f"expected one of {[m.value for m in tp]!r}, got {value!r}") from None
+            raise _misfit(path, f"expected one of {[m.value for m in tp]!r}, got {value!r}") from None
     if _is_typeddict(tp):
         return _load_fields(tp, value, path, *_typeddict_fields(tp), dict)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
@@ -401,21 +400,21 @@ def load(tp: Any, value: Any, path: str = "$") -> Any:
                             lambda kw: tp(**kw))
     if is_pydantic_model(tp):
         return _load_pydantic(tp, value, path)
-    raise Mismatch(path, f"cannot load into {type_name(tp)}")
+    raise _misfit(path, f"cannot load into {type_name(tp)}")
 
 
 def _load_fields(tp: Any, value: Any, path: str, hints: Mapping[str, Any], required: set[str],
                  make: Callable[[dict[str, Any]], Any]) -> Any:
     if type(value) is not dict:
-        raise Mismatch(path, f"expected an object ({type_name(tp)}), got {_kind(value)}")
+        raise _misfit(path, f"expected an object ({type_name(tp)}), got {_kind(value)}")
     unknown = sorted(set(value) - set(hints))
     if unknown:
-        raise Mismatch(path, f"unexpected field(s) {unknown} for {type_name(tp)}")
+        raise _misfit(path, f"unexpected field(s) {unknown} for {type_name(tp)}")
     out: dict[str, Any] = {}
     for name, hint in hints.items():
         if name not in value:
             if name in required:
-                raise Mismatch(path, f"missing field {name!r} of {type_name(tp)}")
+                raise _misfit(path, f"missing field {name!r} of {type_name(tp)}")
             continue
         if value[name] is None and name not in required and not _accepts_none(hint):
             continue  # strict mode sends null for a field left out: keep its default
@@ -439,7 +438,7 @@ def _load_pydantic(tp: Any, value: Any, path: str) -> Any:
             f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
             for e in exc.errors()[:5]
         )
-        raise Mismatch(path, details) from None
+        raise _misfit(path, details) from None
 
 
 def _prune_nulls(tp: Any, value: Any) -> Any:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from mistral_lite._core.jsoncodec import loads
 from mistral_lite._core.speech import encode_file
 from mistral_lite._table import Endpoint, Spec
-from mistral_lite.exceptions import OutputParseError, UnsupportedTypeError, ValidationError
+from mistral_lite.exceptions import OutputParseError, ToolArgumentsError, UnsupportedTypeError, ValidationError
 
 __all__ = ["BatchTypes", "Finisher", "annotated_options", "attach_parsed", "attach_parsed_fields", "prepare",
            "response_format_for"]
@@ -306,7 +306,7 @@ def _text(content: Any) -> str | None:
 
 
 def _parse(text: str, target: Any, response: Any, holder: Any, operation: str) -> Any:
-    from mistral_lite._core.pytypes import Mismatch, load, type_name  # import cost: the type machinery, for a type only
+    from mistral_lite._core.pytypes import load, type_name  # import cost: the type machinery, for a type only
 
     finish = holder.get("finish_reason") if isinstance(holder, dict) else None
     cut = " (finish_reason is \"length\": the output was cut at max_tokens; raise max_tokens)" \
@@ -318,7 +318,7 @@ def _parse(text: str, target: Any, response: Any, holder: Any, operation: str) -
                                response=response, finish_reason=finish, operation=operation) from None
     try:
         return load(target, value)
-    except Mismatch as exc:
+    except ToolArgumentsError as exc:  # the value does not fit the type
         raise OutputParseError(f"{operation}: the model's answer does not match {type_name(target)}: {exc}{cut}",
                                content=text, response=response, finish_reason=finish,
                                operation=operation) from None

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mistral_lite._core.jsoncodec import loads
-from mistral_lite._core.pytypes import Mismatch, load, schema_for, strict_schema
+from mistral_lite._core.pytypes import load, schema_for, strict_schema
 from mistral_lite.exceptions import ToolArgumentsError, UnsupportedTypeError
 
 __all__ = ["ToolArgumentsError", "ToolDict", "call_arguments", "function_tool", "tool_name"]
@@ -208,8 +208,5 @@ def call_arguments(fn: Callable[..., Any], arguments: Any) -> dict[str, Any]:
             if param.default is inspect.Parameter.empty:
                 raise ToolArgumentsError(f"missing argument {name!r}")
             continue
-        try:
-            out[name] = load(hints.get(name, Any), arguments[name], name)
-        except Mismatch as exc:
-            raise ToolArgumentsError(str(exc)) from None
+        out[name] = load(hints.get(name, Any), arguments[name], name)  # a misfit is a ToolArgumentsError
     return out

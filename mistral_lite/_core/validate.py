@@ -28,7 +28,7 @@ from mistral_lite._core.inputs import file_object_problem, is_array, json_proble
 from mistral_lite._table import Endpoint, Spec, load_spec
 from mistral_lite.exceptions import ValidationError
 
-__all__ = ["UnsupportedKeyword", "compile_schema", "error_report", "jsonschema_check", "validate", "validator_for"]
+__all__ = ["compile_schema", "error_report", "jsonschema_check", "validate", "validator_for"]
 
 Check = Callable[[Any], bool]
 
@@ -37,10 +37,6 @@ _ANNOTATIONS = frozenset(
     {"$schema", "$id", "$defs", "$comment", "description", "default", "title", "examples",
      "deprecated", "format", "readOnly", "writeOnly", "contentMediaType", "contentEncoding"}
 )
-
-
-class UnsupportedKeyword(Exception):
-    """The fast compiler met a keyword it does not implement."""
 
 
 _TYPES: dict[str, Check] = {
@@ -99,7 +95,7 @@ class _Compiler:
             if maker is None:
                 if key in ("properties", "required", "additionalProperties", "items", "prefixItems", "then", "else"):
                     continue
-                raise UnsupportedKeyword(key)
+                raise NotImplementedError(key)  # a keyword this compiler lacks: the caller falls back to jsonschema
             checks.append(maker(arg, schema, current))
         if any(k in schema for k in ("properties", "required", "additionalProperties")):
             checks.append(self.object_check(schema, current))
@@ -255,7 +251,7 @@ def _compiler(spec: Spec) -> _Compiler:
 
 
 def compile_schema(spec: Spec, schema_name: str) -> Check:
-    """Compile ``schemas/<schema_name>`` of ``spec`` (raises :class:`UnsupportedKeyword`)."""
+    """Compile ``schemas/<schema_name>`` of ``spec`` (raises ``NotImplementedError`` naming a keyword it lacks)."""
     return _compiler(spec).compile(spec.schemas[schema_name], schema_name)
 
 
@@ -270,7 +266,7 @@ def validator_for(spec: Spec, endpoint: Endpoint) -> Check | None:
         if endpoint.name not in validators:
             try:
                 validators[endpoint.name] = compile_schema(spec, endpoint.schema_name)
-            except UnsupportedKeyword:
+            except NotImplementedError:
                 validators[endpoint.name] = None
         return validators[endpoint.name]
 

@@ -370,11 +370,12 @@ class AsyncClient(ClientBase, AsyncOperations, AsyncClosing):
                 if wait is None:
                     raise _failure(exc, plan, retry) from None
                 policy.log(operation, retry, describe(exc), wait)
-            except _Interim as exc:  # 1xx, then no final response: as the sync transport says
-                raise _core.unexpected_status(plan, exc.status, exc.headers) from None
             except aiohttp.TooManyRedirects:  # a loop: one error, never retried
                 raise _core.too_many_redirects(plan, _core.MAX_REDIRECTS) from None
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                if isinstance(exc, aiohttp.ClientResponseError) and 100 <= exc.status < 200:
+                    # 1xx, then no final response (see _interim): as the sync transport says
+                    raise _core.unexpected_status(plan, exc.status, exc.headers or {}) from None
                 if isinstance(exc, aiohttp.InvalidURL):
                     raise unsendable(exc, operation, plan.secret) from None
                 if self._pool.closed:  # aclose() cut this call's connection: not retried
@@ -631,14 +632,6 @@ class _WriteWatch:
             self.disarm()
 
 
-class _Interim(Exception):
-    """Interim 1xx responses came, then no final one (the connection closed, broke or stalled)."""
-
-    def __init__(self, status: int, headers: Mapping[str, str]) -> None:
-        super().__init__(status)
-        self.status, self.headers = status, headers
-
-
 #: Interim responses read before a final one; more is an error (the sync transport's limit).
 MAX_INTERIM = 16
 _RESPONSE_CLASS: type[Any] | None = None
@@ -662,7 +655,7 @@ def _response_class() -> type[Any]:
                 if 100 <= message.code < 200 and message.code != 101:
                     interim.append(message)
                     if len(interim) > MAX_INTERIM:
-                        raise _Interim(message.code, message.headers)
+                        raise _interim(self, message)
                     protocol.start_timeout()  # aiohttp stops the read timeout at a body-less message
                 return message, payload
 
@@ -671,13 +664,20 @@ def _response_class() -> type[Any]:
                 return await super().start(connection)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
                 if interim:
-                    raise _Interim(interim[-1].code, interim[-1].headers) from exc
+                    raise _interim(self, interim[-1]) from exc
                 raise
             finally:
                 del protocol.read
 
     _RESPONSE_CLASS = Response
     return Response
+
+
+def _interim(response: Any, message: Any) -> aiohttp.ClientResponseError:
+    """Interim 1xx responses came, then no final one (the connection closed, broke or stalled): aiohttp's
+    response error with the last 1xx status, which the send loop reports as the sync transport does."""
+    return aiohttp.ClientResponseError(response.request_info, (), status=message.code, message="no final response",
+                                       headers=message.headers)
 
 
 async def _check_redirect(session: aiohttp.ClientSession, context: Any, params: Any) -> None:

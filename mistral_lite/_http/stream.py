@@ -192,43 +192,40 @@ class _Reader:
 _MAX_CHUNK_LINE = 1024
 
 
-class _Framing(Exception):
-    """The chunked framing of the body is broken (reported as a cut stream)."""
-
-
 def _dechunk(raw: Any, fp: Any, size: int) -> Iterator[bytes]:
     """The chunks of an uncompressed chunked body, read straight from the connection's buffer.
 
     What urllib3's ``read_chunked`` does for an identity-encoded body, without its decoder and
     per-chunk bookkeeping (a third of a stream's CPU): each chunk-size line, then the chunk in
     pieces of at most ``size`` bytes as they arrive, then the trailers; at the end the
-    connection goes back to the pool, as urllib3 would put it.
+    connection goes back to the pool, as urllib3 would put it. Broken framing is a ``ValueError``,
+    which :meth:`_Reader.chunks` reports as a cut stream (:class:`APIConnectionError`).
     """
     readline, read = fp.readline, fp.read
     while True:
         line = readline(_MAX_CHUNK_LINE + 1)
         if len(line) > _MAX_CHUNK_LINE:
-            raise _Framing("a chunk-size line is too long")
+            raise ValueError("a chunk-size line is too long")
         try:
             left = int(line.split(b";", 1)[0], 16)
         except ValueError:
-            raise _Framing(f"invalid chunk size {line[:40]!r}" if line.strip() else "the body ended early") from None
+            raise ValueError(f"invalid chunk size {line[:40]!r}" if line.strip() else "the body ended early") from None
         if left <= 0:
             if left < 0:
-                raise _Framing(f"invalid chunk size {line[:40]!r}")
+                raise ValueError(f"invalid chunk size {line[:40]!r}")
             break
         while left > 0:
             data = read(left if left <= size else size)
             if not data:
-                raise _Framing("the body ended inside a chunk")
+                raise ValueError("the body ended inside a chunk")
             left -= len(data)
             yield data
         if read(2) != b"\r\n":
-            raise _Framing("a chunk does not end with CRLF")
+            raise ValueError("a chunk does not end with CRLF")
     while True:  # trailers, up to the blank line
         line = readline(_MAX_CHUNK_LINE + 1)
         if len(line) > _MAX_CHUNK_LINE:
-            raise _Framing("a trailer line is too long")
+            raise ValueError("a trailer line is too long")
         if not line or line == b"\r\n" or line == b"\n":  # a bare LF too, as http.client takes it
             break
     original = raw._original_response

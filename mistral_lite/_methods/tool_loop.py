@@ -329,16 +329,16 @@ class ToolLoop:
     # --- running one call ------------------------------------------------------------------
 
     def arguments(self, call: Call) -> dict[str, Any]:
-        """The keyword arguments of ``call`` (raises ToolError or _ToolFailed)."""
+        """The keyword arguments of ``call`` (raises the call's :func:`_failure` when they are bad)."""
         if call.remote is not None:
             return _remote_arguments(call)
         if call.fn is None:
             known = ", ".join(sorted([*self.functions, *self.remote])) or "none"
-            raise _ToolFailed(call, f"no tool named {call.name!r} (tools: {known})", None)
+            raise _failure(call, f"no tool named {call.name!r} (tools: {known})", None)
         try:
             return call_arguments(call.fn, call.arguments)
         except ToolArgumentsError as exc:
-            raise _ToolFailed(call, f"invalid arguments for {call.name}: {exc}", exc) from None
+            raise _failure(call, f"invalid arguments for {call.name}: {exc}", exc) from exc
 
     def server_runs(self, call: Call) -> bool:
         """True for a call the server holds for confirmation (answered by tool_confirmations)."""
@@ -347,16 +347,15 @@ class ToolLoop:
     def denied(self, call: Call) -> str:
         return _DENIED.format(name=call.name)
 
-    def failed(self, failure: _ToolFailed) -> str:
-        """The tool's result for a failure, or the ToolError when errors are raised."""
+    def failed(self, failure: ToolError) -> str:
+        """The tool's result for a failure (from :func:`_failure`), or the failure raised when errors are."""
         if self.raise_tool_errors:
-            raise ToolError(f"tool {failure.call.name!r} failed: {failure.text}", tool=failure.call.name,
-                            arguments=_text(failure.call.arguments), call_id=failure.call.id,
-                            operation=self.endpoint.name) from failure.cause
-        return f"Error: {failure.text}"
+            failure.operation = self.endpoint.name
+            raise failure  # its __cause__ is the original exception
+        return f"Error: {failure.message[len(_failed_prefix(failure.tool)):]}"
 
     def timed_out(self, call: Call) -> str:
-        return self.failed(_ToolFailed(call, f"{call.name} did not finish within tool_timeout={self.tool_timeout} s",
+        return self.failed(_failure(call, f"{call.name} did not finish within tool_timeout={self.tool_timeout} s",
                                        None))
 
     def output(self, call: Call, value: Any) -> str:
@@ -364,13 +363,13 @@ class ToolLoop:
         try:
             return tool_output(value)
         except Exception as exc:  # cycles, non-string keys, huge ints, a __str__ that raises...
-            return self.failed(_ToolFailed(
+            return self.failed(_failure(
                 call, f"{call.name} returned a value that cannot be sent as a tool message "
                       f"({type(exc).__name__}: {_safe_str(exc)})", exc))
 
     def remote_output(self, call: Call, text: str, is_error: bool) -> str:
         if is_error:
-            return self.failed(_ToolFailed(call, text, None))
+            return self.failed(_failure(call, text, None))
         return text
 
 
@@ -424,10 +423,16 @@ def make_loop(endpoints: Mapping[str, Endpoint], operation: Any, tools: Any, opt
                     approvals=approvals)
 
 
-class _ToolFailed(Exception):
-    def __init__(self, call: Call, text: str, cause: BaseException | None) -> None:
-        super().__init__(text)
-        self.call, self.text, self.cause = call, text, cause
+def _failed_prefix(name: str) -> str:
+    return f"tool {name!r} failed: "
+
+
+def _failure(call: Call, text: str, cause: BaseException | None) -> ToolError:
+    """A failed tool call: answered to the model as ``Error: <text>``, or raised (raise_tool_errors)."""
+    error = ToolError(_failed_prefix(call.name) + text, tool=call.name, arguments=_text(call.arguments),
+                      call_id=call.id)
+    error.__cause__ = cause
+    return error
 
 
 def _text(value: Any) -> str:
@@ -501,9 +506,9 @@ def _remote_arguments(call: Call) -> dict[str, Any]:
         try:
             arguments = loads(arguments) if arguments.strip() else {}
         except ValueError as exc:
-            raise _ToolFailed(call, f"invalid arguments for {call.name}: not valid JSON ({exc})", exc) from None
+            raise _failure(call, f"invalid arguments for {call.name}: not valid JSON ({exc})", exc) from exc
     if not isinstance(arguments, dict):
-        raise _ToolFailed(call, f"invalid arguments for {call.name}: not a JSON object", None)
+        raise _failure(call, f"invalid arguments for {call.name}: not a JSON object", None)
     return arguments
 
 
@@ -593,21 +598,21 @@ def _call_sync(loop: ToolLoop, call: Call) -> str:
             try:
                 text, is_error = hub.call_sync(server, call.name, kwargs)
             except Exception as exc:  # the server died or broke the session (mcp's own errors)
-                raise _crash(call, exc) from None
+                raise _crash(call, exc) from exc
             return loop.remote_output(call, text, is_error)
         try:
             value = call.fn(**kwargs)  # type: ignore[misc]
             if inspect.isawaitable(value):  # an async tool given to the sync client
                 value = asyncio.run(_awaited(value))
         except Exception as exc:
-            raise _crash(call, exc) from None
+            raise _crash(call, exc) from exc
         return loop.output(call, value)
-    except _ToolFailed as failure:
+    except ToolError as failure:  # a _failure; failed() may raise the same one again
         return loop.failed(failure)
 
 
-def _crash(call: Call, exc: BaseException) -> _ToolFailed:
-    return _ToolFailed(call, f"{call.name} raised {type(exc).__name__}: {_safe_str(exc)}", exc)
+def _crash(call: Call, exc: BaseException) -> ToolError:
+    return _failure(call, f"{call.name} raised {type(exc).__name__}: {_safe_str(exc)}", exc)
 
 
 async def _awaited(value: Any) -> Any:
@@ -749,7 +754,7 @@ async def _call_async(loop: ToolLoop, call: Call) -> str:
             try:
                 text, is_error = await hub.call(server, call.name, kwargs)
             except Exception as exc:  # the server died or broke the session (mcp's own errors)
-                raise _crash(call, exc) from None
+                raise _crash(call, exc) from exc
             return loop.remote_output(call, text, is_error)
         fn = call.fn
         try:
@@ -760,9 +765,9 @@ async def _call_async(loop: ToolLoop, call: Call) -> str:
                 if inspect.isawaitable(value):
                     value = await value
         except Exception as exc:
-            raise _crash(call, exc) from None
+            raise _crash(call, exc) from exc
         return loop.output(call, value)
-    except _ToolFailed as failure:
+    except ToolError as failure:  # a _failure; failed() may raise the same one again
         return loop.failed(failure)
 
 

@@ -17,14 +17,10 @@ import time
 from typing import IO, Any, NoReturn
 
 from mistral_lite._core.files import save_atomically
+from mistral_lite.exceptions import UsageError  # re-exported: the command line's modules import it from here
 
 __all__ = ["Parser", "ProgressBar", "UsageError", "clean", "dumps", "err", "isatty", "loads", "positive_seconds",
            "print_json", "print_line", "read_stdin", "size_text", "write_bytes"]
-
-
-class UsageError(Exception):
-    """Bad command-line input (exit code 2). A signal inside the command line: ``main()``
-    prints it and returns 2, so it never reaches a caller (hence not in ``exceptions``)."""
 
 
 def positive_seconds(text: str) -> float:

@@ -3,7 +3,7 @@
 ``temperature=0.5`` becomes a number, ``stream=true`` a boolean, ``max_tokens=null`` None, and
 ``stop=a,b`` stays a string because ``stop`` accepts one; a value splits on commas only when
 the schema wants an array and no string. Objects (and arrays of objects) still need the JSON
-form ``key:=...``; a value that fits none of the option's types is a :class:`CoercionError`
+form ``key:=...``; a value that fits none of the option's types is a :class:`UsageError`
 naming the option, the types wanted and the ``:=`` form. Unknown options stay strings (the
 validator then reports them, with the closest names).
 """
@@ -19,7 +19,7 @@ from mistral_lite._core.hints import branches, closest
 from mistral_lite._table import Endpoint, Spec, load_spec
 from mistral_lite.cli.base import UsageError, loads
 
-__all__ = ["CoercionError", "coerce", "json_types", "parse_params"]
+__all__ = ["coerce", "json_types", "parse_params"]
 
 PAIR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(:=|=)(.*)$", re.DOTALL)
 
@@ -29,10 +29,6 @@ _INTEGER = re.compile(r"[+-]?\d+")
 #: The longest integer a pair may spell (Python refuses to convert more than 4,300 digits; no
 #: option of the API wants a number anywhere near this long).
 _MAX_DIGITS = 1000
-
-
-class CoercionError(ValueError):
-    """A ``key=value`` pair whose value does not fit the option's schema."""
 
 
 def json_types(schema: Any, spec: Spec, current: str) -> tuple[list[str], Any]:
@@ -99,7 +95,7 @@ def coerce(endpoint: Endpoint, spec: Spec, key: str, raw: str) -> Any:
     wanted = " or ".join(_noun(t) for t in types)
     example = next((_EXAMPLE[t] for t in types if t != "null" and t in _EXAMPLE), "<json>")
     shown = raw if len(raw) <= 60 else f"{raw[:40]}...({len(raw):,} characters)"
-    raise CoercionError(f"{key}={shown!r}: option `{key}` of {endpoint.name} wants {wanted}; "
+    raise UsageError(f"{key}={shown!r}: option `{key}` of {endpoint.name} wants {wanted}; "
                         f"give JSON with `{key}:=...`, e.g. {key}:={example}")
 
 
@@ -146,7 +142,4 @@ def parse_params(items: Sequence[str], data: Mapping[str, Any] | None = None, en
 
 
 def _typed(endpoint: Endpoint, key: str, raw: str) -> Any:
-    try:
-        return coerce(endpoint, load_spec(), key, raw)
-    except CoercionError as exc:
-        raise UsageError(str(exc)) from None
+    return coerce(endpoint, load_spec(), key, raw)

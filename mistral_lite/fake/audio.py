@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mistral_lite.fake import generate as gen
-from mistral_lite.fake.replies import ApiError, BytesReply, JsonReply, Reply, StreamReply, not_found
+from mistral_lite.fake.replies import BytesReply, JsonReply, Reply, StreamReply, api_error, not_found
 from mistral_lite.fake.sse import conversation_event
 from mistral_lite.fake.state import State
 
@@ -36,7 +36,7 @@ def _source(state: State, o: Mapping[str, Any]) -> tuple[str, int]:
     """The audio's name and size in bytes."""
     given = [k for k in ("file", "file_url", "file_id") if o.get(k) is not None]
     if len(given) != 1:
-        raise ApiError(400, "Exactly one of file, file_url and file_id must be given")
+        raise api_error(400, "Exactly one of file, file_url and file_id must be given")
     if given == ["file"]:
         upload = o["file"]
         name, data = (upload[0], upload[1]) if isinstance(upload, tuple) else ("audio.bin", bytes(upload))

@@ -35,7 +35,7 @@ from typing import Any
 
 from mistral_lite._table import Endpoint, Spec
 from mistral_lite.fake.libraries import decode_cursor, encode_cursor
-from mistral_lite.fake.replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, not_found
+from mistral_lite.fake.replies import BytesReply, EmptyReply, JsonReply, Reply, StreamReply, api_error, not_found
 from mistral_lite.fake.shapes import RESPONSES, Shapes
 from mistral_lite.fake.sse import DONE, completion_event, named_event
 from mistral_lite.fake.state import State
@@ -182,7 +182,7 @@ class Generic:
     def _answer(self, ep: Endpoint, role: Role, state: State, o: dict[str, Any], sse: bool) -> Reply:
         entry = self.shapes.entry(ep.name)
         if entry is None:
-            raise ApiError(501, f"The fake has no response schema for {ep.name}")
+            raise api_error(501, f"The fake has no response schema for {ep.name}")
         if ep.stream != "none" and (sse or o.get("stream") is True or (entry.get("media") == "text/event-stream")):
             return self._stream(ep, entry)
         if role.kind == "other":
@@ -258,7 +258,7 @@ class Generic:
         else:
             ident = str(uuid.uuid4())
         if ident in items:
-            raise ApiError(409, f"{param or 'id'} {ident!r} already exists", code="conflict")
+            raise api_error(409, f"{param or 'id'} {ident!r} already exists", code="conflict")
         item = {"id": ident, "fields": fields}
         items[ident] = item
         return self._render(schema, body, item, param)

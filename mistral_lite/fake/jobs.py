@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from mistral_lite.fake.replies import ApiError, JsonReply, Reply, find, not_found
+from mistral_lite.fake.replies import JsonReply, Reply, api_error, find, not_found
 from mistral_lite.fake.resources import page
 from mistral_lite.fake.state import Job, State
 
@@ -182,7 +182,7 @@ def create_batch_job(state: State, o: dict[str, Any]) -> Reply:
                     except ValueError:
                         requests.append({"custom_id": None, "body": None})
     if not o.get("input_files") and not o.get("requests"):
-        raise ApiError(400, "Either input_files or requests must be provided")
+        raise api_error(400, "Either input_files or requests must be provided")
     now = int(state.now())
     data: dict[str, Any] = {
         "id": str(uuid.uuid4()), "object": "batch", "input_files": list(o.get("input_files") or []),
@@ -320,7 +320,7 @@ def start_fine_tuning_job(state: State, o: dict[str, Any]) -> Reply:
     with state.lock:
         job = _ft(state, o["job_id"])
         if job.data["status"] in FT_TERMINAL or job.data["status"] in ("RUNNING", "CANCELLATION_REQUESTED"):
-            raise ApiError(400, f"Job {o['job_id']} cannot be started in status {job.data['status']}")
+            raise api_error(400, f"Job {o['job_id']} cannot be started in status {job.data['status']}")
         job.extra["started"] = True
         if job.data["status"] == "VALIDATED":
             job.data.update(status="STARTED", modified_at=int(state.now()))

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mistral_lite.fake.replies import ApiError, EmptyReply, JsonReply, Reply, find, not_found
+from mistral_lite.fake.replies import EmptyReply, JsonReply, Reply, api_error, find, not_found
 from mistral_lite.fake.state import LibraryDocument, LibraryRecord, State, iso_now
 
 __all__ = ["HANDLERS", "advance_due", "decode_cursor", "encode_cursor", "tick"]
@@ -44,7 +44,7 @@ def decode_cursor(token: Any) -> int:
             raise ValueError(raw)
         return int(value)
     except ValueError:
-        raise ApiError(400, f"Invalid page_token {token!r}", code="invalid_page_token") from None
+        raise api_error(400, f"Invalid page_token {token!r}", code="invalid_page_token") from None
 
 
 # --- processing ---------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def _document(state: State, o: Mapping[str, Any]) -> LibraryDocument:
 
 def _processed(doc: LibraryDocument) -> None:
     if doc.card["process_status"] != "done":
-        raise ApiError(409, f"Document {doc.card['id']} has not been processed yet "
+        raise api_error(409, f"Document {doc.card['id']} has not been processed yet "
                             f"(process_status {doc.card['process_status']!r})", code="document_not_processed")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from mistral_lite._table import Spec
 from mistral_lite.fake import generate as gen
 from mistral_lite.fake.models import find_model
-from mistral_lite.fake.replies import ApiError
+from mistral_lite.fake.replies import api_error
 from mistral_lite.fake.state import State
 
 __all__ = ["BATCHED", "Limits", "NON_EMPTY", "PROMPTS"]
@@ -82,7 +82,7 @@ class Limits:
         """Raise the API's error for the first limit ``options`` break."""
         name = NON_EMPTY.get(operation)
         if self.non_empty and name is not None and name in options and _empty(options[name]):
-            raise ApiError(400, f"{name} must not be empty")
+            raise api_error(400, f"{name} must not be empty")
         card = find_model(state, options["model"]) if isinstance(options.get("model"), str) else None
         context = card.get("max_context_length") if card is not None else None
         name = BATCHED.get(operation)
@@ -95,24 +95,24 @@ class Limits:
             total = used + (wanted if isinstance(wanted, int) else 0)
             if total > context:
                 asked = f" and max_tokens {wanted}" if isinstance(wanted, int) else ""
-                raise ApiError(400, f"Prompt contains {used} tokens{asked}: too large for model with {context} "
+                raise api_error(400, f"Prompt contains {used} tokens{asked}: too large for model with {context} "
                                     "maximum context length", code="3051")
         if self.upload_max_bytes is not None:
             for value in options.values():
                 if isinstance(value, tuple) and len(value) >= 2 and isinstance(value[1], bytes) \
                         and len(value[1]) > self.upload_max_bytes:
-                    raise ApiError(413, f"File {value[0]!r} is {len(value[1])} bytes; the maximum is "
+                    raise api_error(413, f"File {value[0]!r} is {len(value[1])} bytes; the maximum is "
                                         f"{self.upload_max_bytes} bytes", code="file_too_large")
 
     def _check_batch(self, value: str | list[Any], context: Any) -> None:
         texts = [value] if isinstance(value, str) else value
         if self.embed_max_inputs is not None and len(texts) > self.embed_max_inputs:
-            raise ApiError(400, "Too many inputs in request, split into more batches.", code="3210")
+            raise api_error(400, "Too many inputs in request, split into more batches.", code="3210")
         counts = [_tokens(t) for t in texts]
         if isinstance(context, int):
             for index, count in enumerate(counts):
                 if count > context:
-                    raise ApiError(400, f"Input {index} is too long: {count} tokens; the model's maximum is "
+                    raise api_error(400, f"Input {index} is too long: {count} tokens; the model's maximum is "
                                         f"{context}", code="3210")
         if self.embed_max_tokens is not None and sum(counts) > self.embed_max_tokens:
-            raise ApiError(400, f"Too many tokens in batch. Max is {self.embed_max_tokens} got {sum(counts)}")
+            raise api_error(400, f"Too many tokens in batch. Max is {self.embed_max_tokens} got {sum(counts)}")

@@ -17,7 +17,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mistral_lite.fake.replies import ApiError
+from mistral_lite.exceptions import APIStatusError
+from mistral_lite.fake.replies import api_error
 from mistral_lite.fake.state import State, capability_flags
 
 __all__ = ["CAPABILITY_NAMES", "CHUNK_CAPABILITY", "OPERATION_CAPABILITY", "capabilities_of", "check_model",
@@ -78,9 +79,9 @@ def capabilities_of(state: State, card: Mapping[str, Any]) -> set[str]:
     return caps
 
 
-def invalid_model(name: Any) -> ApiError:
+def invalid_model(name: Any) -> APIStatusError:
     """The API's answer to an unknown model, as users of the real API report it."""
-    return ApiError(400, f"Invalid model: {name}", type_="invalid_model", code="1500")
+    return api_error(400, f"Invalid model: {name}", type_="invalid_model", code="1500")
 
 
 def check_model(state: State, operation: str, options: Mapping[str, Any]) -> None:
@@ -98,7 +99,7 @@ def check_model(state: State, operation: str, options: Mapping[str, Any]) -> Non
             # The API documents no separate shape for "this model cannot do that": the closest
             # documented one is the invalid-model error itself (same status, type and code), with a
             # message that says which capability was missing.
-            raise ApiError(400, f"Invalid model: {name} does not support {_NOUN.get(need, need)} "
+            raise api_error(400, f"Invalid model: {name} does not support {_NOUN.get(need, need)} "
                                 f"(capability {need!r})", type_="invalid_model", code="1500")
 
 

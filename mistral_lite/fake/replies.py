@@ -1,7 +1,7 @@
 """What a fake operation answers: the reply types and the API's error bodies.
 
 Handlers return one of :class:`JsonReply`, :class:`BytesReply`, :class:`EmptyReply` or
-:class:`StreamReply`, or raise :class:`ApiError`; the HTTP layer (``server.py``) turns them
+:class:`StreamReply`, or raise :func:`api_error`; the HTTP layer (``server.py``) turns them
 into bytes on the wire. The error-body builders here are the only place that knows the
 shapes the live API uses for its errors.
 """
@@ -13,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from mistral_lite.exceptions import APIStatusError
+
 T = TypeVar("T")
 
 __all__ = [
-    "ApiError",
+    "api_error",
     "BytesReply",
     "EmptyReply",
     "JsonReply",
@@ -49,19 +51,16 @@ def validation_body(details: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return error_body({"detail": list(details)})
 
 
-class ApiError(Exception):
-    """Raised by a handler to answer an error in the API's shape."""
-
-    def __init__(self, status: int, message: Any, type_: str = "invalid_request_error",
-                 code: Any = None, body: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-        self.body = body if body is not None else error_body(message, type_, code)
+def api_error(status: int, message: Any, type_: str = "invalid_request_error",
+              code: Any = None, body: dict[str, Any] | None = None) -> APIStatusError:
+    """What a handler raises to answer an error in the API's shape (``status_code`` and ``body``)."""
+    body = body if body is not None else error_body(message, type_, code)
+    return APIStatusError(status_code=status, body=body, headers={}, operation=None, method="", path="")
 
 
-def not_found(kind: str, ident: Any) -> ApiError:
+def not_found(kind: str, ident: Any) -> APIStatusError:
     """The 404 for an unknown id."""
-    return ApiError(404, f"{kind} with id {ident!r} not found", code="not_found")
+    return api_error(404, f"{kind} with id {ident!r} not found", code="not_found")
 
 
 def find(table: Mapping[Any, T], ident: Any, kind: str) -> T:

@@ -14,7 +14,7 @@ from typing import Any
 
 from mistral_lite.fake.inference import agent_settings, builtin_tools, conversation_reply, stream_entries
 from mistral_lite.fake.libraries import decode_cursor, encode_cursor
-from mistral_lite.fake.replies import ApiError, BytesReply, EmptyReply, JsonReply, Reply, StreamReply, find, not_found
+from mistral_lite.fake.replies import BytesReply, EmptyReply, JsonReply, Reply, StreamReply, api_error, find, not_found
 from mistral_lite.fake.sse import conversation_event
 from mistral_lite.fake.state import AgentRecord, State, StoredFile, iso_now
 
@@ -44,7 +44,7 @@ def _model(state: State, model_id: str) -> dict[str, Any]:
 def _ft_model(state: State, model_id: str) -> dict[str, Any]:
     card = _model(state, model_id)
     if card.get("type") != "fine-tuned":
-        raise ApiError(403, f"Model {model_id!r} is not a fine-tuned model you own", code="forbidden")
+        raise api_error(403, f"Model {model_id!r} is not a fine-tuned model you own", code="forbidden")
     return card
 
 
@@ -387,7 +387,7 @@ def create_conversation(state: State, o: dict[str, Any]) -> Reply:
                     "tools": o.get("tools") or [], "completion_args": o.get("completion_args") or {}}
         meta.update(settings, guardrails=o.get("guardrails"))
     else:
-        raise ApiError(400, "Either model or agent_id must be given")
+        raise api_error(400, "Either model or agent_id must be given")
     conv = {"meta": meta, "settings": settings, "entries": []}
     return _run_turn(state, conv, o["inputs"], o, o.get("store", True))
 

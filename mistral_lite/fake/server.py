@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mistral_lite._table import Spec
+from mistral_lite.exceptions import APIStatusError
 from mistral_lite.fake import audio, inference, jobs, libraries, realtime, resources
 from mistral_lite.fake.faults import Fault, FaultQueues, Queues
 from mistral_lite.fake.generic import Generic
@@ -35,12 +36,12 @@ from mistral_lite.fake.multipart import parse_multipart
 from mistral_lite.fake.persist import Persistence
 from mistral_lite.fake.ratelimit import RateLimits, Use
 from mistral_lite.fake.replies import (
-    ApiError,
     BytesReply,
     EmptyReply,
     JsonReply,
     Reply,
     StreamReply,
+    api_error,
     error_body,
     gateway_body,
     new_request_id,
@@ -265,8 +266,8 @@ class FakeMistral:
             return 422, validation_body(details)
         try:
             reply = self.dispatch(operation, options, advance=False)
-        except ApiError as exc:
-            return exc.status, exc.body
+        except APIStatusError as exc:
+            return exc.status_code, exc.body
         if isinstance(reply, JsonReply):
             return reply.status, reply.body
         if isinstance(reply, EmptyReply):
@@ -362,7 +363,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return int(text)
 
     def _read_body(self) -> bytes:
-        """The request body (a malformed chunked body is a 400 :class:`ApiError`)."""
+        """The request body (a malformed chunked body is a 400 :func:`api_error`)."""
         length = self._length()
         if length == -1:
             out = bytearray()
@@ -371,7 +372,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 try:
                     size = int(line or b"0", 16)
                 except ValueError:
-                    raise ApiError(400, error_body("Bad Request: a malformed chunk size")) from None
+                    raise api_error(400, error_body("Bad Request: a malformed chunk size")) from None
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
@@ -421,8 +422,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         try:
             body = self._read_body()
-        except ApiError as exc:
-            self._refuse_unread(exc.status, exc.body)
+        except APIStatusError as exc:
+            self._refuse_unread(exc.status_code, exc.body)
             return
         parsed: Any = None
         if body and "json" in self.headers.get("Content-Type", ""):
@@ -458,8 +459,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         try:
             options = self._options(matched, query, body)
-        except ApiError as exc:
-            self._json(exc.status, exc.body)
+        except APIStatusError as exc:
+            self._json(exc.status_code, exc.body)
             return
         details = validation_details(ep, options, fake.router.spec)
         if details:
@@ -473,8 +474,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         try:
             reply = fake.dispatch(ep.name, options, sse="text/event-stream" in self.headers.get("Accept", ""))
-        except ApiError as exc:
-            self._json(exc.status, exc.body)
+        except APIStatusError as exc:
+            self._json(exc.status_code, exc.body)
             return
         except Exception:  # a bug in the fake: say so, loudly
             traceback.print_exc(file=sys.stderr)
@@ -515,7 +516,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             try:
                 parts = parse_multipart(ctype, body)
             except ValueError as exc:
-                raise ApiError(422, validation_body([{"type": "value_error", "loc": ["body"],
+                raise api_error(422, validation_body([{"type": "value_error", "loc": ["body"],
                                                       "msg": str(exc), "input": None}])["message"]) from None
             payload = {}
             fields: dict[str, list[str]] = {}
@@ -532,11 +533,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 payload = json.loads(body)
             except ValueError as exc:
                 position = getattr(exc, "pos", 0)
-                raise ApiError(422, {"detail": [{"type": "json_invalid", "loc": ["body", position],
+                raise api_error(422, {"detail": [{"type": "json_invalid", "loc": ["body", position],
                                                  "msg": "JSON decode error", "input": {},
                                                  "ctx": {"error": str(exc)}}]}) from None
             if not isinstance(payload, dict) and not (getattr(ep, "body_option", None) and isinstance(payload, list)):
-                raise ApiError(422, {"detail": [{"type": "model_attributes_type", "loc": ["body"],
+                raise api_error(422, {"detail": [{"type": "model_attributes_type", "loc": ["body"],
                                                  "msg": "Input should be a valid dictionary", "input": payload}]})
         return build_options(ep, matched.path_params, query, payload)
 

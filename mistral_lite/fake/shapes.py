@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from mistral_lite._core.validate import Check, UnsupportedKeyword, _Compiler, jsonschema_check
+from mistral_lite._core.validate import Check, _Compiler, jsonschema_check
 from mistral_lite._table import Spec
 from mistral_lite.fake.generate import Sampler
 
@@ -50,7 +50,7 @@ class _ResponseCompiler(_Compiler):
         before = set(self.refs)
         try:
             return super().ref(ref, current)
-        except UnsupportedKeyword:
+        except NotImplementedError:  # a keyword the compiler lacks
             for key in set(self.refs) - before:
                 del self.refs[key]
             raise
@@ -92,7 +92,7 @@ class Shapes:
             with self._lock:
                 try:
                     fn = self._compiler.compile(schema, base)
-                except (UnsupportedKeyword, KeyError, re.error):
+                except (NotImplementedError, KeyError, re.error):
                     fn = self._jsonschema(schema, base)
                 found = self._checks[key] = (schema, fn)
         fn = found[1]
