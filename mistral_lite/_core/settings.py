@@ -56,20 +56,32 @@ class Settings:
         self.secret = credential(headers)
 
 
+def _base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    return url[:-3] if url.endswith("/v1") else url
+
+
+def base_url_problem(url: str, allow_insecure_http: bool) -> str | None:
+    """What is wrong with a base URL (reported with the constructor's other problems), or None."""
+    try:
+        parts = urlsplit(_base_url(url))
+        hostname = parts.hostname
+        parts.port  # noqa: B018  # raises for a port that is not a number in 0-65535
+    except ValueError:  # an unclosed [ in the netloc, a bad port
+        hostname = None
+    if hostname is None or parts.scheme not in ("http", "https") or not hostname:
+        return f"base_url must be an http(s) URL, got {_base_url(url)!r}"
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(hostname):
+        return f"refusing to send the API key over plain http to {hostname}; use https or pass allow_insecure_http=True"
+    return None
+
+
 def check_base_url(url: str, allow_insecure_http: bool) -> str:
     """The base URL without a trailing slash or ``/v1``; plain http only to loopback hosts."""
-    url = url.strip().rstrip("/")
-    if url.endswith("/v1"):
-        url = url[:-3]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise MistralError(f"base_url must be an http(s) URL, got {url!r}")
-    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
-        raise MistralError(
-            f"refusing to send the API key over plain http to {parts.hostname}; use https "
-            "or pass allow_insecure_http=True"
-        )
-    return url
+    problem = base_url_problem(url, allow_insecure_http)
+    if problem:
+        raise MistralError(problem)
+    return _base_url(url)
 
 
 def check_headers(headers: Mapping[str, Any]) -> dict[str, str]:
@@ -208,6 +220,11 @@ class ClientBase:
         problems = client_problems({**given, **(transport_settings or {})})
         del given  # holds the key: keep it out of traceback locals
         tracer = tracing_observer(tracing, tracer_provider, meter_provider, trace_content, problems)
+        url = base_url or os.environ.get("MISTRAL_BASE_URL")
+        if url and isinstance(url, str):  # a bad one is reported with the other problems
+            problem = base_url_problem(url, allow_insecure_http is True)
+            if problem:
+                problems.append(("base_url", problem))
         if problems:
             raise ValidationError(type(self).__name__, problems)
         self._spec = injected.spec or load_spec()
@@ -332,6 +349,10 @@ class ClientBase:
     ) -> _C:
         """A copy with some settings changed, sharing this client's pool and cache."""
         problems = client_problems({k: v for k, v in locals().items() if v is not _NOT_SET and k != "self"})
+        if base_url and isinstance(base_url, str):
+            problem = base_url_problem(base_url, self._allow_insecure_http)
+            if problem:
+                problems.append(("base_url", problem))
         if problems:
             raise ValidationError("with_options", problems)
         s = self._settings
