@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mistral_lite import AsyncClient, Client, ValidationError
+from mistral_lite import AsyncClient, Client, MistralError, UnknownOperationError, ValidationError
 
 CLIENTS = [Client, AsyncClient]
 
@@ -51,5 +51,48 @@ def test_with_options_reports_a_bad_base_url_with_the_other_problems(cls: type[A
         with pytest.raises(ValidationError) as info:
             client.with_options(base_url="https://[::1", timeout=-2)
         assert [path for path, _ in info.value.errors] == ["timeout", "base_url"]
+    finally:
+        _close(client)
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+def test_waiting_on_an_unknown_operation_is_an_unknown_operation_error(cls: type[Any]) -> None:
+    client = cls(api_key="k")
+    try:
+        with pytest.raises(UnknownOperationError) as info:  # was "cannot be waited on", with no suggestion
+            result = client.wait("get_batch_jb", "b1", timeout=1)
+            if asyncio.iscoroutine(result):
+                asyncio.run(result)
+        assert "get_batch_job" in info.value.suggestions
+        with pytest.raises(MistralError, match="list_models cannot be waited on"):  # a known row that has no wait
+            result = client.wait("list_models", timeout=1)
+            if asyncio.iscoroutine(result):
+                asyncio.run(result)
+    finally:
+        _close(client)
+
+
+def _entry_points(client: Any) -> list[Any]:
+    if isinstance(client, AsyncClient):
+        async def paginate(name: Any) -> Any:
+            return [item async for item in client.paginate(name)]
+        return [lambda n: asyncio.run(client.call(n, {})), lambda n: asyncio.run(paginate(n)),
+                lambda n: asyncio.run(client.wait(n, "x", timeout=1)),
+                lambda n: asyncio.run(client.with_raw_response.call(n, {}))]
+    return [lambda n: client.call(n, {}), lambda n: list(client.paginate(n)), lambda n: client.wait(n, "x", timeout=1),
+            lambda n: client.map(n, [{}], return_exceptions=False), lambda n: client.submit(n).result(timeout=5),
+            lambda n: client.with_raw_response.call(n, {})]
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+@pytest.mark.parametrize("name", [3, None, ["chat"], {"a": 1}])
+def test_a_name_that_is_not_a_string_is_an_unknown_operation_error(cls: type[Any], name: Any) -> None:
+    client = cls(api_key="k")
+    try:
+        for entry in _entry_points(client):  # was a raw TypeError from difflib or an unhashable key
+            with pytest.raises(UnknownOperationError) as info:
+                entry(name)
+            assert info.value.suggestions == []
+            assert str(info.value) == f"unknown operation {name!r}"
     finally:
         _close(client)

@@ -114,9 +114,7 @@ def plan(client: ClientBase, operation: str, args: tuple[Any, ...], options: dic
 
     ``lookup=False`` sends even when the cache holds the answer (a raw response was asked for).
     """
-    endpoint = client._endpoints.get(operation)
-    if endpoint is None:
-        raise unknown_operation(operation, client._endpoints)
+    endpoint = find_endpoint(client._endpoints, operation)
     if endpoint.deprecated is not None:
         warn_deprecated(endpoint)
     if args:
@@ -189,12 +187,14 @@ def unknown_operation(name: str, endpoints: Iterable[str]) -> UnknownOperationEr
     (every place that looks an operation up by name raises this one)."""
     import difflib  # only on this error path: difflib (and heapq) stay out of the import
 
+    if not isinstance(name, str):  # call(3), call(None): no name to compare, but the same error
+        return UnknownOperationError(name, [])
     return UnknownOperationError(name, difflib.get_close_matches(name, list(endpoints), n=3, cutoff=0.5))
 
 
 def find_endpoint(endpoints: Mapping[str, Endpoint], name: str) -> Endpoint:
     """The row named ``name``; :func:`unknown_operation` when there is none."""
-    endpoint = endpoints.get(name)
+    endpoint = endpoints.get(name) if isinstance(name, str) else None  # a list is not even hashable
     if endpoint is None:
         raise unknown_operation(name, endpoints)
     return endpoint

@@ -152,8 +152,8 @@ class Waiter:
         self, client: ClientBase, operation: str, *, timeout: float, interval: float, clock: Callable[[], float],
         on_progress: Any = None, max_interval: float | None = None,
     ) -> None:
-        endpoint = client.operations.get(operation)
-        if endpoint is None or not endpoint.wait:
+        endpoint = find_endpoint(client.operations, operation)  # an unknown name: UnknownOperationError
+        if not endpoint.wait:
             waitable = sorted(n for n, e in client.operations.items() if e.wait)
             raise MistralError(f"{operation} cannot be waited on; these can: {', '.join(waitable)}",
                                operation=operation)
