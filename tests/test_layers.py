@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -53,32 +54,84 @@ def _module_name(package: Path, path: Path) -> str:
     return ".".join(parts)
 
 
-def _scan() -> tuple[set[str], list[Import]]:
+def _scan() -> tuple[set[str], list[Import], dict[str, dict[str, str]]]:
     package = _package_dir()
     files = {_module_name(package, path): path for path in sorted(package.rglob("*.py"))}
+    texts = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+    lazy = _lazy_names(texts)
     found: list[Import] = []
     for name, path in files.items():
-        text = path.read_text(encoding="utf-8")
-        lines = text.splitlines()
-        tree = ast.parse(text)
-        type_checking = {id(node) for block in ast.walk(tree)
-                         if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-                         for node in ast.walk(block)}
-        in_function = {id(node) for fn in ast.walk(tree)
-                       if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-                       for node in ast.walk(fn)}
-        is_package = path.name == "__init__.py"
-        for node in ast.walk(tree):
-            if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in type_checking:
-                continue
-            above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
-            commented = "#" in lines[node.lineno - 1] or above.startswith("#")
-            for target in _targets(name, is_package, node, files):
-                found.append(Import(name, target, node.lineno, id(node) in in_function, commented))
-    return set(files), found
+        found += _imports_of(name, path.name == "__init__.py", texts[name], set(files), lazy)
+    return set(files), found, lazy
 
 
-def _targets(name: str, is_package: bool, node: ast.Import | ast.ImportFrom, modules: dict[str, Path]) -> list[str]:
+#: Pragmas that a comment may carry without saying why the import is there.
+_PRAGMA = re.compile(r"#\s*(type:\s*ignore(\[[^\]]*\])?|noqa(:[\sA-Z0-9,]*)?|pragma:[^#]*)")
+
+
+def _says_why(comment: str) -> bool:
+    """Whether a line's comment has words beyond type-checker and linter pragmas."""
+    return bool(_PRAGMA.sub("", comment).strip(" #"))
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """Nodes under ``if TYPE_CHECKING:`` (its body only: ``else:`` and ``if not TYPE_CHECKING:`` run)."""
+    return {id(node) for block in ast.walk(tree)
+            if isinstance(block, ast.If) and ast.unparse(block.test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}
+            for statement in block.body for node in ast.walk(statement)}
+
+
+def _imported_by_call(node: ast.AST) -> str | None:
+    """The module of ``importlib.import_module("literal")`` or ``__import__("literal")``, else None."""
+    if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Constant):
+        return None
+    if ast.unparse(node.func) in {"importlib.import_module", "import_module", "__import__"} \
+            and isinstance(node.args[0].value, str):
+        return node.args[0].value
+    return None
+
+
+def _imports_of(name: str, is_package: bool, text: str, modules: set[str],
+                lazy: dict[str, dict[str, str]]) -> list[Import]:
+    """Every run-time import of one module's source: statements and literal ``import_module`` calls."""
+    lines = text.splitlines()
+    tree = ast.parse(text)
+    type_checking = _type_checking_only(tree)
+    in_function = {id(node) for fn in ast.walk(tree)
+                   if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                   for node in ast.walk(fn)}
+    found: list[Import] = []
+    for node in ast.walk(tree):
+        called = _imported_by_call(node)
+        if id(node) in type_checking or not (isinstance(node, (ast.Import, ast.ImportFrom)) or called):
+            continue
+        line = lines[node.lineno - 1]
+        above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+        commented = ("#" in line and _says_why(line[line.index("#"):])) or (above.startswith("#") and _says_why(above))
+        targets = [_known(called, modules)] if called else _targets(name, is_package, node, modules, lazy)
+        for target in targets:
+            found.append(Import(name, target, node.lineno, id(node) in in_function, commented))
+    return found
+
+
+def _lazy_names(texts: dict[str, str]) -> dict[str, dict[str, str]]:
+    """package -> {name: defining module} for the packages that load names on first use (their
+    ``_LAZY`` table, see ``_core/lazy.py``) plus the exceptions the root re-exports, so that
+    ``from mistral_lite import Client`` counts as importing ``mistral_lite.client``."""
+    out: dict[str, dict[str, str]] = {}
+    for name, text in texts.items():
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "_LAZY":
+                out[name] = ast.literal_eval(node.value)
+    root = out.setdefault("mistral_lite", {})
+    for node in ast.parse(texts.get("mistral_lite.exceptions", "")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            root.update(dict.fromkeys(ast.literal_eval(node.value), "mistral_lite.exceptions"))
+    return out
+
+
+def _targets(name: str, is_package: bool, node: ast.Import | ast.ImportFrom, modules: set[str],
+             lazy: dict[str, dict[str, str]]) -> list[str]:
     if isinstance(node, ast.Import):
         return [_known(alias.name, modules) for alias in node.names]
     if node.level:
@@ -90,11 +143,12 @@ def _targets(name: str, is_package: bool, node: ast.Import | ast.ImportFrom, mod
     out = []
     for alias in node.names:
         child = f"{module}.{alias.name}"
-        out.append(child if child in modules else _known(module, modules))
+        defined = lazy.get(module, {}).get(alias.name)
+        out.append(child if child in modules else defined if defined in modules else _known(module, modules))
     return out
 
 
-def _known(module: str, modules: dict[str, Path]) -> str:
+def _known(module: str, modules: set[str]) -> str:
     """The package module ``module`` names (or its nearest parent), else its top-level name."""
     if module.split(".")[0] != "mistral_lite":
         return module.split(".")[0]
@@ -103,7 +157,7 @@ def _known(module: str, modules: dict[str, Path]) -> str:
     return module
 
 
-MODULES, IMPORTS = _scan()
+MODULES, IMPORTS, LAZY = _scan()
 
 
 def _layer(module: str) -> str:
@@ -128,6 +182,45 @@ def test_the_scan_reads_the_installed_package() -> None:
             "mistral_lite._http.aio", "mistral_lite._bulk.live", "mistral_lite.cli.app",
             "mistral_lite.fake.server", "mistral_lite._dev.spec"} <= MODULES
     assert any(imp.target == "requests" for imp in IMPORTS)
+
+
+def _scan_source(source: str, module: str = "mistral_lite._core.example") -> list[Import]:
+    return _imports_of(module, False, source, MODULES, LAZY)
+
+
+def test_the_scan_counts_the_imports_that_run_beside_type_checking_blocks() -> None:
+    source = ("from typing import TYPE_CHECKING\n"
+              "if TYPE_CHECKING:\n    import aiohttp\nelse:\n    import requests\n"
+              "if not TYPE_CHECKING:\n    import urllib3\n")
+    assert sorted(imp.target for imp in _scan_source(source)) == ["requests", "typing", "urllib3"]
+
+
+def test_the_scan_resolves_the_names_a_package_loads_on_first_use() -> None:
+    source = ("def f():\n    # import cost\n    from mistral_lite import Client, ValidationError, mcp\n"
+              "    from mistral_lite.fake import FakeMistral\n")
+    assert [imp.target for imp in _scan_source(source)] == [
+        "mistral_lite.client", "mistral_lite.exceptions", "mistral_lite.mcp", "mistral_lite.fake.server"]
+
+
+def test_the_scan_counts_literal_import_module_calls() -> None:
+    source = ("import importlib\n"
+              "def f(name):\n    # import cost\n    importlib.import_module('mistral_lite._http.sync')\n"
+              "    importlib.import_module(name)\n"
+              "g = lambda: __import__('aiohttp')\n")
+    found = [(imp.target, imp.in_function) for imp in _scan_source(source)]
+    assert sorted(found) == [("aiohttp", True), ("importlib", False), ("mistral_lite._http.sync", True)]
+
+
+@pytest.mark.parametrize(("line", "says_why"), [
+    ("    import orjson  # type: ignore[import-not-found, unused-ignore]", False),
+    ("    import orjson  # noqa: F401", False),
+    ("    import orjson  # pragma: no cover", False),
+    ("    import orjson  # type: ignore[import-not-found]  # optional dependency", True),
+    ("    import orjson  # import cost", True),
+])
+def test_a_pragma_alone_does_not_say_why_a_function_imports(line: str, says_why: bool) -> None:
+    (imp,) = _scan_source(f"def f():\n{line}\n")
+    assert (imp.in_function, imp.commented) == (True, says_why)
 
 
 def test_no_import_cycles_counting_imports_inside_functions() -> None:
