@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE")
+SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "LICENSE")
 
 
-def build_wheel(out: Path) -> Path:
-    """The wheel of the working tree's package, built in ``out`` (skips without setuptools/wheel)."""
+def build_wheel(out: Path, *, stale: tuple[str, ...] = ()) -> Path:
+    """The wheel of the working tree's package, built in ``out`` (skips without setuptools/wheel);
+    ``stale`` names files (``mistral_lite/...``) an earlier build left in the copy's ``build/lib``."""
     try:
         import setuptools  # noqa: F401
         import wheel  # noqa: F401
@@ -33,6 +34,9 @@ def build_wheel(out: Path) -> Path:
         shutil.copy2(ROOT / name, source / name)
     shutil.copytree(ROOT / "mistral_lite", source / "mistral_lite",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in stale:
+        (source / "build" / "lib" / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / "build" / "lib" / name).write_text("raise ImportError('a module deleted since the last build')\n")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(out), str(source)], check=True, capture_output=True)
     (built,) = out.glob("mistral_lite-*.whl")

@@ -69,6 +69,14 @@ def test_the_wheel_ships_the_sources_and_nothing_else(wheel: Path) -> None:
     assert shipped == sources
 
 
+def test_a_wheel_built_over_an_old_build_ships_no_deleted_module(tmp_path: Path) -> None:
+    """setup.py's build_py empties build/lib/mistral_lite first (a checkout's build/ outlives moved modules)."""
+    stale = ("mistral_lite/fake/inprocess.py", "mistral_lite/stream.py")
+    shipped = set(zipfile.ZipFile(build_wheel(tmp_path, stale=stale)).namelist())
+    assert not shipped & set(stale)
+    assert "mistral_lite/_http/inprocess.py" in shipped
+
+
 def test_the_wheel_declares_the_version_and_entry_points(wheel: Path) -> None:
     from mistral_lite._version import __version__
 
