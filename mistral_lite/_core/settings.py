@@ -63,14 +63,15 @@ def _base_url(url: str) -> str:
 
 def base_url_problem(url: str, allow_insecure_http: bool) -> str | None:
     """What is wrong with a base URL (reported with the constructor's other problems), or None."""
+    not_http = f"base_url must be an http(s) URL, got {_base_url(url)!r}"
     try:
         parts = urlsplit(_base_url(url))
         hostname = parts.hostname
         parts.port  # noqa: B018  # raises for a port that is not a number in 0-65535
     except ValueError:  # an unclosed [ in the netloc, a bad port
-        hostname = None
-    if hostname is None or parts.scheme not in ("http", "https") or not hostname:
-        return f"base_url must be an http(s) URL, got {_base_url(url)!r}"
+        return not_http
+    if not hostname or parts.scheme not in ("http", "https"):
+        return not_http
     if parts.scheme == "http" and not allow_insecure_http and not is_loopback(hostname):
         return f"refusing to send the API key over plain http to {hostname}; use https or pass allow_insecure_http=True"
     return None
