@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import time
 from typing import Any
 
 import pytest
@@ -96,3 +99,47 @@ def test_a_name_that_is_not_a_string_is_an_unknown_operation_error(cls: type[Any
             assert str(info.value) == f"unknown operation {name!r}"
     finally:
         _close(client)
+
+
+def test_the_fake_takes_a_wide_async_run_without_stalling(tmp_path: Any) -> None:
+    """AsyncClient.run_jsonl at concurrency 64 opens 64 connections at once: the fake's listen backlog
+    (socketserver's 5) dropped their SYNs, and the run took TCP's retransmission seconds (2 s to 120 s)."""
+    from mistral_lite.fake import FakeMistral
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"custom_id": f"r{i}", "body": {
+        "model": "mistral-small-latest", "messages": [{"role": "user", "content": f"hi {i}"}]}}) + "\n"
+        for i in range(256)))
+
+    async def run(url: str) -> Any:
+        async with AsyncClient(api_key="k", base_url=url) as client:
+            return await client.run_jsonl(source, tmp_path / "out.jsonl", concurrency=128)
+
+    with FakeMistral() as fake:
+        started = time.monotonic()
+        progress = asyncio.run(asyncio.wait_for(run(fake.url), 30))
+        elapsed = time.monotonic() - started
+    assert progress.succeeded == 256
+    assert sorted(json.loads(line)["custom_id"] for line in (tmp_path / "out.jsonl").read_text().splitlines()) == \
+        sorted(f"r{i}" for i in range(256))
+    assert elapsed < 5  # a generous "does not stall" bound: it takes a fraction of a second
+
+
+def test_the_fake_queues_a_wide_burst_of_connects() -> None:
+    """The deterministic half of the above: 64 connects to a fake that has not accepted yet all complete
+    (with socketserver's backlog of 5 the seventh and later waited for SYN retransmissions)."""
+    from http.server import BaseHTTPRequestHandler
+
+    from mistral_lite.fake.server import _Server
+
+    server = _Server(("127.0.0.1", 0), BaseHTTPRequestHandler)  # listening, never accepting
+    sockets = []
+    try:
+        for _ in range(64):
+            sock = socket.create_connection(server.server_address[:2], timeout=0.5)  # type: ignore[misc]
+            sockets.append(sock)
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.server_close()
+    assert len(sockets) == 64

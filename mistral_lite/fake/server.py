@@ -80,6 +80,9 @@ class RecordedRequest:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    #: listen backlog: socketserver's 5 drops the SYNs of a wide client's connects (AsyncClient.run_jsonl at
+    #: concurrency 64 opens 64 at once), and each dropped one waits out TCP's 1, 3, 7... s retransmissions
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up mid-request is normal for a test server: stay quiet."""
