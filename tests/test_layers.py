@@ -111,6 +111,31 @@ def _imports_of(name: str, is_package: bool, text: str, modules: set[str],
         targets = [_known(called, modules)] if called else _targets(name, is_package, node, modules, lazy)
         for target in targets:
             found.append(Import(name, target, node.lineno, id(node) in in_function, commented))
+    return found + _loads_on_access(name, is_package, tree, type_checking, modules, lazy)
+
+
+def _loads_on_access(name: str, is_package: bool, tree: ast.AST, type_checking: set[int], modules: set[str],
+                     lazy: dict[str, dict[str, str]]) -> list[Import]:
+    """``mistral_lite.Client`` (or ``fake.FakeMistral``) after ``import mistral_lite`` (``from
+    mistral_lite import fake``) imports the module the package's lazy table names: an edge too
+    (counted as module level: it is no import statement)."""
+    bound: dict[str, str] = {}  # a name in this module -> the lazy package it is
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in lazy:
+                    bound[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.ImportFrom) and id(node) not in type_checking:
+            for target, alias in zip(_targets(name, is_package, node, modules, {}), node.names):
+                if target in lazy:
+                    bound[alias.asname or alias.name] = target
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and id(node) not in type_checking:
+            package = bound.get(ast.unparse(node.value))
+            target = lazy.get(package or "", {}).get(node.attr)
+            if target in modules and target != name:
+                found.append(Import(name, target, node.lineno, False, True))
     return found
 
 
@@ -200,6 +225,13 @@ def test_the_scan_resolves_the_names_a_package_loads_on_first_use() -> None:
               "    from mistral_lite.fake import FakeMistral\n")
     assert [imp.target for imp in _scan_source(source)] == [
         "mistral_lite.client", "mistral_lite.exceptions", "mistral_lite.mcp", "mistral_lite.fake.server"]
+
+
+def test_the_scan_follows_a_lazy_package_s_attributes() -> None:
+    source = ("import mistral_lite\nimport mistral_lite.fake as fakes\nfrom mistral_lite import fake\n"
+              "def f():\n    return mistral_lite.Client, fakes.Fault, fake.FakeMistral, mistral_lite.__version__\n")
+    loaded = [imp.target for imp in _scan_source(source) if imp.target not in {"mistral_lite", "mistral_lite.fake"}]
+    assert sorted(loaded) == ["mistral_lite.client", "mistral_lite.fake.faults", "mistral_lite.fake.server"]
 
 
 def test_the_scan_counts_literal_import_module_calls() -> None:
