@@ -143,3 +143,33 @@ def test_the_fake_queues_a_wide_burst_of_connects() -> None:
             sock.close()
         server.server_close()
     assert len(sockets) == 64
+
+
+@pytest.mark.parametrize("wrapped", ["x", None.__class__, 3])
+def test_wrapping_something_that_is_not_a_client_is_a_validation_error(wrapped: Any) -> None:
+    with pytest.raises(ValidationError) as info:  # was a raw AttributeError ('str' has no __dict__)
+        AsyncClient(client=wrapped)
+    assert info.value.errors[0][0] == "client"
+
+
+def test_wrapping_an_async_client_is_a_validation_error() -> None:
+    inner = AsyncClient(api_key="k")
+    try:
+        with pytest.raises(ValidationError, match=r"expected a mistral_lite\.Client to wrap, got AsyncClient"):
+            AsyncClient(client=inner)
+    finally:
+        _close(inner)
+
+
+def test_settings_given_beside_a_wrapped_client_are_reported_not_ignored() -> None:
+    sync = Client(api_key="k")
+    try:
+        with pytest.raises(ValidationError) as info:  # were silently ignored, timeout=-1 included
+            AsyncClient(client=sync, api_key="other", base_url="https://other.example", timeout=-1, max_workers=0)
+        assert [path for path, _ in info.value.errors] == ["max_workers", "api_key", "base_url", "timeout"]
+        assert "other" not in str(info.value).replace("other.example", "")  # the key is never shown
+        wrapper = AsyncClient(client=sync, retry=True, cache=False, max_workers=2)  # the defaults, spelled out
+        assert wrapper.client is sync
+        _close(wrapper)
+    finally:
+        sync.close()

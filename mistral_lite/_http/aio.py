@@ -49,7 +49,7 @@ from mistral_lite._core.files import Download, MultipartBody
 from mistral_lite._core.inputs import client_problems
 from mistral_lite._core.raw import decode_raw, plan_raw
 from mistral_lite._core.request import all_proxy
-from mistral_lite._core.settings import INJECTED, ClientBase
+from mistral_lite._core.settings import INJECTED, SHARED_ARGUMENTS, ClientBase
 from mistral_lite._core.workflows import Waiter
 from mistral_lite._http.aio_stream import AsyncStream, asave_stream, open_stream
 from mistral_lite._http.common import (
@@ -187,6 +187,19 @@ def _sleeper(injected: Callable[[float], Any] | None) -> Callable[[float], Await
     return sleep
 
 
+
+def _wrapping_problems(client: Any, api_key: str | None, arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong with ``AsyncClient(client=...)``: not a sync Client, or a setting given beside it
+    (the wrapped Client's settings apply, so one given here would be silently ignored)."""
+    if not isinstance(client, ClientBase) or isinstance(client, AsyncClient) or not hasattr(client, "_transport"):
+        return [("client", f"expected a mistral_lite.Client to wrap, got {type(client).__name__}")]
+    defaults = AsyncClient.__init__.__kwdefaults__ or {}
+    given = ["api_key"] if api_key is not None else []
+    given += [name for name in SHARED_ARGUMENTS if arguments[name] is not defaults[name]
+              and arguments[name] != defaults[name]]
+    return [(name, "not used with client=: the wrapped Client's settings apply (set it there, or use "
+                   "with_options)") for name in given]
+
 class AsyncClient(ClientBase, AsyncOperations, AsyncClosing):
     """The asyncio client: ``await aclient.chat(...)``; the same table and behaviour as ``Client``.
 
@@ -233,8 +246,9 @@ class AsyncClient(ClientBase, AsyncOperations, AsyncClosing):
         own = {"hooks": hooks, "max_connections": max_connections, "max_workers": max_workers}
         self._threads: ThreadedCalls | None = None
         if client is not None:  # its settings, cache and transport; calls on threads
-            problems = client_problems(own)
-            if problems:  # max_connections=True is not a count
+            problems = client_problems(own)  # max_connections=True is not a count
+            problems += _wrapping_problems(client, api_key, locals())
+            if problems:
                 raise ValidationError("AsyncClient", problems)
             injected_sleep = getattr(INJECTED.__dict__.pop("value", None), "sleep", None)
             self.__dict__.update({k: v for k, v in client.__dict__.items() if k in _SHARED_STATE})
