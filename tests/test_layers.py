@@ -3,9 +3,12 @@
 The rules (README, "Architecture"):
 
 * no import cycle among the package's modules, counting imports inside functions (not those
-  under ``if TYPE_CHECKING:``);
+  in the body of ``if TYPE_CHECKING:``; its ``else:`` runs), literal ``import_module`` calls, and
+  the names a lazy package loads on first use (``from mistral_lite import Client`` and
+  ``mistral_lite.Client`` import ``mistral_lite.client``, per ``_LAZY``);
 * at most :data:`MAX_FUNCTION_IMPORTS` imports inside functions, each saying why on its line or
-  the line above (import cost, or an optional dependency);
+  the line above (import cost, or an optional dependency; a ``type: ignore`` or ``noqa`` alone
+  says nothing);
 * ``_core`` imports no HTTP library, no asyncio, and nothing above it;
 * ``_methods`` builds on ``_core`` only (no transport);
 * only ``_http`` imports an HTTP library;
