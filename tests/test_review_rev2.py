@@ -173,3 +173,26 @@ def test_settings_given_beside_a_wrapped_client_are_reported_not_ignored() -> No
         _close(wrapper)
     finally:
         sync.close()
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+@pytest.mark.parametrize("where", ["missing-folder", "a-folder"])
+@pytest.mark.parametrize("operation", ["create_speech", "download_file"])
+def test_a_to_path_that_cannot_be_written_is_refused_before_sending(cls: type[Any], where: str, operation: str,
+                                                                    tmp_path: Any) -> None:
+    from mistral_lite.fake import FakeMistral
+
+    target = tmp_path / "nowhere" / "x.bin" if where == "missing-folder" else tmp_path
+    options: dict[str, Any] = {"input": "hi"} if operation == "create_speech" else {"file_id": "f1"}
+    with FakeMistral() as fake:
+        client = cls(api_key="k", base_url=fake.url, max_retries=0)
+        try:
+            with pytest.raises(ValidationError) as info:  # was a raw OSError, after the call
+                result = client.call(operation, to=target, **options)
+                if asyncio.iscoroutine(result):
+                    asyncio.run(result)
+            assert info.value.errors[0][0] == "to"
+            assert fake.requests == []  # nothing was sent
+        finally:
+            _close(client)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # and no temporary file was left

@@ -307,7 +307,8 @@ def _python_checks(spec: Spec, endpoint: Endpoint, options: Mapping[str, Any]) -
             problem = text_problem(value)
             if problem:
                 problems.append((name, problem))
-    if endpoint.response == "bytes":  # the row's client options name where to save the content
+    if endpoint.response == "bytes" or endpoint.to_field is not None:  # the row's client options name where
+        # to save the content (the body, or a JSON answer's base64 field such as create_speech's audio)
         for name in endpoint.client:
             target = options.get(name)
             if isinstance(target, (str, os.PathLike)):
