@@ -196,3 +196,21 @@ def test_a_to_path_that_cannot_be_written_is_refused_before_sending(cls: type[An
         finally:
             _close(client)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # and no temporary file was left
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+@pytest.mark.parametrize("inline", [True, False])
+def test_run_batch_lists_every_bad_request_at_once(cls: type[Any], inline: bool) -> None:
+    from mistral_lite import BulkInputError
+
+    client = cls(api_key="k", base_url="http://127.0.0.1:9", max_retries=0)  # nothing may be sent
+    requests = [1, {"messages": [{"role": "user", "content": "hi"}]}, "x", {"messages": 3}]
+    try:
+        with pytest.raises(BulkInputError) as info:  # was a ValidationError naming requests[0] alone
+            result = client.run_batch(requests, model="mistral-small-latest", inline=inline)
+            if asyncio.iscoroutine(result):
+                asyncio.run(result)
+        assert [number for number, _ in info.value.problems] == [1, 3, 4]
+        assert "requests[2]: expected a mapping, got str" in str(info.value)
+    finally:
+        _close(client)

@@ -59,9 +59,6 @@ def _batch_line(index: int, request: Mapping[str, Any],
                 convert: Callable[[str, Any], Any] | None = None) -> dict[str, Any]:
     """``{"custom_id", "body"}`` of one request (a body, or a ``{"custom_id", "body"}`` mapping);
     ``convert(custom_id, body)`` turns Python types in the body into JSON first."""
-    if not isinstance(request, Mapping):
-        problem = f"expected a mapping, got {type(request).__name__}"
-        raise ValidationError("run_batch", [(f"requests[{index}]", problem)])
     if "body" in request:
         line = {"custom_id": str(request.get("custom_id", index)), "body": request["body"]}
     else:
@@ -97,6 +94,9 @@ class _BatchRequests:
         self.repeats: list[tuple[str, str]] = []
 
     def add(self, index: int, request: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(request, Mapping):  # listed with the other bad requests (finish() raises)
+            self.problems.append((index + 1, f"requests[{index}]: expected a mapping, got {type(request).__name__}"))
+            return {"custom_id": str(index), "body": {}}  # never sent
         line = _batch_line(index, request, self.types.convert)
         custom_id = line["custom_id"]
         self.ids.append(custom_id)
@@ -110,7 +110,7 @@ class _BatchRequests:
         return line
 
     def finish(self) -> None:
-        if not self.ids:
+        if not self.ids and not self.problems:
             raise MistralError("run_batch needs at least one request", operation="run_batch")
         if self.repeats:
             raise ValidationError("run_batch", self.repeats)
