@@ -24,7 +24,6 @@ from mistral_lite._core.concurrency import Executor
 from mistral_lite._core.raw import decode_raw, plan_raw
 from mistral_lite._core.settings import ClientBase
 from mistral_lite._http.common import Closing, configure_debug_logging
-from mistral_lite._http.inprocess import in_process_session as in_process_session  # for FakeMistral.session()
 from mistral_lite._http.sync import Transport, download, new_session, open_stream
 from mistral_lite._methods.conversations import place_file, temporary_for, tool_files
 from mistral_lite._methods.operations import Operations
@@ -32,14 +31,23 @@ from mistral_lite._methods.raw_response import RawResponse
 
 if TYPE_CHECKING:
     import os
+    from http.server import BaseHTTPRequestHandler
     from pathlib import Path
 
     import requests
 
     from mistral_lite._bulk.prepare import BulkProgress
 
-__all__ = ["Client"]
+__all__ = ["Client", "in_process_session"]
 
+
+def in_process_session(handler: type[BaseHTTPRequestHandler], base_url: str) -> requests.Session:
+    """A ``requests.Session`` whose requests to ``base_url`` are answered by ``handler`` in this
+    process, without sockets (what ``FakeMistral.session()`` returns)."""
+    # the in-process adapter loads only for a fake's session (import cost)
+    from mistral_lite._http.inprocess import in_process_session as session
+
+    return session(handler, base_url)
 
 class Client(ClientBase, Operations, Closing):
     """A Mistral API client.

@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mistral_lite._core.files import is_file_value
-from mistral_lite._core.hints import belongs_in, unknown_name_message
 from mistral_lite._core.inputs import file_object_problem, is_array, json_problems, text_problem
 from mistral_lite._table import Endpoint, Spec, load_spec
 from mistral_lite.exceptions import ValidationError
@@ -432,6 +431,9 @@ def _describe(err: Any, top: Endpoint, spec: Spec) -> list[tuple[str, str]]:
         noun = "option" if not path else "field"
         return [(_path([*path, name]), f"required {noun} is missing")]
     if kind == "additionalProperties" and isinstance(err.instance, dict):
+        # the hints (and difflib) load only when a report is written (import cost)
+        from mistral_lite._core.hints import belongs_in, unknown_name_message
+
         allowed = sorted(err.schema.get("properties", {}))
         extras = [k for k in err.instance if k not in allowed]
         noun = "option" if not path else "field"

@@ -20,7 +20,6 @@ from mistral_lite._core.headers import ResponseInfo, request_id
 from mistral_lite._core.observe import CallRecord, ended, observed
 from mistral_lite._core.sse import MAX_EVENT_SIZE, EventDecoder, SSEParser, iter_sse
 from mistral_lite._http.common import DRAIN_LIMIT, DRAIN_TIMEOUT, Closing, stream_error
-from mistral_lite._methods.conversations import text_delta
 from mistral_lite.exceptions import APIConnectionError, MistralError
 
 __all__ = ["MAX_EVENT_SIZE", "SSEParser", "Stream", "iter_sse", "socket_of"]
@@ -77,6 +76,9 @@ class Stream(ResponseInfo, Closing, Iterator[_ItemT]):
     def text(self) -> Iterator[str]:
         """The text deltas as they arrive (chat, agent, conversation or transcription; thinking
         skipped); joined, they are the final text. Consumes the stream."""
+        # the result helpers load on first use, not with Client (import cost)
+        from mistral_lite._methods.conversations import text_delta
+
         for event in self._events:
             piece = text_delta(event)
             if piece:
