@@ -109,7 +109,7 @@ def ratelimit(folder: Path, rpm: int, seconds: float) -> dict[str, Any]:
 MEMORY_CHILD = """
 import asyncio, json, resource, sys
 sys.path.insert(0, sys.argv[3])
-from mistral_lite._bulk.live import run_live_async
+from mistral_lite._bulk.aio import run_live_async
 
 class Answers:
     operations = None
