@@ -51,8 +51,10 @@ def venv_with(wheel: Path, where: Path) -> Path:
     python = where / "bin" / "python"
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()
+    # the wheel first: with the .pth in place pip would see this interpreter's own copy of the
+    # package (a non-editable install, as in CI) as already satisfying it, and install nothing
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+                    "--ignore-installed", "-q", str(wheel)], check=True, capture_output=True)
     own = {sysconfig.get_paths()["purelib"], *site.getsitepackages()}
     Path(purelib, "_test_deps.pth").write_text("\n".join(sorted(own)) + "\n", encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, capture_output=True)
     return python
